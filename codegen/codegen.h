@@ -1,0 +1,30 @@
+/* codegen.h — planned graph → LLVM IR (one function per kernel + entry points)
+ * → optimized for the host CPU → ORC LLJIT, or emitted as text/asm/object. */
+#ifndef MLC_CODEGEN_H
+#define MLC_CODEGEN_H
+
+#include "../ir/ir.h"
+
+/* Entry points. Each runs, in graph order, the kernels needed for its roots:
+ *   PREDICT: ret "pred";  EVAL: "loss", "pred";  GRAD: "loss", "pred", "grad.*";
+ *   TRAIN: "loss", "pred", "update.*".
+ * params: the parameter arena (params + optimizer state), act: the activation
+ * arena (inputs are copied in by the runtime at their planned offsets), n: rows
+ * in this batch (<= max_batch), hyper: run-time hyperparameters, hyper[0] = lr. */
+typedef enum { MLC_ENTRY_PREDICT, MLC_ENTRY_EVAL, MLC_ENTRY_GRAD, MLC_ENTRY_TRAIN, MLC_ENTRY_COUNT } mlc_entry;
+typedef void (*mlc_entry_fn)(float *params, float *act, int64_t n, const float *hyper);
+extern const char *const mlc_entry_names[MLC_ENTRY_COUNT]; /* "mlc_predict", ... */
+
+typedef struct mlc_jit mlc_jit;
+/* The graph must have been through plan_memory. Entries whose roots are absent
+ * from the graph are not generated (mlc_jit_entry returns NULL). */
+mlc_status mlc_jit_compile(const mlc_graph *g, mlc_diag *d, mlc_jit **out);
+mlc_entry_fn mlc_jit_entry(mlc_jit *j, mlc_entry e);
+void mlc_jit_free(mlc_jit *j);
+
+typedef enum { MLC_EMIT_LLVM, MLC_EMIT_LLVM_OPT, MLC_EMIT_ASM, MLC_EMIT_OBJ } mlc_emit_kind;
+/* Writes the module (unoptimized or optimized LLVM IR, assembly, or a PIC
+ * object file) to `path` ("-" for stdout; not for OBJ). */
+mlc_status mlc_emit(const mlc_graph *g, mlc_emit_kind kind, const char *path, mlc_diag *d);
+
+#endif

@@ -1,0 +1,52 @@
+/* frontend.h — YAML spec (docs/spec.md) → forward graph + training configuration. */
+#ifndef MLC_FRONTEND_H
+#define MLC_FRONTEND_H
+
+#include "../ir/ir.h"
+
+/* A file path from the spec, resolved against the spec's folder, with where it was written. */
+typedef struct {
+	const char *path; /* NULL when not given */
+	mlc_loc loc;
+} mlc_path;
+
+typedef struct {
+	const char *format;          /* "idx" (default) or "csv" */
+	mlc_path train_x, train_y;   /* idx: images + labels; csv: train_x only */
+	mlc_path test_x, test_y;
+	int label_columns;           /* csv: number of trailing target columns (1) */
+	double scale;                /* features are multiplied by this (1.0) */
+	int64_t batch_size;          /* 32 */
+	int epochs;                  /* 10 */
+	double validation_split;     /* 0.0: fraction of train held out */
+	bool shuffle;                /* true */
+	uint64_t seed;               /* 42 */
+	mlc_loc loc;                 /* the data: section */
+} mlc_data_cfg;
+
+typedef struct {
+	const char *type;   /* "sgd" */
+	double lr;          /* 0.01 */
+	double momentum;    /* 0.0 */
+	bool nesterov;      /* false */
+	mlc_loc loc;
+} mlc_opt_cfg;
+
+typedef struct {
+	mlc_arena *arena;   /* owns the strings below; the graph has its own */
+	const char *path;
+	mlc_graph *graph;   /* forward graph: inputs (x, y), params, ret "loss" and "pred" */
+	mlc_data_cfg data;
+	mlc_opt_cfg opt;
+} mlc_model;
+
+/* Parses and checks a spec; every error found is reported to d (all of them,
+ * not just the first). On success *out owns a graph with shapes inferred. */
+mlc_status mlc_frontend_load(const char *path, mlc_diag *d, mlc_model **out);
+/* Same, from text already in memory (tests); `path` names it in messages and
+ * anchors relative data paths. */
+mlc_status mlc_frontend_load_text(const char *path, const char *text, size_t len, mlc_diag *d,
+				  mlc_model **out);
+void mlc_model_free(mlc_model *m);
+
+#endif

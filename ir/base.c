@@ -1,0 +1,181 @@
+/* base.c — arenas, checked allocation, did-you-mean, whole-file reads. */
+#include "base.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+_Noreturn void mlc_die(const char *file, int line, const char *fmt, ...)
+{
+	va_list ap;
+	fprintf(stderr, "mlc: internal error at %s:%d: ", file, line);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+	abort();
+}
+
+void *mlc_xmalloc(size_t n)
+{
+	void *p = calloc(1, n ? n : 1);
+	if (!p)
+		mlc_die(__FILE__, __LINE__, "out of memory allocating %zu bytes", n);
+	return p;
+}
+
+void *mlc_xrealloc(void *p, size_t n)
+{
+	p = realloc(p, n ? n : 1);
+	if (!p)
+		mlc_die(__FILE__, __LINE__, "out of memory allocating %zu bytes", n);
+	return p;
+}
+
+char *mlc_xstrdup(const char *s)
+{
+	size_t n = strlen(s) + 1;
+	return memcpy(mlc_xmalloc(n), s, n);
+}
+
+typedef struct chunk {
+	struct chunk *next;
+	size_t used, cap;
+	_Alignas(16) unsigned char data[];
+} chunk;
+
+struct mlc_arena {
+	chunk *head;
+};
+
+mlc_arena *mlc_arena_new(void)
+{
+	return mlc_xmalloc(sizeof(mlc_arena));
+}
+
+void mlc_arena_free(mlc_arena *a)
+{
+	if (!a)
+		return;
+	for (chunk *c = a->head, *next; c; c = next) {
+		next = c->next;
+		free(c);
+	}
+	free(a);
+}
+
+void *mlc_arena_alloc(mlc_arena *a, size_t n)
+{
+	n = (n + 15) & ~(size_t)15;
+	chunk *c = a->head;
+	if (!c || c->cap - c->used < n) {
+		size_t cap = n > 65536 ? n : 65536;
+		c = mlc_xmalloc(sizeof(chunk) + cap);
+		c->cap = cap;
+		c->next = a->head;
+		a->head = c;
+	}
+	void *p = c->data + c->used;
+	c->used += n;
+	memset(p, 0, n);
+	return p;
+}
+
+char *mlc_arena_strndup(mlc_arena *a, const char *s, size_t n)
+{
+	char *p = mlc_arena_alloc(a, n + 1);
+	memcpy(p, s, n);
+	p[n] = 0;
+	return p;
+}
+
+char *mlc_arena_strdup(mlc_arena *a, const char *s)
+{
+	return s ? mlc_arena_strndup(a, s, strlen(s)) : NULL;
+}
+
+char *mlc_arena_printf(mlc_arena *a, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	int n = vsnprintf(NULL, 0, fmt, ap);
+	va_end(ap);
+	char *p = mlc_arena_alloc(a, (size_t)n + 1);
+	va_start(ap, fmt);
+	vsnprintf(p, (size_t)n + 1, fmt, ap);
+	va_end(ap);
+	return p;
+}
+
+static size_t edit_distance(const char *a, const char *b)
+{
+	size_t la = strlen(a), lb = strlen(b);
+	if (la > 64 || lb > 64)
+		return (size_t)-1;
+	size_t row[65];
+	for (size_t j = 0; j <= lb; j++)
+		row[j] = j;
+	for (size_t i = 1; i <= la; i++) {
+		size_t diag = row[0];
+		row[0] = i;
+		for (size_t j = 1; j <= lb; j++) {
+			size_t up = row[j];
+			size_t best = diag + (a[i - 1] != b[j - 1]);
+			if (row[j] + 1 < best)
+				best = row[j] + 1;
+			if (row[j - 1] + 1 < best)
+				best = row[j - 1] + 1;
+			row[j] = best;
+			diag = up;
+		}
+	}
+	return row[lb];
+}
+
+const char *mlc_suggest(const char *word, const char *const *cands)
+{
+	const char *best = NULL;
+	size_t bestd = (size_t)-1;
+	for (; cands && *cands; cands++) {
+		size_t d = edit_distance(word, *cands);
+		if (d < bestd) {
+			bestd = d;
+			best = *cands;
+		}
+	}
+	size_t len = strlen(word);
+	size_t limit = len <= 3 ? 1 : len <= 6 ? 2 : 3;
+	return bestd <= limit ? best : NULL;
+}
+
+char *mlc_read_file(const char *path, size_t *len)
+{
+	FILE *f = fopen(path, "rb");
+	if (!f)
+		return NULL;
+	size_t cap = 4096, n = 0;
+	char *buf = mlc_xmalloc(cap);
+	for (;;) {
+		if (cap - n < 2) {
+			cap *= 2;
+			buf = mlc_xrealloc(buf, cap);
+		}
+		size_t got = fread(buf + n, 1, cap - n - 1, f);
+		n += got;
+		if (got == 0)
+			break;
+	}
+	int err = ferror(f) ? errno : 0;
+	fclose(f);
+	if (err) {
+		free(buf);
+		errno = err ? err : EIO;
+		return NULL;
+	}
+	buf[n] = 0;
+	if (len)
+		*len = n;
+	return buf;
+}

@@ -1,0 +1,143 @@
+/* ir.h — the graph IR: an SSA graph of typed tensor ops, owned by one arena.
+ * Nodes are kept in a topological order (every source precedes its users);
+ * passes append nodes and mark dead ones, they never reorder sources after users. */
+#ifndef MLC_IR_H
+#define MLC_IR_H
+
+#include "base.h"
+
+#define MLC_MAX_RANK 6
+#define MLC_MAX_SRC 4
+#define MLC_BATCH (-1) /* the symbolic batch dimension "N" in a shape */
+#define MLC_MAX_ATTR 4
+
+typedef enum {
+#define OP(id, name, arity, fc, attrs, shape, grad) OP_##id,
+#include "ops.def"
+#undef OP
+	OP_COUNT
+} mlc_opcode;
+
+typedef enum { DT_F32, DT_I32 } mlc_dtype;
+
+typedef enum {
+	FC_SOURCE,     /* input, param, state, const: no kernel */
+	FC_ELEMWISE,   /* out[i] = f(in0[i], in1[i], ...) */
+	FC_BROADCAST,  /* elementwise with a broadcast operand (bias_add) */
+	FC_INJECTIVE,  /* reshape/transpose-like index maps */
+	FC_REDUCTION,  /* reduces along some axes */
+	FC_OUTFUSABLE, /* GEMM/conv: an elementwise epilogue can be fused into its output */
+	FC_OPAQUE,     /* anything else (optimizer updates) */
+} mlc_fclass;
+
+/* Where a value lives at run time, decided by the memory planner. */
+typedef enum { MEM_NONE, MEM_ACT, MEM_PARAM } mlc_mem;
+
+typedef struct {
+	double f[MLC_MAX_ATTR];
+	int64_t i[MLC_MAX_ATTR];
+	const char *s;
+} mlc_attrs;
+
+typedef struct mlc_node mlc_node;
+typedef struct mlc_graph mlc_graph;
+
+struct mlc_node {
+	int id;          /* SSA number, unique in the graph */
+	mlc_opcode op;
+	mlc_dtype dtype;
+	int rank;        /* -1 until shape inference */
+	int64_t dim[MLC_MAX_RANK]; /* MLC_BATCH allowed in dim[0] only */
+	int nsrc;
+	mlc_node *src[MLC_MAX_SRC];
+	mlc_attrs attr;
+	const char *name;  /* value name for input/param/state ("fc1.weight"), else NULL */
+	const char *layer; /* the spec layer it came from, for messages and comments */
+	mlc_loc loc;       /* where in the spec */
+	bool dead;         /* removed by a pass; skipped by everyone */
+	/* pass-owned scratch */
+	mlc_node *grad;    /* autodiff: accumulated gradient of this value */
+	int uses;
+	/* memory plan */
+	mlc_mem mem;
+	int64_t offset;    /* in 4-byte elements from the arena base */
+};
+
+/* A named result of the graph: "loss", "pred", "grad.<value>", "update.<param>". */
+typedef struct {
+	const char *key;
+	mlc_node *val;
+} mlc_ret;
+
+struct mlc_graph {
+	mlc_arena *arena;
+	const char *name;
+	mlc_node **node; /* topological order, dead nodes included */
+	int nnode, capnode;
+	mlc_ret *ret;
+	int nret, capret;
+	int next_id;
+	/* memory plan (plan_memory): sizes in 4-byte elements at batch = max_batch */
+	int64_t max_batch;
+	int64_t act_size, param_size;
+};
+
+/* Static description of an op, one row of ops.def. */
+typedef struct {
+	const char *name;
+	int arity;
+	mlc_fclass fclass;
+	const char *attrs;
+	bool (*shape)(mlc_node *n, mlc_diag *d); /* sets dtype/rank/dim; false on a diagnosed error */
+	/* gradient builder: given node n and dy (the gradient of the loss w.r.t. n), sets
+	 * dx[i] for the sources that need one (leave NULL otherwise) */
+	void (*grad)(mlc_graph *g, mlc_node *n, mlc_node *dy, mlc_node **dx);
+} mlc_opinfo;
+
+extern const mlc_opinfo mlc_ops[OP_COUNT];
+mlc_opcode mlc_op_lookup(const char *name); /* OP_COUNT if unknown */
+const char *mlc_dtype_name(mlc_dtype t);
+
+/* Graph construction. */
+mlc_graph *mlc_graph_new(const char *name);
+void mlc_graph_free(mlc_graph *g);
+/* Appends a node with default attributes and no shape (rank -1). */
+mlc_node *mlc_node_new(mlc_graph *g, mlc_opcode op, int nsrc, mlc_node *const *src, mlc_loc loc);
+/* Convenience for passes: new node with up to 3 sources, attributes from `proto`
+ * (may be NULL for defaults), layer/loc copied from `from`, shape inferred; an
+ * inference failure here is an internal bug. */
+mlc_node *mlc_build(mlc_graph *g, mlc_opcode op, const mlc_node *from, const mlc_attrs *proto,
+		    mlc_node *a, mlc_node *b, mlc_node *c);
+/* A source value with a given shape (input/param/state/const). */
+mlc_node *mlc_source(mlc_graph *g, mlc_opcode op, const char *name, mlc_dtype t, int rank,
+		     const int64_t *dim, mlc_loc loc);
+void mlc_graph_ret(mlc_graph *g, const char *key, mlc_node *v); /* adds or replaces */
+mlc_node *mlc_graph_find_ret(const mlc_graph *g, const char *key);
+mlc_node *mlc_graph_find_value(const mlc_graph *g, const char *name);
+
+/* Attribute schema access (generic: printer, parser, frontends). */
+typedef struct {
+	char name[16];
+	char kind;  /* 'f', 'i' or 's' */
+	int slot;
+	char def[24]; /* default, as text */
+} mlc_attrdesc;
+int mlc_op_attrs(mlc_opcode op, mlc_attrdesc *out, int max); /* count */
+void mlc_attrs_default(mlc_opcode op, mlc_attrs *a, mlc_arena *arena);
+
+/* Shapes. */
+int64_t mlc_numel(const mlc_node *n, int64_t batch); /* MLC_BATCH dims count as `batch` */
+bool mlc_same_shape(const mlc_node *a, const mlc_node *b);
+/* "f32[N,784]"; buf of at least 96 bytes */
+char *mlc_type_str(const mlc_node *n, char *buf, size_t len);
+
+/* Text form (docs/ir.md). The parser reads exactly what the printer writes. */
+void mlc_graph_print(const mlc_graph *g, FILE *out);
+char *mlc_graph_print_str(const mlc_graph *g); /* malloc'd */
+mlc_status mlc_graph_parse(const char *file, const char *text, mlc_diag *d, mlc_graph **out);
+
+/* Structural checks between passes; errors here are internal bugs, reported
+ * as diagnostics so tests can assert on them. */
+mlc_status mlc_verify(const mlc_graph *g, mlc_diag *d);
+
+#endif

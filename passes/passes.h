@@ -1,0 +1,28 @@
+/* passes.h — graph → graph passes and the pass manager that runs them in order. */
+#ifndef MLC_PASSES_H
+#define MLC_PASSES_H
+
+#include "../ir/ir.h"
+
+typedef struct {
+	bool wrt_inputs;       /* autodiff: also ret "grad.<input>" for f32 inputs */
+	bool no_update;        /* skip the optimizer pass (mlc grad) */
+	double momentum;       /* optimizer pass: SGD momentum */
+	bool nesterov;
+	int64_t max_batch;     /* plan_memory: largest batch the buffers must hold */
+	const char *print_before, *print_after; /* pass name or "all" */
+	FILE *print_to;
+} mlc_pass_opts;
+
+mlc_status mlc_infer_shapes(mlc_graph *g, mlc_diag *d);
+mlc_status mlc_autodiff(mlc_graph *g, const mlc_pass_opts *o, mlc_diag *d);
+mlc_status mlc_optimizer(mlc_graph *g, const mlc_pass_opts *o, mlc_diag *d);
+mlc_status mlc_dce(mlc_graph *g, mlc_diag *d);
+mlc_status mlc_plan_memory(mlc_graph *g, const mlc_pass_opts *o, mlc_diag *d);
+
+/* The pipeline, in order: shapes, autodiff, optimizer, dce, plan; verify between. */
+extern const char *const mlc_pass_names[];
+mlc_status mlc_run_passes(mlc_graph *g, const mlc_pass_opts *o, const char *stop_after,
+			  mlc_diag *d);
+
+#endif

@@ -1,0 +1,232 @@
+/* csv.c — numeric CSV data sets with an optional header row. */
+#include "runtime.h"
+
+#include <errno.h>
+#include <float.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+typedef struct {
+	const char *path, *text;
+	size_t len;
+	mlc_diag *d;
+	bool source_added;
+} csv_file;
+
+typedef enum { NUM_OK, NUM_EMPTY, NUM_TEXT, NUM_NONFINITE, NUM_RANGE } num_kind;
+
+static void csv_error(csv_file *f, int line, int col, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+
+/* The text is only copied into the sink when there is an error to quote. */
+static void csv_error(csv_file *f, int line, int col, const char *fmt, ...)
+{
+	if (!f->source_added) {
+		mlc_diag_add_source(f->d, f->path, f->text, f->len);
+		f->source_added = true;
+	}
+	char msg[512];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof msg, fmt, ap);
+	va_end(ap);
+	mlc_error_at(f->d, (mlc_loc){f->path, line, col}, "%s", msg);
+}
+
+static bool is_space(char c)
+{
+	return c == ' ' || c == '\t';
+}
+
+/* [s, e) is a trimmed cell. strtod alone would accept hex, "inf" and "nan",
+ * so the characters are vetted first; the cell is always followed by a
+ * separator or the NUL mlc_read_file appends, which stops strtod in time. */
+static num_kind parse_number(const char *s, const char *e, float *out)
+{
+	if (s == e)
+		return NUM_EMPTY;
+	for (const char *p = s; p < e; p++) {
+		if (!strchr("0123456789.eE+-", *p) || !*p) {
+			const char *t = s + (*s == '+' || *s == '-');
+			size_t n = (size_t)(e - t);
+			if ((n == 3 && !strncasecmp(t, "nan", 3)) || (n == 3 && !strncasecmp(t, "inf", 3)) ||
+			    (n == 8 && !strncasecmp(t, "infinity", 8)))
+				return NUM_NONFINITE;
+			return NUM_TEXT;
+		}
+	}
+	char *end;
+	double v = strtod(s, &end);
+	if (end != e)
+		return NUM_TEXT;
+	if (!(fabs(v) <= FLT_MAX))
+		return NUM_RANGE;
+	*out = (float)v;
+	return NUM_OK;
+}
+
+/* One row's cells: start/end of each after trimming, and how many. */
+typedef struct {
+	const char **s, **e;
+	int64_t n, cap;
+} cells;
+
+static void split_row(cells *c, const char *ls, const char *le)
+{
+	c->n = 0;
+	for (const char *p = ls;; p++) {
+		const char *q = p;
+		while (q < le && *q != ',')
+			q++;
+		const char *s = p, *e = q;
+		while (s < e && is_space(*s))
+			s++;
+		while (e > s && is_space(e[-1]))
+			e--;
+		if (c->n == c->cap) {
+			c->cap = c->cap ? 2 * c->cap : 16;
+			c->s = mlc_xrealloc(c->s, sizeof *c->s * (size_t)c->cap);
+			c->e = mlc_xrealloc(c->e, sizeof *c->e * (size_t)c->cap);
+		}
+		c->s[c->n] = s;
+		c->e[c->n++] = e;
+		if (q == le)
+			return;
+		p = q;
+	}
+}
+
+static void report_cell(csv_file *f, int line, int col, num_kind k, const char *s, const char *e)
+{
+	int len = (int)(e - s > 40 ? 40 : e - s);
+	const char *more = e - s > 40 ? "..." : "";
+	if (k == NUM_EMPTY)
+		csv_error(f, line, col, "empty cell; every cell must be a number");
+	else if (k == NUM_NONFINITE)
+		csv_error(f, line, col, "cell '%.*s' is not a finite number", len, s);
+	else if (k == NUM_RANGE)
+		csv_error(f, line, col, "cell '%.*s%s' is out of range for f32", len, s, more);
+	else
+		csv_error(f, line, col, "cell '%.*s%s' is not a number", len, s, more);
+}
+
+/* Splits the row-major table into features and targets. */
+static void fill_dataset(mlc_dataset *out, const float *vals, int64_t n, int64_t ncols, int ydim)
+{
+	out->n = n;
+	out->dim = ncols - ydim;
+	out->ydim = ydim;
+	out->x = mlc_xmalloc(sizeof(float) * (size_t)(n * out->dim));
+	out->y = mlc_xmalloc(sizeof(float) * (size_t)(n * ydim));
+	float maxlabel = -1;
+	bool classes = ydim == 1;
+	for (int64_t i = 0; i < n; i++) {
+		memcpy(out->x + i * out->dim, vals + i * ncols, sizeof(float) * (size_t)out->dim);
+		memcpy(out->y + i * ydim, vals + i * ncols + out->dim, sizeof(float) * (size_t)ydim);
+		float v = out->y[i * ydim];
+		if (classes && (v < 0 || v >= 1e6f || v != floorf(v)))
+			classes = false;
+		else if (v > maxlabel)
+			maxlabel = v;
+	}
+	out->nclasses = classes ? (int)maxlabel + 1 : 0;
+}
+
+mlc_status mlc_load_csv(const char *path, int label_columns, mlc_dataset *out, mlc_diag *d)
+{
+	memset(out, 0, sizeof *out);
+	size_t len;
+	char *text = mlc_read_file(path, &len);
+	if (!text) {
+		mlc_error_file(d, path, "cannot read: %s", strerror(errno));
+		return MLC_EIO;
+	}
+	if (label_columns < 1) {
+		mlc_error_file(d, path, "label columns must be at least 1, got %d", label_columns);
+		free(text);
+		return MLC_EUSER;
+	}
+	csv_file f = {path, text, len, d, false};
+	cells row = {0};
+	float *vals = NULL;
+	int64_t nvals = 0, cap = 0, nrows = 0, ncols = -1;
+	int line = 0, blank = 0;
+	bool first = true;
+	mlc_status st = MLC_EUSER;
+	const char *p = text, *end = text + len;
+	if (len >= 3 && !memcmp(p, "\xEF\xBB\xBF", 3))
+		p += 3; /* UTF-8 byte-order mark, as spreadsheets write it */
+	while (p < end) {
+		const char *ls = p, *le = memchr(p, '\n', (size_t)(end - p));
+		le = le ? le : end;
+		p = le < end ? le + 1 : end;
+		if (le > ls && le[-1] == '\r')
+			le--;
+		line++;
+		const char *q = ls;
+		while (q < le && is_space(*q))
+			q++;
+		if (q == le) {
+			blank = blank ? blank : line;
+			continue;
+		}
+		if (blank) {
+			csv_error(&f, blank, 1, "empty line between rows (only trailing blank lines are allowed)");
+			goto done;
+		}
+		split_row(&row, ls, le);
+		if (first) {
+			first = false;
+			bool header = false;
+			float v;
+			for (int64_t i = 0; i < row.n && !header; i++)
+				header = parse_number(row.s[i], row.e[i], &v) != NUM_OK &&
+					 parse_number(row.s[i], row.e[i], &v) != NUM_NONFINITE &&
+					 parse_number(row.s[i], row.e[i], &v) != NUM_RANGE;
+			if (header)
+				continue;
+		}
+		if (ncols < 0) {
+			ncols = row.n;
+			if (label_columns >= ncols) {
+				csv_error(&f, line, 1, "rows have %lld cells, so %d label columns leave no features",
+					  (long long)ncols, label_columns);
+				goto done;
+			}
+		}
+		if (row.n != ncols) {
+			int col = (int)((row.n > ncols ? row.s[ncols] : le) - ls) + 1;
+			csv_error(&f, line, col, "row has %lld cells, expected %lld", (long long)row.n, (long long)ncols);
+			goto done;
+		}
+		if (nvals + ncols > cap) {
+			cap = cap ? 2 * cap : 1024;
+			cap = cap < nvals + ncols ? nvals + ncols : cap;
+			vals = mlc_xrealloc(vals, sizeof(float) * (size_t)cap);
+		}
+		for (int64_t i = 0; i < ncols; i++) {
+			num_kind k = parse_number(row.s[i], row.e[i], &vals[nvals + i]);
+			if (k != NUM_OK) {
+				report_cell(&f, line, (int)(row.s[i] - ls) + 1, k, row.s[i], row.e[i]);
+				goto done;
+			}
+		}
+		nvals += ncols;
+		nrows++;
+	}
+	if (nrows == 0) {
+		mlc_error_file(d, path, "no data rows");
+		goto done;
+	}
+	fill_dataset(out, vals, nrows, ncols, label_columns);
+	st = MLC_OK;
+done:
+	free(row.s);
+	free(row.e);
+	free(vals);
+	free(text);
+	return st;
+}

@@ -1,0 +1,225 @@
+/* idx.c — MNIST-style IDX data sets (raw or gzip'd) and mlc_dataset_free. */
+#include "runtime.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <zlib.h>
+
+enum { IDX_U8 = 0x08, IDX_MAX_RANK = 4, CHUNK = 1 << 20 };
+
+/* One decoded IDX file: its dimensions and raw u8 items. */
+typedef struct {
+	int rank;
+	int64_t dim[IDX_MAX_RANK];
+	int64_t count; /* product of dim[] */
+	unsigned char *data;
+} idx_file;
+
+/* Reads up to n bytes; returns how many, or -1 on a read/decompress error. */
+static int64_t read_some(gzFile gz, unsigned char *buf, int64_t n)
+{
+	int64_t got = 0;
+	while (got < n) {
+		unsigned want = n - got < CHUNK ? (unsigned)(n - got) : CHUNK;
+		int r = gzread(gz, buf + got, want);
+		if (r < 0)
+			return -1;
+		if (r == 0)
+			break;
+		got += r;
+	}
+	return got;
+}
+
+static mlc_status read_error(gzFile gz, const char *path, mlc_diag *d)
+{
+	int errnum;
+	const char *msg = gzerror(gz, &errnum);
+	if (errnum == Z_ERRNO)
+		mlc_error_file(d, path, "cannot read: %s", strerror(errno));
+	else
+		mlc_error_file(d, path, "corrupt gzip data: %s", msg);
+	return errnum == Z_ERRNO ? MLC_EIO : MLC_EUSER;
+}
+
+/* Opens with open()+fstat first so a directory or device gets a clear message
+ * instead of an obscure read error from zlib. */
+static gzFile open_gz(const char *path, mlc_diag *d, mlc_status *st)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	struct stat sb;
+	if (fd < 0 || fstat(fd, &sb) != 0) {
+		mlc_error_file(d, path, "cannot open: %s", strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		*st = MLC_EIO;
+		return NULL;
+	}
+	if (!S_ISREG(sb.st_mode)) {
+		mlc_error_file(d, path, "cannot read: %s", S_ISDIR(sb.st_mode) ? "is a directory" : "not a regular file");
+		close(fd);
+		*st = MLC_EIO;
+		return NULL;
+	}
+	gzFile gz = gzdopen(fd, "rb");
+	if (!gz) {
+		mlc_error_file(d, path, "cannot open: out of memory");
+		close(fd);
+		*st = MLC_EIO;
+	}
+	return gz;
+}
+
+static mlc_status parse_idx(gzFile gz, const char *path, idx_file *f, mlc_diag *d)
+{
+	unsigned char hdr[4 + 4 * IDX_MAX_RANK];
+	int64_t got = read_some(gz, hdr, 4);
+	if (got < 0)
+		return read_error(gz, path, d);
+	/* gzip is transparent to gzread, so say which layer the bytes came from. */
+	const char *what = gzdirect(gz) ? "" : " after decompression";
+	if (got == 0) {
+		mlc_error_file(d, path, "not an IDX file (empty%s)", what);
+		return MLC_EUSER;
+	}
+	if (got < 4 || hdr[0] != 0 || hdr[1] != 0) {
+		char seen[16];
+		int k = 0;
+		for (int i = 0; i < got; i++)
+			k += snprintf(seen + k, sizeof seen - (size_t)k, " %02x", hdr[i]);
+		mlc_error_file(d, path, "not an IDX file (bad magic%s%s; expected 00 00 08 <rank>)", seen, what);
+		return MLC_EUSER;
+	}
+	if (hdr[2] != IDX_U8) {
+		mlc_error_file(d, path, "unsupported IDX element type 0x%02x (only 0x08, unsigned byte, is supported)", hdr[2]);
+		return MLC_EUSER;
+	}
+	f->rank = hdr[3];
+	if (f->rank < 1 || f->rank > IDX_MAX_RANK) {
+		mlc_error_file(d, path, "IDX rank %d is not supported (expected 1 to %d)", f->rank, IDX_MAX_RANK);
+		return MLC_EUSER;
+	}
+	got = read_some(gz, hdr + 4, 4 * f->rank);
+	if (got < 0)
+		return read_error(gz, path, d);
+	if (got < 4 * f->rank) {
+		mlc_error_file(d, path, "truncated: header declares %d dimensions but the file ends inside them", f->rank);
+		return MLC_EUSER;
+	}
+	/* The caller converts to float, so the count must fit 4-byte items too. */
+	const int64_t max_count = (int64_t)(SIZE_MAX / sizeof(float) / 2);
+	f->count = 1;
+	for (int i = 0; i < f->rank; i++) {
+		const unsigned char *p = hdr + 4 + 4 * i;
+		f->dim[i] = (int64_t)p[0] << 24 | p[1] << 16 | p[2] << 8 | p[3];
+		if (f->dim[i] && f->count > max_count / f->dim[i]) {
+			mlc_error_file(d, path, "dimensions are too large: their product overflows");
+			return MLC_EUSER;
+		}
+		f->count *= f->dim[i];
+	}
+	/* Grow as data arrives so a lying header cannot make us allocate gigabytes. */
+	int64_t cap = f->count < CHUNK ? f->count : CHUNK, have = 0;
+	f->data = mlc_xmalloc((size_t)cap);
+	for (;;) {
+		got = read_some(gz, f->data + have, cap - have);
+		if (got < 0)
+			return read_error(gz, path, d);
+		have += got;
+		if (have < cap || cap == f->count)
+			break;
+		cap = cap > f->count / 2 ? f->count : cap * 2;
+		f->data = mlc_xrealloc(f->data, (size_t)cap);
+	}
+	if (have < f->count) {
+		int errnum;
+		gzerror(gz, &errnum);
+		mlc_error_file(d, path, "truncated: expected %lld bytes of data, found %lld%s",
+			       (long long)f->count, (long long)have,
+			       errnum == Z_BUF_ERROR ? " (the gzip stream ends early)" : "");
+		return MLC_EUSER;
+	}
+	int64_t extra = 0;
+	unsigned char sink[4096];
+	while ((got = read_some(gz, sink, sizeof sink)) > 0)
+		extra += got;
+	if (got < 0)
+		return read_error(gz, path, d);
+	if (extra) {
+		mlc_error_file(d, path, "%lld unexpected bytes after the %lld bytes of data the header declares",
+			       (long long)extra, (long long)f->count);
+		return MLC_EUSER;
+	}
+	return MLC_OK;
+}
+
+static mlc_status load_idx_file(const char *path, idx_file *f, mlc_diag *d)
+{
+	memset(f, 0, sizeof *f);
+	mlc_status st = MLC_OK;
+	gzFile gz = open_gz(path, d, &st);
+	if (!gz)
+		return st;
+	st = parse_idx(gz, path, f, d);
+	gzclose(gz);
+	if (st != MLC_OK) {
+		free(f->data);
+		f->data = NULL;
+	}
+	return st;
+}
+
+mlc_status mlc_load_idx(const char *images, const char *labels, mlc_dataset *out, mlc_diag *d)
+{
+	memset(out, 0, sizeof *out);
+	idx_file im, lb = {0};
+	mlc_status st = load_idx_file(images, &im, d);
+	if (st == MLC_OK)
+		st = load_idx_file(labels, &lb, d);
+	if (st != MLC_OK)
+		goto done;
+	st = MLC_EUSER;
+	if (im.dim[0] == 0) {
+		mlc_error_file(d, images, "contains no images");
+		goto done;
+	}
+	if (lb.rank != 1) {
+		mlc_error_file(d, labels, "a label file must be 1-D, but this one has %d dimensions", lb.rank);
+		goto done;
+	}
+	if (lb.dim[0] != im.dim[0]) {
+		mlc_error_file(d, labels, "has %lld labels but %s has %lld images",
+			       (long long)lb.dim[0], images, (long long)im.dim[0]);
+		goto done;
+	}
+	out->n = im.dim[0];
+	out->dim = im.count / im.dim[0];
+	out->ydim = 1;
+	out->x = mlc_xmalloc((size_t)im.count * sizeof(float));
+	out->y = mlc_xmalloc((size_t)out->n * sizeof(float));
+	for (int64_t i = 0; i < im.count; i++)
+		out->x[i] = im.data[i];
+	for (int64_t i = 0; i < out->n; i++) {
+		out->y[i] = lb.data[i];
+		if (lb.data[i] + 1 > out->nclasses)
+			out->nclasses = lb.data[i] + 1;
+	}
+	st = MLC_OK;
+done:
+	free(im.data);
+	free(lb.data);
+	return st;
+}
+
+void mlc_dataset_free(mlc_dataset *ds)
+{
+	if (!ds)
+		return;
+	free(ds->x);
+	free(ds->y);
+	memset(ds, 0, sizeof *ds);
+}

@@ -1,0 +1,51 @@
+/* runtime.h — data sets, tensor files (safetensors), and the training loop. */
+#ifndef MLC_RUNTIME_H
+#define MLC_RUNTIME_H
+
+#include "../ir/base.h"
+
+/* A data set in memory: n samples of `dim` float features, and `ydim` float
+ * targets per sample (class indices are stored as floats, ydim = 1). */
+typedef struct {
+	int64_t n, dim, ydim;
+	float *x;  /* n * dim */
+	float *y;  /* n * ydim */
+	int nclasses; /* 1 + the largest label when all labels are whole numbers >= 0, else 0 */
+} mlc_dataset;
+
+/* IDX files (raw or gzip'd, detected from the content): images of any rank
+ * (u8 → float, unscaled) and a 1-D u8 label file with as many items. Errors
+ * name the file and what is wrong. */
+mlc_status mlc_load_idx(const char *images, const char *labels, mlc_dataset *out, mlc_diag *d);
+/* CSV: numeric cells separated by commas; a first row that is not numeric is
+ * a header; the last `label_columns` cells of a row are its targets. Errors
+ * give file:line:col. */
+mlc_status mlc_load_csv(const char *path, int label_columns, mlc_dataset *out, mlc_diag *d);
+void mlc_dataset_free(mlc_dataset *ds);
+
+/* A named f32 tensor, as in a safetensors file. */
+typedef struct {
+	char *name;
+	int rank;
+	int64_t dim[6];
+	float *data; /* owned */
+} mlc_tensor;
+
+/* Writes atomically: temp file in the same folder, fsync, rename. Tensors are
+ * written in the order given; the header's __metadata__ holds `meta` pairs
+ * (NULL-terminated key, value list; may be NULL). */
+mlc_status mlc_safetensors_write(const char *path, const mlc_tensor *t, int n,
+				 const char *const *meta, mlc_diag *d);
+/* Reads F32 tensors (other dtypes are an error naming the tensor). */
+mlc_status mlc_safetensors_read(const char *path, mlc_tensor **t, int *n, mlc_diag *d);
+void mlc_tensors_free(mlc_tensor *t, int n);
+
+/* Deterministic PRNG (xoshiro256**), one per run; seeded explicitly. */
+typedef struct { uint64_t s[4]; } mlc_rng;
+void mlc_rng_seed(mlc_rng *r, uint64_t seed);
+uint64_t mlc_rng_next(mlc_rng *r);
+double mlc_rng_uniform(mlc_rng *r);   /* [0, 1) */
+double mlc_rng_normal(mlc_rng *r);    /* N(0, 1) */
+void mlc_rng_shuffle(mlc_rng *r, int64_t *idx, int64_t n);
+
+#endif

@@ -29,10 +29,6 @@ char *mlc_arena_strdup(mlc_arena *a, const char *s);
 char *mlc_arena_strndup(mlc_arena *a, const char *s, size_t n);
 char *mlc_arena_printf(mlc_arena *a, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
-/* Did-you-mean: the candidate closest to `word` by edit distance, or NULL if
- * none is close enough to be a plausible typo. `cands` is NULL-terminated. */
-const char *mlc_suggest(const char *word, const char *const *cands);
-
 /* Reads a whole file; NULL with errno set on failure. *len excludes the NUL
  * terminator that is always appended. */
 char *mlc_read_file(const char *path, size_t *len);

@@ -45,6 +45,55 @@ void mlc_error_file(mlc_diag *d, const char *path, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 int mlc_diag_errors(const mlc_diag *d);
 
+/* Did-you-mean: the candidate closest to `word` by edit distance, or NULL if
+ * none is close enough to be a plausible typo. `cands` is NULL-terminated. */
+const char *mlc_suggest(const char *word, const char *const *cands);
+
+/* ---- Driver: a session is one spec taken through the pipeline. ---- */
+
+typedef struct {
+	/* pass manager: pass names are those of `mlc ir --help`, or "all" */
+	const char *print_before, *print_after, *stop_after;
+	FILE *print_to;        /* IR dumps (stdout if NULL) */
+	int wrt_inputs;        /* also differentiate with respect to the inputs */
+	int no_update;         /* no optimizer pass (gradients only) */
+	/* overrides of the spec (0 / negative: keep the spec's value) */
+	int64_t batch_size;
+	int epochs;
+	double lr;
+	int seed_set;
+	uint64_t seed;
+	int threads;           /* BLAS and kernel threads; 0: the library default */
+	const char *weights;   /* initial weights (safetensors), NULL: initializers */
+	int quiet;             /* no per-epoch progress */
+	int verbose;           /* compile times and plan sizes */
+	FILE *log;             /* progress and results (stdout if NULL) */
+} mlc_options;
+
+typedef struct mlc_session mlc_session;
+
+/* Loads the spec (a .yaml model, or a .ir text graph) and runs the passes
+ * (up to o->stop_after). Diagnostics go to d. */
+mlc_status mlc_session_open(const char *path, const mlc_options *o, mlc_diag *d, mlc_session **out);
+void mlc_session_close(mlc_session *s);
+/* Keras-style table: layer, ops, output shape, parameters; totals; planned memory. */
+void mlc_session_summary(const mlc_session *s, FILE *out);
+/* The graph's text IR as it stands. */
+void mlc_session_print_ir(const mlc_session *s, FILE *out);
+/* what: "llvm", "llvm-opt", "asm" (path "-" is stdout) or "obj". */
+mlc_status mlc_session_emit(mlc_session *s, const char *what, const char *path, mlc_diag *d);
+/* Trains on the spec's data (and reports validation/test metrics). */
+mlc_status mlc_session_train(mlc_session *s, mlc_diag *d);
+/* Evaluates on the test set (or the training set if there is none). */
+mlc_status mlc_session_evaluate(mlc_session *s, mlc_diag *d);
+/* Writes one CSV row per test sample: predicted class (or value) and outputs. */
+mlc_status mlc_session_predict(mlc_session *s, const char *csv_path, mlc_diag *d);
+/* One batch of the training data (the first `batch_size` samples, in file
+ * order): loss and every gradient, written as safetensors ("loss", then the
+ * gradients under their parameters' names). Needs a session opened with no_update. */
+mlc_status mlc_session_grad(mlc_session *s, const char *out_path, mlc_diag *d);
+mlc_status mlc_session_save(mlc_session *s, const char *path, mlc_diag *d);
+
 #ifdef __cplusplus
 }
 #endif

@@ -1,0 +1,305 @@
+/* main.c — the `mlc` command line: subcommands, their flags (table-driven,
+ * unknown flags are errors with a did-you-mean) and exit codes:
+ * 0 success, 2 a user mistake (spec, data, flags), 1 an internal failure. */
+#include "mlc/mlc.h"
+
+#include <errno.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct {
+	mlc_options o;
+	const char *file, *out, *save, *predict, *emit;
+	bool eval, help;
+} args;
+
+typedef enum { F_BOOL, F_INT, F_U64, F_DOUBLE, F_STR } ftype;
+
+typedef struct {
+	const char *name;
+	ftype type;
+	size_t off; /* into args */
+	const char *help;
+} flag;
+
+#define A(field) offsetof(args, field)
+static const flag f_batch = {"batch", F_INT, A(o.batch_size), "batch size (overrides data.batch_size)"};
+static const flag f_seed = {"seed", F_U64, A(o.seed), "random seed (overrides data.seed)"};
+static const flag f_threads = {"threads", F_INT, A(o.threads), "threads for BLAS (default: all cores)"};
+static const flag f_verbose = {"verbose", F_BOOL, A(o.verbose), "print pass and compile times"};
+static const flag f_weights = {"weights", F_STR, A(o.weights), "initial weights (safetensors)"};
+static const flag f_out = {"o", F_STR, A(out), "output file"};
+static const flag f_wrt = {"wrt-inputs", F_BOOL, A(o.wrt_inputs), "also differentiate w.r.t. the inputs"};
+
+typedef struct {
+	const char *name, *usage, *summary;
+	const flag *flags[16];
+	int (*run)(args *a, mlc_diag *d);
+} command;
+
+static int exit_code(mlc_status st)
+{
+	return st == MLC_OK ? 0 : st == MLC_EINTERNAL ? 1 : 2;
+}
+
+static int cmd_check(args *a, mlc_diag *d)
+{
+	mlc_session *s;
+	mlc_status st = mlc_session_open(a->file, &a->o, d, &s);
+	if (st == MLC_OK) {
+		mlc_session_summary(s, stdout);
+		mlc_session_close(s);
+	}
+	return exit_code(st);
+}
+
+static int cmd_ir(args *a, mlc_diag *d)
+{
+	mlc_session *s;
+	/* With a dump flag, the dumps are the output; otherwise the final graph. */
+	bool dumps = a->o.print_after || a->o.print_before;
+	mlc_status st = mlc_session_open(a->file, &a->o, d, &s);
+	if (st != MLC_OK)
+		return exit_code(st);
+	if (a->emit && strcmp(a->emit, "ir") != 0)
+		st = mlc_session_emit(s, a->emit, a->out ? a->out : "-", d);
+	else if (!dumps)
+		mlc_session_print_ir(s, stdout);
+	mlc_session_close(s);
+	return exit_code(st);
+}
+
+static int cmd_run(args *a, mlc_diag *d)
+{
+	mlc_session *s;
+	mlc_status st = mlc_session_open(a->file, &a->o, d, &s);
+	if (st != MLC_OK)
+		return exit_code(st);
+	if (a->predict)
+		st = mlc_session_predict(s, a->predict, d);
+	else if (a->eval)
+		st = mlc_session_evaluate(s, d);
+	else
+		st = mlc_session_train(s, d);
+	if (st == MLC_OK && a->save)
+		st = mlc_session_save(s, a->save, d);
+	mlc_session_close(s);
+	return exit_code(st);
+}
+
+static int cmd_compile(args *a, mlc_diag *d)
+{
+	if (!a->out) {
+		mlc_error_file(d, NULL, "compile needs -o OUT (writes OUT.ll and OUT.o)");
+		return 2;
+	}
+	mlc_session *s;
+	mlc_status st = mlc_session_open(a->file, &a->o, d, &s);
+	if (st != MLC_OK)
+		return exit_code(st);
+	size_t n = strlen(a->out) + 4;
+	char *ll = malloc(n), *obj = malloc(n);
+	snprintf(ll, n, "%s.ll", a->out);
+	snprintf(obj, n, "%s.o", a->out);
+	st = mlc_session_emit(s, "llvm-opt", ll, d);
+	if (st == MLC_OK)
+		st = mlc_session_emit(s, "obj", obj, d);
+	if (st == MLC_OK)
+		printf("wrote %s and %s\n", ll, obj);
+	free(ll);
+	free(obj);
+	mlc_session_close(s);
+	return exit_code(st);
+}
+
+static int cmd_grad(args *a, mlc_diag *d)
+{
+	a->o.no_update = 1;
+	mlc_session *s;
+	mlc_status st = mlc_session_open(a->file, &a->o, d, &s);
+	if (st != MLC_OK)
+		return exit_code(st);
+	st = mlc_session_grad(s, a->out ? a->out : "grads.safetensors", d);
+	mlc_session_close(s);
+	return exit_code(st);
+}
+
+static const command commands[] = {
+	{"check", "mlc check [options] MODEL.yaml", "validate a spec and print the model summary",
+	 {&f_batch, &f_verbose}, cmd_check},
+	{"ir", "mlc ir [options] MODEL.yaml|GRAPH.ir", "print the IR after the passes, or the generated code",
+	 {&(flag){"print-after", F_STR, A(o.print_after), "dump the IR after PASS (or all)"},
+	  &(flag){"print-before", F_STR, A(o.print_before), "dump the IR before PASS (or all)"},
+	  &(flag){"stop-after", F_STR, A(o.stop_after), "run the passes up to PASS only"},
+	  &(flag){"emit", F_STR, A(emit), "ir (default), llvm, llvm-opt or asm"}, &f_out, &f_wrt,
+	  &(flag){"no-update", F_BOOL, A(o.no_update), "skip the optimizer pass"}, &f_batch, &f_verbose},
+	 cmd_ir},
+	{"run", "mlc run [options] MODEL.yaml", "train on the spec's data, or --eval, or --predict",
+	 {&(flag){"epochs", F_INT, A(o.epochs), "epochs (overrides data.epochs)"},
+	  &(flag){"lr", F_DOUBLE, A(o.lr), "learning rate (overrides optimizer.lr)"}, &f_batch, &f_seed,
+	  &f_weights, &(flag){"save", F_STR, A(save), "save the trained weights (safetensors)"},
+	  &(flag){"eval", F_BOOL, A(eval), "evaluate on the test set, no training"},
+	  &(flag){"predict", F_STR, A(predict), "write test-set predictions to a CSV file"},
+	  &(flag){"quiet", F_BOOL, A(o.quiet), "no per-epoch lines"}, &f_threads, &f_verbose},
+	 cmd_run},
+	{"compile", "mlc compile [options] MODEL.yaml -o OUT", "write OUT.ll (optimized LLVM IR) and OUT.o",
+	 {&f_out, &f_batch, &f_verbose}, cmd_compile},
+	{"grad", "mlc grad [options] MODEL.yaml -o GRADS.safetensors",
+	 "loss and gradients of the first training batch, as safetensors",
+	 {&f_weights, &f_out, &f_batch, &f_seed, &f_wrt, &f_threads}, cmd_grad},
+};
+
+static void usage(FILE *f)
+{
+	fprintf(f, "usage: mlc <command> [options] FILE\n\ncommands:\n");
+	for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+		fprintf(f, "  %-8s %s\n", commands[i].name, commands[i].summary);
+	fprintf(f, "\n'mlc <command> --help' lists a command's options. Exit codes: 0 ok, 2 user error, 1 internal error.\n");
+}
+
+static void command_help(const command *c)
+{
+	printf("usage: %s\n%s\n\noptions:\n", c->usage, c->summary);
+	for (int i = 0; c->flags[i]; i++) {
+		const flag *f = c->flags[i];
+		char name[40];
+		snprintf(name, sizeof name, "%s%s%s", f->name[1] ? "--" : "-", f->name,
+			 f->type == F_BOOL ? "" : f->type == F_STR ? " VALUE" : " N");
+		printf("  %-22s %s\n", name, f->help);
+	}
+	printf("  %-22s %s\n", "--help", "this text");
+	if (strcmp(c->name, "ir") == 0)
+		printf("\npasses: shapes, autodiff, optimizer, dce, plan\n");
+}
+
+static bool set_flag(args *a, const flag *f, const char *val, mlc_diag *d)
+{
+	char *p = (char *)a + f->off, *end = NULL;
+	errno = 0;
+	switch (f->type) {
+	case F_BOOL: *(int *)p = 1; return true;
+	case F_STR: *(const char **)p = val; return true;
+	case F_INT: {
+		long long v = strtoll(val, &end, 10);
+		if (errno || *end || end == val || v <= 0 || v > 1000000000)
+			break;
+		if (f->off == A(o.batch_size))
+			*(int64_t *)p = v;
+		else
+			*(int *)p = (int)v;
+		return true;
+	}
+	case F_U64: {
+		unsigned long long v = strtoull(val, &end, 10);
+		if (errno || *end || end == val || val[0] == '-')
+			break;
+		*(uint64_t *)p = v;
+		a->o.seed_set = 1;
+		return true;
+	}
+	case F_DOUBLE: {
+		double v = strtod(val, &end);
+		if (errno || *end || end == val || !(v > 0 && v < 1e6))
+			break;
+		*(double *)p = v;
+		return true;
+	}
+	}
+	mlc_error_file(d, NULL, "invalid value '%s' for --%s", val, f->name);
+	return false;
+}
+
+static bool parse_args(const command *c, int argc, char **argv, args *a, mlc_diag *d)
+{
+	for (int i = 0; i < argc; i++) {
+		const char *arg = argv[i];
+		if (arg[0] != '-' || !arg[1]) {
+			if (a->file) {
+				mlc_error_file(d, NULL, "unexpected argument '%s' (one FILE expected)", arg);
+				return false;
+			}
+			a->file = arg;
+			continue;
+		}
+		const char *name = arg + (arg[1] == '-' ? 2 : 1);
+		if (strcmp(name, "help") == 0 || strcmp(name, "h") == 0) {
+			a->help = true;
+			return true;
+		}
+		const char *eq = strchr(name, '=');
+		size_t len = eq ? (size_t)(eq - name) : strlen(name);
+		const flag *f = NULL;
+		const char *names[17];
+		int k = 0;
+		for (; c->flags[k]; k++) {
+			names[k] = c->flags[k]->name;
+			if (strlen(c->flags[k]->name) == len && strncmp(c->flags[k]->name, name, len) == 0)
+				f = c->flags[k];
+		}
+		names[k] = NULL;
+		if (!f) {
+			char word[64];
+			snprintf(word, sizeof word, "%.*s", (int)len, name);
+			const char *hint = mlc_suggest(word, names);
+			mlc_error_file(d, NULL, "unknown option '%s' for 'mlc %s'%s%s%s", arg, c->name,
+				       hint ? "; did you mean '--" : "", hint ? hint : "", hint ? "'?" : "");
+			return false;
+		}
+		const char *val = eq ? eq + 1 : NULL;
+		if (f->type == F_BOOL && val) {
+			mlc_error_file(d, NULL, "option --%s takes no value", f->name);
+			return false;
+		}
+		if (f->type != F_BOOL && !val) {
+			if (i + 1 >= argc) {
+				mlc_error_file(d, NULL, "option %s needs a value", arg);
+				return false;
+			}
+			val = argv[++i];
+		}
+		if (!set_flag(a, f, val, d))
+			return false;
+	}
+	if (!a->file) {
+		mlc_error_file(d, NULL, "missing FILE; usage: %s", c->usage);
+		return false;
+	}
+	return true;
+}
+
+int main(int argc, char **argv)
+{
+	if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
+		usage(argc < 2 ? stderr : stdout);
+		return argc < 2 ? 2 : 0;
+	}
+	mlc_diag *d = mlc_diag_new(stderr);
+	const command *c = NULL;
+	const char *names[8];
+	size_t n = sizeof commands / sizeof commands[0];
+	for (size_t i = 0; i < n; i++) {
+		names[i] = commands[i].name;
+		if (strcmp(commands[i].name, argv[1]) == 0)
+			c = &commands[i];
+	}
+	names[n] = NULL;
+	int rc = 2;
+	if (!c) {
+		const char *hint = mlc_suggest(argv[1], names);
+		mlc_error_file(d, NULL, "unknown command '%s'%s%s%s (see 'mlc --help')", argv[1],
+			       hint ? "; did you mean '" : "", hint ? hint : "", hint ? "'?" : "");
+	} else {
+		args a = {0};
+		if (parse_args(c, argc - 2, argv + 2, &a, d)) {
+			if (a.help) {
+				command_help(c);
+				rc = 0;
+			} else {
+				rc = c->run(&a, d);
+			}
+		}
+	}
+	mlc_diag_free(d);
+	return rc;
+}

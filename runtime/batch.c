@@ -1,0 +1,142 @@
+/* batch.c — data sets against the model: loading by the spec's data: section,
+ * checking features and labels fit the inputs, filling a batch into the
+ * planned input buffers, and counting correct predictions. */
+#include "session.h"
+
+#include <math.h>
+#include <string.h>
+
+int64_t mlc_pred_width(const mlc_session *s)
+{
+	const mlc_node *p = s->pred;
+	return p->rank > 1 ? p->dim[p->rank - 1] : 1;
+}
+
+mlc_status mlc_data_load(mlc_session *s, bool test, mlc_data *out, mlc_diag *d)
+{
+	memset(out, 0, sizeof *out);
+	if (!s->model) {
+		mlc_error_file(d, s->path, "IR text has no data: section; run a .yaml spec");
+		return MLC_EUSER;
+	}
+	const mlc_data_cfg *c = &s->model->data;
+	const mlc_path *x = test ? &c->test_x : &c->train_x, *y = test ? &c->test_y : &c->train_y;
+	if (!x->path) {
+		if (!test)
+			mlc_error_file(d, s->path, "no training data: add data: {train: ...} to the spec");
+		return MLC_EUSER;
+	}
+	out->file = x->path;
+	mlc_status st;
+	if (c->format && strcmp(c->format, "csv") == 0) {
+		st = mlc_load_csv(x->path, c->label_columns > 0 ? c->label_columns : 1, &out->ds, d);
+	} else {
+		if (!y->path) {
+			mlc_error_at(d, x->loc, "IDX data needs both images: and labels:");
+			return MLC_EUSER;
+		}
+		st = mlc_load_idx(x->path, y->path, &out->ds, d);
+	}
+	if (st != MLC_OK)
+		return st;
+	if (c->scale != 1.0 && c->scale != 0.0)
+		for (int64_t i = 0; i < out->ds.n * out->ds.dim; i++)
+			out->ds.x[i] *= (float)c->scale;
+	return mlc_data_check(s, out, d);
+}
+
+mlc_status mlc_data_check(mlc_session *s, const mlc_data *data, mlc_diag *d)
+{
+	const mlc_dataset *ds = &data->ds;
+	char ty[96];
+	if (!s->x || !s->pred) {
+		mlc_error_file(d, s->path, "the model has no input or no prediction");
+		return MLC_EUSER;
+	}
+	int64_t feat = mlc_numel(s->x, 1);
+	if (ds->dim != feat) {
+		mlc_error_file(d, data->file, "samples have %lld features, but input '%s' is %s (%lld per sample)",
+			       (long long)ds->dim, s->x->name, mlc_type_str(s->x, ty, sizeof ty), (long long)feat);
+		return MLC_EUSER;
+	}
+	if (ds->n == 0) {
+		mlc_error_file(d, data->file, "holds no samples");
+		return MLC_EUSER;
+	}
+	if (!s->y)
+		return MLC_OK;
+	int64_t width = mlc_numel(s->y, 1);
+	bool classes = s->y->dtype == DT_I32 || (ds->ydim == 1 && width > 1);
+	if (!classes && ds->ydim != width) {
+		mlc_error_file(d, data->file, "samples have %lld targets, but the model predicts %lld",
+			       (long long)ds->ydim, (long long)width);
+		return MLC_EUSER;
+	}
+	if (classes) {
+		int64_t ncls = mlc_pred_width(s);
+		for (int64_t i = 0; i < ds->n; i++) {
+			float v = ds->y[i * ds->ydim];
+			if (!(v >= 0 && v < (float)ncls && v == floorf(v))) {
+				mlc_error_file(d, data->file, "label %g of sample %lld is not a class of the model's %lld outputs",
+					       (double)v, (long long)i + 1, (long long)ncls);
+				return MLC_EUSER;
+			}
+		}
+	}
+	return MLC_OK;
+}
+
+void mlc_batch_fill(mlc_session *s, const mlc_dataset *ds, const int64_t *idx, int64_t n)
+{
+	float *x = s->act + s->x->offset;
+	for (int64_t r = 0; r < n; r++)
+		memcpy(x + r * ds->dim, ds->x + idx[r] * ds->dim, (size_t)ds->dim * sizeof(float));
+	if (!s->y)
+		return;
+	if (s->y->dtype == DT_I32) {
+		int32_t *y = (int32_t *)(s->act + s->y->offset);
+		for (int64_t r = 0; r < n; r++)
+			y[r] = (int32_t)ds->y[idx[r] * ds->ydim];
+		return;
+	}
+	float *y = s->act + s->y->offset;
+	int64_t width = mlc_numel(s->y, 1);
+	for (int64_t r = 0; r < n; r++) {
+		const float *src = ds->y + idx[r] * ds->ydim;
+		if (ds->ydim == width) {
+			memcpy(y + r * width, src, (size_t)width * sizeof(float));
+		} else { /* a class index for a one-hot target */
+			memset(y + r * width, 0, (size_t)width * sizeof(float));
+			y[r * width + (int64_t)src[0]] = 1;
+		}
+	}
+}
+
+/* Classification: argmax of the prediction (or > 0.5 for one output) against
+ * the label, or the argmax of a one-hot target. */
+int64_t mlc_batch_correct(const mlc_session *s, const mlc_dataset *ds, const int64_t *idx, int64_t n)
+{
+	const float *p = s->act + s->pred->offset;
+	int64_t c = mlc_pred_width(s), correct = 0;
+	for (int64_t r = 0; r < n; r++) {
+		const float *row = p + r * c, *t = ds->y + idx[r] * ds->ydim;
+		int64_t want, got = 0;
+		if (c == 1) {
+			want = t[0] > 0.5f;
+			got = row[0] > 0.5f;
+		} else {
+			for (int64_t j = 1; j < c; j++)
+				if (row[j] > row[got])
+					got = j;
+			want = (int64_t)t[0];
+			if (ds->ydim == c) {
+				want = 0;
+				for (int64_t j = 1; j < c; j++)
+					if (t[j] > t[want])
+						want = j;
+			}
+		}
+		correct += want == got;
+	}
+	return correct;
+}

@@ -1,0 +1,139 @@
+/* params.c — parameters: seeded initializers, and weights saved and loaded as
+ * safetensors under the parameters' names (layouts in docs/spec.md). */
+#include "session.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef void (*init_fn)(mlc_rng *r, float *w, int64_t n, const mlc_node *p);
+
+static void fill_uniform(mlc_rng *r, float *w, int64_t n, double a)
+{
+	for (int64_t i = 0; i < n; i++)
+		w[i] = (float)((2 * mlc_rng_uniform(r) - 1) * a);
+}
+
+static void fill_normal(mlc_rng *r, float *w, int64_t n, double sd)
+{
+	for (int64_t i = 0; i < n; i++)
+		w[i] = (float)(mlc_rng_normal(r) * sd);
+}
+
+/* fan_in/fan_out come from the frontend (attr.i[0], attr.i[1]); scale multiplies. */
+static double fan_in(const mlc_node *p) { return p->attr.i[0] > 0 ? (double)p->attr.i[0] : 1; }
+static double fan_sum(const mlc_node *p) { return fan_in(p) + (p->attr.i[1] > 0 ? (double)p->attr.i[1] : 1); }
+
+static void init_zeros(mlc_rng *r, float *w, int64_t n, const mlc_node *p) { (void)r, (void)p; memset(w, 0, (size_t)n * 4); }
+static void init_glorot_u(mlc_rng *r, float *w, int64_t n, const mlc_node *p) { fill_uniform(r, w, n, p->attr.f[0] * sqrt(6 / fan_sum(p))); }
+static void init_glorot_n(mlc_rng *r, float *w, int64_t n, const mlc_node *p) { fill_normal(r, w, n, p->attr.f[0] * sqrt(2 / fan_sum(p))); }
+static void init_he_u(mlc_rng *r, float *w, int64_t n, const mlc_node *p) { fill_uniform(r, w, n, p->attr.f[0] * sqrt(6 / fan_in(p))); }
+static void init_he_n(mlc_rng *r, float *w, int64_t n, const mlc_node *p) { fill_normal(r, w, n, p->attr.f[0] * sqrt(2 / fan_in(p))); }
+static void init_uniform(mlc_rng *r, float *w, int64_t n, const mlc_node *p) { fill_uniform(r, w, n, 0.05 * p->attr.f[0]); }
+static void init_normal(mlc_rng *r, float *w, int64_t n, const mlc_node *p) { fill_normal(r, w, n, 0.05 * p->attr.f[0]); }
+
+static const struct {
+	const char *name;
+	init_fn fn;
+} inits[] = {
+	{"zeros", init_zeros},		{"glorot_uniform", init_glorot_u}, {"glorot_normal", init_glorot_n},
+	{"he_uniform", init_he_u},	{"he_normal", init_he_n},	   {"uniform", init_uniform},
+	{"normal", init_normal},
+};
+
+static mlc_status init_params(mlc_session *s, mlc_diag *d)
+{
+	mlc_graph *g = s->graph;
+	for (int i = 0; i < g->nnode; i++) {
+		mlc_node *p = g->node[i];
+		if (p->dead || p->op != OP_PARAM)
+			continue;
+		const char *kind = p->attr.s ? p->attr.s : "glorot_uniform";
+		size_t k = 0;
+		while (k < MLC_COUNTOF(inits) && strcmp(inits[k].name, kind) != 0)
+			k++;
+		if (k == MLC_COUNTOF(inits)) {
+			mlc_error_at(d, p->loc, "unknown initializer '%s' for '%s'", kind, p->name);
+			return MLC_EUSER;
+		}
+		inits[k].fn(&s->rng, s->params + p->offset, mlc_numel(p, 1), p);
+	}
+	return MLC_OK;
+}
+
+mlc_status mlc_params_load(mlc_session *s, const char *path, mlc_diag *d)
+{
+	mlc_tensor *t;
+	int nt;
+	mlc_status st = mlc_safetensors_read(path, &t, &nt, d);
+	if (st != MLC_OK)
+		return st;
+	mlc_graph *g = s->graph;
+	bool *used = mlc_xmalloc(sizeof(bool) * (size_t)(nt + 1));
+	for (int i = 0; i < g->nnode && st == MLC_OK; i++) {
+		mlc_node *p = g->node[i];
+		if (p->dead || p->op != OP_PARAM)
+			continue;
+		int k = 0;
+		while (k < nt && strcmp(t[k].name, p->name) != 0)
+			k++;
+		if (k == nt) {
+			mlc_error_file(d, path, "has no tensor '%s' for the model's parameter", p->name);
+			st = MLC_EUSER;
+			break;
+		}
+		used[k] = true;
+		bool same = t[k].rank == p->rank;
+		for (int j = 0; same && j < p->rank; j++)
+			same = t[k].dim[j] == p->dim[j];
+		if (!same) {
+			char ty[96];
+			mlc_error_file(d, path, "tensor '%s' has the wrong shape for the model's %s", p->name,
+				       mlc_type_str(p, ty, sizeof ty));
+			st = MLC_EUSER;
+			break;
+		}
+		memcpy(s->params + p->offset, t[k].data, (size_t)mlc_numel(p, 1) * 4);
+	}
+	for (int k = 0; k < nt && st == MLC_OK; k++)
+		if (!used[k]) {
+			mlc_error_file(d, path, "tensor '%s' matches no parameter of the model", t[k].name);
+			st = MLC_EUSER;
+		}
+	free(used);
+	mlc_tensors_free(t, nt);
+	return st;
+}
+
+mlc_status mlc_params_prepare(mlc_session *s, mlc_diag *d)
+{
+	if (s->params_ready)
+		return MLC_OK;
+	mlc_status st = mlc_session_jit(s, d);
+	if (st == MLC_OK)
+		st = s->opt.weights ? mlc_params_load(s, s->opt.weights, d) : init_params(s, d);
+	s->params_ready = st == MLC_OK;
+	return st;
+}
+
+mlc_status mlc_session_save(mlc_session *s, const char *path, mlc_diag *d)
+{
+	mlc_graph *g = s->graph;
+	mlc_tensor *t = mlc_xmalloc(sizeof(mlc_tensor) * (size_t)(g->nnode + 1));
+	int nt = 0;
+	for (int i = 0; i < g->nnode; i++) {
+		mlc_node *p = g->node[i];
+		if (p->dead || p->op != OP_PARAM)
+			continue;
+		/* Borrowed pointers: nothing here is freed through t. */
+		t[nt].name = (char *)p->name;
+		t[nt].rank = p->rank;
+		memcpy(t[nt].dim, p->dim, sizeof(int64_t) * (size_t)p->rank);
+		t[nt].data = s->params + p->offset;
+		nt++;
+	}
+	const char *meta[] = {"format", "mlc", "model", g->name, NULL};
+	mlc_status st = mlc_safetensors_write(path, t, nt, meta, d);
+	free(t);
+	return st;
+}

@@ -1,0 +1,164 @@
+/* session.c — the driver: spec or IR text → passes → (lazily) JIT, plus the
+ * summary table and code emission. The one place that reads top to bottom
+ * through the pipeline. */
+#include "session.h"
+
+#include <cblas.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+double mlc_now(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static bool ends_with(const char *s, const char *suffix)
+{
+	size_t n = strlen(s), k = strlen(suffix);
+	return n >= k && strcmp(s + n - k, suffix) == 0;
+}
+
+static mlc_status load_ir(mlc_session *s, const char *path, mlc_diag *d)
+{
+	size_t len;
+	char *text = mlc_read_file(path, &len);
+	if (!text) {
+		mlc_error_file(d, path, "cannot read: %s", strerror(errno));
+		return MLC_EIO;
+	}
+	mlc_status st = mlc_graph_parse(path, text, d, &s->graph);
+	free(text);
+	return st;
+}
+
+static void find_io(mlc_session *s)
+{
+	mlc_graph *g = s->graph;
+	for (int i = 0; i < g->nnode; i++) {
+		mlc_node *n = g->node[i];
+		if (n->dead || n->op != OP_INPUT)
+			continue;
+		if (strcmp(n->name, "labels") == 0)
+			s->y = n;
+		else if (!s->x)
+			s->x = n;
+	}
+	s->loss = mlc_graph_find_ret(g, "loss");
+	s->pred = mlc_graph_find_ret(g, "pred");
+}
+
+mlc_status mlc_session_open(const char *path, const mlc_options *o, mlc_diag *d, mlc_session **out)
+{
+	*out = NULL;
+	mlc_session *s = mlc_xmalloc(sizeof *s);
+	s->opt = *o;
+	s->path = path;
+	s->log = o->log ? o->log : stdout;
+	mlc_status st;
+	if (ends_with(path, ".ir"))
+		st = load_ir(s, path, d);
+	else if ((st = mlc_frontend_load(path, d, &s->model)) == MLC_OK)
+		s->graph = s->model->graph;
+	if (st != MLC_OK) {
+		mlc_session_close(s);
+		return st;
+	}
+	mlc_pass_opts po = {
+		.wrt_inputs = o->wrt_inputs,
+		.no_update = o->no_update,
+		.print_before = o->print_before,
+		.print_after = o->print_after,
+		.print_to = o->print_to,
+	};
+	s->batch = o->batch_size > 0 ? o->batch_size : s->model ? s->model->data.batch_size : 64;
+	if (s->model) {
+		po.momentum = s->model->opt.momentum;
+		po.nesterov = s->model->opt.nesterov;
+	}
+	po.max_batch = s->batch;
+	uint64_t seed = o->seed_set ? o->seed : s->model ? s->model->data.seed : 42;
+	mlc_rng_seed(&s->rng, seed);
+	double t0 = mlc_now();
+	if ((st = mlc_run_passes(s->graph, &po, o->stop_after, d)) != MLC_OK) {
+		mlc_session_close(s);
+		return st;
+	}
+	s->planned = s->graph->act_size > 0;
+	if (o->verbose)
+		fprintf(s->log, "passes: %.1f ms\n", 1e3 * (mlc_now() - t0));
+	find_io(s);
+	if (o->threads > 0)
+		openblas_set_num_threads(o->threads);
+	*out = s;
+	return MLC_OK;
+}
+
+void mlc_session_close(mlc_session *s)
+{
+	if (!s)
+		return;
+	mlc_jit_free(s->jit);
+	free(s->params);
+	free(s->act);
+	if (s->model)
+		mlc_model_free(s->model);
+	else
+		mlc_graph_free(s->graph);
+	free(s);
+}
+
+void mlc_session_print_ir(const mlc_session *s, FILE *out)
+{
+	mlc_graph_print(s->graph, out);
+}
+
+mlc_status mlc_session_jit(mlc_session *s, mlc_diag *d)
+{
+	if (s->jit)
+		return MLC_OK;
+	if (!s->planned) {
+		mlc_error_file(d, s->path, "cannot compile: the graph was not taken through memory planning");
+		return MLC_EUSER;
+	}
+	double t0 = mlc_now();
+	mlc_status st = mlc_jit_compile(s->graph, d, &s->jit);
+	if (st != MLC_OK)
+		return st;
+	for (int e = 0; e < MLC_ENTRY_COUNT; e++)
+		s->fn[e] = mlc_jit_entry(s->jit, (mlc_entry)e);
+	if (s->opt.verbose)
+		fprintf(s->log, "jit: %.1f ms\n", 1e3 * (mlc_now() - t0));
+	/* 64-byte aligned arenas; sizes are multiples of 16 elements. */
+	size_t pa = (size_t)(s->graph->param_size > 0 ? s->graph->param_size : 16) * sizeof(float);
+	size_t aa = (size_t)(s->graph->act_size > 0 ? s->graph->act_size : 16) * sizeof(float);
+	s->params = aligned_alloc(64, pa);
+	s->act = aligned_alloc(64, aa);
+	if (!s->params || !s->act)
+		mlc_die(__FILE__, __LINE__, "out of memory for %zu + %zu bytes of buffers", pa, aa);
+	memset(s->params, 0, pa);
+	memset(s->act, 0, aa);
+	return MLC_OK;
+}
+
+mlc_status mlc_session_emit(mlc_session *s, const char *what, const char *path, mlc_diag *d)
+{
+	static const struct {
+		const char *name;
+		mlc_emit_kind kind;
+	} kinds[] = {{"llvm", MLC_EMIT_LLVM}, {"llvm-opt", MLC_EMIT_LLVM_OPT}, {"asm", MLC_EMIT_ASM},
+		     {"obj", MLC_EMIT_OBJ}};
+	for (size_t i = 0; i < MLC_COUNTOF(kinds); i++)
+		if (strcmp(kinds[i].name, what) == 0) {
+			if (!s->planned) {
+				mlc_error_file(d, s->path, "cannot emit code: the graph was not taken through memory planning");
+				return MLC_EUSER;
+			}
+			return mlc_emit(s->graph, kinds[i].kind, path, d);
+		}
+	mlc_error_file(d, NULL, "unknown output kind '%s' (llvm, llvm-opt, asm, obj)", what);
+	return MLC_EUSER;
+}

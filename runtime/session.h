@@ -1,0 +1,45 @@
+/* session.h — what a session holds between the CLI's steps (internal). */
+#ifndef MLC_SESSION_H
+#define MLC_SESSION_H
+
+#include "../codegen/codegen.h"
+#include "../frontend/frontend.h"
+#include "../passes/passes.h"
+#include "runtime.h"
+
+struct mlc_session {
+	mlc_options opt;
+	const char *path;
+	mlc_model *model;   /* NULL when the input was IR text */
+	mlc_graph *graph;   /* model->graph, or the parsed IR */
+	bool planned;
+	int64_t batch;      /* the planned (largest) batch */
+	mlc_jit *jit;
+	mlc_entry_fn fn[MLC_ENTRY_COUNT];
+	float *params, *act;
+	bool params_ready;  /* initialized or loaded */
+	mlc_node *x, *y, *loss, *pred;
+	mlc_rng rng;
+	FILE *log;
+};
+
+/* runtime/params.c */
+mlc_status mlc_params_prepare(mlc_session *s, mlc_diag *d); /* allocate; init or load --weights */
+mlc_status mlc_params_load(mlc_session *s, const char *path, mlc_diag *d);
+
+/* runtime/batch.c: data sets checked against the model, batches, metrics */
+typedef struct {
+	mlc_dataset ds;
+	const char *file; /* for messages */
+} mlc_data;
+mlc_status mlc_data_load(mlc_session *s, bool test, mlc_data *out, mlc_diag *d);
+mlc_status mlc_data_check(mlc_session *s, const mlc_data *data, mlc_diag *d);
+void mlc_batch_fill(mlc_session *s, const mlc_dataset *ds, const int64_t *idx, int64_t n);
+int64_t mlc_batch_correct(const mlc_session *s, const mlc_dataset *ds, const int64_t *idx, int64_t n);
+int64_t mlc_pred_width(const mlc_session *s);
+
+/* runtime/session.c */
+mlc_status mlc_session_jit(mlc_session *s, mlc_diag *d);
+double mlc_now(void);
+
+#endif

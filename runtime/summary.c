@@ -1,0 +1,111 @@
+/* summary.c — the Keras-style table of `mlc check`: one row per spec layer of
+ * the forward graph (what "loss" and "pred" need), its ops, output shape and
+ * parameter count; then totals and the planned memory. */
+#include "session.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct {
+	const char *layer;
+	char ops[96];
+	const mlc_node *out;
+	int64_t params, trainable;
+} row;
+
+/* "1,234,567" */
+static const char *commas(int64_t v, char *buf)
+{
+	char tmp[32];
+	int n = snprintf(tmp, sizeof tmp, "%lld", (long long)v), k = 0;
+	for (int i = 0; i < n; i++) {
+		if (i > 0 && (n - i) % 3 == 0 && tmp[i - 1] != '-')
+			buf[k++] = ',';
+		buf[k++] = tmp[i];
+	}
+	buf[k] = 0;
+	return buf;
+}
+
+/* Output shape without the batch dimension: "30x30x32", "10", "scalar". */
+static const char *shape_str(const mlc_node *n, char *buf, size_t len)
+{
+	size_t k = 0;
+	buf[0] = 0;
+	for (int i = 0; i < n->rank && k < len; i++) {
+		if (n->dim[i] == MLC_BATCH)
+			continue;
+		k += (size_t)snprintf(buf + k, len - k, "%s%lld", k ? "x" : "", (long long)n->dim[i]);
+	}
+	if (!k)
+		snprintf(buf, len, "scalar");
+	return buf;
+}
+
+static void append_op(row *r, const char *op)
+{
+	if (strstr(r->ops, op))
+		return;
+	size_t k = strlen(r->ops);
+	snprintf(r->ops + k, sizeof r->ops - k, "%s%s", k ? ", " : "", op);
+}
+
+void mlc_session_summary(const mlc_session *s, FILE *out)
+{
+	const mlc_graph *g = s->graph;
+	bool *fwd = mlc_xmalloc(sizeof(bool) * (size_t)g->next_id);
+	for (int i = 0; i < g->nret; i++)
+		if (!strcmp(g->ret[i].key, "loss") || !strcmp(g->ret[i].key, "pred"))
+			fwd[g->ret[i].val->id] = true;
+	for (int i = g->nnode - 1; i >= 0; i--)
+		if (fwd[g->node[i]->id])
+			for (int k = 0; k < g->node[i]->nsrc; k++)
+				fwd[g->node[i]->src[k]->id] = true;
+
+	row *rows = mlc_xmalloc(sizeof(row) * (size_t)(g->nnode + 1));
+	int nrows = 0;
+	for (int i = 0; i < g->nnode; i++) {
+		const mlc_node *n = g->node[i];
+		if (n->dead || !fwd[n->id])
+			continue;
+		const char *layer = n->layer ? n->layer : n->name ? n->name : "?";
+		row *r = NULL;
+		for (int k = 0; k < nrows && !r; k++)
+			if (!strcmp(rows[k].layer, layer))
+				r = &rows[k];
+		if (!r) {
+			r = &rows[nrows++];
+			r->layer = layer;
+		}
+		if (n->op == OP_PARAM) {
+			r->params += mlc_numel(n, 1);
+			r->trainable += n->attr.i[2] ? mlc_numel(n, 1) : 0;
+			continue;
+		}
+		append_op(r, mlc_ops[n->op].name);
+		r->out = n;
+	}
+	int64_t total = 0, trainable = 0;
+	char sh[64], num[32];
+	fprintf(out, "Model: %s\n", g->name);
+	fprintf(out, "%-16s %-34s %-16s %12s\n", "Layer", "Ops", "Output shape", "Params");
+	fprintf(out, "%.81s\n", "---------------------------------------------------------------------------------");
+	for (int k = 0; k < nrows; k++) {
+		row *r = &rows[k];
+		fprintf(out, "%-16s %-34s %-16s %12s\n", r->layer, r->ops,
+			r->out ? shape_str(r->out, sh, sizeof sh) : "-", commas(r->params, num));
+		total += r->params;
+		trainable += r->trainable;
+	}
+	fprintf(out, "%.81s\n", "=================================================================================");
+	fprintf(out, "Total params: %s\n", commas(total, num));
+	fprintf(out, "Trainable params: %s\n", commas(trainable, num));
+	fprintf(out, "Non-trainable params: %s\n", commas(total - trainable, num));
+	if (s->planned) {
+		fprintf(out, "Planned memory: parameters + optimizer state %s bytes", commas(g->param_size * 4, num));
+		fprintf(out, ", activations and gradients %s bytes at batch %lld\n", commas(g->act_size * 4, num),
+			(long long)g->max_batch);
+	}
+	free(rows);
+	free(fwd);
+}

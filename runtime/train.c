@@ -1,0 +1,266 @@
+/* train.c — the training loop (shuffled minibatches through the JIT'd train
+ * step, per-epoch metrics, validation and test), evaluation, prediction to
+ * CSV, and the one-batch gradient dump of `mlc grad`. */
+#include "session.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <errno.h>
+
+typedef struct {
+	double loss;
+	int64_t correct, seen;
+} stats;
+
+/* Whether accuracy means something: class labels, or 0/1 targets. */
+static bool is_classification(const mlc_session *s, const mlc_dataset *ds)
+{
+	if (s->y && s->y->dtype == DT_I32)
+		return true;
+	for (int64_t i = 0; i < ds->n * ds->ydim; i++)
+		if (ds->y[i] != 0 && ds->y[i] != 1)
+			return ds->ydim == 1 && mlc_pred_width(s) > 1;
+	return true;
+}
+
+static stats evaluate(mlc_session *s, const mlc_dataset *ds, const int64_t *idx, int64_t n)
+{
+	stats st = {0};
+	float hyper[4] = {0};
+	for (int64_t b = 0; b < n; b += s->batch) {
+		int64_t m = n - b < s->batch ? n - b : s->batch;
+		mlc_batch_fill(s, ds, idx + b, m);
+		s->fn[MLC_ENTRY_EVAL](s->params, s->act, m, hyper);
+		st.loss += (double)s->act[s->loss->offset] * (double)m;
+		st.correct += mlc_batch_correct(s, ds, idx + b, m);
+		st.seen += m;
+	}
+	return st;
+}
+
+static void progress(mlc_session *s, int epoch, int epochs, int64_t done, int64_t total, stats st, double t0)
+{
+	int width = 24, fill = (int)(width * done / (total ? total : 1));
+	double rate = (double)done / (mlc_now() - t0 + 1e-9);
+	fprintf(s->log, "\repoch %d/%d [%.*s%*s] %3d%%  loss %.4f  %.0f samples/s ", epoch, epochs, fill,
+		"########################", width - fill, "", (int)(100 * done / (total ? total : 1)),
+		st.seen ? st.loss / (double)st.seen : 0.0, rate);
+	fflush(s->log);
+}
+
+static int64_t *iota(int64_t n)
+{
+	int64_t *idx = mlc_xmalloc(sizeof(int64_t) * (size_t)(n ? n : 1));
+	for (int64_t i = 0; i < n; i++)
+		idx[i] = i;
+	return idx;
+}
+
+static bool has_test(const mlc_session *s)
+{
+	return s->model && s->model->data.test_x.path;
+}
+
+static void report(mlc_session *s, const char *what, stats st, bool acc)
+{
+	fprintf(s->log, "%s: loss %.4f", what, st.loss / (double)st.seen);
+	if (acc)
+		fprintf(s->log, "  accuracy %.4f (%lld/%lld)", (double)st.correct / (double)st.seen,
+			(long long)st.correct, (long long)st.seen);
+	fputc('\n', s->log);
+}
+
+mlc_status mlc_session_train(mlc_session *s, mlc_diag *d)
+{
+	mlc_status st = mlc_params_prepare(s, d);
+	if (st != MLC_OK)
+		return st;
+	if (!s->fn[MLC_ENTRY_TRAIN] || !s->fn[MLC_ENTRY_EVAL]) {
+		mlc_error_file(d, s->path, "nothing to train: the model has no trainable parameters");
+		return MLC_EUSER;
+	}
+	mlc_data tr, te = {0};
+	if ((st = mlc_data_load(s, false, &tr, d)) != MLC_OK)
+		return st;
+	if (has_test(s) && (st = mlc_data_load(s, true, &te, d)) != MLC_OK) {
+		mlc_dataset_free(&tr.ds);
+		return st;
+	}
+	const mlc_data_cfg *c = &s->model->data;
+	int64_t n = tr.ds.n, nval = (int64_t)floor((double)n * c->validation_split);
+	int64_t ntrain = n - nval;
+	if (ntrain <= 0) {
+		mlc_error_at(d, c->loc, "validation_split leaves no training samples");
+		mlc_dataset_free(&tr.ds);
+		mlc_dataset_free(&te.ds);
+		return MLC_EUSER;
+	}
+	int epochs = s->opt.epochs > 0 ? s->opt.epochs : c->epochs;
+	float hyper[4] = {(float)(s->opt.lr > 0 ? s->opt.lr : s->model->opt.lr)};
+	bool acc = is_classification(s, &tr.ds);
+	bool tty = !s->opt.quiet && isatty(fileno(s->log));
+	int every = epochs <= 50 ? 1 : epochs / 20; /* at most ~20 epoch lines */
+	int64_t *idx = iota(n);
+	double start = mlc_now();
+	for (int e = 1; e <= epochs && st == MLC_OK; e++) {
+		if (c->shuffle)
+			mlc_rng_shuffle(&s->rng, idx, ntrain);
+		stats ep = {0};
+		double t0 = mlc_now(), last = t0;
+		for (int64_t b = 0; b < ntrain; b += s->batch) {
+			int64_t m = ntrain - b < s->batch ? ntrain - b : s->batch;
+			mlc_batch_fill(s, &tr.ds, idx + b, m);
+			s->fn[MLC_ENTRY_TRAIN](s->params, s->act, m, hyper);
+			ep.loss += (double)s->act[s->loss->offset] * (double)m;
+			ep.correct += mlc_batch_correct(s, &tr.ds, idx + b, m);
+			ep.seen += m;
+			if (tty && mlc_now() - last > 0.1) {
+				last = mlc_now();
+				progress(s, e, epochs, ep.seen, ntrain, ep, t0);
+			}
+		}
+		double secs = mlc_now() - t0;
+		if (tty)
+			fprintf(s->log, "\r%*s\r", 100, "");
+		if (!isfinite(ep.loss)) {
+			mlc_error_file(d, s->path, "training diverged: the loss is not finite in epoch %d; "
+				       "try a smaller learning rate", e);
+			st = MLC_EUSER;
+			break;
+		}
+		if (s->opt.quiet || (e % every != 0 && e != epochs && e != 1))
+			continue;
+		fprintf(s->log, "epoch %d/%d  loss %.4f", e, epochs, ep.loss / (double)ep.seen);
+		if (acc)
+			fprintf(s->log, "  acc %.4f", (double)ep.correct / (double)ep.seen);
+		if (nval > 0) {
+			stats v = evaluate(s, &tr.ds, idx + ntrain, nval);
+			fprintf(s->log, "  val_loss %.4f", v.loss / (double)v.seen);
+			if (acc)
+				fprintf(s->log, "  val_acc %.4f", (double)v.correct / (double)v.seen);
+		}
+		fprintf(s->log, "  %.2fs  %.0f samples/s\n", secs, (double)ep.seen / (secs + 1e-9));
+	}
+	if (st == MLC_OK && !s->opt.quiet)
+		fprintf(s->log, "trained %d epochs in %.2fs\n", epochs, mlc_now() - start);
+	if (st == MLC_OK && te.ds.n) {
+		int64_t *tidx = iota(te.ds.n);
+		report(s, "test", evaluate(s, &te.ds, tidx, te.ds.n), acc);
+		free(tidx);
+	}
+	free(idx);
+	mlc_dataset_free(&tr.ds);
+	mlc_dataset_free(&te.ds);
+	return st;
+}
+
+mlc_status mlc_session_evaluate(mlc_session *s, mlc_diag *d)
+{
+	mlc_status st = mlc_params_prepare(s, d);
+	if (st != MLC_OK)
+		return st;
+	if (!s->fn[MLC_ENTRY_EVAL]) {
+		mlc_error_file(d, s->path, "the model has no loss to evaluate");
+		return MLC_EUSER;
+	}
+	mlc_data data;
+	bool test = has_test(s);
+	if ((st = mlc_data_load(s, test, &data, d)) != MLC_OK)
+		return st;
+	int64_t *idx = iota(data.ds.n);
+	report(s, test ? "test" : "train", evaluate(s, &data.ds, idx, data.ds.n), is_classification(s, &data.ds));
+	free(idx);
+	mlc_dataset_free(&data.ds);
+	return MLC_OK;
+}
+
+mlc_status mlc_session_predict(mlc_session *s, const char *csv_path, mlc_diag *d)
+{
+	mlc_status st = mlc_params_prepare(s, d);
+	if (st != MLC_OK)
+		return st;
+	mlc_data data;
+	bool test = has_test(s);
+	if ((st = mlc_data_load(s, test, &data, d)) != MLC_OK)
+		return st;
+	FILE *f = strcmp(csv_path, "-") == 0 ? stdout : fopen(csv_path, "w");
+	if (!f) {
+		mlc_error_file(d, csv_path, "cannot write: %s", strerror(errno));
+		mlc_dataset_free(&data.ds);
+		return MLC_EIO;
+	}
+	int64_t c = mlc_pred_width(s), *idx = iota(data.ds.n);
+	float hyper[4] = {0};
+	fprintf(f, "class");
+	for (int64_t j = 0; j < c; j++)
+		fprintf(f, ",out%lld", (long long)j);
+	fputc('\n', f);
+	for (int64_t b = 0; b < data.ds.n; b += s->batch) {
+		int64_t m = data.ds.n - b < s->batch ? data.ds.n - b : s->batch;
+		mlc_batch_fill(s, &data.ds, idx + b, m);
+		s->fn[MLC_ENTRY_PREDICT](s->params, s->act, m, hyper);
+		const float *p = s->act + s->pred->offset;
+		for (int64_t r = 0; r < m; r++) {
+			const float *row = p + r * c;
+			int64_t best = 0;
+			for (int64_t j = 1; j < c; j++)
+				if (row[j] > row[best])
+					best = j;
+			fprintf(f, "%lld", (long long)(c == 1 ? row[0] > 0.5f : best));
+			for (int64_t j = 0; j < c; j++)
+				fprintf(f, ",%.9g", (double)row[j]);
+			fputc('\n', f);
+		}
+	}
+	if (f != stdout && fclose(f) != 0) {
+		mlc_error_file(d, csv_path, "cannot write: %s", strerror(errno));
+		st = MLC_EIO;
+	}
+	free(idx);
+	mlc_dataset_free(&data.ds);
+	return st;
+}
+
+mlc_status mlc_session_grad(mlc_session *s, const char *out_path, mlc_diag *d)
+{
+	mlc_status st = mlc_params_prepare(s, d);
+	if (st != MLC_OK)
+		return st;
+	if (!s->fn[MLC_ENTRY_GRAD]) {
+		mlc_error_file(d, s->path, "the model has no gradients to compute");
+		return MLC_EUSER;
+	}
+	mlc_data data;
+	if ((st = mlc_data_load(s, false, &data, d)) != MLC_OK)
+		return st;
+	int64_t m = data.ds.n < s->batch ? data.ds.n : s->batch, *idx = iota(m);
+	float hyper[4] = {0};
+	mlc_batch_fill(s, &data.ds, idx, m);
+	s->fn[MLC_ENTRY_GRAD](s->params, s->act, m, hyper);
+	mlc_graph *g = s->graph;
+	mlc_tensor *t = mlc_xmalloc(sizeof(mlc_tensor) * (size_t)(g->nret + 1));
+	int nt = 0;
+	t[nt++] = (mlc_tensor){.name = "loss", .rank = 0, .data = s->act + s->loss->offset};
+	for (int i = 0; i < g->nret; i++) {
+		if (strncmp(g->ret[i].key, "grad.", 5) != 0)
+			continue;
+		const mlc_node *v = g->ret[i].val;
+		mlc_tensor *x = &t[nt++];
+		x->name = (char *)g->ret[i].key + 5; /* borrowed */
+		x->rank = v->rank;
+		for (int k = 0; k < v->rank; k++)
+			x->dim[k] = v->dim[k] == MLC_BATCH ? m : v->dim[k];
+		x->data = (v->mem == MEM_PARAM ? s->params : s->act) + v->offset;
+	}
+	const char *meta[] = {"format", "mlc-grad", "batch", mlc_arena_printf(g->arena, "%lld", (long long)m), NULL};
+	st = mlc_safetensors_write(out_path, t, nt, meta, d);
+	if (st == MLC_OK)
+		fprintf(s->log, "loss %.6f over %lld samples; %d gradients written to %s\n",
+		(double)s->act[s->loss->offset], (long long)m, nt - 1, out_path);
+	free(t);
+	free(idx);
+	mlc_dataset_free(&data.ds);
+	return st;
+}

@@ -51,9 +51,25 @@ static void find_io(mlc_session *s)
 	s->pred = mlc_graph_find_ret(g, "pred");
 }
 
+static bool known_pass(const char *flag, const char *name, bool all_ok, mlc_diag *d)
+{
+	if (!name || (all_ok && strcmp(name, "all") == 0))
+		return true;
+	for (int i = 0; mlc_pass_names[i]; i++)
+		if (strcmp(mlc_pass_names[i], name) == 0)
+			return true;
+	const char *hint = mlc_suggest(name, mlc_pass_names);
+	mlc_error_file(d, NULL, "unknown pass '%s' for --%s%s%s%s (passes: shapes, autodiff, optimizer, dce, plan)",
+		       name, flag, hint ? "; did you mean '" : "", hint ? hint : "", hint ? "'?" : "");
+	return false;
+}
+
 mlc_status mlc_session_open(const char *path, const mlc_options *o, mlc_diag *d, mlc_session **out)
 {
 	*out = NULL;
+	if (!known_pass("print-after", o->print_after, true, d) || !known_pass("print-before", o->print_before, true, d) ||
+	    !known_pass("stop-after", o->stop_after, false, d))
+		return MLC_EUSER;
 	mlc_session *s = mlc_xmalloc(sizeof *s);
 	s->opt = *o;
 	s->path = path;
@@ -83,7 +99,10 @@ mlc_status mlc_session_open(const char *path, const mlc_options *o, mlc_diag *d,
 	uint64_t seed = o->seed_set ? o->seed : s->model ? s->model->data.seed : 42;
 	mlc_rng_seed(&s->rng, seed);
 	double t0 = mlc_now();
-	if ((st = mlc_run_passes(s->graph, &po, o->stop_after, d)) != MLC_OK) {
+	/* IR text is taken as it stands (verified, not re-run through the passes),
+	 * so `mlc ir x.ir` round-trips and a planned .ir can be compiled. */
+	st = s->model ? mlc_run_passes(s->graph, &po, o->stop_after, d) : mlc_verify(s->graph, d);
+	if (st != MLC_OK) {
 		mlc_session_close(s);
 		return st;
 	}

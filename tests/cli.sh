@@ -1,0 +1,72 @@
+#!/usr/bin/env bash
+# cli.sh MLC SRC — the command line as a user meets it: exit codes, flag
+# errors, every bad spec through `mlc check` (exit 2, golden text), IR dumps,
+# emitted code, compile and grad outputs.
+set -uo pipefail
+mlc=$1 src=$2
+cd "$src/tests"
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+pass=0 fail=0
+ok() { pass=$((pass + 1)); }
+bad() { echo "FAIL: $*"; fail=$((fail + 1)); }
+
+# run CMD... ; sets $rc, $out (stdout), $err (stderr)
+run() { "$@" >"$tmp/out" 2>"$tmp/err"; rc=$?; out=$(cat "$tmp/out"); err=$(cat "$tmp/err"); }
+
+for spec in golden/*.yaml; do
+	exp=${spec%.yaml}.err
+	run "$mlc" check "$spec"
+	if [ -f "$exp" ]; then
+		[ $rc -eq 2 ] || { bad "$spec: exit $rc, want 2"; continue; }
+		grep -qE '^golden/[^:]+\.yaml:[0-9]+:[0-9]+: error: |^golden/[^:]+\.yaml: error: ' "$tmp/err" || { bad "$spec: no file:line:col error"; continue; }
+		diff -u "$exp" "$tmp/err" >"$tmp/diff" || { bad "$spec: stderr differs from $exp"; cat "$tmp/diff"; continue; }
+		ok
+	else
+		[ $rc -eq 0 ] && ok || bad "$spec: exit $rc, want 0: $err"
+	fi
+done
+
+ex=$src/examples
+run "$mlc"; [ $rc -eq 2 ] && ok || bad "no arguments: exit $rc"
+run "$mlc" --help; [ $rc -eq 0 ] && ok || bad "--help: exit $rc"
+for c in check ir run compile grad; do
+	run "$mlc" $c --help; [ $rc -eq 0 ] && [[ $out == usage:* ]] && ok || bad "$c --help"
+done
+run "$mlc" chek x.yaml; [ $rc -eq 2 ] && [[ $err == *"did you mean 'check'"* ]] && ok || bad "unknown command: $err"
+run "$mlc" run --epoch 3 "$ex/xor.yaml"; [ $rc -eq 2 ] && [[ $err == *"did you mean '--epochs'"* ]] && ok || bad "unknown flag: $err"
+run "$mlc" run --epochs abc "$ex/xor.yaml"; [ $rc -eq 2 ] && ok || bad "bad flag value: exit $rc"
+run "$mlc" check "$tmp/missing.yaml"; [ $rc -eq 2 ] && [[ $err == *"missing.yaml: error: cannot read"* ]] && ok || bad "missing spec: $err"
+run "$mlc" check "$tmp"; [ $rc -eq 2 ] && ok || bad "directory as spec: exit $rc"
+
+run "$mlc" check "$ex/fashion_mlp.yaml"
+[ $rc -eq 0 ] && [[ $out == *"Total params: 235,146"* ]] && ok || bad "check summary: $out"
+
+run "$mlc" ir --print-after=all "$ex/xor.yaml"
+for p in shapes autodiff optimizer dce plan; do
+	[[ $out == *"# IR after $p"* ]] && ok || bad "ir --print-after=all lacks $p"
+done
+run "$mlc" ir "$ex/xor.yaml"; echo "$out" >"$tmp/xor.ir"
+run "$mlc" ir "$tmp/xor.ir"; [ $rc -eq 0 ] && [ "$out" = "$(cat "$tmp/xor.ir")" ] && ok || bad "ir text does not round-trip through mlc ir: $err"
+run "$mlc" ir --print-after=shpes "$ex/xor.yaml"; [ $rc -eq 2 ] && [[ $err == *"did you mean 'shapes'"* ]] && ok || bad "bad pass name: $err"
+run "$mlc" ir --emit=asm "$ex/fashion_mlp.yaml"; [ $rc -eq 0 ] && [[ $out == *ymm* ]] && ok || bad "asm has no AVX (ymm) code"
+run "$mlc" ir --emit=llvm "$ex/xor.yaml"; [ $rc -eq 0 ] && [[ $out == *"define"*"mlc_train"* ]] && ok || bad "llvm ir lacks mlc_train"
+run "$mlc" compile "$ex/xor.yaml" -o "$tmp/xor"; [ $rc -eq 0 ] && [ -s "$tmp/xor.o" ] && [ -s "$tmp/xor.ll" ] && ok || bad "compile: $err"
+run "$mlc" grad "$ex/xor.yaml" -o "$tmp/g.safetensors"; [ $rc -eq 0 ] && [ -s "$tmp/g.safetensors" ] && ok || bad "grad: $err"
+run "$mlc" run "$ex/xor.yaml" --quiet --save "$tmp/w.safetensors"; [ $rc -eq 0 ] && ok || bad "run --save: $err"
+run "$mlc" run "$ex/xor.yaml" --eval --weights "$tmp/w.safetensors"
+[ $rc -eq 0 ] && [[ $out == *"accuracy 1.0000"* ]] && ok || bad "eval with saved weights: $out $err"
+run "$mlc" run "$ex/xor.yaml" --predict "$tmp/p.csv" --weights "$tmp/w.safetensors"
+[ $rc -eq 0 ] && [ "$(cut -d, -f1 "$tmp/p.csv" | tr '\n' ' ')" = "class 0 1 1 0 " ] && ok || bad "predict csv: $(cat "$tmp/p.csv" 2>/dev/null) $err"
+run "$mlc" run "$ex/fashion_mlp.yaml" --eval --weights "$tmp/w.safetensors"
+[ $rc -eq 2 ] && [[ $err == *"w.safetensors: error:"* ]] && ok || bad "weights of another model: exit $rc $err"
+printf 'junk' >"$tmp/junk.safetensors"
+run "$mlc" run "$ex/xor.yaml" --eval --weights "$tmp/junk.safetensors"; [ $rc -eq 2 ] && ok || bad "junk weights: exit $rc"
+
+# Same seed, same run: bit-identical weights.
+"$mlc" run "$ex/xor.yaml" --quiet --epochs 50 --seed 9 --save "$tmp/a.safetensors" >/dev/null 2>&1
+"$mlc" run "$ex/xor.yaml" --quiet --epochs 50 --seed 9 --save "$tmp/b.safetensors" >/dev/null 2>&1
+cmp -s "$tmp/a.safetensors" "$tmp/b.safetensors" && ok || bad "--seed does not reproduce the run"
+
+echo "$pass passed, $fail failed"
+[ "$fail" -eq 0 ]

@@ -68,6 +68,9 @@ void mlc_session_summary(const mlc_session *s, FILE *out)
 		const mlc_node *n = g->node[i];
 		if (n->dead || !fwd[n->id])
 			continue;
+		/* Labels belong to the loss, not to a layer of the model. */
+		if (n->op == OP_INPUT && n->layer && strcmp(n->layer, n->name) != 0)
+			continue;
 		const char *layer = n->layer ? n->layer : n->name ? n->name : "?";
 		row *r = NULL;
 		for (int k = 0; k < nrows && !r; k++)

@@ -17,14 +17,23 @@ extern const char *const mlc_entry_names[MLC_ENTRY_COUNT]; /* "mlc_predict", ...
 
 typedef struct mlc_jit mlc_jit;
 /* The graph must have been through plan_memory. Entries whose roots are absent
- * from the graph are not generated (mlc_jit_entry returns NULL). */
+ * from the graph are not generated (mlc_jit_entry returns NULL).
+ * Memory plan contract (violations are reported as MLC_EINTERNAL):
+ *  - every value a kernel touches has mem MEM_ACT or MEM_PARAM; PARAM/STATE
+ *    and SGD nodes live in `params`, the SGD node at its parameter's offset;
+ *  - CONST values are written at the start of each entry, so their slots must
+ *    stay reserved for the whole entry;
+ *  - the operands of one node never overlap, except that an elementwise op
+ *    (cgops.def flag CG_INPLACE) may take exactly the slot of a same-shape
+ *    source that dies there.
+ * The entry functions need n >= 1 and allocate nothing. */
 mlc_status mlc_jit_compile(const mlc_graph *g, mlc_diag *d, mlc_jit **out);
 mlc_entry_fn mlc_jit_entry(mlc_jit *j, mlc_entry e);
 void mlc_jit_free(mlc_jit *j);
 
 typedef enum { MLC_EMIT_LLVM, MLC_EMIT_LLVM_OPT, MLC_EMIT_ASM, MLC_EMIT_OBJ } mlc_emit_kind;
-/* Writes the module (unoptimized or optimized LLVM IR, assembly, or a PIC
- * object file) to `path` ("-" for stdout; not for OBJ). */
+/* Writes the module (unoptimized or optimized LLVM IR, assembly for the host
+ * CPU, or a PIC object file) to `path` ("-" for stdout). */
 mlc_status mlc_emit(const mlc_graph *g, mlc_emit_kind kind, const char *path, mlc_diag *d);
 
 #endif

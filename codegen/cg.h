@@ -1,0 +1,161 @@
+/* cg.h — internals of codegen/: the per-module codegen state, the hook table
+ * indexed by opcode (cgops.def), and the small IR-building helpers every
+ * kernel emitter uses. Nothing here is visible outside codegen/. */
+#ifndef MLC_CG_H
+#define MLC_CG_H
+
+#include "codegen.h"
+
+#include <llvm-c/Core.h>
+#include <llvm-c/Error.h>
+#include <llvm-c/TargetMachine.h>
+
+/* Pointer operands of a kernel: operand 0 is the node's output, operand k+1
+ * its source k. Operands planned at the same address share one parameter. */
+#define CG_MAX_OPND (MLC_MAX_SRC + 1)
+
+/* How the [begin, end) range of a kernel is measured; the entry passes
+ * [0, extent) today and a thread pool can split it later. */
+typedef enum {
+	CG_RANGE_ROWS,  /* rows of the output seen as 2-D [rows, last dim] */
+	CG_RANGE_ELEMS, /* elements of the output (1-D work: sum_rows columns, sgd) */
+	CG_RANGE_ONE,   /* whole-tensor reductions to a scalar: [0, 1), not splittable */
+	CG_RANGE_ELEMWISE, /* elementwise ops: ELEMS, or ROWS if a source is row-broadcast */
+} cg_range;
+
+enum {
+	CG_PROLOGUE = 1 << 0, /* runs before every other kernel of an entry (const fills) */
+	CG_INPLACE = 1 << 1,  /* the output may share the exact slot of a same-shape source */
+};
+
+typedef struct cg cg;
+
+/* Emits the body of a node's kernel into c->fn (the builder is positioned in
+ * its entry block; the emitter must leave it in a block without terminator). */
+typedef void (*cg_body_fn)(cg *c, const mlc_node *n);
+/* Elementwise ops: given the loaded value of each source for one element,
+ * emits and returns the result. Must not create blocks, so that a fusion pass
+ * can chain several scalar emitters inside one loop body. */
+typedef LLVMValueRef (*cg_scalar_fn)(cg *c, const mlc_node *n, LLVMValueRef const *in);
+
+typedef struct {
+	cg_body_fn body;     /* NULL: the op has no code (input, param, state) */
+	cg_scalar_fn scalar; /* NULL unless the op is elementwise */
+	cg_range range;
+	unsigned flags;
+} cg_hooks;
+
+extern const cg_hooks cg_hook[OP_COUNT];
+
+/* One kernel function. */
+typedef struct {
+	LLVMValueRef fn;
+	LLVMTypeRef type;
+	int nparam;                  /* distinct pointer parameters */
+	int slot[CG_MAX_OPND];       /* operand -> pointer parameter index */
+	const mlc_node *opnd[CG_MAX_OPND]; /* the node each parameter points at */
+} cg_kernel;
+
+struct cg {
+	const mlc_graph *g;
+	mlc_diag *d;
+	LLVMContextRef ctx;
+	LLVMModuleRef mod;
+	LLVMBuilderRef b;
+	LLVMTypeRef t_void, t_i1, t_i32, t_i64, t_f32, t_ptr;
+	int64_t max_batch;
+	bool failed; /* a diagnostic was reported while building */
+
+	/* The function being emitted. */
+	LLVMValueRef fn;
+	LLVMValueRef n, begin, end, hyper; /* i64 batch, i64 range, ptr hyperparameters */
+	LLVMValueRef opnd[CG_MAX_OPND];    /* pointer of each operand */
+};
+
+/* llvm_util.c: constants, memory access, loops, math. */
+LLVMValueRef cg_f32(cg *c, double v);
+LLVMValueRef cg_i64(cg *c, int64_t v);
+LLVMValueRef cg_gep(cg *c, LLVMValueRef p, LLVMValueRef idx, LLVMTypeRef elt);
+LLVMValueRef cg_load(cg *c, LLVMValueRef p, LLVMValueRef idx);          /* f32 p[idx] */
+LLVMValueRef cg_load_i32(cg *c, LLVMValueRef p, LLVMValueRef idx);      /* i32 p[idx] as i64 */
+void cg_store(cg *c, LLVMValueRef v, LLVMValueRef p, LLVMValueRef idx); /* f32 p[idx] = v */
+LLVMValueRef cg_alloca_f32(cg *c, double init);                       /* scalar accumulator */
+LLVMValueRef cg_fadd_reassoc(cg *c, LLVMValueRef a, LLVMValueRef b);  /* vectorizable sum step */
+LLVMValueRef cg_intrin(cg *c, const char *name, LLVMTypeRef overload, LLVMValueRef *args,
+		       int nargs);
+LLVMValueRef cg_exp(cg *c, LLVMValueRef x);
+LLVMValueRef cg_log(cg *c, LLVMValueRef x);
+LLVMValueRef cg_tanh(cg *c, LLVMValueRef x);
+LLVMValueRef cg_maxnum(cg *c, LLVMValueRef a, LLVMValueRef b);
+LLVMValueRef cg_sitofp(cg *c, LLVMValueRef i);
+
+/* Row helpers over x[base + j], j in [0, m) (kernels_reduce.c): the row
+ * maximum, and Σ_j exp(x - mx), also storing each exp into y unless y is NULL. */
+LLVMValueRef cg_row_max(cg *c, LLVMValueRef x, LLVMValueRef base, LLVMValueRef m);
+LLVMValueRef cg_row_expsum(cg *c, LLVMValueRef x, LLVMValueRef y, LLVMValueRef base,
+			   LLVMValueRef m, LLVMValueRef mx);
+
+/* Extents of a node at run time (symbolic batch dims resolve to c->n). */
+LLVMValueRef cg_dim(cg *c, const mlc_node *n, int i);
+LLVMValueRef cg_rows(cg *c, const mlc_node *n);   /* product of all dims but the last */
+LLVMValueRef cg_numel(cg *c, const mlc_node *n);
+LLVMValueRef cg_cols(cg *c, const mlc_node *n);   /* the last dim; 1 for scalars */
+
+/* A counted loop `for (iv = lo; iv < hi; iv++)`; the body goes between
+ * begin and end. Loops nest; accumulators live in cg_alloca_f32 slots,
+ * which SROA turns into registers. */
+typedef struct {
+	LLVMValueRef iv, hi;
+	LLVMBasicBlockRef body, exit;
+} cg_loop;
+void cg_loop_begin(cg *c, cg_loop *l, LLVMValueRef lo, LLVMValueRef hi, const char *name);
+void cg_loop_end(cg *c, cg_loop *l);
+/* Ends a loop over rows whose body holds the inner loops that should be
+ * vectorized, and tells the vectorizer to leave the row loop itself alone. */
+void cg_loop_end_rows(cg *c, cg_loop *l);
+
+/* A PIC target machine for the host CPU and its features. */
+LLVMTargetMachineRef cg_host_tm(mlc_diag *d);
+void cg_init_llvm(void); /* one-time, thread-safe */
+/* Reports an LLVM error (consumed) as a diagnostic; returns MLC_EINTERNAL. */
+mlc_status cg_llvm_error(mlc_diag *d, const char *what, LLVMErrorRef err);
+/* default<O2> with loop and SLP vectorization, tuned for `tm`. */
+mlc_status cg_optimize(LLVMModuleRef mod, LLVMTargetMachineRef tm, mlc_diag *d);
+
+/* module.c: builds the whole module (kernels + entries) into `ctx`.
+ * has_entry[e] tells which entry functions were generated. */
+mlc_status cg_build_module(const mlc_graph *g, LLVMContextRef ctx, LLVMTargetMachineRef tm,
+			   mlc_diag *d, LLVMModuleRef *out, bool has_entry[MLC_ENTRY_COUNT]);
+
+/* The range kind of node n's kernel, with CG_RANGE_ELEMWISE resolved. */
+cg_range cg_range_of(const mlc_node *n);
+
+/* Kernel bodies (kernels_*.c). */
+void cg_elementwise(cg *c, const mlc_node *n);
+void cg_matmul(cg *c, const mlc_node *n);
+void cg_softmax(cg *c, const mlc_node *n);
+void cg_softmax_grad(cg *c, const mlc_node *n);
+void cg_sum_rows(cg *c, const mlc_node *n);
+void cg_mse(cg *c, const mlc_node *n);
+void cg_bce(cg *c, const mlc_node *n);
+void cg_softmax_xent(cg *c, const mlc_node *n);
+void cg_softmax_xent_grad(cg *c, const mlc_node *n);
+void cg_sgd(cg *c, const mlc_node *n);
+
+/* Scalar emitters (kernels_elementwise.c). */
+LLVMValueRef cg_sc_const(cg *c, const mlc_node *n, LLVMValueRef const *in);
+LLVMValueRef cg_sc_add(cg *c, const mlc_node *n, LLVMValueRef const *in);
+LLVMValueRef cg_sc_relu(cg *c, const mlc_node *n, LLVMValueRef const *in);
+LLVMValueRef cg_sc_leaky_relu(cg *c, const mlc_node *n, LLVMValueRef const *in);
+LLVMValueRef cg_sc_sigmoid(cg *c, const mlc_node *n, LLVMValueRef const *in);
+LLVMValueRef cg_sc_tanh(cg *c, const mlc_node *n, LLVMValueRef const *in);
+LLVMValueRef cg_sc_step(cg *c, const mlc_node *n, LLVMValueRef const *in);
+LLVMValueRef cg_sc_relu_grad(cg *c, const mlc_node *n, LLVMValueRef const *in);
+LLVMValueRef cg_sc_leaky_relu_grad(cg *c, const mlc_node *n, LLVMValueRef const *in);
+LLVMValueRef cg_sc_sigmoid_grad(cg *c, const mlc_node *n, LLVMValueRef const *in);
+LLVMValueRef cg_sc_tanh_grad(cg *c, const mlc_node *n, LLVMValueRef const *in);
+LLVMValueRef cg_sc_step_grad(cg *c, const mlc_node *n, LLVMValueRef const *in);
+LLVMValueRef cg_sc_mse_grad(cg *c, const mlc_node *n, LLVMValueRef const *in);
+LLVMValueRef cg_sc_bce_grad(cg *c, const mlc_node *n, LLVMValueRef const *in);
+
+#endif

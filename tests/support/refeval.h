@@ -1,0 +1,44 @@
+/* refeval.h — a plain-C reference evaluator for mlc graphs, in double
+ * precision, with straightforward loops and no LLVM: the oracle that JIT
+ * results and finite-difference gradient checks are compared against.
+ *
+ * Values are indexed like g->node[]: val[i] is the value of g->node[i], an
+ * array of mlc_numel(g->node[i], n) doubles (at least one) in row-major
+ * order, where n is the batch size that symbolic batch dimensions take.
+ * i32 values (class labels) are stored as doubles holding whole numbers.
+ * Dead nodes have no value (NULL).
+ *
+ * Typical use:
+ *   double **val = ref_alloc(g, n);
+ *   fill ref_val(g, val, node) of every INPUT, PARAM and STATE node;
+ *   ref_eval(g, n, lr, val);
+ *   read ref_val(g, val, mlc_graph_find_ret(g, "loss"))[0];
+ *   ref_free(g, val);
+ *
+ * Semantics follow codegen (softmax max-subtracted, BCE logs clamped at -100,
+ * labels clamped into [0, classes), PyTorch SGD). SGD nodes update the values
+ * of their parameter (src 0) and velocity (src 2) in place, exactly as the
+ * generated code does, and their own value is a copy of the new parameter. */
+#ifndef MLC_TEST_REFEVAL_H
+#define MLC_TEST_REFEVAL_H
+
+#include "ir/ir.h"
+
+/* Zeroed value arrays for every live node of g at batch n. */
+double **ref_alloc(const mlc_graph *g, int64_t n);
+void ref_free(const mlc_graph *g, double **val);
+
+/* Position of node v in g->node[] (asserts it is there), and its value. */
+int ref_index(const mlc_graph *g, const mlc_node *v);
+double *ref_val(const mlc_graph *g, double **val, const mlc_node *v);
+
+/* Computes, in graph order, every live node that is not an input, param or
+ * state (const nodes are filled from attr.f[0]). lr is the run-time learning
+ * rate (hyper[0]); each SGD node scales it by its lr_mult. */
+void ref_eval(const mlc_graph *g, int64_t n, double lr, double **val);
+
+/* Like ref_eval, but only the nodes i with only[i] set (e.g. what one entry
+ * point runs); only == NULL means all. */
+void ref_eval_only(const mlc_graph *g, int64_t n, double lr, double **val, const bool *only);
+
+#endif

@@ -1,0 +1,684 @@
+/* test_codegen.c — generated kernels against the double-precision reference
+ * evaluator (support/refeval.c): a tiny hand-built graph per op, planned with
+ * support/testplan.c, JIT-compiled, and run through every entry it has at a
+ * full and two partial batches. Guard gaps around every slot must survive.
+ * Also: emission (IR, asm, object), coexisting JITs, plan violations. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include "codegen/codegen.h"
+#include "refeval.h"
+#include "testplan.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+enum { GAP = 16, MAXB = 9, SLACK = 1024 /* guarded elements past each arena */ };
+#define N MLC_BATCH
+/* Finite and odd (about -2.2e30): unlike a NaN, it does not propagate
+ * through arithmetic unchanged, so a stray write shows. */
+static const uint32_t SENTINEL = 0xf1e2d3c4;
+
+static bool covered[OP_COUNT]; /* ops whose kernels some test checked */
+
+/* xorshift64*, fixed seed: failures reproduce. */
+static uint64_t rng = 0x9e3779b97f4a7c15u;
+static double uniform(double lo, double hi)
+{
+	rng ^= rng >> 12;
+	rng ^= rng << 25;
+	rng ^= rng >> 27;
+	return lo + (hi - lo) * (double)((rng * 2685821657736338717u) >> 11) / 9007199254740992.0;
+}
+
+/* ---- graph building ---- */
+
+static mlc_node *mk(mlc_graph *g, mlc_opcode op, const char *name, mlc_dtype t, int rank,
+		    const int64_t *dim)
+{
+	return mlc_source(g, op, name, t, rank, dim, (mlc_loc){0});
+}
+/* rank, dims of a dims list */
+#define DIMS_RANK(...)                                                                             \
+	(int)(sizeof((int64_t[]){__VA_ARGS__}) / sizeof(int64_t)), (int64_t[]){__VA_ARGS__}
+#define IN(g, name, ...) mk(g, OP_INPUT, name, DT_F32, DIMS_RANK(__VA_ARGS__))
+#define PARAM(g, name, ...) mk(g, OP_PARAM, name, DT_F32, DIMS_RANK(__VA_ARGS__))
+#define STATE(g, name, ...) mk(g, OP_STATE, name, DT_F32, DIMS_RANK(__VA_ARGS__))
+
+static mlc_node *scalar_in(mlc_graph *g, mlc_opcode op, const char *name)
+{
+	return mk(g, op, name, DT_F32, 0, NULL);
+}
+
+static mlc_node *labels(mlc_graph *g, const char *name)
+{
+	return mk(g, OP_INPUT, name, DT_I32, 1, (int64_t[]){N});
+}
+
+static mlc_node *op(mlc_graph *g, mlc_opcode o, mlc_node *a, mlc_node *b, mlc_node *c)
+{
+	return mlc_build(g, o, NULL, NULL, a, b, c);
+}
+
+/* An op with attribute slots f0/f1/i0 set (the rest default). */
+static mlc_node *opa(mlc_graph *g, mlc_opcode o, double f0, double f1, int64_t i0, mlc_node *a,
+		     mlc_node *b, mlc_node *c)
+{
+	mlc_attrs at;
+	mlc_attrs_default(o, &at, g->arena);
+	at.f[0] = f0;
+	at.f[1] = f1;
+	at.i[0] = i0;
+	return mlc_build(g, o, NULL, &at, a, b, c);
+}
+
+static mlc_node *matmul(mlc_graph *g, mlc_node *a, mlc_node *b, int ta, int tb)
+{
+	mlc_attrs at;
+	mlc_attrs_default(OP_MATMUL, &at, g->arena);
+	at.i[0] = ta;
+	at.i[1] = tb;
+	return mlc_build(g, OP_MATMUL, NULL, &at, a, b, NULL);
+}
+
+static mlc_node *const_scalar(mlc_graph *g, double v)
+{
+	mlc_node *c = scalar_in(g, OP_CONST, "seed");
+	c->attr.f[0] = v;
+	return c;
+}
+
+/* ---- running ---- */
+
+/* What entry e runs, per the contract in codegen.h; false if it has no entry. */
+static bool entry_needed(const mlc_graph *g, mlc_entry e, bool *need)
+{
+	memset(need, 0, (size_t)g->nnode);
+	mlc_node *pred = mlc_graph_find_ret(g, "pred"), *loss = mlc_graph_find_ret(g, "loss");
+	if (!pred || (e != MLC_ENTRY_PREDICT && !loss))
+		return false;
+	need[ref_index(g, pred)] = true;
+	if (e != MLC_ENTRY_PREDICT)
+		need[ref_index(g, loss)] = true;
+	if (e == MLC_ENTRY_GRAD || e == MLC_ENTRY_TRAIN) {
+		const char *prefix = e == MLC_ENTRY_GRAD ? "grad." : "update.";
+		int k = 0;
+		for (int i = 0; i < g->nret; i++)
+			if (strncmp(g->ret[i].key, prefix, strlen(prefix)) == 0) {
+				need[ref_index(g, g->ret[i].val)] = true;
+				k++;
+			}
+		if (!k)
+			return false;
+	}
+	for (int i = g->nnode - 1; i >= 0; i--)
+		if (need[i])
+			for (int k = 0; k < g->node[i]->nsrc; k++)
+				need[ref_index(g, g->node[i]->src[k])] = true;
+	return true;
+}
+
+static int64_t classes_of(const mlc_graph *g, const mlc_node *lab)
+{
+	for (int i = 0; i < g->nnode; i++) {
+		const mlc_node *v = g->node[i];
+		if ((v->op == OP_SOFTMAX_XENT || v->op == OP_SOFTMAX_XENT_GRAD) && v->src[1] == lab)
+			return v->src[0]->dim[1];
+	}
+	return 1;
+}
+
+/* Input value ranges by name prefix: "u01" (0, 1), "pm1" (-1, 1), "wide"
+ * (-12, 12), "sat" {0, 0.3, 1}; labels "bad*" stray outside [0, classes). */
+static double draw(const char *name)
+{
+	if (strncmp(name, "u01", 3) == 0)
+		return uniform(0.05, 0.95);
+	if (strncmp(name, "pm1", 3) == 0)
+		return uniform(-0.95, 0.95);
+	if (strncmp(name, "wide", 4) == 0)
+		return uniform(-12, 12);
+	if (strncmp(name, "sat", 3) == 0) {
+		double u = uniform(0, 3);
+		return u < 1 ? 0 : u < 2 ? 0.3 : 1;
+	}
+	return uniform(-2, 2);
+}
+
+static void fill_sources(mlc_graph *g, int64_t n, float *params, float *act, double **val)
+{
+	for (int i = 0; i < g->nnode; i++) {
+		mlc_node *v = g->node[i];
+		if (v->dead || (v->op != OP_INPUT && v->op != OP_PARAM && v->op != OP_STATE))
+			continue;
+		float *at = (v->mem == MEM_PARAM ? params : act) + v->offset;
+		for (int64_t k = 0; k < mlc_numel(v, n); k++) {
+			if (v->dtype == DT_I32) {
+				int64_t c = classes_of(g, v);
+				bool bad = strncmp(v->name, "bad", 3) == 0;
+				int32_t y = (int32_t)floor(bad ? uniform(-3, (double)c + 3) : uniform(0, (double)c));
+				memcpy(at + k, &y, sizeof y);
+				val[i][k] = y;
+			} else {
+				at[k] = (float)draw(v->name);
+				val[i][k] = at[k];
+			}
+		}
+	}
+}
+
+static void fill_sentinel(float *p, int64_t k)
+{
+	for (int64_t i = 0; i < k; i++)
+		memcpy(p + i, &SENTINEL, sizeof SENTINEL);
+}
+
+/* Every element outside the allowed ranges must still hold the sentinel. */
+static void check_guards(const char *arena, const float *p, const bool *allowed, int64_t k)
+{
+	for (int64_t i = 0; i < k; i++) {
+		if (allowed[i])
+			continue;
+		if (memcmp(p + i, &SENTINEL, sizeof SENTINEL) != 0)
+			fail_msg("%s arena element %lld was overwritten (%g)", arena, (long long)i, (double)p[i]);
+	}
+}
+
+static bool close_enough(double got, double want)
+{
+	if (isnan(want))
+		return isnan(got);
+	return fabs(got - want) <= 1e-5 * fmax(1.0, fabs(want));
+}
+
+/* Does a later node of the entry overwrite node i's slot (in-place plans)? */
+static bool reused_later(const mlc_graph *g, const bool *need, int i)
+{
+	const mlc_node *v = g->node[i];
+	for (int k = i + 1; k < g->nnode; k++) {
+		const mlc_node *w = g->node[k];
+		if (need[k] && w->op != OP_SGD && w->mem == v->mem && w->offset == v->offset)
+			return true;
+	}
+	return false;
+}
+
+/* Runs entry e of j at batch n on random sources and compares every value
+ * it computes (and the parameter arena after training) with the reference. */
+static void check_entry(mlc_graph *g, mlc_jit *j, mlc_entry e, int64_t n)
+{
+	mlc_entry_fn fn = mlc_jit_entry(j, e);
+	assert_non_null(fn);
+	bool *need = calloc((size_t)g->nnode, 1);
+	assert_true(entry_needed(g, e, need));
+	int64_t np = g->param_size + SLACK, na = g->act_size + SLACK;
+	float *params = malloc(sizeof(float) * (size_t)np), *act = malloc(sizeof(float) * (size_t)na);
+	bool *ok_p = calloc((size_t)np, 1), *ok_a = calloc((size_t)na, 1);
+	fill_sentinel(params, np);
+	fill_sentinel(act, na);
+	double **val = ref_alloc(g, n);
+	fill_sources(g, n, params, act, val);
+
+	float hyper[1] = {0.125f};
+	fn(params, act, n, hyper);
+	ref_eval_only(g, n, hyper[0], val, need);
+
+	for (int i = 0; i < g->nnode; i++) {
+		const mlc_node *v = g->node[i];
+		bool source = v->op == OP_INPUT || v->op == OP_PARAM || v->op == OP_STATE;
+		if (v->dead || (!need[i] && !source))
+			continue;
+		bool *ok = v->mem == MEM_PARAM ? ok_p : ok_a;
+		for (int64_t k = 0; k < mlc_numel(v, n); k++)
+			ok[v->offset + k] = true;
+		/* Inputs belong to the runtime; values an in-place kernel reused are gone. */
+		if (v->op == OP_INPUT || v->dtype != DT_F32 || reused_later(g, need, i))
+			continue;
+		covered[v->op] = true;
+		const float *got = (v->mem == MEM_PARAM ? params : act) + v->offset;
+		for (int64_t k = 0; k < mlc_numel(v, n); k++)
+			if (!close_enough(got[k], val[i][k]))
+				fail_msg("%s n=%lld: %%%d %s [%lld]: got %.9g, want %.9g", mlc_entry_names[e],
+					 (long long)n, v->id, mlc_ops[v->op].name, (long long)k, (double)got[k],
+					 val[i][k]);
+	}
+	check_guards("param", params, ok_p, np);
+	check_guards("act", act, ok_a, na);
+	ref_free(g, val);
+	free(ok_p);
+	free(ok_a);
+	free(params);
+	free(act);
+	free(need);
+}
+
+static mlc_jit *compile(mlc_graph *g)
+{
+	mlc_diag *d = mlc_diag_new(stderr);
+	mlc_jit *j = NULL;
+	assert_int_equal(mlc_jit_compile(g, d, &j), MLC_OK);
+	assert_int_equal(mlc_diag_errors(d), 0);
+	mlc_diag_free(d);
+	return j;
+}
+
+/* Plans, compiles and checks every entry g has (and that the others are
+ * absent exactly when their roots are), at batches MAXB, 4 and 1. */
+static void run(mlc_graph *g)
+{
+	test_plan_memory(g, MAXB, GAP);
+	mlc_jit *j = compile(g);
+	bool *need = calloc((size_t)g->nnode, 1);
+	int entries = 0;
+	for (int e = 0; e < MLC_ENTRY_COUNT; e++) {
+		bool has = entry_needed(g, (mlc_entry)e, need);
+		assert_int_equal(has, mlc_jit_entry(j, (mlc_entry)e) != NULL);
+		if (!has)
+			continue;
+		entries++;
+		for (int64_t n = MAXB; n >= 1; n = n > 4 ? 4 : n - 3)
+			check_entry(g, j, (mlc_entry)e, n);
+	}
+	assert_true(entries > 0);
+	free(need);
+	mlc_jit_free(j);
+	mlc_graph_free(g);
+}
+
+/* ---- per-op tests ---- */
+
+/* Input shapes elementwise ops are tried on: rows × odd widths (vector
+ * remainders), rank 3, rank 1 with and without batch, and a scalar. */
+enum { NSHAPES = 5 };
+static mlc_node *shaped(mlc_graph *g, const char *name, int shape)
+{
+	switch (shape) {
+	case 0: return IN(g, name, N, 13);
+	case 1: return IN(g, name, N, 3, 5);
+	case 2: return IN(g, name, 37);
+	case 3: return IN(g, name, N);
+	default: return mk(g, OP_INPUT, name, DT_F32, 0, NULL);
+	}
+}
+
+static void test_unary(void **state)
+{
+	static const struct {
+		mlc_opcode op;
+		double f0;
+		const char *in;
+	} cases[] = {
+		{OP_RELU, 0, "x"},     {OP_LEAKY_RELU, 0.1, "x"}, {OP_SIGMOID, 1, "x"},
+		{OP_SIGMOID, 2.5, "wide"}, {OP_TANH, 0, "x"},     {OP_TANH, 0, "wide"},
+		{OP_STEP, 0, "x"},
+	};
+	for (size_t c = 0; c < MLC_COUNTOF(cases); c++)
+		for (int shape = 0; shape < NSHAPES; shape++) {
+			mlc_graph *g = mlc_graph_new("unary");
+			mlc_node *x = shaped(g, cases[c].in, shape);
+			mlc_node *y = op(g, cases[c].op, x, NULL, NULL);
+			y->attr.f[0] = cases[c].f0 ? cases[c].f0 : y->attr.f[0];
+			mlc_graph_ret(g, "pred", y);
+			run(g);
+		}
+}
+
+static void test_binary(void **state)
+{
+	static const struct {
+		mlc_opcode op;
+		double f0;
+		int64_t i0;
+		const char *a;
+	} cases[] = {
+		{OP_ADD, 0, 0, "x"},          {OP_RELU_GRAD, 0, 0, "x"},      {OP_LEAKY_RELU_GRAD, 0.2, 0, "x"},
+		{OP_SIGMOID_GRAD, 1.5, 0, "u01"}, {OP_TANH_GRAD, 0, 0, "pm1"}, {OP_STEP_GRAD, 0, 1, "x"},
+		{OP_STEP_GRAD, 0, 0, "x"},
+	};
+	for (size_t c = 0; c < MLC_COUNTOF(cases); c++)
+		for (int shape = 0; shape < NSHAPES; shape++) {
+			mlc_graph *g = mlc_graph_new("binary");
+			mlc_node *a = shaped(g, cases[c].a, shape), *dy = shaped(g, "dy", shape);
+			mlc_node *y = op(g, cases[c].op, a, dy, NULL);
+			if (cases[c].f0)
+				y->attr.f[0] = cases[c].f0;
+			y->attr.i[0] = cases[c].i0;
+			mlc_graph_ret(g, "pred", y);
+			run(g);
+		}
+}
+
+static void test_bias_add(void **state)
+{
+	for (int shape = 0; shape < 3; shape++) {
+		mlc_graph *g = mlc_graph_new("bias");
+		mlc_node *x = shaped(g, "x", shape);
+		mlc_node *b = PARAM(g, "b", x->dim[x->rank - 1]);
+		mlc_graph_ret(g, "pred", op(g, OP_BIAS_ADD, x, b, NULL));
+		run(g);
+	}
+}
+
+static void test_const(void **state)
+{
+	mlc_graph *g = mlc_graph_new("const");
+	mlc_node *x = IN(g, "x", N, 4);
+	mlc_node *c = mk(g, OP_CONST, "c", DT_F32, 2, (int64_t[]){N, 4});
+	c->attr.f[0] = 0.75;
+	mlc_graph_ret(g, "pred", op(g, OP_ADD, x, c, NULL));
+	run(g);
+}
+
+static void test_matmul(void **state)
+{
+	for (int ta = 0; ta < 2; ta++)
+		for (int tb = 0; tb < 2; tb++) {
+			mlc_graph *g = mlc_graph_new("matmul");
+			mlc_node *a, *b;
+			if (!ta)
+				a = IN(g, "a", N, 5);
+			else if (!tb)
+				a = IN(g, "a", N, 6); /* aᵀ·b with the batch as the inner dimension */
+			else
+				a = PARAM(g, "a", 5, 4);
+			if (ta && !tb)
+				b = IN(g, "b", N, 3);
+			else
+				b = tb ? PARAM(g, "b", 3, 5) : PARAM(g, "b", 5, 3);
+			mlc_node *y = matmul(g, a, b, ta, tb);
+			/* and a second, chained product reading the first one's output */
+			mlc_node *w = PARAM(g, "w", 3, 7);
+			mlc_graph_ret(g, "pred", matmul(g, y, w, 0, 0));
+			run(g);
+		}
+}
+
+static void test_softmax(void **state)
+{
+	for (int shape = 0; shape < 4; shape++) {
+		mlc_graph *g = mlc_graph_new("softmax");
+		mlc_node *x = shape == 0   ? IN(g, "wide", N, 10)
+			      : shape == 1 ? IN(g, "x", N, 2, 7)
+			      : shape == 2 ? IN(g, "x", 33)
+					   : IN(g, "x", N); /* across the batch: odd but legal */
+		mlc_graph_ret(g, "pred", op(g, OP_SOFTMAX, x, NULL, NULL));
+		run(g);
+	}
+	mlc_graph *g = mlc_graph_new("softmax_grad");
+	mlc_node *y = IN(g, "u01", N, 10), *dy = IN(g, "dy", N, 10);
+	mlc_graph_ret(g, "pred", op(g, OP_SOFTMAX_GRAD, y, dy, NULL));
+	run(g);
+}
+
+static void test_sum_rows(void **state)
+{
+	for (int shape = 0; shape < 4; shape++) {
+		mlc_graph *g = mlc_graph_new("sum_rows");
+		mlc_node *x = shape == 0   ? IN(g, "x", N, 7)
+			      : shape == 1 ? IN(g, "x", N, 2, 3)
+			      : shape == 2 ? IN(g, "x", 5)
+					   : IN(g, "x", N);
+		mlc_graph_ret(g, "pred", op(g, OP_SUM_ROWS, x, NULL, NULL));
+		run(g);
+	}
+}
+
+static void test_losses(void **state)
+{
+	static const struct {
+		mlc_opcode op;
+		const char *p, *t;
+	} cases[] = {
+		{OP_MSE, "x", "t"}, {OP_BCE, "u01p", "u01t"}, {OP_BCE, "satp", "satt"},
+	};
+	for (size_t c = 0; c < MLC_COUNTOF(cases); c++) {
+		mlc_graph *g = mlc_graph_new("loss");
+		mlc_node *p = IN(g, cases[c].p, N, 6), *t = IN(g, cases[c].t, N, 6);
+		mlc_graph_ret(g, "pred", p);
+		mlc_graph_ret(g, "loss", op(g, cases[c].op, p, t, NULL));
+		run(g);
+	}
+	for (int bad = 0; bad < 2; bad++) {
+		mlc_graph *g = mlc_graph_new("xent");
+		mlc_node *z = IN(g, "wide", N, 5), *y = labels(g, bad ? "bad" : "y");
+		mlc_graph_ret(g, "pred", z);
+		mlc_graph_ret(g, "loss", op(g, OP_SOFTMAX_XENT, z, y, NULL));
+		run(g);
+	}
+}
+
+static void test_loss_grads(void **state)
+{
+	for (int seed = 0; seed < 2; seed++) {
+		/* the seed as the usual const 1, or an arbitrary scalar input */
+		static const struct {
+			mlc_opcode op;
+			const char *p, *t;
+		} cases[] = {
+			{OP_MSE_GRAD, "x", "t"}, {OP_BCE_GRAD, "u01p", "u01t"}, {OP_BCE_GRAD, "satp", "satt"},
+		};
+		for (size_t c = 0; c < MLC_COUNTOF(cases); c++) {
+			mlc_graph *g = mlc_graph_new("loss_grad");
+			mlc_node *p = IN(g, cases[c].p, N, 2, 3), *t = IN(g, cases[c].t, N, 2, 3);
+			mlc_node *dl = seed ? scalar_in(g, OP_INPUT, "dl") : const_scalar(g, 1);
+			mlc_graph_ret(g, "pred", op(g, cases[c].op, p, t, dl));
+			run(g);
+		}
+		for (int bad = 0; bad < 2; bad++) {
+			mlc_graph *g = mlc_graph_new("xent_grad");
+			mlc_node *z = IN(g, "wide", N, 11), *y = labels(g, bad ? "bad" : "y");
+			mlc_node *dl = seed ? scalar_in(g, OP_INPUT, "dl") : const_scalar(g, 1);
+			mlc_graph_ret(g, "pred", op(g, OP_SOFTMAX_XENT_GRAD, z, y, dl));
+			run(g);
+		}
+	}
+}
+
+/* A whole train step: linear → bias → relu → linear → xent or mse, its
+ * backward pass and SGD updates, with every momentum flavour. */
+static void train_graph(double momentum, int nesterov, double lr_mult, bool xent)
+{
+	mlc_graph *g = mlc_graph_new("mlp");
+	mlc_node *x = IN(g, "x", N, 6);
+	mlc_node *w1 = PARAM(g, "w1", 6, 8), *b1 = PARAM(g, "b1", 8), *w2 = PARAM(g, "w2", 8, 4);
+	mlc_node *v1 = STATE(g, "v1", 6, 8), *vb = STATE(g, "vb", 8), *v2 = STATE(g, "v2", 8, 4);
+	mlc_node *h = op(g, OP_BIAS_ADD, matmul(g, x, w1, 0, 0), b1, NULL);
+	mlc_node *a = op(g, OP_RELU, h, NULL, NULL);
+	mlc_node *z = matmul(g, a, w2, 0, 0);
+	mlc_node *dl = const_scalar(g, 1), *loss, *dz;
+	if (xent) {
+		mlc_node *y = labels(g, "y");
+		loss = op(g, OP_SOFTMAX_XENT, z, y, NULL);
+		dz = op(g, OP_SOFTMAX_XENT_GRAD, z, y, dl);
+	} else {
+		mlc_node *t = IN(g, "t", N, 4);
+		loss = op(g, OP_MSE, z, t, NULL);
+		dz = op(g, OP_MSE_GRAD, z, t, dl);
+	}
+	mlc_node *gw2 = matmul(g, a, dz, 1, 0);
+	mlc_node *da = matmul(g, dz, w2, 0, 1);
+	mlc_node *dh = op(g, OP_RELU_GRAD, h, da, NULL);
+	mlc_node *gw1 = matmul(g, x, dh, 1, 0);
+	mlc_node *gb1 = op(g, OP_SUM_ROWS, dh, NULL, NULL);
+	mlc_graph_ret(g, "loss", loss);
+	mlc_graph_ret(g, "pred", z);
+	mlc_graph_ret(g, "grad.w1", gw1);
+	mlc_graph_ret(g, "grad.b1", gb1);
+	mlc_graph_ret(g, "grad.w2", gw2);
+	mlc_graph_ret(g, "update.w1", opa(g, OP_SGD, momentum, lr_mult, nesterov, w1, gw1, v1));
+	mlc_graph_ret(g, "update.b1", opa(g, OP_SGD, momentum, lr_mult, nesterov, b1, gb1, vb));
+	mlc_graph_ret(g, "update.w2", opa(g, OP_SGD, momentum, lr_mult, nesterov, w2, gw2, v2));
+	run(g);
+}
+
+static void test_train(void **state)
+{
+	train_graph(0, 0, 1, true);
+	train_graph(0.9, 0, 1, true);
+	train_graph(0.9, 1, 0.5, false);
+}
+
+/* The output of an elementwise op may be planned onto its dying input. */
+static void test_inplace(void **state)
+{
+	mlc_graph *g = mlc_graph_new("inplace");
+	mlc_node *x = IN(g, "x", N, 13), *b = PARAM(g, "b", 13);
+	mlc_node *y = op(g, OP_BIAS_ADD, x, b, NULL);
+	mlc_node *r = op(g, OP_RELU, y, NULL, NULL);
+	mlc_graph_ret(g, "pred", r);
+	test_plan_memory(g, MAXB, GAP);
+	y->offset = x->offset;
+	r->offset = x->offset;
+	mlc_jit *j = compile(g);
+	check_entry(g, j, MLC_ENTRY_PREDICT, MAXB);
+	check_entry(g, j, MLC_ENTRY_PREDICT, 2);
+	mlc_jit_free(j);
+	mlc_graph_free(g);
+}
+
+/* Broken plans are diagnosed, not miscompiled. */
+static void expect_plan_error(mlc_graph *g, const char *needle)
+{
+	FILE *f = tmpfile();
+	assert_non_null(f);
+	mlc_diag *d = mlc_diag_new(f);
+	mlc_jit *j = (mlc_jit *)1;
+	assert_int_equal(mlc_jit_compile(g, d, &j), MLC_EINTERNAL);
+	assert_null(j);
+	assert_true(mlc_diag_errors(d) > 0);
+	char buf[512] = {0};
+	rewind(f);
+	size_t got = fread(buf, 1, sizeof buf - 1, f);
+	assert_true(got > 0);
+	if (!strstr(buf, needle))
+		fail_msg("diagnostic '%s' lacks '%s'", buf, needle);
+	mlc_diag_free(d);
+	fclose(f);
+	mlc_graph_free(g);
+}
+
+static void test_bad_plans(void **state)
+{
+	mlc_graph *g = mlc_graph_new("unplanned");
+	mlc_graph_ret(g, "pred", op(g, OP_RELU, IN(g, "x", N, 4), NULL, NULL));
+	expect_plan_error(g, "no memory plan");
+
+	g = mlc_graph_new("overlap");
+	mlc_node *a = IN(g, "a", N, 4), *w = PARAM(g, "w", 4, 4);
+	mlc_node *y = matmul(g, a, w, 0, 0);
+	mlc_graph_ret(g, "pred", y);
+	test_plan_memory(g, MAXB, GAP);
+	y->offset = a->offset + 2;
+	expect_plan_error(g, "overlaps");
+
+	g = mlc_graph_new("not_inplace");
+	a = IN(g, "a", N, 4);
+	y = op(g, OP_SOFTMAX, a, NULL, NULL);
+	mlc_graph_ret(g, "pred", y);
+	test_plan_memory(g, MAXB, GAP);
+	y->offset = a->offset;
+	expect_plan_error(g, "same address");
+}
+
+/* ---- emission ---- */
+
+static char *slurp(const char *path, size_t *len)
+{
+	FILE *f = fopen(path, "rb");
+	assert_non_null(f);
+	fseek(f, 0, SEEK_END);
+	long k = ftell(f);
+	rewind(f);
+	char *s = malloc((size_t)k + 1);
+	assert_int_equal(fread(s, 1, (size_t)k, f), (size_t)k);
+	s[k] = 0;
+	fclose(f);
+	*len = (size_t)k;
+	return s;
+}
+
+static char *emit(mlc_graph *g, mlc_emit_kind kind, size_t *len)
+{
+	char path[] = "/tmp/mlc_test_codegen_XXXXXX";
+	int fd = mkstemp(path);
+	assert_true(fd >= 0);
+	close(fd);
+	mlc_diag *d = mlc_diag_new(stderr);
+	assert_int_equal(mlc_emit(g, kind, path, d), MLC_OK);
+	mlc_diag_free(d);
+	char *s = slurp(path, len);
+	unlink(path);
+	return s;
+}
+
+static void test_emit(void **state)
+{
+	mlc_graph *g = mlc_graph_new("relu");
+	mlc_graph_ret(g, "pred", op(g, OP_RELU, IN(g, "x", N, 64), NULL, NULL));
+	test_plan_memory(g, 64, 0);
+	size_t len;
+	char *s = emit(g, MLC_EMIT_LLVM, &len);
+	assert_non_null(strstr(s, "define void @mlc_predict("));
+	assert_non_null(strstr(s, "relu"));
+	free(s);
+	s = emit(g, MLC_EMIT_LLVM_OPT, &len);
+	assert_non_null(strstr(s, "x float>")); /* the loop was vectorized */
+	free(s);
+	s = emit(g, MLC_EMIT_ASM, &len);
+	assert_true(strstr(s, "vmaxps") || strstr(s, "%ymm"));
+	free(s);
+	s = emit(g, MLC_EMIT_OBJ, &len);
+	assert_true(len > 64);
+	assert_memory_equal(s, "\x7f" "ELF", 4);
+	free(s);
+	mlc_graph_free(g);
+}
+
+static void test_two_jits(void **state)
+{
+	mlc_graph *g1 = mlc_graph_new("one"), *g2 = mlc_graph_new("two");
+	mlc_graph_ret(g1, "pred", op(g1, OP_RELU, IN(g1, "x", N, 8), NULL, NULL));
+	mlc_graph_ret(g2, "pred", op(g2, OP_SIGMOID, IN(g2, "x", N, 8), NULL, NULL));
+	test_plan_memory(g1, MAXB, GAP);
+	test_plan_memory(g2, MAXB, GAP);
+	mlc_jit *j1 = compile(g1), *j2 = compile(g2);
+	assert_ptr_not_equal(mlc_jit_entry(j1, MLC_ENTRY_PREDICT), mlc_jit_entry(j2, MLC_ENTRY_PREDICT));
+	check_entry(g1, j1, MLC_ENTRY_PREDICT, MAXB);
+	check_entry(g2, j2, MLC_ENTRY_PREDICT, MAXB);
+	mlc_jit_free(j1);
+	check_entry(g2, j2, MLC_ENTRY_PREDICT, 3);
+	mlc_jit_free(j2);
+	mlc_graph_free(g1);
+	mlc_graph_free(g2);
+}
+
+/* Last: every op of ops.def had its values checked by some test above. */
+static void test_all_ops_covered(void **state)
+{
+	for (int i = 0; i < OP_COUNT; i++)
+		if (!covered[i] && i != OP_INPUT && mlc_ops[i].fclass != FC_SOURCE)
+			fail_msg("op %s was not exercised", mlc_ops[i].name);
+	/* sources are covered by being read: params/state via SGD, const via seeds */
+	assert_true(covered[OP_PARAM] && covered[OP_STATE] && covered[OP_CONST]);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_unary),      cmocka_unit_test(test_binary),
+		cmocka_unit_test(test_bias_add),   cmocka_unit_test(test_const),
+		cmocka_unit_test(test_matmul),     cmocka_unit_test(test_softmax),
+		cmocka_unit_test(test_sum_rows),   cmocka_unit_test(test_losses),
+		cmocka_unit_test(test_loss_grads), cmocka_unit_test(test_train),
+		cmocka_unit_test(test_inplace),    cmocka_unit_test(test_bad_plans),
+		cmocka_unit_test(test_emit),       cmocka_unit_test(test_two_jits),
+		cmocka_unit_test(test_all_ops_covered),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,276 @@
+/* config.c — the spec's training sections: `loss:` (which adds the label
+ * input, the loss node and the "loss"/"pred" results to the graph),
+ * `optimizer:` and `data:` (plain configuration, no files are opened). */
+#include "fe.h"
+
+#include <string.h>
+
+/* ---- loss ---- */
+
+typedef mlc_node *(*loss_fn)(fe *f, const char *name, mlc_opcode op, mlc_loc loc, mlc_node **pred);
+
+/* Class scores against integer labels. A softmax at the output is folded into
+ * the loss (it is the numerically stable form) and kept as the prediction. */
+static mlc_node *loss_classes(fe *f, const char *name, mlc_opcode op, mlc_loc loc, mlc_node **pred)
+{
+	mlc_node *out = f->output;
+	char t[96];
+	if (out->rank != 2) {
+		mlc_error_at(f->d, loc, "%s needs the model output to be class scores f32[N,C], got %s", name,
+			     mlc_type_str(out, t, sizeof t));
+		return NULL;
+	}
+	const char *layer = mlc_arena_strdup(f->g->arena, "loss");
+	mlc_node *labels = mlc_source(f->g, OP_INPUT, "labels", DT_I32, 1, (int64_t[]){MLC_BATCH}, loc);
+	labels->layer = layer;
+	mlc_node *logits = out;
+	*pred = out;
+	if (out->op == OP_SOFTMAX)
+		logits = out->src[0];
+	else
+		*pred = fe_emit(f, mlc_arena_strdup(f->g->arena, "pred"), loc, OP_SOFTMAX, NULL, 1, &out);
+	return *pred ? fe_emit(f, layer, loc, op, NULL, 2, (mlc_node *[]){logits, labels}) : NULL;
+}
+
+/* Targets of the output's own shape (regression, or probabilities for bce). */
+static mlc_node *loss_targets(fe *f, const char *name, mlc_opcode op, mlc_loc loc, mlc_node **pred)
+{
+	mlc_node *out = f->output;
+	const char *layer = mlc_arena_strdup(f->g->arena, "loss");
+	mlc_node *labels = mlc_source(f->g, OP_INPUT, "labels", DT_F32, out->rank, out->dim, loc);
+	labels->layer = layer;
+	*pred = out;
+	return fe_emit(f, layer, loc, op, NULL, 2, (mlc_node *[]){out, labels});
+}
+
+static const char *const loss_names[] = {"softmax_cross_entropy", "cross_entropy", "mse",
+					 "binary_cross_entropy", NULL};
+static const struct {
+	mlc_opcode op;
+	loss_fn build;
+} loss_kinds[] = {
+	{OP_SOFTMAX_XENT, loss_classes},
+	{OP_SOFTMAX_XENT, loss_classes},
+	{OP_MSE, loss_targets},
+	{OP_BCE, loss_targets},
+};
+_Static_assert(MLC_COUNTOF(loss_names) == MLC_COUNTOF(loss_kinds) + 1, "loss table");
+
+void fe_loss(fe *f, const yt_node *v, mlc_loc key)
+{
+	static const char *const keys[] = {"type", NULL};
+	const yt_node *type = v;
+	if (v->kind == YT_SEQ) {
+		mlc_error_at(f->d, v->loc, "expected a loss name or a mapping such as '{type: mse}', got a list");
+		return;
+	}
+	if (v->kind == YT_MAP) {
+		fe_check_keys(f, v, keys, "in 'loss'");
+		type = yt_get(v, "type", NULL);
+		if (!type && !fe_misspelled(v, keys[0], keys))
+			mlc_error_at(f->d, v->loc, "the loss needs a 'type', e.g. '{type: mse}'");
+		if (!type)
+			return;
+	}
+	int i = fe_enum(f, type, "loss", "loss", loss_names);
+	if (i < 0 || !f->output)
+		return;
+	mlc_node *pred = NULL;
+	mlc_node *loss = loss_kinds[i].build(f, loss_names[i], loss_kinds[i].op, key, &pred);
+	if (!loss)
+		return;
+	mlc_graph_ret(f->g, "loss", loss);
+	mlc_graph_ret(f->g, "pred", pred);
+}
+
+/* ---- optimizer ---- */
+
+static const char *const opt_names[] = {"sgd", NULL};
+
+typedef struct {
+	mlc_opt_cfg *o;
+	const yt_node *nesterov; /* checked against momentum once both are read */
+} opt_ctx;
+
+static void opt_type(fe *f, void *ctx, const yt_node *v)
+{
+	opt_ctx *c = ctx;
+	int i = fe_enum(f, v, "optimizer", "optimizer", opt_names);
+	if (i >= 0)
+		c->o->type = mlc_arena_strdup(f->m->arena, opt_names[i]);
+}
+
+static void opt_lr(fe *f, void *ctx, const yt_node *v)
+{
+	fe_num(f, v, "lr", FE_POSITIVE, &((opt_ctx *)ctx)->o->lr);
+}
+
+static void opt_momentum(fe *f, void *ctx, const yt_node *v)
+{
+	fe_num(f, v, "momentum", FE_UNIT, &((opt_ctx *)ctx)->o->momentum);
+}
+
+static void opt_nesterov(fe *f, void *ctx, const yt_node *v)
+{
+	opt_ctx *c = ctx;
+	if (fe_bool(f, v, "nesterov", &c->o->nesterov))
+		c->nesterov = v;
+}
+
+static const fe_key opt_keys[] = {
+	{"type", opt_type}, {"lr", opt_lr}, {"momentum", opt_momentum}, {"nesterov", opt_nesterov},
+	{NULL, NULL}};
+
+void fe_optimizer(fe *f, const yt_node *v, mlc_loc key)
+{
+	opt_ctx c = {&f->m->opt, NULL};
+	c.o->loc = fe_mloc(f, key);
+	if (v->kind == YT_SEQ) {
+		mlc_error_at(f->d, v->loc, "expected an optimizer name or a mapping such as "
+			     "'{type: sgd, lr: 0.1}', got a list");
+		return;
+	}
+	if (v->kind != YT_MAP) {
+		opt_type(f, &c, v); /* the shorthand `optimizer: sgd` */
+		return;
+	}
+	fe_read_keys(f, v, opt_keys, &c, "in 'optimizer'");
+	if (c.nesterov && c.o->nesterov && c.o->momentum == 0)
+		mlc_error_at(f->d, c.nesterov->loc, "nesterov needs a momentum above 0");
+}
+
+/* ---- data ---- */
+
+enum { FMT_IDX, FMT_CSV };
+static const char *const formats[] = {"idx", "csv", NULL};
+
+typedef struct {
+	mlc_data_cfg *c;
+	int fmt; /* -1 if `format:` was wrong: then train/test can't be judged */
+} data_ctx;
+
+/* Relative paths are relative to the spec's folder, not the working directory. */
+static void read_path(fe *f, const yt_node *v, const char *what, mlc_path *out)
+{
+	const char *s = fe_str(f, v, what);
+	if (!s)
+		return;
+	out->path = s[0] == '/' ? mlc_arena_strdup(f->m->arena, s)
+				: mlc_arena_printf(f->m->arena, "%s%s", f->dir, s);
+	out->loc = fe_mloc(f, v->loc);
+}
+
+/* train: / test: — {images, labels} for idx, one path for csv. */
+static void read_files(fe *f, const yt_node *v, const char *what, int fmt, mlc_path *x, mlc_path *y)
+{
+	static const char *const idx_keys[] = {"images", "labels", NULL};
+	if (fmt < 0)
+		return;
+	if (fmt == FMT_CSV) {
+		if (v->kind == YT_SCALAR)
+			read_path(f, v, what, x);
+		else
+			mlc_error_at(f->d, v->loc, "with format: csv, '%s' is the path of one CSV file, got %s",
+				     what, fe_show(f, v));
+		return;
+	}
+	if (v->kind != YT_MAP) {
+		mlc_error_at(f->d, v->loc,
+			     "with format: idx, '%s' needs '{images: <path>, labels: <path>}', got %s", what,
+			     fe_show(f, v));
+		return;
+	}
+	fe_check_keys(f, v, idx_keys, mlc_arena_printf(f->tmp, "in '%s'", what));
+	mlc_path *dst[] = {x, y};
+	for (int i = 0; i < 2; i++) {
+		const yt_node *p = yt_get(v, idx_keys[i], NULL);
+		if (p)
+			read_path(f, p, idx_keys[i], dst[i]);
+		else if (!fe_misspelled(v, idx_keys[i], idx_keys))
+			mlc_error_at(f->d, v->loc, "'%s' is missing '%s'", what, idx_keys[i]);
+	}
+}
+
+static void data_train(fe *f, void *ctx, const yt_node *v)
+{
+	data_ctx *c = ctx;
+	read_files(f, v, "train", c->fmt, &c->c->train_x, &c->c->train_y);
+}
+
+static void data_test(fe *f, void *ctx, const yt_node *v)
+{
+	data_ctx *c = ctx;
+	read_files(f, v, "test", c->fmt, &c->c->test_x, &c->c->test_y);
+}
+
+static void data_label_columns(fe *f, void *ctx, const yt_node *v)
+{
+	data_ctx *c = ctx;
+	int64_t k;
+	if (c->fmt == FMT_IDX)
+		mlc_error_at(f->d, v->loc, "'label_columns' only applies to format: csv");
+	else if (fe_int(f, v, "label_columns", 1, 1 << 20, &k))
+		c->c->label_columns = (int)k;
+}
+
+static void data_scale(fe *f, void *ctx, const yt_node *v)
+{
+	fe_num(f, v, "scale", FE_POSITIVE, &((data_ctx *)ctx)->c->scale);
+}
+
+static void data_batch_size(fe *f, void *ctx, const yt_node *v)
+{
+	fe_int(f, v, "batch_size", 1, INT32_MAX, &((data_ctx *)ctx)->c->batch_size);
+}
+
+static void data_epochs(fe *f, void *ctx, const yt_node *v)
+{
+	int64_t k;
+	if (fe_int(f, v, "epochs", 1, INT32_MAX, &k))
+		((data_ctx *)ctx)->c->epochs = (int)k;
+}
+
+static void data_validation_split(fe *f, void *ctx, const yt_node *v)
+{
+	fe_num(f, v, "validation_split", FE_UNIT, &((data_ctx *)ctx)->c->validation_split);
+}
+
+static void data_shuffle(fe *f, void *ctx, const yt_node *v)
+{
+	fe_bool(f, v, "shuffle", &((data_ctx *)ctx)->c->shuffle);
+}
+
+static void data_seed(fe *f, void *ctx, const yt_node *v)
+{
+	int64_t k;
+	if (fe_int(f, v, "seed", 0, INT64_MAX, &k))
+		((data_ctx *)ctx)->c->seed = (uint64_t)k;
+}
+
+static const fe_key data_keys[] = {
+	{"format", NULL}, /* read first: train/test depend on it */
+	{"train", data_train},
+	{"test", data_test},
+	{"label_columns", data_label_columns},
+	{"scale", data_scale},
+	{"batch_size", data_batch_size},
+	{"epochs", data_epochs},
+	{"validation_split", data_validation_split},
+	{"shuffle", data_shuffle},
+	{"seed", data_seed},
+	{NULL, NULL},
+};
+
+void fe_data(fe *f, const yt_node *v, mlc_loc key)
+{
+	data_ctx c = {&f->m->data, FMT_IDX};
+	c.c->loc = fe_mloc(f, key);
+	if (!fe_expect_map(f, v, "data", "'{format: csv, train: train.csv}'"))
+		return;
+	const yt_node *x = yt_get(v, "format", NULL);
+	if (x)
+		c.fmt = fe_enum(f, x, "format", "data format", formats);
+	if (c.fmt >= 0)
+		c.c->format = mlc_arena_strdup(f->m->arena, formats[c.fmt]);
+	fe_read_keys(f, v, data_keys, &c, "in 'data'");
+}

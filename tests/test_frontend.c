@@ -1,0 +1,652 @@
+/* test_frontend.c — the YAML frontend: golden specs (every tests/golden/NAME.yaml;
+ * a spec with a .err file must fail with exactly that text, one without
+ * must load) and unit tests of the graphs and configurations it builds.
+ * Run from tests/. MLC_UPDATE_GOLDEN=1 rewrites the .err files instead of
+ * comparing; review the result by eye before committing it. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include "frontend/frontend.h"
+
+#include <dirent.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ---- helpers ---- */
+
+typedef struct {
+	mlc_status st;
+	mlc_model *m;
+	char *out; /* everything the diagnostics printed */
+} loaded;
+
+static loaded load_text(const char *path, const char *text)
+{
+	loaded r = {0};
+	size_t n = 0;
+	FILE *mem = open_memstream(&r.out, &n);
+	mlc_diag *d = mlc_diag_new(mem);
+	r.st = mlc_frontend_load_text(path, text, strlen(text), d, &r.m);
+	mlc_diag_free(d);
+	fclose(mem);
+	return r;
+}
+
+static loaded load_file(const char *path)
+{
+	loaded r = {0};
+	size_t n = 0;
+	FILE *mem = open_memstream(&r.out, &n);
+	mlc_diag *d = mlc_diag_new(mem);
+	r.st = mlc_frontend_load(path, d, &r.m);
+	mlc_diag_free(d);
+	fclose(mem);
+	return r;
+}
+
+static void unload(loaded *r)
+{
+	mlc_model_free(r->m);
+	free(r->out);
+}
+
+/* Loads a spec that must be valid; prints the diagnostics if it isn't. */
+static mlc_model *must_load(const char *path, const char *text, loaded *r)
+{
+	*r = load_text(path, text);
+	if (r->st != MLC_OK)
+		print_error("unexpected diagnostics:\n%s", r->out);
+	assert_int_equal(r->st, MLC_OK);
+	assert_string_equal(r->out, "");
+	assert_non_null(r->m);
+	return r->m;
+}
+
+static mlc_node *find_op(const mlc_graph *g, mlc_opcode op, const char *layer)
+{
+	for (int i = 0; i < g->nnode; i++)
+		if (g->node[i]->op == op && (!layer || strcmp(g->node[i]->layer, layer) == 0))
+			return g->node[i];
+	return NULL;
+}
+
+static void assert_dims(const mlc_node *n, int rank, const int64_t *dim)
+{
+	assert_non_null(n);
+	assert_int_equal(n->rank, rank);
+	for (int i = 0; i < rank; i++)
+		assert_int_equal(n->dim[i], dim[i]);
+}
+
+static char *slurp(const char *path)
+{
+	FILE *f = fopen(path, "rb");
+	if (!f)
+		return NULL;
+	char *buf = NULL;
+	size_t n = 0;
+	FILE *mem = open_memstream(&buf, &n);
+	char chunk[4096];
+	size_t got;
+	while ((got = fread(chunk, 1, sizeof chunk, f)) > 0)
+		fwrite(chunk, 1, got, mem);
+	fclose(mem);
+	fclose(f);
+	return buf;
+}
+
+/* ---- golden specs ---- */
+
+/* A line-by-line comparison: shared lines with two spaces, expected lines
+ * with '-', actual ones with '+'; enough to see what moved. */
+static void print_diff(const char *want, const char *got)
+{
+	print_error("--- expected\n+++ actual\n");
+	while (*want || *got) {
+		size_t lw = strcspn(want, "\n"), lg = strcspn(got, "\n");
+		if (lw == lg && memcmp(want, got, lw) == 0) {
+			print_error("  %.*s\n", (int)lw, want);
+		} else {
+			if (*want)
+				print_error("- %.*s\n", (int)lw, want);
+			if (*got)
+				print_error("+ %.*s\n", (int)lg, got);
+		}
+		want += lw + (want[lw] == '\n');
+		got += lg + (got[lg] == '\n');
+	}
+}
+
+static void test_golden(void **state)
+{
+	const char *yaml = *state;
+	size_t n = strlen(yaml);
+	char *errpath = malloc(n + 1);
+	memcpy(errpath, yaml, n - 4);
+	strcpy(errpath + n - 4, "err");
+	char *want = slurp(errpath);
+	loaded r = load_file(yaml);
+	const char *update = getenv("MLC_UPDATE_GOLDEN");
+	if (update && strcmp(update, "1") == 0) {
+		if (r.st == MLC_OK) {
+			remove(errpath); /* a spec that loads needs no .err */
+		} else {
+			FILE *f = fopen(errpath, "w");
+			assert_non_null(f);
+			fputs(r.out, f);
+			fclose(f);
+		}
+	} else if (want) {
+		assert_int_equal(r.st, MLC_EUSER);
+		assert_null(r.m);
+		if (strcmp(want, r.out) != 0) {
+			print_diff(want, r.out);
+			fail_msg("%s: diagnostics differ from %s", yaml, errpath);
+		}
+	} else {
+		if (r.st != MLC_OK)
+			print_error("%s", r.out);
+		assert_int_equal(r.st, MLC_OK);
+		assert_string_equal(r.out, "");
+		assert_non_null(mlc_graph_find_ret(r.m->graph, "loss"));
+		assert_non_null(mlc_graph_find_ret(r.m->graph, "pred"));
+	}
+	unload(&r);
+	free(want);
+	free(errpath);
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static int run_golden(void)
+{
+	DIR *dir = opendir("golden");
+	if (!dir) {
+		fprintf(stderr, "test_frontend: run me from tests/ (no golden/ here)\n");
+		return 1;
+	}
+	char **files = NULL;
+	int n = 0;
+	for (struct dirent *e; (e = readdir(dir));) {
+		size_t len = strlen(e->d_name);
+		if (len > 5 && strcmp(e->d_name + len - 5, ".yaml") == 0) {
+			files = realloc(files, sizeof *files * (size_t)(n + 1));
+			files[n] = malloc(len + 8);
+			sprintf(files[n++], "golden/%s", e->d_name);
+		}
+	}
+	closedir(dir);
+	qsort(files, (size_t)n, sizeof *files, cmp_str);
+	struct CMUnitTest *tests = calloc((size_t)n + 1, sizeof *tests);
+	for (int i = 0; i < n; i++)
+		tests[i] = (struct CMUnitTest){.name = files[i], .test_func = test_golden,
+					       .initial_state = files[i]};
+	int failed = _cmocka_run_group_tests("golden", tests, (size_t)n, NULL, NULL);
+	for (int i = 0; i < n; i++)
+		free(files[i]);
+	free(files);
+	free(tests);
+	return failed;
+}
+
+/* ---- unit tests ---- */
+
+static const char mlp[] = "inputs:\n"
+			  "  image: {shape: [784]}\n"
+			  "layers:\n"
+			  "  - dense: 256\n"
+			  "    activation: relu\n"
+			  "  - dense: 10\n"
+			  "  - softmax\n"
+			  "loss: softmax_cross_entropy\n";
+
+static void test_mlp_graph(void **state)
+{
+	loaded r;
+	mlc_graph *g = must_load("mem/mnist.yaml", mlp, &r)->graph;
+	/* input, W, matmul, b, bias_add, relu, W, matmul, b, bias_add, softmax, labels, xent */
+	static const mlc_opcode ops[] = {OP_INPUT, OP_PARAM, OP_MATMUL,  OP_PARAM, OP_BIAS_ADD,
+					 OP_RELU,  OP_PARAM, OP_MATMUL,  OP_PARAM, OP_BIAS_ADD,
+					 OP_SOFTMAX, OP_INPUT, OP_SOFTMAX_XENT};
+	assert_int_equal(g->nnode, (int)MLC_COUNTOF(ops));
+	for (int i = 0; i < g->nnode; i++) {
+		assert_int_equal(g->node[i]->op, ops[i]);
+		assert_int_equal(g->node[i]->id, i);
+		for (int j = 0; j < g->node[i]->nsrc; j++)
+			assert_true(g->node[i]->src[j]->id < i);
+	}
+	assert_string_equal(g->name, "mnist");
+
+	mlc_node *x = mlc_graph_find_value(g, "image");
+	assert_dims(x, 2, (int64_t[]){MLC_BATCH, 784});
+	assert_int_equal(x->dtype, DT_F32);
+
+	mlc_node *w = mlc_graph_find_value(g, "dense1.weight");
+	assert_dims(w, 2, (int64_t[]){256, 784});
+	assert_string_equal(w->attr.s, "glorot_uniform");
+	assert_int_equal(w->attr.i[0], 784); /* fan_in */
+	assert_int_equal(w->attr.i[1], 256); /* fan_out */
+	assert_string_equal(w->layer, "dense1");
+	assert_int_equal(w->loc.line, 4);
+	assert_int_equal(w->loc.col, 5);
+	assert_string_equal(w->loc.file, "mem/mnist.yaml");
+
+	mlc_node *b = mlc_graph_find_value(g, "dense1.bias");
+	assert_dims(b, 1, (int64_t[]){256});
+	assert_string_equal(b->attr.s, "zeros");
+
+	mlc_node *mm = g->node[2];
+	assert_ptr_equal(mm->src[0], x);
+	assert_ptr_equal(mm->src[1], w);
+	assert_int_equal(mm->attr.i[0], 0); /* ta */
+	assert_int_equal(mm->attr.i[1], 1); /* tb: x·Wᵀ */
+	assert_dims(mm, 2, (int64_t[]){MLC_BATCH, 256});
+	assert_string_equal(mm->layer, "dense1");
+	assert_ptr_equal(g->node[4]->src[0], mm);
+	assert_ptr_equal(g->node[4]->src[1], b);
+	assert_ptr_equal(g->node[5]->src[0], g->node[4]);
+
+	assert_dims(mlc_graph_find_value(g, "dense2.weight"), 2, (int64_t[]){10, 256});
+	assert_string_equal(g->node[10]->layer, "softmax1");
+
+	/* the output softmax folds into the loss: xent reads the logits */
+	mlc_node *loss = mlc_graph_find_ret(g, "loss"), *pred = mlc_graph_find_ret(g, "pred");
+	assert_int_equal(loss->op, OP_SOFTMAX_XENT);
+	assert_ptr_equal(loss->src[0], g->node[9]);
+	assert_ptr_equal(pred, g->node[10]);
+	assert_int_equal(loss->rank, 0);
+	assert_string_equal(loss->layer, "loss");
+	assert_int_equal(loss->loc.line, 8);
+	mlc_node *labels = mlc_graph_find_value(g, "labels");
+	assert_int_equal(labels->dtype, DT_I32);
+	assert_dims(labels, 1, (int64_t[]){MLC_BATCH});
+	unload(&r);
+}
+
+static void test_default_names(void **state)
+{
+	loaded r;
+	mlc_graph *g = must_load("names.yaml",
+				 "inputs: {x: {shape: [3]}}\n"
+				 "layers:\n"
+				 "  - {dense: 4, name: dense2}\n"
+				 "  - dense: 5\n"
+				 "  - relu\n"
+				 "  - dense: 6\n"
+				 "  - {relu, name: relu1}\n"
+				 "  - relu\n"
+				 "loss: mse\n",
+				 &r)
+			    ->graph;
+	assert_dims(mlc_graph_find_value(g, "dense2.weight"), 2, (int64_t[]){4, 3});
+	assert_dims(mlc_graph_find_value(g, "dense1.weight"), 2, (int64_t[]){5, 4});
+	assert_dims(mlc_graph_find_value(g, "dense3.weight"), 2, (int64_t[]){6, 5});
+	const char *relus[3];
+	int k = 0;
+	for (int i = 0; i < g->nnode; i++)
+		if (g->node[i]->op == OP_RELU)
+			relus[k++] = g->node[i]->layer;
+	assert_int_equal(k, 3);
+	assert_string_equal(relus[0], "relu2"); /* relu1 is taken by a later layer */
+	assert_string_equal(relus[1], "relu1");
+	assert_string_equal(relus[2], "relu3");
+	unload(&r);
+}
+
+static void test_softmax_added_for_prediction(void **state)
+{
+	loaded r;
+	mlc_graph *g = must_load("x.yaml",
+				 "inputs: {x: {shape: [3]}}\n"
+				 "layers: [{dense: 4}]\n"
+				 "loss: {type: cross_entropy}\n",
+				 &r)
+			    ->graph;
+	mlc_node *loss = mlc_graph_find_ret(g, "loss"), *pred = mlc_graph_find_ret(g, "pred");
+	mlc_node *logits = find_op(g, OP_BIAS_ADD, "dense1");
+	assert_int_equal(loss->op, OP_SOFTMAX_XENT);
+	assert_ptr_equal(loss->src[0], logits);
+	assert_int_equal(pred->op, OP_SOFTMAX);
+	assert_ptr_equal(pred->src[0], logits);
+	assert_string_equal(pred->layer, "pred");
+	unload(&r);
+}
+
+static void test_regression_losses(void **state)
+{
+	static const char *const types[] = {"mse", "binary_cross_entropy"};
+	static const mlc_opcode ops[] = {OP_MSE, OP_BCE};
+	for (int i = 0; i < 2; i++) {
+		char text[256];
+		snprintf(text, sizeof text,
+			 "inputs: {x: {shape: [3]}}\nlayers: [{dense: 2, activation: sigmoid}]\nloss: %s\n",
+			 types[i]);
+		loaded r;
+		mlc_graph *g = must_load("x.yaml", text, &r)->graph;
+		mlc_node *loss = mlc_graph_find_ret(g, "loss");
+		assert_int_equal(loss->op, ops[i]);
+		assert_ptr_equal(mlc_graph_find_ret(g, "pred"), find_op(g, OP_SIGMOID, NULL));
+		mlc_node *labels = mlc_graph_find_value(g, "labels");
+		assert_int_equal(labels->dtype, DT_F32);
+		assert_dims(labels, 2, (int64_t[]){MLC_BATCH, 2});
+		assert_ptr_equal(loss->src[1], labels);
+		unload(&r);
+	}
+}
+
+static void test_op_attributes(void **state)
+{
+	loaded r;
+	mlc_graph *g = must_load("x.yaml",
+				 "inputs: {x: {shape: [3]}}\n"
+				 "layers:\n"
+				 "  - {dense: 3, bias: false, init: he_normal}\n"
+				 "  - leaky_relu: 0.25\n"
+				 "  - sigmoid: 4\n"
+				 "  - {step, straight_through: false}\n"
+				 "  - step\n"
+				 "  - leaky_relu\n"
+				 "loss: mse\n",
+				 &r)
+			    ->graph;
+	assert_null(mlc_graph_find_value(g, "dense1.bias"));
+	assert_null(find_op(g, OP_BIAS_ADD, NULL));
+	assert_string_equal(mlc_graph_find_value(g, "dense1.weight")->attr.s, "he_normal");
+	assert_true(find_op(g, OP_LEAKY_RELU, "leaky_relu1")->attr.f[0] == 0.25);
+	assert_true(find_op(g, OP_LEAKY_RELU, "leaky_relu2")->attr.f[0] == 0.01);
+	assert_true(find_op(g, OP_SIGMOID, NULL)->attr.f[0] == 4);
+	assert_int_equal(find_op(g, OP_STEP, "step1")->attr.i[0], 0);
+	assert_int_equal(find_op(g, OP_STEP, "step2")->attr.i[0], 1);
+	unload(&r);
+}
+
+static void test_graph_form_order(void **state)
+{
+	loaded r;
+	mlc_graph *g = must_load("g.yaml",
+				 "inputs: {a: {shape: [2]}, b: {shape: [2]}}\n"
+				 "graph:\n"
+				 "  out: {dense: 1, input: s}\n"
+				 "  s: {add, inputs: [ra, b]}\n"
+				 "  ra: {relu, input: a}\n"
+				 "output: out\n"
+				 "loss: mse\n",
+				 &r)
+			    ->graph;
+	for (int i = 0; i < g->nnode; i++)
+		for (int j = 0; j < g->node[i]->nsrc; j++)
+			assert_true(g->node[i]->src[j]->id < g->node[i]->id);
+	mlc_node *add = find_op(g, OP_ADD, "s");
+	assert_ptr_equal(add->src[0], find_op(g, OP_RELU, "ra"));
+	assert_ptr_equal(add->src[1], mlc_graph_find_value(g, "b"));
+	assert_ptr_equal(mlc_graph_find_ret(g, "pred"), find_op(g, OP_BIAS_ADD, "out"));
+	unload(&r);
+}
+
+static void test_config_defaults(void **state)
+{
+	loaded r;
+	mlc_model *m = must_load("x.yaml", "inputs: {x: {shape: [3]}}\nlayers: [relu]\nloss: mse\n", &r);
+	assert_string_equal(m->data.format, "idx");
+	assert_null(m->data.train_x.path);
+	assert_int_equal(m->data.label_columns, 1);
+	assert_true(m->data.scale == 1.0);
+	assert_int_equal(m->data.batch_size, 32);
+	assert_int_equal(m->data.epochs, 10);
+	assert_true(m->data.validation_split == 0.0);
+	assert_true(m->data.shuffle);
+	assert_int_equal(m->data.seed, 42);
+	assert_string_equal(m->opt.type, "sgd");
+	assert_true(m->opt.lr == 0.01);
+	assert_true(m->opt.momentum == 0.0);
+	assert_false(m->opt.nesterov);
+	assert_string_equal(m->graph->name, "x");
+	unload(&r);
+}
+
+static void test_config_values(void **state)
+{
+	loaded r;
+	mlc_model *m = must_load("x.yaml",
+				 "name: net-1.b\n"
+				 "inputs: {x: {shape: [3]}}\n"
+				 "layers: [relu]\n"
+				 "loss: mse\n"
+				 "optimizer: {lr: 2, momentum: 0.5, nesterov: true}\n"
+				 "data: {format: csv, train: t.csv, label_columns: 3, scale: 0.5,\n"
+				 "       batch_size: 7, epochs: 3, validation_split: 0.25, shuffle: false,\n"
+				 "       seed: 9007199254740993}\n",
+				 &r);
+	assert_string_equal(m->graph->name, "net-1.b");
+	assert_true(m->opt.lr == 2.0);
+	assert_true(m->opt.momentum == 0.5);
+	assert_true(m->opt.nesterov);
+	assert_int_equal(m->opt.loc.line, 5);
+	assert_string_equal(m->data.format, "csv");
+	assert_string_equal(m->data.train_x.path, "t.csv");
+	assert_null(m->data.train_y.path);
+	assert_int_equal(m->data.label_columns, 3);
+	assert_true(m->data.scale == 0.5);
+	assert_int_equal(m->data.batch_size, 7);
+	assert_int_equal(m->data.epochs, 3);
+	assert_true(m->data.validation_split == 0.25);
+	assert_false(m->data.shuffle);
+	assert_true(m->data.seed == 9007199254740993u);
+	assert_int_equal(m->data.loc.line, 6);
+	unload(&r);
+}
+
+static void test_relative_paths(void **state)
+{
+	loaded r;
+	mlc_model *m = must_load("specs/mnist/net.yaml",
+				 "inputs: {x: {shape: [3]}}\n"
+				 "layers: [relu]\n"
+				 "loss: mse\n"
+				 "data:\n"
+				 "  train: {images: data/train.gz, labels: /abs/labels.gz}\n"
+				 "  test: {images: ../t.gz, labels: 't labels.gz'}\n",
+				 &r);
+	assert_string_equal(m->data.train_x.path, "specs/mnist/data/train.gz");
+	assert_string_equal(m->data.train_y.path, "/abs/labels.gz");
+	assert_string_equal(m->data.test_x.path, "specs/mnist/../t.gz");
+	assert_string_equal(m->data.test_y.path, "specs/mnist/t labels.gz");
+	assert_string_equal(m->data.train_x.loc.file, "specs/mnist/net.yaml");
+	assert_int_equal(m->data.train_x.loc.line, 5);
+	assert_int_equal(m->data.train_x.loc.col, 19);
+	unload(&r);
+
+	m = must_load("net.yaml",
+		      "inputs: {x: {shape: [3]}}\nlayers: [relu]\nloss: mse\n"
+		      "data: {format: csv, train: train.csv}\n",
+		      &r);
+	assert_string_equal(m->data.train_x.path, "train.csv");
+	unload(&r);
+}
+
+static void test_missing_file(void **state)
+{
+	loaded r = load_file("golden/no such spec.yaml");
+	assert_int_equal(r.st, MLC_EIO);
+	assert_null(r.m);
+	assert_string_equal(r.out, "golden/no such spec.yaml: error: cannot read: No such file or directory\n");
+	unload(&r);
+	r = load_file("golden");
+	assert_int_equal(r.st, MLC_EIO);
+	assert_string_equal(r.out, "golden: error: cannot read: Is a directory\n");
+	unload(&r);
+}
+
+static void test_limits(void **state)
+{
+	/* 100 nested lists: refused at the 65th, before anything recurses */
+	char deep[512] = "inputs: ";
+	for (int i = 0; i < 100; i++)
+		strcat(deep, "[");
+	for (int i = 0; i < 100; i++)
+		strcat(deep, "]");
+	strcat(deep, "\n");
+	loaded r = load_text("deep.yaml", deep);
+	assert_int_equal(r.st, MLC_EUSER);
+	assert_non_null(strstr(r.out, "deep.yaml:1:72: error: the spec is nested more than 64 levels deep"));
+	unload(&r);
+
+	/* over 16 MiB: refused without parsing */
+	size_t big = 16 * 1024 * 1024 + 1;
+	char *text = malloc(big + 1);
+	memset(text, '#', big);
+	text[big] = 0;
+	r = load_text("big.yaml", text);
+	assert_int_equal(r.st, MLC_EUSER);
+	assert_string_equal(r.out, "big.yaml: error: the spec is 16777217 bytes; specs are limited to 16 MiB\n");
+	unload(&r);
+	free(text);
+
+	/* a billion laughs costs nothing: aliases are refused, never expanded */
+	r = load_text("lol.yaml", "a: &a [x, x, x, x, x, x, x, x, x]\n"
+				  "b: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a]\n"
+				  "c: [*b, *b, *b, *b, *b, *b, *b, *b, *b]\n");
+	assert_int_equal(r.st, MLC_EUSER);
+	assert_non_null(strstr(r.out, "lol.yaml:1:4: error: anchors and aliases are not supported"));
+	unload(&r);
+
+	/* NUL bytes and invalid UTF-8 are syntax errors, not crashes */
+	static const char nul[] = "inputs: {x: {shape: [3]}}\nlay\0ers: [relu]\n";
+	mlc_model *m = NULL;
+	FILE *devnull = fopen("/dev/null", "w");
+	mlc_diag *d = mlc_diag_new(devnull);
+	assert_int_equal(mlc_frontend_load_text("nul.yaml", nul, sizeof nul - 1, d, &m), MLC_EUSER);
+	assert_int_equal(mlc_frontend_load_text("utf.yaml", "a: \xff\xfe\n", 6, d, &m), MLC_EUSER);
+	assert_null(m);
+	mlc_diag_free(d);
+	fclose(devnull);
+}
+
+/* Errors found earlier in the same diagnostics sink don't fail a good spec. */
+static void test_status_counts_own_errors(void **state)
+{
+	FILE *devnull = fopen("/dev/null", "w");
+	mlc_diag *d = mlc_diag_new(devnull);
+	mlc_error_file(d, NULL, "an earlier error");
+	mlc_model *m = NULL;
+	assert_int_equal(mlc_frontend_load_text("x.yaml", mlp, strlen(mlp), d, &m), MLC_OK);
+	assert_non_null(m);
+	mlc_model_free(m);
+	mlc_diag_free(d);
+	fclose(devnull);
+}
+
+/* Random byte edits of valid specs: the frontend must never crash, and it
+ * must fail exactly when it printed something. Cheap, and ASan watches. */
+static void test_mutations(void **state)
+{
+	static const char *const seeds[] = {
+		mlp,
+		"inputs: {a: {shape: [2]}, b: {shape: [2]}}\n"
+		"graph:\n"
+		"  out: {dense: 1, input: s, activation: step}\n"
+		"  s: {add, inputs: [ra, b]}\n"
+		"  ra: {leaky_relu: 0.1, input: a}\n"
+		"output: out\n"
+		"loss: {type: mse}\n"
+		"optimizer: {lr: 0.1, momentum: 0.9}\n"
+		"data: {format: csv, train: x.csv, test: y.csv, label_columns: 1}\n",
+	};
+	static const char alphabet[] = "{}[]:,-#&*!|>'\"\n\t 0a.~%@`?\\";
+	uint64_t s = 0x9E3779B97F4A7C15u;
+	char buf[1024];
+	for (int iter = 0; iter < 3000; iter++) {
+		const char *seed = seeds[iter % 2];
+		size_t n = strlen(seed);
+		memcpy(buf, seed, n + 1);
+		for (int k = 0; k < 1 + iter % 4; k++) {
+			s ^= s << 13, s ^= s >> 7, s ^= s << 17;
+			size_t at = (size_t)(s % n);
+			buf[at] = alphabet[(s >> 32) % (sizeof alphabet - 1)];
+		}
+		loaded r = load_text("fuzz.yaml", buf);
+		assert_true(r.st == MLC_OK || r.st == MLC_EUSER);
+		assert_int_equal(r.st == MLC_OK, r.out[0] == 0);
+		assert_int_equal(r.st == MLC_OK, r.m != NULL);
+		unload(&r);
+	}
+}
+
+/* Specs shown in docs/spec.md: a ```yaml block with `inputs:` and `loss:`
+ * at the start of a line is a whole spec and must load, so the page can't
+ * drift from the code. */
+static void test_doc_examples(void **state)
+{
+	char *doc = slurp("../docs/spec.md");
+	assert_non_null(doc);
+	int checked = 0;
+	for (char *p = doc; (p = strstr(p, "\n```yaml\n"));) {
+		const char *end = strstr(p + 9, "\n```");
+		assert_non_null(end);
+		char *block = strndup(p + 8, (size_t)(end + 1 - (p + 8))); /* from its '\n' */
+		if (strstr(block, "\ninputs:") && strstr(block, "\nloss:")) {
+			loaded r;
+			must_load("docs/spec.md", block + 1, &r);
+			unload(&r);
+			checked++;
+		}
+		free(block);
+		p = (char *)end + 1;
+	}
+	assert_true(checked >= 4);
+	free(doc);
+}
+
+/* examples/ are what users copy first: they must keep loading. */
+static void test_examples(void **state)
+{
+	DIR *dir = opendir("../examples");
+	if (!dir)
+		skip();
+	int n = 0;
+	for (struct dirent *e; (e = readdir(dir));) {
+		size_t len = strlen(e->d_name);
+		if (len < 5 || strcmp(e->d_name + len - 5, ".yaml") != 0)
+			continue;
+		char path[512];
+		snprintf(path, sizeof path, "../examples/%s", e->d_name);
+		loaded r = load_file(path);
+		if (r.st != MLC_OK)
+			print_error("%s", r.out);
+		assert_int_equal(r.st, MLC_OK);
+		unload(&r);
+		n++;
+	}
+	closedir(dir);
+	assert_true(n > 0);
+}
+
+int main(void)
+{
+	const struct CMUnitTest unit[] = {
+		cmocka_unit_test(test_mlp_graph),
+		cmocka_unit_test(test_default_names),
+		cmocka_unit_test(test_softmax_added_for_prediction),
+		cmocka_unit_test(test_regression_losses),
+		cmocka_unit_test(test_op_attributes),
+		cmocka_unit_test(test_graph_form_order),
+		cmocka_unit_test(test_config_defaults),
+		cmocka_unit_test(test_config_values),
+		cmocka_unit_test(test_relative_paths),
+		cmocka_unit_test(test_missing_file),
+		cmocka_unit_test(test_limits),
+		cmocka_unit_test(test_status_counts_own_errors),
+		cmocka_unit_test(test_mutations),
+		cmocka_unit_test(test_doc_examples),
+		cmocka_unit_test(test_examples),
+	};
+	int failed = cmocka_run_group_tests_name("frontend", unit, NULL, NULL);
+	return failed + run_golden();
+}

@@ -1,0 +1,1035 @@
+/* test_ir.c — the IR text form and the verifier: print → parse → print round
+ * trips over hand-built graphs that use every op, exact located parse errors,
+ * the verifier on good and hand-broken graphs, robustness against mangled
+ * text, and the golden files in tests/ir/ (run with tests/ as the cwd). */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include "ir/ir.h"
+
+#include <dirent.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ---- helpers ---- */
+
+/* A diagnostics sink whose output ends up in a string. */
+typedef struct {
+	FILE *f;
+	char *buf;
+	size_t len;
+	mlc_diag *d;
+} capture;
+
+static void cap_open(capture *c)
+{
+	memset(c, 0, sizeof *c);
+	c->f = open_memstream(&c->buf, &c->len);
+	assert_non_null(c->f);
+	c->d = mlc_diag_new(c->f);
+}
+
+static char *cap_close(capture *c)
+{
+	mlc_diag_free(c->d);
+	fclose(c->f);
+	return c->buf;
+}
+
+static mlc_loc yloc(int line, int col)
+{
+	return (mlc_loc){"net.yaml", line, col};
+}
+
+static mlc_node *source(mlc_graph *g, mlc_opcode op, const char *name, mlc_dtype t, int rank, int64_t d0,
+			int64_t d1, const char *layer, mlc_loc loc)
+{
+	int64_t dim[2] = {d0, d1};
+	mlc_node *n = mlc_source(g, op, name, t, rank, dim, loc);
+	n->layer = layer ? mlc_arena_strdup(g->arena, layer) : NULL;
+	return n;
+}
+
+static mlc_attrs attrs(mlc_opcode op, mlc_graph *g)
+{
+	mlc_attrs a;
+	mlc_attrs_default(op, &a, g->arena);
+	return a;
+}
+
+/* A graph that uses every op in ops.def, with attributes off their defaults,
+ * layers and spec locations. */
+static mlc_graph *build_all_ops(void)
+{
+	mlc_graph *g = mlc_graph_new("all_ops");
+	mlc_node *x = source(g, OP_INPUT, "x", DT_F32, 2, MLC_BATCH, 4, NULL, yloc(3, 3));
+	mlc_node *t = source(g, OP_INPUT, "t", DT_F32, 2, MLC_BATCH, 4, NULL, yloc(4, 3));
+	mlc_node *lab = source(g, OP_INPUT, "labels", DT_I32, 1, MLC_BATCH, 0, NULL, yloc(5, 3));
+	mlc_node *w = source(g, OP_PARAM, "fc.weight", DT_F32, 2, 4, 4, "fc", yloc(8, 7));
+	w->attr.i[0] = 4;
+	w->attr.i[1] = 4;
+	mlc_node *b = source(g, OP_PARAM, "fc.bias", DT_F32, 1, 4, 0, "fc", yloc(8, 7));
+	b->attr.s = "zeros";
+	mlc_node *v = source(g, OP_STATE, "fc.weight.velocity", DT_F32, 2, 4, 4, "fc", yloc(8, 7));
+	mlc_node *one = source(g, OP_CONST, NULL, DT_F32, 0, 0, 0, NULL, (mlc_loc){0});
+	one->attr.f[0] = 1;
+
+	mlc_attrs a = attrs(OP_MATMUL, g);
+	a.i[1] = 1;
+	mlc_node *mm = mlc_build(g, OP_MATMUL, w, &a, x, w, NULL);
+	mlc_node *ba = mlc_build(g, OP_BIAS_ADD, w, NULL, mm, b, NULL);
+	mlc_node *ad = mlc_build(g, OP_ADD, w, NULL, ba, x, NULL);
+	mlc_node *r = mlc_build(g, OP_RELU, NULL, NULL, ad, NULL, NULL);
+	r->layer = "act";
+	mlc_attrs al = attrs(OP_LEAKY_RELU, g);
+	al.f[0] = 0.2;
+	mlc_node *lr = mlc_build(g, OP_LEAKY_RELU, r, &al, r, NULL, NULL);
+	mlc_attrs sl = attrs(OP_SIGMOID, g);
+	sl.f[0] = 0.5;
+	mlc_node *sg = mlc_build(g, OP_SIGMOID, x, &sl, lr, NULL, NULL);
+	mlc_node *th = mlc_build(g, OP_TANH, x, NULL, sg, NULL, NULL);
+	mlc_attrs ste = attrs(OP_STEP, g);
+	ste.i[0] = 0;
+	mlc_node *st = mlc_build(g, OP_STEP, x, &ste, th, NULL, NULL);
+	mlc_node *sm = mlc_build(g, OP_SOFTMAX, x, NULL, st, NULL, NULL);
+	mlc_node *rg = mlc_build(g, OP_RELU_GRAD, r, NULL, ad, sm, NULL);
+	mlc_node *lrg = mlc_build(g, OP_LEAKY_RELU_GRAD, r, &al, r, rg, NULL);
+	mlc_node *sgg = mlc_build(g, OP_SIGMOID_GRAD, x, &sl, sg, lrg, NULL);
+	mlc_node *thg = mlc_build(g, OP_TANH_GRAD, x, NULL, th, sgg, NULL);
+	mlc_node *stg = mlc_build(g, OP_STEP_GRAD, x, &ste, th, thg, NULL);
+	mlc_node *smg = mlc_build(g, OP_SOFTMAX_GRAD, x, NULL, sm, stg, NULL);
+	mlc_node *sr = mlc_build(g, OP_SUM_ROWS, b, NULL, smg, NULL, NULL);
+	mlc_node *mse = mlc_build(g, OP_MSE, t, NULL, sm, t, NULL);
+	mlc_node *bce = mlc_build(g, OP_BCE, t, NULL, sg, t, NULL);
+	mlc_node *xe = mlc_build(g, OP_SOFTMAX_XENT, lab, NULL, th, lab, NULL);
+	mlc_node *mg = mlc_build(g, OP_MSE_GRAD, t, NULL, sm, t, one);
+	mlc_node *bg = mlc_build(g, OP_BCE_GRAD, t, NULL, sg, t, one);
+	mlc_node *xg = mlc_build(g, OP_SOFTMAX_XENT_GRAD, lab, NULL, th, lab, one);
+	mlc_attrs ta = attrs(OP_MATMUL, g);
+	ta.i[0] = 1;
+	mlc_node *gw = mlc_build(g, OP_MATMUL, w, &ta, x, mg, NULL);
+	mlc_attrs sgd = attrs(OP_SGD, g);
+	sgd.f[0] = 0.9;
+	sgd.i[0] = 1;
+	mlc_node *up = mlc_build(g, OP_SGD, w, &sgd, w, gw, v);
+	mlc_graph_ret(g, "loss", mse);
+	mlc_graph_ret(g, "pred", sm);
+	mlc_graph_ret(g, "grad.fc.weight", gw);
+	mlc_graph_ret(g, "grad.fc.bias", sr);
+	mlc_graph_ret(g, "update.fc.weight", up);
+	mlc_graph_ret(g, "bce", bce);
+	mlc_graph_ret(g, "xent", xe);
+	mlc_graph_ret(g, "bce_grad", bg);
+	mlc_graph_ret(g, "xent_grad", xg);
+	return g;
+}
+
+/* The memory plan the planner would make: params and state in one arena,
+ * updates aliasing their param, everything else in the other. */
+static void plan(mlc_graph *g, int64_t max_batch)
+{
+	g->max_batch = max_batch;
+	g->act_size = g->param_size = 0;
+	for (int i = 0; i < g->nnode; i++) {
+		mlc_node *n = g->node[i];
+		if (n->dead)
+			continue;
+		int64_t k = (mlc_numel(n, max_batch) + 15) / 16 * 16;
+		if (n->op == OP_SGD) {
+			n->mem = MEM_PARAM;
+			n->offset = n->src[0]->offset;
+		} else if (n->op == OP_PARAM || n->op == OP_STATE) {
+			n->mem = MEM_PARAM;
+			n->offset = g->param_size;
+			g->param_size += k;
+		} else {
+			n->mem = MEM_ACT;
+			n->offset = g->act_size;
+			g->act_size += k;
+		}
+	}
+}
+
+static mlc_status parse(const char *file, const char *text, char **msgs, mlc_graph **out)
+{
+	capture c;
+	cap_open(&c);
+	mlc_status st = mlc_graph_parse(file, text, c.d, out);
+	char *m = cap_close(&c);
+	if (msgs)
+		*msgs = m;
+	else
+		free(m);
+	return st;
+}
+
+static void expect_same_node(const mlc_node *a, const mlc_node *b)
+{
+	assert_int_equal(a->id, b->id);
+	assert_int_equal(a->op, b->op);
+	assert_int_equal(a->dtype, b->dtype);
+	assert_int_equal(a->rank, b->rank);
+	for (int i = 0; i < a->rank; i++)
+		assert_int_equal(a->dim[i], b->dim[i]);
+	assert_int_equal(a->nsrc, b->nsrc);
+	for (int k = 0; k < a->nsrc; k++)
+		assert_int_equal(a->src[k]->id, b->src[k]->id);
+	assert_memory_equal(a->attr.f, b->attr.f, sizeof a->attr.f);
+	assert_memory_equal(a->attr.i, b->attr.i, sizeof a->attr.i);
+	if (a->attr.s || b->attr.s)
+		assert_string_equal(a->attr.s, b->attr.s);
+	if (a->name || b->name)
+		assert_string_equal(a->name, b->name);
+	if (a->layer || b->layer)
+		assert_string_equal(a->layer, b->layer);
+	if (a->loc.file || b->loc.file)
+		assert_string_equal(a->loc.file, b->loc.file);
+	assert_int_equal(a->loc.line, b->loc.line);
+	assert_int_equal(a->loc.col, b->loc.col);
+}
+
+/* print → parse → print must give the same text, and the parsed graph the
+ * same nodes (ids included), results and plan. Returns the printed text. */
+static char *roundtrip(const mlc_graph *g)
+{
+	char *t1 = mlc_graph_print_str(g);
+	char *msgs;
+	mlc_graph *g2;
+	mlc_status st = parse("rt.ir", t1, &msgs, &g2);
+	if (st != MLC_OK)
+		print_message("%s%s", t1, msgs);
+	assert_int_equal(st, MLC_OK);
+	assert_string_equal(msgs, "");
+	free(msgs);
+	char *t2 = mlc_graph_print_str(g2);
+	assert_string_equal(t1, t2);
+	free(t2);
+	int k = 0;
+	for (int i = 0; i < g->nnode; i++) {
+		if (g->node[i]->dead)
+			continue;
+		assert_true(k < g2->nnode);
+		expect_same_node(g->node[i], g2->node[k++]);
+	}
+	assert_int_equal(k, g2->nnode);
+	assert_int_equal(g->nret, g2->nret);
+	for (int i = 0; i < g->nret; i++) {
+		assert_string_equal(g->ret[i].key, g2->ret[i].key);
+		assert_int_equal(g->ret[i].val->id, g2->ret[i].val->id);
+	}
+	assert_int_equal(g->act_size, g2->act_size);
+	assert_int_equal(g->param_size, g2->param_size);
+	if (g->act_size || g->param_size)
+		assert_int_equal(g->max_batch, g2->max_batch);
+	assert_string_equal(g->name, g2->name);
+	mlc_graph_free(g2);
+	return t1;
+}
+
+static mlc_status verify(const mlc_graph *g, char **msgs)
+{
+	capture c;
+	cap_open(&c);
+	mlc_status st = mlc_verify(g, c.d);
+	char *m = cap_close(&c);
+	if (msgs)
+		*msgs = m;
+	else
+		free(m);
+	return st;
+}
+
+static void expect_verify_ok(const mlc_graph *g)
+{
+	char *msgs;
+	mlc_status st = verify(g, &msgs);
+	assert_string_equal(msgs, "");
+	assert_int_equal(st, MLC_OK);
+	free(msgs);
+}
+
+static void expect_verify_error(const mlc_graph *g, const char *want)
+{
+	char *msgs;
+	assert_int_equal(verify(g, &msgs), MLC_EINTERNAL);
+	if (strcmp(msgs, want) != 0)
+		print_message("got:\n%s", msgs);
+	assert_string_equal(msgs, want);
+	free(msgs);
+}
+
+static void expect_parse_error(const char *text, const char *want)
+{
+	char *msgs;
+	mlc_graph *g = (mlc_graph *)1;
+	assert_int_equal(parse("t.ir", text, &msgs, &g), MLC_EUSER);
+	assert_null(g);
+	if (strcmp(msgs, want) != 0)
+		print_message("got:\n%s", msgs);
+	assert_string_equal(msgs, want);
+	free(msgs);
+}
+
+/* ---- printing and round trips ---- */
+
+static void test_print_xor(void **state)
+{
+	(void)state;
+	mlc_graph *g = mlc_graph_new("xor");
+	mlc_node *x = source(g, OP_INPUT, "x", DT_F32, 2, MLC_BATCH, 2, NULL, (mlc_loc){"xor.yaml", 4, 3});
+	mlc_node *y = source(g, OP_INPUT, "y", DT_F32, 2, MLC_BATCH, 1, NULL, (mlc_loc){"xor.yaml", 5, 3});
+	mlc_node *w = source(g, OP_PARAM, "h.weight", DT_F32, 2, 2, 2, "h", (mlc_loc){"xor.yaml", 7, 6});
+	w->attr.i[0] = 2;
+	w->attr.i[1] = 2;
+	mlc_node *b = source(g, OP_PARAM, "h.bias", DT_F32, 1, 2, 0, "h", w->loc);
+	b->attr.s = "zeros";
+	mlc_attrs a = attrs(OP_MATMUL, g);
+	a.i[1] = 1;
+	mlc_node *mm = mlc_build(g, OP_MATMUL, w, &a, x, w, NULL);
+	mlc_node *h = mlc_build(g, OP_SIGMOID, w, NULL, mlc_build(g, OP_BIAS_ADD, w, NULL, mm, b, NULL), NULL, NULL);
+	mlc_node *dead = mlc_build(g, OP_RELU, w, NULL, h, NULL, NULL);
+	dead->dead = true;
+	mlc_node *loss = mlc_build(g, OP_MSE, NULL, NULL, h, h, NULL);
+	mlc_node *one = source(g, OP_CONST, NULL, DT_F32, 0, 0, 0, NULL, (mlc_loc){0});
+	one->attr.f[0] = 1;
+	mlc_graph_ret(g, "loss", loss);
+	mlc_graph_ret(g, "pred", h);
+	mlc_graph_ret(g, "y", y);
+	mlc_graph_ret(g, "one", one);
+	expect_verify_ok(g);
+	char *t = roundtrip(g);
+	assert_string_equal(t, "graph xor {\n"
+			       "  %x = input : f32[N,2]  # @ xor.yaml:4:3\n"
+			       "  %y = input : f32[N,1]  # @ xor.yaml:5:3\n"
+			       "  %h.weight = param {fan_in=2, fan_out=2} : f32[2,2]  # h @ xor.yaml:7:6\n"
+			       "  %h.bias = param {init=zeros} : f32[2]  # h @ xor.yaml:7:6\n"
+			       "  %4 = matmul(%x, %h.weight) {tb=1} : f32[N,2]  # h @ xor.yaml:7:6\n"
+			       "  %5 = bias_add(%4, %h.bias) : f32[N,2]  # h @ xor.yaml:7:6\n"
+			       "  %6 = sigmoid(%5) : f32[N,2]  # h @ xor.yaml:7:6\n"
+			       "  %8 = mse(%6, %6) : f32[]\n"
+			       "  %9 = const {value=1} : f32[]\n"
+			       "  ret loss = %8\n"
+			       "  ret pred = %6\n"
+			       "  ret y = %y\n"
+			       "  ret one = %9\n"
+			       "}\n");
+	free(t);
+	mlc_graph_free(g);
+}
+
+static void test_roundtrip_all_ops(void **state)
+{
+	(void)state;
+	mlc_graph *g = build_all_ops();
+	bool seen[OP_COUNT] = {0};
+	for (int i = 0; i < g->nnode; i++)
+		seen[g->node[i]->op] = true;
+	for (int op = 0; op < OP_COUNT; op++) {
+		if (!seen[op])
+			print_message("op %s is not covered\n", mlc_ops[op].name);
+		assert_true(seen[op]);
+	}
+	expect_verify_ok(g);
+	char *t = roundtrip(g);
+	assert_non_null(strstr(t, "%17 = leaky_relu_grad(%10, %16) {alpha=0.2} : f32[N,4]  # act\n"));
+	assert_non_null(strstr(t, "{momentum=0.9, nesterov=1}"));
+	assert_non_null(strstr(t, "%29 = matmul(%x, %26) {ta=1} : f32[4,4]"));
+	free(t);
+
+	/* planned: a plan line and a memory slot on every value */
+	plan(g, 64);
+	expect_verify_ok(g);
+	t = roundtrip(g);
+	char head[128];
+	snprintf(head, sizeof head, "graph all_ops {\n  plan max_batch=64 act=%lld param=%lld\n",
+		 (long long)g->act_size, (long long)g->param_size);
+	assert_memory_equal(t, head, strlen(head));
+	assert_non_null(strstr(t, "%x = input : f32[N,4] @act+0  # @ net.yaml:3:3\n"));
+	assert_non_null(strstr(t, "%fc.bias = param {init=zeros} : f32[4] @param+16  # fc @ net.yaml:8:7\n"));
+	assert_non_null(strstr(t, "{momentum=0.9, nesterov=1} : f32[4,4] @param+0  # fc @ net.yaml:8:7\n"));
+	free(t);
+	mlc_graph_free(g);
+}
+
+static void test_float_attrs_exact(void **state)
+{
+	(void)state;
+	static const double vals[] = {0.1, 1e-8, 0.3333333, (double)0.1f, (double)0.3333333f, 1.0 / 3, -0.0,
+				      2.5, 1e300, 5e-324, -1.7976931348623157e308, INFINITY, -INFINITY,
+				      123456789.125, 0.30000000000000004};
+	static const char *const text[] = {"0.1", "1e-08", "0.3333333", "0.10000000149011612",
+					   "0.3333333134651184", "0.3333333333333333", "-0", "2.5", "1e+300",
+					   "4.94065645841247e-324", "-1.7976931348623157e+308", "inf", "-inf",
+					   "123456789.125", "0.30000000000000004"};
+	_Static_assert(MLC_COUNTOF(vals) == MLC_COUNTOF(text), "one text per value");
+	mlc_graph *g = mlc_graph_new("floats");
+	for (size_t i = 0; i < MLC_COUNTOF(vals); i++) {
+		mlc_node *c = source(g, OP_CONST, NULL, DT_F32, 0, 0, 0, NULL, (mlc_loc){0});
+		c->attr.f[0] = vals[i];
+	}
+	mlc_node *x = source(g, OP_INPUT, "x", DT_F32, 1, MLC_BATCH, 0, NULL, (mlc_loc){0});
+	mlc_attrs a = attrs(OP_LEAKY_RELU, g);
+	a.f[0] = 1e-8;
+	mlc_build(g, OP_LEAKY_RELU, NULL, &a, x, NULL, NULL);
+	char *t = roundtrip(g); /* compares every attribute bit for bit */
+	for (size_t i = 0; i < MLC_COUNTOF(vals); i++) {
+		char want[96];
+		snprintf(want, sizeof want, "  %%%zu = const {value=%s} : f32[]\n", i, text[i]);
+		if (!strstr(t, want))
+			print_message("missing: %s", want);
+		assert_non_null(strstr(t, want));
+	}
+	assert_non_null(strstr(t, "leaky_relu(%x) {alpha=1e-08}"));
+	free(t);
+	/* NaN keeps its NaN-ness (its payload is not promised) */
+	mlc_node *c = g->node[0];
+	c->attr.f[0] = NAN;
+	t = mlc_graph_print_str(g);
+	mlc_graph *g2;
+	assert_int_equal(parse("nan.ir", t, NULL, &g2), MLC_OK);
+	assert_true(isnan(g2->node[0]->attr.f[0]));
+	free(t);
+	mlc_graph_free(g2);
+	mlc_graph_free(g);
+}
+
+static void test_quoting(void **state)
+{
+	(void)state;
+	mlc_graph *g = mlc_graph_new("my net");
+	mlc_node *x = source(g, OP_INPUT, "my-x", DT_F32, 2, MLC_BATCH, 3, "in put",
+			     (mlc_loc){"dir with space/n\"et.yaml", 1, 2});
+	mlc_node *d = source(g, OP_INPUT, "3", DT_F32, 2, MLC_BATCH, 3, "a@b", (mlc_loc){"c:1", 10, 20});
+	mlc_node *p = source(g, OP_PARAM, "w", DT_F32, 2, 3, 3, "\xc3\xa9t\xc3\xa9", (mlc_loc){"\xc3\xa9.yaml", 1, 1});
+	p->attr.s = "he \"normal\"\n\t\\\x01";
+	mlc_node *q = source(g, OP_PARAM, "w2", DT_F32, 1, 3, 0, NULL, (mlc_loc){0});
+	q->attr.s = "7";
+	mlc_node *s = mlc_build(g, OP_ADD, x, NULL, x, d, NULL);
+	mlc_node *m = mlc_build(g, OP_MATMUL, d, NULL, s, p, NULL);
+	mlc_graph_ret(g, "odd key", m);
+	mlc_graph_ret(g, "3", d);
+	expect_verify_ok(g);
+	char *t = roundtrip(g);
+	assert_string_equal(t, "graph \"my net\" {\n"
+			       "  %\"my-x\" = input : f32[N,3]  # \"in put\" @ \"dir with space/n\\\"et.yaml\":1:2\n"
+			       "  %\"3\" = input : f32[N,3]  # \"a@b\" @ c:1:10:20\n"
+			       "  %w = param {init=\"he \\\"normal\\\"\\n\\t\\\\\\x01\"} : f32[3,3]  # \xc3\xa9t\xc3\xa9 @ \xc3\xa9.yaml:1:1\n"
+			       "  %w2 = param {init=7} : f32[3]\n"
+			       "  %4 = add(%\"my-x\", %\"3\") : f32[N,3]  # \"in put\" @ \"dir with space/n\\\"et.yaml\":1:2\n"
+			       "  %5 = matmul(%4, %w) : f32[N,3]  # \"a@b\" @ c:1:10:20\n"
+			       "  ret \"odd key\" = %5\n"
+			       "  ret 3 = %\"3\"\n"
+			       "}\n");
+	free(t);
+	mlc_graph_free(g);
+}
+
+/* Before shape inference a node's type is "?"; such graphs print, parse and verify. */
+static void test_unknown_types(void **state)
+{
+	(void)state;
+	mlc_graph *g = mlc_graph_new("early");
+	mlc_node *x = source(g, OP_INPUT, "x", DT_F32, 2, MLC_BATCH, 3, NULL, (mlc_loc){0});
+	mlc_node *r = mlc_node_new(g, OP_RELU, 1, &x, (mlc_loc){"s.yaml", 2, 2});
+	mlc_node *s = mlc_node_new(g, OP_SIGMOID, 1, &r, (mlc_loc){0});
+	s->attr.f[0] = 2;
+	mlc_graph_ret(g, "pred", s);
+	expect_verify_ok(g);
+	char *t = roundtrip(g);
+	assert_string_equal(t, "graph early {\n"
+			       "  %x = input : f32[N,3]\n"
+			       "  %1 = relu(%x) : ?  # @ s.yaml:2:2\n"
+			       "  %2 = sigmoid(%1) {slope=2} : ?\n"
+			       "  ret pred = %2\n"
+			       "}\n");
+	free(t);
+	mlc_graph_free(g);
+}
+
+/* Numbered values keep their numbers; named ones slot in where they were. */
+static void test_ids(void **state)
+{
+	(void)state;
+	mlc_graph *g;
+	const char *text = "graph ids {\n"
+			   "  %a = input : f32[N,2]\n"
+			   "  %7 = relu(%a) : f32[N,2]\n"
+			   "  %b = param : f32[2]\n"
+			   "  %2 = bias_add(%7, %b) : f32[N,2]\n"
+			   "  %c = state : f32[2]\n"
+			   "  %d = state : f32[2]\n"
+			   "  %3 = relu(%2) : f32[N,2]\n"
+			   "}\n";
+	assert_int_equal(parse("ids.ir", text, NULL, &g), MLC_OK);
+	static const int want[] = {0, 7, 8, 2, 9, 10, 3};
+	assert_int_equal(g->nnode, 7);
+	for (int i = 0; i < 7; i++)
+		assert_int_equal(g->node[i]->id, want[i]);
+	assert_int_equal(g->next_id, 11);
+	expect_verify_ok(g);
+	char *t = mlc_graph_print_str(g);
+	assert_string_equal(t, text);
+	free(t);
+	mlc_graph_free(g);
+
+	/* free spacing, comments and CRLF line ends are accepted */
+	text = "# a comment before the graph\r\n\r\n"
+	       "graph   sp{   # header comment\r\n"
+	       "\t%x=input:f32[N,2]   #   l1   @   f.yaml:1:2   \r\n"
+	       "   # a full-line comment\n"
+	       "  %1 = relu ( %x ) {  } :f32[N,2]  # not a location: two words\n"
+	       "  %2 = leaky_relu(%1){ alpha = 0.5 }: f32[N,2]#l2\n"
+	       "  ret   r=%2 # trailing\n"
+	       "}  # done\n"
+	       "# after\n";
+	assert_int_equal(parse("sp.ir", text, NULL, &g), MLC_OK);
+	t = mlc_graph_print_str(g);
+	assert_string_equal(t, "graph sp {\n"
+			       "  %x = input : f32[N,2]  # l1 @ f.yaml:1:2\n"
+			       "  %1 = relu(%x) : f32[N,2]\n"
+			       "  %2 = leaky_relu(%1) {alpha=0.5} : f32[N,2]  # l2\n"
+			       "  ret r = %2\n"
+			       "}\n");
+	free(t);
+	/* file names and layers are interned in the graph */
+	assert_ptr_equal(g->node[0]->loc.file, g->node[0]->loc.file);
+	mlc_graph_free(g);
+}
+
+/* ---- parse errors ---- */
+
+static void test_parse_errors(void **state)
+{
+	(void)state;
+	expect_parse_error("graph g {\n"
+			   "  %x = input : f32[N,2]\n"
+			   "  %1 = reluu(%x) : f32[N,2]\n"
+			   "}\n",
+			   "t.ir:3:8: error: unknown op 'reluu'; did you mean 'relu'?\n"
+			   "    %1 = reluu(%x) : f32[N,2]\n"
+			   "         ^\n");
+	expect_parse_error("graph g {\n"
+			   "  %x = input : f32[N,2]\n"
+			   "  %1 = add(%x) : f32[N,2]\n"
+			   "  %2 = relu(%x, %1) : f32[N,2]\n"
+			   "  %3 = input(%x) : f32[N,2]\n"
+			   "}\n",
+			   "t.ir:3:8: error: add takes 2 operands, got 1\n"
+			   "    %1 = add(%x) : f32[N,2]\n"
+			   "         ^\n"
+			   "t.ir:4:8: error: relu takes 1 operand, got 2\n"
+			   "    %2 = relu(%x, %1) : f32[N,2]\n"
+			   "         ^\n"
+			   "t.ir:5:8: error: input takes 0 operands, got 1\n"
+			   "    %3 = input(%x) : f32[N,2]\n"
+			   "         ^\n");
+}
+
+static void test_parse_error_values(void **state)
+{
+	(void)state;
+	expect_parse_error("graph g {\n"
+			   "  %x = input : f32[N,2]\n"
+			   "  %1 = add(%x, %y) : f32[N,2]\n"
+			   "  %2 = relu(%1) : f32[N,2]\n"
+			   "  %x = input : f32[N,2]\n"
+			   "  %2 = relu(%7) : f32[N,2]\n"
+			   "  ret out = %9\n"
+			   "}\n",
+			   "t.ir:3:16: error: undefined value %y\n"
+			   "    %1 = add(%x, %y) : f32[N,2]\n"
+			   "                 ^\n"
+			   "t.ir:5:3: error: %x is defined twice\n"
+			   "    %x = input : f32[N,2]\n"
+			   "    ^\n"
+			   "t.ir:2:3: note: first defined here\n"
+			   "    %x = input : f32[N,2]\n"
+			   "    ^\n"
+			   "t.ir:6:3: error: %2 is defined twice\n"
+			   "    %2 = relu(%7) : f32[N,2]\n"
+			   "    ^\n"
+			   "t.ir:4:3: note: first defined here\n"
+			   "    %2 = relu(%1) : f32[N,2]\n"
+			   "    ^\n"
+			   "t.ir:6:13: error: undefined value %7\n"
+			   "    %2 = relu(%7) : f32[N,2]\n"
+			   "              ^\n"
+			   "t.ir:7:13: error: undefined value %9\n"
+			   "    ret out = %9\n"
+			   "              ^\n");
+}
+
+static void test_parse_error_types(void **state)
+{
+	(void)state;
+	expect_parse_error("graph g {\n"
+			   "  %x = input : F32[N,2]\n"
+			   "  %y = input : f32[N;2]\n"
+			   "  %z = input : f32[N,2,1,1,1,1,1]\n"
+			   "  %w = input : f32[N,-2]\n"
+			   "  %v = input : f32[2,N]\n"
+			   "  %u = input\n"
+			   "  %t = input : ?\n"
+			   "}\n",
+			   "t.ir:2:16: error: unknown element type 'F32'; did you mean 'f32'?\n"
+			   "    %x = input : F32[N,2]\n"
+			   "                 ^\n"
+			   "t.ir:3:21: error: expected ',' or ']' in the type, got ';'\n"
+			   "    %y = input : f32[N;2]\n"
+			   "                      ^\n"
+			   "t.ir:4:32: error: a type has at most 6 dimensions\n"
+			   "    %z = input : f32[N,2,1,1,1,1,1]\n"
+			   "                                 ^\n"
+			   "t.ir:5:22: error: expected a dimension (a number or N), got '-'\n"
+			   "    %w = input : f32[N,-2]\n"
+			   "                       ^\n"
+			   "t.ir:6:16: error: dimension 1 of 'v' must be positive\n"
+			   "    %v = input : f32[2,N]\n"
+			   "                 ^\n"
+			   "t.ir:7:13: error: expected ':' and a type, got end of line\n"
+			   "    %u = input\n"
+			   "              ^\n"
+			   "t.ir:8:16: error: input needs a shape of rank 0 to 6\n"
+			   "    %t = input : ?\n"
+			   "                 ^\n");
+	/* a written type is checked against the shape rule */
+	expect_parse_error("graph g {\n"
+			   "  %x = input : f32[N,2]\n"
+			   "  %w = param : f32[3,4]  # fc @ m.yaml:3:4\n"
+			   "  %1 = relu(%x) : f32[N,3]\n"
+			   "  %2 = matmul(%x, %w) : f32[N,4]  # fc @ m.yaml:3:4\n"
+			   "  %3 = relu(%2) : f32[N,4]\n"
+			   "  %4 = relu(%1) : i32[N,3]\n"
+			   "  %5 = relu(%x) : ?\n"
+			   "  %6 = relu(%5) : f32[N,2]\n"
+			   "}\n",
+			   "t.ir:4:19: error: type f32[N,3] does not match f32[N,2], which relu gives\n"
+			   "    %1 = relu(%x) : f32[N,3]\n"
+			   "                    ^\n"
+			   "t.ir:5:8: error: in layer 'fc': matmul inner dimensions differ: f32[N,2] x f32[3,4]\n"
+			   "    %2 = matmul(%x, %w) : f32[N,4]  # fc @ m.yaml:3:4\n"
+			   "         ^\n"
+			   "t.ir:7:19: error: type i32[N,3] does not match f32[N,3], which relu gives\n"
+			   "    %4 = relu(%1) : i32[N,3]\n"
+			   "                    ^\n"
+			   "t.ir:9:13: error: operand %5 has no type, so this one cannot be checked\n"
+			   "    %6 = relu(%5) : f32[N,2]\n"
+			   "              ^\n");
+}
+
+static void test_parse_error_attrs(void **state)
+{
+	(void)state;
+	expect_parse_error("graph g {\n"
+			   "  %x = input : f32[N,2]\n"
+			   "  %1 = leaky_relu(%x) {alpah=0.1} : f32[N,2]\n"
+			   "  %2 = relu(%x) {alpha=0.1} : f32[N,2]\n"
+			   "  %3 = matmul(%x, %x) {ta=1, ta=1} : f32[2,2]\n"
+			   "  %4 = matmul(%x, %x) {ta=yes} : f32[2,2]\n"
+			   "  %5 = leaky_relu(%x) {alpha=\"0.1\"} : f32[N,2]\n"
+			   "  %6 = leaky_relu(%x) {alpha=1e999x} : f32[N,2]\n"
+			   "  %7 = leaky_relu(%x) {alpha 1} : f32[N,2]\n"
+			   "  %8 = leaky_relu(%x) {alpha=1 : f32[N,2]\n"
+			   "  %w = param {init=\"a\\qb\"} : f32[2]\n"
+			   "  %w2 = param {init=\"ab} : f32[2]\n"
+			   "}\n",
+			   "t.ir:3:24: error: leaky_relu has no attribute 'alpah'; did you mean 'alpha'?\n"
+			   "    %1 = leaky_relu(%x) {alpah=0.1} : f32[N,2]\n"
+			   "                         ^\n"
+			   "t.ir:4:18: error: relu has no attribute 'alpha'\n"
+			   "    %2 = relu(%x) {alpha=0.1} : f32[N,2]\n"
+			   "                   ^\n"
+			   "t.ir:5:30: error: attribute 'ta' is given twice\n"
+			   "    %3 = matmul(%x, %x) {ta=1, ta=1} : f32[2,2]\n"
+			   "                               ^\n"
+			   "t.ir:6:27: error: attribute 'ta' of matmul expects an integer, got 'yes'\n"
+			   "    %4 = matmul(%x, %x) {ta=yes} : f32[2,2]\n"
+			   "                            ^\n"
+			   "t.ir:7:30: error: attribute 'alpha' of leaky_relu expects a number, got '0.1'\n"
+			   "    %5 = leaky_relu(%x) {alpha=\"0.1\"} : f32[N,2]\n"
+			   "                               ^\n"
+			   "t.ir:8:30: error: attribute 'alpha' of leaky_relu expects a number, got '1e999x'\n"
+			   "    %6 = leaky_relu(%x) {alpha=1e999x} : f32[N,2]\n"
+			   "                               ^\n"
+			   "t.ir:9:30: error: expected '=' after attribute 'alpha', got '1'\n"
+			   "    %7 = leaky_relu(%x) {alpha 1} : f32[N,2]\n"
+			   "                               ^\n"
+			   "t.ir:10:32: error: expected ',' or '}' after an attribute, got ':'\n"
+			   "    %8 = leaky_relu(%x) {alpha=1 : f32[N,2]\n"
+			   "                                 ^\n"
+			   "t.ir:11:22: error: unknown escape '\\q' in a string\n"
+			   "    %w = param {init=\"a\\qb\"} : f32[2]\n"
+			   "                       ^\n"
+			   "t.ir:12:21: error: unterminated string\n"
+			   "    %w2 = param {init=\"ab} : f32[2]\n"
+			   "                      ^\n");
+}
+
+static void test_parse_error_structure(void **state)
+{
+	(void)state;
+	expect_parse_error("", "t.ir: error: no 'graph NAME {' line found\n");
+	expect_parse_error("# only a comment\n", "t.ir: error: no 'graph NAME {' line found\n");
+	expect_parse_error("grph g {\n}\n", "t.ir:1:1: error: expected 'graph NAME {', got 'grph'\n"
+						"  grph g {\n"
+						"  ^\n");
+	expect_parse_error("graph g\n}\n", "t.ir:1:8: error: expected '{' after the graph name, got end of line\n"
+					       "  graph g\n"
+					       "         ^\n");
+	expect_parse_error("graph g {\n"
+			   "  %x = input : f32[N,2]\n",
+			   "t.ir:1:1: error: graph 'g' has no closing '}'\n"
+			   "  graph g {\n"
+			   "  ^\n");
+	expect_parse_error("graph g {\n"
+			   "  %x = input : f32[N,2] junk\n"
+			   "  %1 = relu(%x) : f32[N,2] @act+0\n"
+			   "  %2 relu(%x) : f32[N,2]\n"
+			   "  %3 = relu(%x : f32[N,2]\n"
+			   "  relu\n"
+			   "  plan max_batch=1 act=1 param=1\n"
+			   "  %4 = relu(%x) : f32[N,2] @stack+0\n"
+			   "  % = relu(%x) : f32[N,2]\n"
+			   "  %99999999 = relu(%x) : f32[N,2]\n"
+			   "}\n"
+			   "%5 = relu(%x) : f32[N,2]\n",
+			   "t.ir:2:25: error: unexpected 'junk' at the end of the line\n"
+			   "    %x = input : f32[N,2] junk\n"
+			   "                          ^\n"
+			   "t.ir:3:28: error: memory slot without a 'plan' line before the nodes\n"
+			   "    %1 = relu(%x) : f32[N,2] @act+0\n"
+			   "                             ^\n"
+			   "t.ir:4:6: error: expected '=' after %2, got 'relu'\n"
+			   "    %2 relu(%x) : f32[N,2]\n"
+			   "       ^\n"
+			   "t.ir:5:16: error: expected ',' or ')' after an operand, got ':'\n"
+			   "    %3 = relu(%x : f32[N,2]\n"
+			   "                 ^\n"
+			   "t.ir:6:3: error: expected a node (%v = op ...), 'ret', 'plan' or '}', got 'relu'\n"
+			   "    relu\n"
+			   "    ^\n"
+			   "t.ir:7:3: error: the plan must come before the nodes\n"
+			   "    plan max_batch=1 act=1 param=1\n"
+			   "    ^\n"
+			   "t.ir:8:28: error: expected a memory slot like @act+128 or @param+0\n"
+			   "    %4 = relu(%x) : f32[N,2] @stack+0\n"
+			   "                             ^\n"
+			   "t.ir:9:3: error: expected a value name or number after '%'\n"
+			   "    % = relu(%x) : f32[N,2]\n"
+			   "    ^\n"
+			   "t.ir:10:3: error: value number 99999999 is too large (the limit is 16777215)\n"
+			   "    %99999999 = relu(%x) : f32[N,2]\n"
+			   "    ^\n"
+			   "t.ir:12:1: error: unexpected '%' after the end of the graph\n"
+			   "  %5 = relu(%x) : f32[N,2]\n"
+			   "  ^\n");
+	expect_parse_error("graph g {\n"
+			   "  plan max_batch=8 act=64\n"
+			   "  plan max_batch=8 act=64 param=0\n"
+			   "  plan max_batch=8 act=64 param=0\n"
+			   "  %x = input : f32[N,2] @act+0\n"
+			   "  ret a = %x\n"
+			   "  ret a = %x\n"
+			   "}\n",
+			   "t.ir:2:26: error: expected 'param=' and a number, got end of line\n"
+			   "    plan max_batch=8 act=64\n"
+			   "                           ^\n"
+			   "t.ir:4:3: error: the plan is given twice\n"
+			   "    plan max_batch=8 act=64 param=0\n"
+			   "    ^\n"
+			   "t.ir:7:7: error: result 'a' is returned twice\n"
+			   "    ret a = %x\n"
+			   "        ^\n");
+}
+
+/* A bad line poisons what it defines: its users are not reported again. */
+static void test_parse_no_cascade(void **state)
+{
+	(void)state;
+	expect_parse_error("graph g {\n"
+			   "  %x = input : f32[N,2]\n"
+			   "  %1 = rleu(%x) : f32[N,2]\n"
+			   "  %2 = sigmoid(%1) : f32[N,2]\n"
+			   "  %3 = add(%2, %x) : f32[N,2]\n"
+			   "  %4 = add(%3, %q) : f32[N,2]\n"
+			   "  ret pred = %3\n"
+			   "}\n",
+			   "t.ir:3:8: error: unknown op 'rleu'; did you mean 'relu'?\n"
+			   "    %1 = rleu(%x) : f32[N,2]\n"
+			   "         ^\n"
+			   "t.ir:6:16: error: undefined value %q\n"
+			   "    %4 = add(%3, %q) : f32[N,2]\n"
+			   "                 ^\n");
+}
+
+/* Whatever the bytes, the parser reports or succeeds; it never crashes, and
+ * whatever it accepts prints back to text that parses to the same text. Every
+ * byte of a small text that uses each piece of the syntax is replaced in turn. */
+static void test_parse_mangled(void **state)
+{
+	(void)state;
+	static const char good[] =
+		"graph m {\n"
+		"  plan max_batch=4 act=64 param=32\n"
+		"  %x = input : f32[N,2] @act+0  # in @ a.yaml:1:2\n"
+		"  %\"w 1\" = param {init=\"z\\\"\\x01\", scale=0.5, fan_in=2} : f32[2,2] @param+0  # \"l 1\" @ \"b c.yaml\":3:4\n"
+		"  %2 = matmul(%x, %\"w 1\") {tb=1} : f32[N,2] @act+16  # @ c:d.yaml:5:6\n"
+		"  %3 = leaky_relu(%2) {alpha=-1e-08} : f32[N,2] @act+32\n"
+		"  %4 = mse(%3, %x) : f32[] @act+48\n"
+		"  ret loss = %4\n"
+		"  ret \"p q\" = %3\n"
+		"}\n";
+	static const char repl[] = "%\"\\#@:{,=N\n";
+	FILE *null = fopen("/dev/null", "w");
+	assert_non_null(null);
+	mlc_diag *d = mlc_diag_new(null);
+	size_t len = strlen(good);
+	char buf[sizeof good];
+	int ok = 0, bad = 0;
+	mlc_graph *g;
+	assert_int_equal(mlc_graph_parse("good.ir", good, d, &g), MLC_OK);
+	char *t = mlc_graph_print_str(g);
+	assert_string_equal(t, good);
+	free(t);
+	mlc_graph_free(g);
+	for (size_t i = 0; i < len; i++) {
+		for (size_t r = 0; r <= sizeof repl - 1; r++) {
+			memcpy(buf, good, len + 1);
+			buf[i] = repl[r]; /* the last one truncates at i */
+			mlc_graph *h, *h2;
+			/* a sink per parse: each one keeps a copy of the text it read */
+			mlc_diag_free(d);
+			d = mlc_diag_new(null);
+			mlc_status st = mlc_graph_parse("m.ir", buf, d, &h);
+			assert_true(st == MLC_OK || st == MLC_EUSER);
+			if (st != MLC_OK) {
+				assert_null(h);
+				bad++;
+				continue;
+			}
+			ok++;
+			char *t1 = mlc_graph_print_str(h);
+			assert_int_equal(mlc_graph_parse("m2.ir", t1, d, &h2), MLC_OK);
+			char *t2 = mlc_graph_print_str(h2);
+			assert_string_equal(t1, t2);
+			(void)mlc_verify(h, d);
+			free(t1);
+			free(t2);
+			mlc_graph_free(h);
+			mlc_graph_free(h2);
+		}
+	}
+	assert_true(ok > 0 && bad > 0);
+	mlc_diag_free(d);
+	fclose(null);
+}
+
+/* ---- the verifier ---- */
+
+static void test_verify_broken(void **state)
+{
+	(void)state;
+	mlc_graph *g = build_all_ops();
+	expect_verify_ok(g);
+	mlc_node *mm = g->node[7], *ba = g->node[8];
+	assert_int_equal(mm->op, OP_MATMUL);
+
+	/* a source after its user */
+	g->node[7] = ba;
+	g->node[8] = mm;
+	expect_verify_error(g, "mlc: error: verifier: %8 (bias_add): source 0, %7 (matmul), does not precede it\n");
+	g->node[7] = mm;
+	g->node[8] = ba;
+
+	/* a wrong stored shape */
+	ba->dim[1] = 5;
+	expect_verify_error(g, "mlc: error: verifier: %8 (bias_add): type is f32[N,5] but its sources give f32[N,4]\n"
+			       "mlc: error: verifier: %9 (add): its shape rule fails: in layer 'fc': add expects "
+			       "operands of the same shape, got f32[N,5] and f32[N,4]\n");
+	ba->dim[1] = 4;
+
+	/* results: dead, NULL, not in the graph */
+	mlc_graph *other = build_all_ops();
+	mlc_node *keep = g->ret[0].val;
+	g->ret[0].val = other->node[3];
+	g->ret[1].val = NULL;
+	expect_verify_error(g, "mlc: error: verifier: result 'loss' is not in the graph\n"
+			       "mlc: error: verifier: result 'pred' is NULL\n");
+	g->ret[0].val = keep;
+	g->ret[1].val = g->node[16];
+	g->ret[1].val->dead = true;
+	expect_verify_error(g, "mlc: error: verifier: %17 (leaky_relu_grad): source 1, %16 (relu_grad), is dead\n"
+			       "mlc: error: verifier: result 'pred' is %16 (relu_grad), which is dead\n");
+	g->ret[1].val->dead = false;
+	g->ret[1].val = g->node[15];
+	mlc_graph_free(other);
+	expect_verify_ok(g);
+
+	/* arity, names, ids, ranks, the batch dimension, optimizer operands */
+	mlc_node *relu = g->node[10];
+	relu->nsrc = 2;
+	relu->src[1] = relu->src[0];
+	g->node[1]->name = "x";
+	g->node[2]->id = 1;
+	mlc_node *up = g->node[30];
+	assert_int_equal(up->op, OP_SGD);
+	mlc_node *w = up->src[0];
+	up->src[0] = up->src[2];
+	up->src[2] = w;
+	expect_verify_error(g, "mlc: error: verifier: %10 (relu): has 2 sources, the op takes 1\n"
+			       "mlc: error: verifier: %30 (sgd): updates %fc.weight.velocity (state), which is not a param\n"
+			       "mlc: error: verifier: %30 (sgd): keeps its velocity in %fc.weight (param), which is not a state\n"
+			       "mlc: error: verifier: two nodes have id 1\n"
+			       "mlc: error: verifier: two live values are named 'x'\n");
+	mlc_graph_free(g);
+
+	/* the batch dimension only leads; ids stay below next_id; NULL slots */
+	g = mlc_graph_new("small");
+	mlc_node *x = source(g, OP_INPUT, "x", DT_F32, 2, 4, MLC_BATCH, NULL, (mlc_loc){0});
+	mlc_node *c = source(g, OP_CONST, NULL, DT_F32, 0, 0, 0, NULL, (mlc_loc){0});
+	c->id = 5;
+	expect_verify_error(g, "mlc: error: verifier: id 5 is outside [0, next_id=2)\n"
+			       "mlc: error: verifier: %x (input): dimension 1 is -1\n");
+	x->dim[1] = 3;
+	c->id = 1;
+	c->rank = -1;
+	expect_verify_error(g, "mlc: error: verifier: %1 (const): rank -1 is out of range\n");
+	c->rank = 0;
+	g->node[1] = x;
+	expect_verify_error(g, "mlc: error: verifier: a node is listed twice in the graph (positions 0 and 1)\n"
+			       "mlc: error: verifier: two nodes have id 0\n"
+			       "mlc: error: verifier: two live values are named 'x'\n");
+	g->node[1] = c;
+	expect_verify_ok(g);
+	mlc_graph_free(g);
+}
+
+static void test_verify_plan(void **state)
+{
+	(void)state;
+	mlc_graph *g = build_all_ops();
+	plan(g, 16);
+	expect_verify_ok(g);
+	g->node[9]->mem = MEM_NONE;
+	g->node[3]->offset = g->param_size - 1;
+	g->node[12]->offset = -16;
+	expect_verify_error(g, "mlc: error: verifier: %fc.weight (param): param+47 with 16 elements does not fit in "
+			       "param size 48\n"
+			       "mlc: error: verifier: %9 (add): the graph is planned but this value has no memory\n"
+			       "mlc: error: verifier: %12 (sigmoid): act+-16 with 64 elements does not fit in act size "
+			       "1392\n");
+	g->node[9]->mem = MEM_ACT;
+	g->node[3]->offset = 0;
+	g->node[12]->offset = 480;
+	expect_verify_ok(g);
+	g->max_batch = 0;
+	expect_verify_error(g, "mlc: error: verifier: the graph is planned for max_batch 0\n");
+	mlc_graph_free(g);
+
+	g = mlc_graph_new("big");
+	source(g, OP_INPUT, "x", DT_F32, 2, MLC_BATCH, 4, NULL, (mlc_loc){0});
+	plan(g, 16);
+	expect_verify_ok(g);
+	g->max_batch = INT64_MAX / 2;
+	expect_verify_error(g, "mlc: error: verifier: %x (input): its size overflows at max_batch 4611686018427387903\n");
+	mlc_graph_free(g);
+}
+
+/* ---- golden files: tests/ir/NAME.ir round-trips, bad_NAME.ir gives bad_NAME.err ---- */
+
+static bool ends_with(const char *s, const char *suffix)
+{
+	size_t n = strlen(s), k = strlen(suffix);
+	return n >= k && strcmp(s + n - k, suffix) == 0;
+}
+
+static void test_golden(void **state)
+{
+	(void)state;
+	DIR *dir = opendir("ir");
+	assert_non_null(dir);
+	int good = 0, bad = 0;
+	for (struct dirent *e; (e = readdir(dir));) {
+		if (!ends_with(e->d_name, ".ir"))
+			continue;
+		char path[512], errpath[512];
+		snprintf(path, sizeof path, "ir/%s", e->d_name);
+		char *text = mlc_read_file(path, NULL), *msgs;
+		assert_non_null(text);
+		mlc_graph *g;
+		mlc_status st = parse(path, text, &msgs, &g);
+		if (strncmp(e->d_name, "bad_", 4) == 0) {
+			snprintf(errpath, sizeof errpath, "ir/%.*s.err", (int)strlen(e->d_name) - 3, e->d_name);
+			char *want = mlc_read_file(errpath, NULL);
+			if (!want || strcmp(msgs, want) != 0)
+				print_message("%s: got\n%s", path, msgs);
+			assert_non_null(want);
+			assert_int_equal(st, MLC_EUSER);
+			assert_string_equal(msgs, want);
+			free(want);
+			bad++;
+		} else {
+			if (st != MLC_OK)
+				print_message("%s", msgs);
+			assert_int_equal(st, MLC_OK);
+			expect_verify_ok(g);
+			char *t = mlc_graph_print_str(g);
+			assert_string_equal(t, text);
+			free(t);
+			mlc_graph_free(g);
+			good++;
+		}
+		free(msgs);
+		free(text);
+	}
+	closedir(dir);
+	assert_true(good >= 3 && bad >= 3);
+}
+
+/* docs/ir.md shows tests/ir/xor.ir verbatim; keep the two from drifting. */
+static void test_doc_example(void **state)
+{
+	(void)state;
+	char *doc = mlc_read_file("../docs/ir.md", NULL), *want = mlc_read_file("ir/xor.ir", NULL);
+	assert_non_null(doc);
+	assert_non_null(want);
+	const char *marker = "<!-- example: tests/ir/xor.ir -->\n```\n";
+	char *start = strstr(doc, marker);
+	assert_non_null(start);
+	start += strlen(marker);
+	char *end = strstr(start, "```\n");
+	assert_non_null(end);
+	*end = 0;
+	assert_string_equal(start, want);
+	free(doc);
+	free(want);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_print_xor),
+		cmocka_unit_test(test_roundtrip_all_ops),
+		cmocka_unit_test(test_float_attrs_exact),
+		cmocka_unit_test(test_quoting),
+		cmocka_unit_test(test_unknown_types),
+		cmocka_unit_test(test_ids),
+		cmocka_unit_test(test_parse_errors),
+		cmocka_unit_test(test_parse_error_values),
+		cmocka_unit_test(test_parse_error_types),
+		cmocka_unit_test(test_parse_error_attrs),
+		cmocka_unit_test(test_parse_error_structure),
+		cmocka_unit_test(test_parse_no_cascade),
+		cmocka_unit_test(test_parse_mangled),
+		cmocka_unit_test(test_verify_broken),
+		cmocka_unit_test(test_verify_plan),
+		cmocka_unit_test(test_golden),
+		cmocka_unit_test(test_doc_example),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

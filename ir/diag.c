@@ -74,6 +74,8 @@ static void quote_line(mlc_diag *d, mlc_loc loc)
 	const char *e = p;
 	while (e < end && *e != '\n' && *e != '\r')
 		e++;
+	if (e == p)
+		return; /* nothing to point at */
 	fprintf(d->out, "  %.*s\n  ", (int)(e - p), p);
 	for (int c = 1; c < loc.col && p + c - 1 < e; c++)
 		fputc(p[c - 1] == '\t' ? '\t' : ' ', d->out);

@@ -127,10 +127,8 @@ static void fill_dataset(mlc_dataset *out, const float *vals, int64_t n, int64_t
 		memcpy(out->x + i * out->dim, vals + i * ncols, sizeof(float) * (size_t)out->dim);
 		memcpy(out->y + i * ydim, vals + i * ncols + out->dim, sizeof(float) * (size_t)ydim);
 		float v = out->y[i * ydim];
-		if (classes && (v < 0 || v >= 1e6f || v != floorf(v)))
-			classes = false;
-		else if (v > maxlabel)
-			maxlabel = v;
+		classes = classes && v >= 0 && v < 1e6f && v == floorf(v);
+		maxlabel = v > maxlabel ? v : maxlabel;
 	}
 	out->nclasses = classes ? (int)maxlabel + 1 : 0;
 }
@@ -180,12 +178,13 @@ mlc_status mlc_load_csv(const char *path, int label_columns, mlc_dataset *out, m
 		split_row(&row, ls, le);
 		if (first) {
 			first = false;
+			/* "nan" or "1e99" look like data gone wrong, not like column names. */
 			bool header = false;
 			float v;
-			for (int64_t i = 0; i < row.n && !header; i++)
-				header = parse_number(row.s[i], row.e[i], &v) != NUM_OK &&
-					 parse_number(row.s[i], row.e[i], &v) != NUM_NONFINITE &&
-					 parse_number(row.s[i], row.e[i], &v) != NUM_RANGE;
+			for (int64_t i = 0; i < row.n && !header; i++) {
+				num_kind k = parse_number(row.s[i], row.e[i], &v);
+				header = k == NUM_TEXT || k == NUM_EMPTY;
+			}
 			if (header)
 				continue;
 		}

@@ -46,30 +46,18 @@ static mlc_status read_error(gzFile gz, const char *path, mlc_diag *d)
 	return errnum == Z_ERRNO ? MLC_EIO : MLC_EUSER;
 }
 
-/* Opens with open()+fstat first so a directory or device gets a clear message
- * instead of an obscure read error from zlib. */
-static gzFile open_gz(const char *path, mlc_diag *d, mlc_status *st)
+/* Opens with open()+fstat first so a directory gets a clear message instead
+ * of an obscure read error from zlib; pipes and devices are fine. */
+static gzFile open_gz(const char *path, mlc_diag *d)
 {
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
 	struct stat sb;
-	if (fd < 0 || fstat(fd, &sb) != 0) {
-		mlc_error_file(d, path, "cannot open: %s", strerror(errno));
+	int err = fd < 0 || fstat(fd, &sb) != 0 ? errno : S_ISDIR(sb.st_mode) ? EISDIR : 0;
+	gzFile gz = err ? NULL : gzdopen(fd, "rb");
+	if (!gz) {
+		mlc_error_file(d, path, "cannot read: %s", strerror(err ? err : ENOMEM));
 		if (fd >= 0)
 			close(fd);
-		*st = MLC_EIO;
-		return NULL;
-	}
-	if (!S_ISREG(sb.st_mode)) {
-		mlc_error_file(d, path, "cannot read: %s", S_ISDIR(sb.st_mode) ? "is a directory" : "not a regular file");
-		close(fd);
-		*st = MLC_EIO;
-		return NULL;
-	}
-	gzFile gz = gzdopen(fd, "rb");
-	if (!gz) {
-		mlc_error_file(d, path, "cannot open: out of memory");
-		close(fd);
-		*st = MLC_EIO;
 	}
 	return gz;
 }
@@ -95,7 +83,8 @@ static mlc_status parse_idx(gzFile gz, const char *path, idx_file *f, mlc_diag *
 		return MLC_EUSER;
 	}
 	if (hdr[2] != IDX_U8) {
-		mlc_error_file(d, path, "unsupported IDX element type 0x%02x (only 0x08, unsigned byte, is supported)", hdr[2]);
+		mlc_error_file(d, path, "unsupported IDX element type 0x%02x (only 0x08, unsigned byte, is supported)",
+			       hdr[2]);
 		return MLC_EUSER;
 	}
 	f->rank = hdr[3];
@@ -150,8 +139,8 @@ static mlc_status parse_idx(gzFile gz, const char *path, idx_file *f, mlc_diag *
 	if (got < 0)
 		return read_error(gz, path, d);
 	if (extra) {
-		mlc_error_file(d, path, "%lld unexpected bytes after the %lld bytes of data the header declares",
-			       (long long)extra, (long long)f->count);
+		mlc_error_file(d, path, "trailing data: %lld byte%s more than the %lld the header declares",
+			       (long long)extra, extra == 1 ? "" : "s", (long long)f->count);
 		return MLC_EUSER;
 	}
 	return MLC_OK;
@@ -160,11 +149,10 @@ static mlc_status parse_idx(gzFile gz, const char *path, idx_file *f, mlc_diag *
 static mlc_status load_idx_file(const char *path, idx_file *f, mlc_diag *d)
 {
 	memset(f, 0, sizeof *f);
-	mlc_status st = MLC_OK;
-	gzFile gz = open_gz(path, d, &st);
+	gzFile gz = open_gz(path, d);
 	if (!gz)
-		return st;
-	st = parse_idx(gz, path, f, d);
+		return MLC_EIO;
+	mlc_status st = parse_idx(gz, path, f, d);
 	gzclose(gz);
 	if (st != MLC_OK) {
 		free(f->data);

@@ -1,0 +1,507 @@
+/* safetensors.c — reading and atomically writing F32 safetensors files. */
+#include "runtime.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <libgen.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <yaml.h>
+
+enum { MAX_RANK = 6, MAX_DEPTH = 64 };
+
+static void put_le32(unsigned char *p, uint32_t v)
+{
+	for (int i = 0; i < 4; i++)
+		p[i] = (unsigned char)(v >> 8 * i);
+}
+
+static uint64_t get_le64(const unsigned char *p)
+{
+	uint64_t v = 0;
+	for (int i = 7; i >= 0; i--)
+		v = v << 8 | p[i];
+	return v;
+}
+
+/* Element count, or -1 if it does not fit 4-byte items in an int64/size_t. */
+static int64_t count_of(int rank, const int64_t *dim)
+{
+	const int64_t max = (int64_t)(SIZE_MAX / sizeof(float) / 2);
+	int64_t n = 1;
+	for (int i = 0; i < rank; i++) {
+		if (dim[i] && n > max / dim[i])
+			return -1;
+		n *= dim[i];
+	}
+	return n;
+}
+
+static int by_name(const void *a, const void *b)
+{
+	return strcmp(**(const char *const *const *)a, **(const char *const *const *)b);
+}
+
+/* `base` holds n structs of `stride` bytes whose first member is the name;
+ * returns a name that occurs twice, or NULL. Sorting keeps it n log n. */
+static const char *duplicate_name(const void *base, size_t stride, int n)
+{
+	const char *const **p = mlc_xmalloc(sizeof *p * (size_t)(n ? n : 1));
+	for (int i = 0; i < n; i++)
+		p[i] = (const char *const *)((const char *)base + stride * (size_t)i);
+	qsort(p, (size_t)n, sizeof *p, by_name);
+	const char *dup = NULL;
+	for (int i = 1; i < n && !dup; i++)
+		if (strcmp(*p[i - 1], *p[i]) == 0)
+			dup = *p[i];
+	free(p);
+	return dup;
+}
+
+/* ---- writing ---- */
+
+static void json_string(FILE *f, const char *s)
+{
+	fputc('"', f);
+	for (; *s; s++) {
+		unsigned char c = (unsigned char)*s;
+		if (c == '"' || c == '\\')
+			fprintf(f, "\\%c", c);
+		else if (c < 0x20)
+			fprintf(f, "\\u%04x", c);
+		else
+			fputc(c, f);
+	}
+	fputc('"', f);
+}
+
+/* The JSON header, space-padded so the data starts 8-byte aligned. */
+static char *build_header(const mlc_tensor *t, int n, const char *const *meta, size_t *len)
+{
+	char *buf;
+	FILE *f = open_memstream(&buf, len);
+	MLC_ASSERT(f);
+	fputc('{', f);
+	if (meta && meta[0]) {
+		fputs("\"__metadata__\":{", f);
+		for (int i = 0; meta[i]; i += 2) {
+			MLC_ASSERT(meta[i + 1]);
+			fputs(i ? "," : "", f);
+			json_string(f, meta[i]);
+			fputc(':', f);
+			json_string(f, meta[i + 1]);
+		}
+		fputs(n ? "}," : "}", f);
+	}
+	int64_t off = 0;
+	for (int i = 0; i < n; i++) {
+		int64_t bytes = count_of(t[i].rank, t[i].dim) * 4;
+		fputs(i ? "," : "", f);
+		json_string(f, t[i].name);
+		fputs(":{\"dtype\":\"F32\",\"shape\":[", f);
+		for (int k = 0; k < t[i].rank; k++)
+			fprintf(f, "%s%lld", k ? "," : "", (long long)t[i].dim[k]);
+		fprintf(f, "],\"data_offsets\":[%lld,%lld]}", (long long)off, (long long)(off + bytes));
+		off += bytes;
+	}
+	fputc('}', f);
+	while (ftell(f) % 8)
+		fputc(' ', f);
+	int rc = fclose(f);
+	MLC_ASSERT(rc == 0);
+	return buf;
+}
+
+/* Returns 0 or an errno value. */
+static int write_contents(FILE *f, const char *hdr, size_t hlen, const mlc_tensor *t, int n)
+{
+	unsigned char lenbytes[8];
+	for (int i = 0; i < 8; i++)
+		lenbytes[i] = (unsigned char)((uint64_t)hlen >> 8 * i);
+	if (fwrite(lenbytes, 1, 8, f) != 8 || fwrite(hdr, 1, hlen, f) != hlen)
+		return errno ? errno : EIO;
+	unsigned char buf[4096];
+	for (int i = 0; i < n; i++) {
+		int64_t count = count_of(t[i].rank, t[i].dim);
+		for (int64_t j = 0; j < count;) {
+			size_t k = 0;
+			for (; k < sizeof buf && j < count; k += 4, j++) {
+				uint32_t u;
+				memcpy(&u, &t[i].data[j], 4);
+				put_le32(buf + k, u);
+			}
+			if (fwrite(buf, 1, k, f) != k)
+				return errno ? errno : EIO;
+		}
+	}
+	if (fflush(f) != 0 || fsync(fileno(f)) != 0)
+		return errno ? errno : EIO;
+	return 0;
+}
+
+/* Makes the rename itself durable; failure here loses nothing already written. */
+static void sync_dir(const char *path)
+{
+	char *copy = mlc_xstrdup(path);
+	int fd = open(dirname(copy), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd >= 0) {
+		fsync(fd);
+		close(fd);
+	}
+	free(copy);
+}
+
+mlc_status mlc_safetensors_write(const char *path, const mlc_tensor *t, int n,
+				 const char *const *meta, mlc_diag *d)
+{
+	MLC_ASSERT(n >= 0 && (t || n == 0));
+	for (int i = 0; i < n; i++) {
+		MLC_ASSERT(t[i].name && t[i].rank >= 0 && t[i].rank <= MAX_RANK);
+		for (int k = 0; k < t[i].rank; k++)
+			MLC_ASSERT(t[i].dim[k] >= 0);
+		int64_t count = count_of(t[i].rank, t[i].dim);
+		MLC_ASSERT(count >= 0 && (t[i].data || count == 0));
+	}
+	MLC_ASSERT(!duplicate_name(t, sizeof *t, n));
+
+	size_t hlen;
+	char *hdr = build_header(t, n, meta, &hlen);
+	size_t tlen = strlen(path) + 32;
+	char *tmp = mlc_xmalloc(tlen);
+	snprintf(tmp, tlen, "%s.tmp.%ld", path, (long)getpid());
+
+	int err = 0;
+	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
+	FILE *f = fd >= 0 ? fdopen(fd, "wb") : NULL;
+	if (!f) {
+		err = errno;
+		if (fd >= 0)
+			close(fd);
+	} else {
+		errno = 0;
+		err = write_contents(f, hdr, hlen, t, n);
+		if (fclose(f) != 0 && !err)
+			err = errno ? errno : EIO;
+		if (!err && rename(tmp, path) != 0)
+			err = errno;
+	}
+	if (err) {
+		if (fd >= 0)
+			unlink(tmp);
+		mlc_error_file(d, path, "cannot write: %s", strerror(err));
+	} else {
+		sync_dir(path);
+	}
+	free(tmp);
+	free(hdr);
+	return err ? MLC_EIO : MLC_OK;
+}
+
+/* ---- reading ---- */
+
+/* A tensor as the header describes it; name first for duplicate_name. */
+typedef struct {
+	const char *name;
+	int rank;
+	int64_t dim[MAX_RANK];
+	int64_t begin, end;
+} entry;
+
+typedef struct {
+	const char *path;
+	mlc_diag *d;
+	yaml_document_t *doc;
+	int64_t data_len;
+} reader;
+
+static bool bad(reader *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static bool bad(reader *r, const char *fmt, ...)
+{
+	char msg[1024];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof msg, fmt, ap);
+	va_end(ap);
+	mlc_error_file(r->d, r->path, "%s", msg);
+	return false;
+}
+
+static yaml_node_t *node(reader *r, int id)
+{
+	return yaml_document_get_node(r->doc, id);
+}
+
+/* A plain scalar of decimal digits with an optional '-'; JSON's other
+ * number forms never appear in a shape or an offset. */
+static bool get_int(yaml_node_t *n, int64_t *out)
+{
+	if (n->type != YAML_SCALAR_NODE || n->data.scalar.style != YAML_PLAIN_SCALAR_STYLE)
+		return false;
+	const char *s = (const char *)n->data.scalar.value;
+	size_t len = n->data.scalar.length, i = *s == '-';
+	if (i == len || len > 20)
+		return false;
+	uint64_t v = 0;
+	for (; i < len; i++) {
+		if (s[i] < '0' || s[i] > '9' || v > ((uint64_t)INT64_MAX - 9) / 10)
+			return false;
+		v = v * 10 + (uint64_t)(s[i] - '0');
+	}
+	*out = *s == '-' ? -(int64_t)v : (int64_t)v;
+	return true;
+}
+
+/* Reads a list of integers; *count is its real length even past `max`. */
+static bool get_ints(reader *r, yaml_node_t *n, int64_t *out, int max, int *count)
+{
+	if (n->type != YAML_SEQUENCE_NODE)
+		return false;
+	yaml_node_item_t *first = n->data.sequence.items.start;
+	ptrdiff_t len = n->data.sequence.items.top - first;
+	*count = len > max ? max + 1 : (int)len;
+	for (int i = 0; i < *count && i < max; i++)
+		if (!get_int(node(r, first[i]), &out[i]))
+			return false;
+	return true;
+}
+
+static const char *scalar(yaml_node_t *n)
+{
+	return n->type == YAML_SCALAR_NODE ? (const char *)n->data.scalar.value : NULL;
+}
+
+static bool parse_fields(reader *r, const char *name, yaml_node_t *v, yaml_node_t **f)
+{
+	static const char *const fields[] = {"dtype", "shape", "data_offsets", NULL};
+	if (v->type != YAML_MAPPING_NODE)
+		return bad(r, "tensor '%s': expected an object with dtype, shape and data_offsets", name);
+	for (yaml_node_pair_t *p = v->data.mapping.pairs.start; p < v->data.mapping.pairs.top; p++) {
+		const char *key = scalar(node(r, p->key));
+		if (!key)
+			return bad(r, "tensor '%s': field names must be strings", name);
+		int i = 0;
+		while (fields[i] && strcmp(fields[i], key) != 0)
+			i++;
+		if (!fields[i]) {
+			const char *hint = mlc_suggest(key, fields);
+			return bad(r, "tensor '%s': unknown field '%s'%s%s%s", name, key,
+				   hint ? " (did you mean '" : "", hint ? hint : "", hint ? "'?)" : "");
+		}
+		if (f[i])
+			return bad(r, "tensor '%s': field '%s' appears twice", name, key);
+		f[i] = node(r, p->value);
+	}
+	for (int i = 0; fields[i]; i++)
+		if (!f[i])
+			return bad(r, "tensor '%s': missing field '%s'", name, fields[i]);
+	return true;
+}
+
+static bool parse_entry(reader *r, const char *name, yaml_node_t *v, entry *e)
+{
+	yaml_node_t *f[3] = {0};
+	if (!parse_fields(r, name, v, f))
+		return false;
+	/* Quoted, as JSON strings are: a plain scalar here is a YAML null or word. */
+	const char *dtype = scalar(f[0]);
+	if (!dtype || f[0]->data.scalar.style == YAML_PLAIN_SCALAR_STYLE)
+		return bad(r, "tensor '%s': dtype must be a string", name);
+	if (strcmp(dtype, "F32") != 0)
+		return bad(r, "tensor '%s' has dtype %s; only F32 is supported", name, dtype);
+	if (!get_ints(r, f[1], e->dim, MAX_RANK, &e->rank))
+		return bad(r, "tensor '%s': shape must be a list of integers", name);
+	if (e->rank > MAX_RANK)
+		return bad(r, "tensor '%s' has more than %d dimensions", name, MAX_RANK);
+	for (int i = 0; i < e->rank; i++)
+		if (e->dim[i] < 0)
+			return bad(r, "tensor '%s' has a negative dimension %lld", name, (long long)e->dim[i]);
+	int64_t off[2];
+	int noff;
+	if (!get_ints(r, f[2], off, 2, &noff) || noff != 2)
+		return bad(r, "tensor '%s': data_offsets must be a list of two integers", name);
+	e->begin = off[0];
+	e->end = off[1];
+	if (e->begin < 0 || e->end < e->begin || e->end > r->data_len)
+		return bad(r, "tensor '%s': data_offsets [%lld, %lld] are not a range inside the %lld-byte data area",
+			   name, (long long)e->begin, (long long)e->end, (long long)r->data_len);
+	int64_t count = count_of(e->rank, e->dim);
+	if (count < 0)
+		return bad(r, "tensor '%s': shape is too large", name);
+	if (e->end - e->begin != count * 4)
+		return bad(r, "tensor '%s': shape has %lld elements (%lld bytes) but data_offsets span %lld bytes",
+			   name, (long long)count, (long long)count * 4, (long long)(e->end - e->begin));
+	return true;
+}
+
+static int by_offset(const void *a, const void *b)
+{
+	const entry *x = *(const entry *const *)a, *y = *(const entry *const *)b;
+	if (x->begin != y->begin)
+		return x->begin < y->begin ? -1 : 1;
+	return (x->end > y->end) - (x->end < y->end);
+}
+
+/* The tensors must tile the data area: no overlap, no gap, nothing left over. */
+static bool check_layout(reader *r, entry *es, int n)
+{
+	const char *dup = duplicate_name(es, sizeof *es, n);
+	if (dup)
+		return bad(r, "tensor '%s' appears twice in the header", dup);
+	entry **p = mlc_xmalloc(sizeof *p * (size_t)(n ? n : 1));
+	for (int i = 0; i < n; i++)
+		p[i] = &es[i];
+	qsort(p, (size_t)n, sizeof *p, by_offset);
+	bool ok = true;
+	int64_t pos = 0;
+	for (int i = 0; i < n && ok; i++) {
+		if (p[i]->begin < pos)
+			ok = bad(r, "tensors '%s' and '%s' overlap in the data area", p[i - 1]->name, p[i]->name);
+		else if (p[i]->begin > pos)
+			ok = bad(r, "data bytes %lld to %lld belong to no tensor", (long long)pos, (long long)p[i]->begin);
+		pos = p[i]->end;
+	}
+	if (ok && pos != r->data_len)
+		ok = bad(r, "data bytes %lld to %lld belong to no tensor", (long long)pos, (long long)r->data_len);
+	free(p);
+	return ok;
+}
+
+/* libyaml's scanner slows down with the square of the nesting depth, and a
+ * header needs three levels: refuse deep ones before handing them over. */
+static bool shallow(const unsigned char *s, size_t len)
+{
+	int depth = 0;
+	bool in_string = false;
+	for (size_t i = 0; i < len; i++) {
+		if (in_string && s[i] == '\\')
+			i++; /* skip the escaped character */
+		else if (in_string)
+			in_string = s[i] != '"';
+		else if (s[i] == '"')
+			in_string = true;
+		else if ((s[i] == '[' || s[i] == '{') && ++depth > MAX_DEPTH)
+			return false;
+		else if (s[i] == ']' || s[i] == '}')
+			depth--;
+	}
+	return true;
+}
+
+/* Loads the one JSON object of the header; false (reported) otherwise. */
+static bool load_header(reader *r, yaml_parser_t *yp, const unsigned char *hdr, size_t len)
+{
+	if (len == 0 || hdr[0] != '{')
+		return bad(r, "header is not a JSON object");
+	if (!shallow(hdr, len))
+		return bad(r, "header nests deeper than %d levels", MAX_DEPTH);
+	yaml_parser_set_input_string(yp, hdr, len);
+	if (!yaml_parser_load(yp, r->doc))
+		return bad(r, "header is not valid JSON: %s (at byte %zu of the header)",
+			   yp->problem ? yp->problem : "out of memory", yp->problem_mark.index);
+	yaml_node_t *root = yaml_document_get_root_node(r->doc);
+	if (!root || root->type != YAML_MAPPING_NODE)
+		return bad(r, "header is not a JSON object");
+	yaml_document_t next;
+	bool more = !yaml_parser_load(yp, &next);
+	if (!more) {
+		more = yaml_document_get_root_node(&next) != NULL;
+		yaml_document_delete(&next);
+	}
+	return more ? bad(r, "unexpected text after the JSON header") : true;
+}
+
+static bool parse_header(reader *r, entry **es, int *n)
+{
+	yaml_node_t *root = yaml_document_get_root_node(r->doc);
+	yaml_node_pair_t *p = root->data.mapping.pairs.start, *top = root->data.mapping.pairs.top;
+	*es = mlc_xmalloc(sizeof **es * (size_t)(top - p + 1));
+	*n = 0;
+	for (; p < top; p++) {
+		yaml_node_t *k = node(r, p->key), *v = node(r, p->value);
+		const char *name = scalar(k);
+		if (!name)
+			return bad(r, "header keys must be strings");
+		if (strlen(name) != k->data.scalar.length)
+			return bad(r, "a tensor name contains a NUL character");
+		if (strcmp(name, "__metadata__") == 0) {
+			if (v->type != YAML_MAPPING_NODE)
+				return bad(r, "__metadata__ must be an object");
+			continue;
+		}
+		entry *e = &(*es)[(*n)++];
+		e->name = name;
+		if (!parse_entry(r, name, v, e))
+			return false;
+	}
+	return check_layout(r, *es, *n);
+}
+
+static float get_f32(const unsigned char *p)
+{
+	uint32_t u = (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+	float f;
+	memcpy(&f, &u, 4);
+	return f;
+}
+
+mlc_status mlc_safetensors_read(const char *path, mlc_tensor **t, int *n, mlc_diag *d)
+{
+	*t = NULL;
+	*n = 0;
+	size_t len;
+	unsigned char *buf = (unsigned char *)mlc_read_file(path, &len);
+	if (!buf) {
+		mlc_error_file(d, path, "cannot read: %s", strerror(errno));
+		return MLC_EIO;
+	}
+	/* Zeroed so deleting it is safe whether or not a load succeeded. */
+	yaml_document_t doc;
+	memset(&doc, 0, sizeof doc);
+	reader r = {path, d, &doc, 0};
+	yaml_parser_t yp;
+	yaml_parser_initialize(&yp);
+	entry *es = NULL;
+	int ne = 0;
+	bool ok = false;
+	uint64_t hlen = len >= 8 ? get_le64(buf) : 0;
+	if (len < 8) {
+		bad(&r, "truncated: the file is %zu bytes, too short for the 8-byte header length", len);
+	} else if (hlen > len - 8) {
+		bad(&r, "header length %llu runs past the end of the file (%zu bytes)", (unsigned long long)hlen, len);
+	} else {
+		r.data_len = (int64_t)(len - 8 - hlen);
+		ok = load_header(&r, &yp, buf + 8, hlen) && parse_header(&r, &es, &ne);
+	}
+	if (ok) {
+		const unsigned char *data = buf + 8 + hlen;
+		*t = mlc_xmalloc(sizeof **t * (size_t)(ne ? ne : 1));
+		*n = ne;
+		for (int i = 0; i < ne; i++) {
+			mlc_tensor *o = &(*t)[i];
+			int64_t count = (es[i].end - es[i].begin) / 4;
+			o->name = mlc_xstrdup(es[i].name);
+			o->rank = es[i].rank;
+			memcpy(o->dim, es[i].dim, sizeof o->dim);
+			o->data = mlc_xmalloc(sizeof(float) * (size_t)count);
+			for (int64_t j = 0; j < count; j++)
+				o->data[j] = get_f32(data + es[i].begin + 4 * j);
+		}
+	}
+	free(es);
+	yaml_document_delete(&doc);
+	yaml_parser_delete(&yp);
+	free(buf);
+	return ok ? MLC_OK : MLC_EUSER;
+}
+
+void mlc_tensors_free(mlc_tensor *t, int n)
+{
+	for (int i = 0; t && i < n; i++) {
+		free(t[i].name);
+		free(t[i].data);
+	}
+	free(t);
+}

@@ -3,6 +3,7 @@
  * `optimizer:` and `data:` (plain configuration, no files are opened). */
 #include "fe.h"
 
+#include <math.h>
 #include <string.h>
 
 /* ---- loss ---- */
@@ -117,9 +118,81 @@ static void opt_nesterov(fe *f, void *ctx, const yt_node *v)
 		c->nesterov = v;
 }
 
+static const char *const sched_names[] = {"constant", "step", "exponential", "cosine", NULL};
+
+static void sched_type(fe *f, void *ctx, const yt_node *v)
+{
+	mlc_sched_cfg *c = &((opt_ctx *)ctx)->o->schedule;
+	int i = fe_enum(f, v, "schedule", "learning-rate schedule", sched_names);
+	if (i >= 0)
+		c->kind = (mlc_sched_kind)i; /* sched_names is in mlc_sched_kind order */
+}
+
+static void sched_step_size(fe *f, void *ctx, const yt_node *v)
+{
+	fe_num(f, v, "step_size", FE_POSITIVE, &((opt_ctx *)ctx)->o->schedule.step_size);
+}
+
+static void sched_gamma(fe *f, void *ctx, const yt_node *v)
+{
+	double *g = &((opt_ctx *)ctx)->o->schedule.gamma;
+	if (fe_num(f, v, "gamma", FE_POSITIVE, g) && *g > 1)
+		mlc_error_at(f->d, v->loc, "gamma must be at most 1, got %s", v->str);
+}
+
+static void sched_min_lr(fe *f, void *ctx, const yt_node *v)
+{
+	double *x = &((opt_ctx *)ctx)->o->schedule.min_lr;
+	if (fe_num(f, v, "min_lr", FE_ANY, x) && *x < 0)
+		mlc_error_at(f->d, v->loc, "min_lr must not be negative, got %s", v->str);
+}
+
+static void sched_warmup(fe *f, void *ctx, const yt_node *v)
+{
+	double *x = &((opt_ctx *)ctx)->o->schedule.warmup;
+	if (fe_num(f, v, "warmup", FE_ANY, x) && *x < 0)
+		mlc_error_at(f->d, v->loc, "warmup must not be negative, got %s", v->str);
+}
+
+static const fe_key sched_keys[] = {
+	{"type", sched_type}, {"step_size", sched_step_size}, {"gamma", sched_gamma},
+	{"min_lr", sched_min_lr}, {"warmup", sched_warmup}, {NULL, NULL}};
+
+/* `schedule: cosine` or `schedule: {type: step, step_size: 3, gamma: 0.5}` */
+static void opt_schedule(fe *f, void *ctx, const yt_node *v)
+{
+	if (v->kind == YT_MAP)
+		fe_read_keys(f, v, sched_keys, ctx, "in 'schedule'");
+	else if (v->kind == YT_SEQ)
+		mlc_error_at(f->d, v->loc, "expected a schedule name or a mapping such as "
+			     "'{type: cosine, warmup: 1}', got a list");
+	else
+		sched_type(f, ctx, v);
+}
+
 static const fe_key opt_keys[] = {
 	{"type", opt_type}, {"lr", opt_lr}, {"momentum", opt_momentum}, {"nesterov", opt_nesterov},
-	{NULL, NULL}};
+	{"schedule", opt_schedule}, {NULL, NULL}};
+
+double mlc_lr_at(const mlc_opt_cfg *o, double lr, double t, int epochs)
+{
+	const mlc_sched_cfg *s = &o->schedule;
+	switch (s->kind) {
+	case MLC_SCHED_CONSTANT:
+		return lr;
+	case MLC_SCHED_STEP:
+		return lr * pow(s->gamma > 0 ? s->gamma : 0.1, floor(t / (s->step_size > 0 ? s->step_size : 1)));
+	case MLC_SCHED_EXPONENTIAL:
+		return lr * pow(s->gamma > 0 ? s->gamma : 0.95, floor(t));
+	case MLC_SCHED_COSINE: {
+		if (t < s->warmup)
+			return lr * t / s->warmup;
+		double span = epochs - s->warmup, p = span > 0 ? (t - s->warmup) / span : 1;
+		return s->min_lr + (lr - s->min_lr) * 0.5 * (1 + cos(M_PI * (p < 1 ? p : 1)));
+	}
+	}
+	return lr;
+}
 
 void fe_optimizer(fe *f, const yt_node *v, mlc_loc key)
 {

@@ -24,13 +24,28 @@ typedef struct {
 	mlc_loc loc;                 /* the data: section */
 } mlc_data_cfg;
 
+/* Learning-rate schedule, evaluated by the training loop at every step with
+ * t = the fractional epoch (0 at the start): see docs/spec.md. */
+typedef enum { MLC_SCHED_CONSTANT, MLC_SCHED_STEP, MLC_SCHED_EXPONENTIAL, MLC_SCHED_COSINE } mlc_sched_kind;
+typedef struct {
+	mlc_sched_kind kind; /* constant (default), step, exponential, cosine */
+	double step_size;   /* step: epochs between decays (1) */
+	double gamma;       /* step: factor per step_size epochs (0.1); exponential: per epoch (0.95); 0: that default */
+	double min_lr;      /* cosine: the final learning rate (0) */
+	double warmup;      /* cosine: epochs of linear warm-up from 0 (0) */
+} mlc_sched_cfg;
+
 typedef struct {
 	const char *type;   /* "sgd" */
 	double lr;          /* 0.01 */
 	double momentum;    /* 0.0 */
 	bool nesterov;      /* false */
+	mlc_sched_cfg schedule;
 	mlc_loc loc;
 } mlc_opt_cfg;
+
+/* The learning rate at fractional epoch t of `epochs`. */
+double mlc_lr_at(const mlc_opt_cfg *o, double base_lr, double t, int epochs);
 
 typedef struct {
 	mlc_arena *arena;   /* owns the strings below; the graph has its own */

@@ -98,7 +98,9 @@ mlc_status mlc_session_train(mlc_session *s, mlc_diag *d)
 		return MLC_EUSER;
 	}
 	int epochs = s->opt.epochs > 0 ? s->opt.epochs : c->epochs;
-	float hyper[4] = {(float)(s->opt.lr > 0 ? s->opt.lr : s->model->opt.lr)};
+	double base_lr = s->opt.lr > 0 ? s->opt.lr : s->model->opt.lr;
+	int64_t nbatches = (ntrain + s->batch - 1) / s->batch;
+	float hyper[4] = {(float)base_lr};
 	bool acc = is_classification(s, &tr.ds);
 	bool tty = !s->opt.quiet && isatty(fileno(s->log));
 	int every = epochs <= 50 ? 1 : epochs / 20; /* at most ~20 epoch lines */
@@ -111,6 +113,8 @@ mlc_status mlc_session_train(mlc_session *s, mlc_diag *d)
 		double t0 = mlc_now(), last = t0;
 		for (int64_t b = 0; b < ntrain; b += s->batch) {
 			int64_t m = ntrain - b < s->batch ? ntrain - b : s->batch;
+			double t = (e - 1) + (double)(b / s->batch) / (double)nbatches;
+			hyper[0] = (float)mlc_lr_at(&s->model->opt, base_lr, t, epochs);
 			mlc_batch_fill(s, &tr.ds, idx + b, m);
 			s->fn[MLC_ENTRY_TRAIN](s->params, s->act, m, hyper);
 			ep.loss += (double)s->act[s->loss->offset] * (double)m;
@@ -141,6 +145,8 @@ mlc_status mlc_session_train(mlc_session *s, mlc_diag *d)
 			if (acc)
 				fprintf(s->log, "  val_acc %.4f", (double)v.correct / (double)v.seen);
 		}
+		if (s->model->opt.schedule.kind != MLC_SCHED_CONSTANT)
+			fprintf(s->log, "  lr %.3g", (double)hyper[0]);
 		fprintf(s->log, "  %.2fs  %.0f samples/s\n", secs, (double)ep.seen / (secs + 1e-9));
 	}
 	if (st == MLC_OK && !s->opt.quiet)

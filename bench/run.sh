@@ -1,0 +1,97 @@
+#!/usr/bin/env bash
+# run.sh — mlc against PyTorch, side by side: the same train step (forward,
+# backward, SGD momentum 0.9) at 1 and 2 threads, each measurement repeated
+# in interleaved rounds (mlc and torch alternate who goes first) so noise on
+# a shared machine hits both alike. Prints a table of medians over rounds and
+# the verdict against PyTorch's best thread setting.
+#   bench/run.sh                      (env: BUILD=build ROUNDS=5 STEPS=200 THREADS="1 2")
+set -euo pipefail
+cd "$(dirname "$0")/.."
+build=${BUILD:-build}
+rounds=${ROUNDS:-5}
+steps=${STEPS:-200}
+threads=${THREADS:-1 2}
+py=/usr/bin/python3 # Debian's python3-torch; a pyenv python on PATH has no torch
+
+# label, mlc spec, torch_bench model, batch. Add a row to benchmark another model
+# (with a matching function in torch_bench.py's MODELS).
+models=(
+	"mlp bench/mlp.yaml mlp 64"
+)
+
+if [ ! -f "$build/CMakeCache.txt" ]; then
+	cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+fi
+if ! log=$(cmake --build "$build" --target mlc_bench -j "$(nproc)" 2>&1); then
+	echo "$log" >&2
+	echo "run.sh: building mlc_bench failed (is add_subdirectory(bench) in CMakeLists.txt?)" >&2
+	exit 1
+fi
+bin=$build/bench/mlc_bench
+"$py" -c 'import torch' 2>/dev/null || { echo "run.sh: $py cannot import torch (apt-get install python3-torch)" >&2; exit 1; }
+
+out=$(mktemp)
+trap 'rm -f "$out"' EXIT
+cpu=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1)
+echo "$(date -u '+%Y-%m-%d %H:%M UTC'), $cpu, $(nproc) cores, $rounds rounds x $steps steps," \
+     "load average $(cut -d' ' -f1-3 /proc/loadavg)"
+
+run_mlc() { # label spec batch threads
+	OPENBLAS_NUM_THREADS=$4 OMP_NUM_THREADS=$4 "$bin" --batch "$3" --steps "$steps" --threads "$4" "$2" |
+		sed "s/^mlc model=[^ ]*/mlc model=$1/" >>"$out"
+}
+run_torch() { # label model batch threads
+	OPENBLAS_NUM_THREADS=$4 OMP_NUM_THREADS=$4 "$py" bench/torch_bench.py --model "$2" --batch "$3" \
+		--steps "$steps" --threads "$4" | sed "s/^torch model=[^ ]*/torch model=$1/" >>"$out"
+}
+
+for ((r = 1; r <= rounds; r++)); do
+	for m in "${models[@]}"; do
+		read -r label spec tmodel batch <<<"$m"
+		for t in $threads; do
+			if ((r % 2)); then
+				run_mlc "$label" "$spec" "$batch" "$t"
+				run_torch "$label" "$tmodel" "$batch" "$t"
+			else
+				run_torch "$label" "$tmodel" "$batch" "$t"
+				run_mlc "$label" "$spec" "$batch" "$t"
+			fi
+		done
+	done
+	echo "round $r/$rounds done" >&2
+done
+
+# A busy machine makes multi-threaded figures meaningless: say how busy it was.
+echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
+# Medians over rounds (spread in brackets), peak RSS, and the verdict.
+"$py" - "$out" <<'EOF'
+import statistics, sys
+runs = {}
+for line in open(sys.argv[1]):
+    impl, *kv = line.split()
+    f = dict(p.split("=", 1) for p in kv)
+    runs.setdefault((f["model"], int(f["threads"]), impl), []).append(f)
+models = list(dict.fromkeys(k[0] for k in runs))
+med = lambda rs: statistics.median(float(r["median_ms"]) for r in rs)
+span = lambda rs: f"[{min(float(r['median_ms']) for r in rs):.3f}-{max(float(r['median_ms']) for r in rs):.3f}]"
+rss = lambda rs: max(float(r["peak_rss_mb"]) for r in rs)
+print(f"{'model':<8} {'threads':>7} {'mlc ms':>8} {'(rounds)':<15} {'torch ms':>9} {'(rounds)':<15} "
+      f"{'torch/mlc':>9} {'mlc RSS MB':>10} {'torch RSS MB':>12}")
+for m in models:
+    best = {}
+    for t in sorted({k[1] for k in runs if k[0] == m}):
+        a, b = runs.get((m, t, "mlc")), runs.get((m, t, "torch"))
+        if not a or not b:
+            continue
+        print(f"{m:<8} {t:>7} {med(a):>8.3f} {span(a):<15} {med(b):>9.3f} {span(b):<15} "
+              f"{med(b) / med(a):>8.2f}x {rss(a):>10.1f} {rss(b):>12.1f}")
+        for impl, rs in (("mlc", a), ("torch", b)):
+            if impl not in best or med(rs) < best[impl][0]:
+                best[impl] = (med(rs), t)
+    if len(best) == 2:
+        (ma, ta), (mb, tb) = best["mlc"], best["torch"]
+        word = "faster" if ma < mb else "slower"
+        ratio = mb / ma if ma < mb else ma / mb
+        print(f"verdict {m}: mlc best {ma:.3f} ms ({ta} thr) vs PyTorch best {mb:.3f} ms ({tb} thr): "
+              f"mlc is {ratio:.2f}x {word}")
+EOF

@@ -7,9 +7,9 @@
 #include "base.h"
 
 #define MLC_MAX_RANK 6
-#define MLC_MAX_SRC 4
+#define MLC_MAX_SRC 6
 #define MLC_BATCH (-1) /* the symbolic batch dimension "N" in a shape */
-#define MLC_MAX_ATTR 4
+#define MLC_MAX_ATTR 10
 
 typedef enum {
 #define OP(id, name, arity, fc, attrs, shape, grad) OP_##id,

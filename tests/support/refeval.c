@@ -247,6 +247,24 @@ static void eval_node(const mlc_node *v, int64_t n, double lr, double **s, doubl
 		break;
 	}
 	case OP_SGD: sgd(v, cnt, lr, s[0], s[1], s[2], out); break;
+	case OP_CONV2D:
+	case OP_CONV2D_GRAD_INPUT:
+	case OP_CONV2D_GRAD_WEIGHT:
+	case OP_MAXPOOL:
+	case OP_MAXPOOL_GRAD:
+	case OP_AVGPOOL:
+	case OP_AVGPOOL_GRAD:
+	case OP_GLOBAL_AVGPOOL:
+	case OP_GLOBAL_AVGPOOL_GRAD: ref_eval_conv(v, n, s, out); break;
+	case OP_FLATTEN:
+	case OP_RESHAPE_LIKE:
+	case OP_CONCAT:
+	case OP_SLICE:
+	case OP_BATCHNORM:
+	case OP_BATCHNORM_GRAD:
+	case OP_BATCHNORM_GRAD_GAMMA:
+	case OP_DROPOUT:
+	case OP_DROPOUT_GRAD: ref_eval_struct(v, n, s, out); break;
 	case OP_COUNT: MLC_UNREACHABLE();
 	}
 }

@@ -41,4 +41,9 @@ void ref_eval(const mlc_graph *g, int64_t n, double lr, double **val);
  * point runs); only == NULL means all. */
 void ref_eval_only(const mlc_graph *g, int64_t n, double lr, double **val, const bool *only);
 
+/* Per-family evaluators called by ref_eval (refeval_conv.c, refeval_struct.c):
+ * s[k] are the sources' values, out the node's. */
+void ref_eval_conv(const mlc_node *v, int64_t n, double **s, double *out);
+void ref_eval_struct(const mlc_node *v, int64_t n, double **s, double *out);
+
 #endif

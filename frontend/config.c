@@ -214,8 +214,8 @@ void fe_optimizer(fe *f, const yt_node *v, mlc_loc key)
 
 /* ---- data ---- */
 
-enum { FMT_IDX, FMT_CSV };
-static const char *const formats[] = {"idx", "csv", NULL};
+enum { FMT_IDX, FMT_CSV, FMT_CIFAR };
+static const char *const formats[] = {"idx", "csv", "cifar10", NULL};
 
 typedef struct {
 	mlc_data_cfg *c;
@@ -223,22 +223,49 @@ typedef struct {
 } data_ctx;
 
 /* Relative paths are relative to the spec's folder, not the working directory. */
-static void read_path(fe *f, const yt_node *v, const char *what, mlc_path *out)
+static bool read_path(fe *f, const yt_node *v, const char *what, mlc_path *out)
 {
 	const char *s = fe_str(f, v, what);
 	if (!s)
-		return;
+		return false;
 	out->path = s[0] == '/' ? mlc_arena_strdup(f->m->arena, s)
 				: mlc_arena_printf(f->m->arena, "%s%s", f->dir, s);
 	out->loc = fe_mloc(f, v->loc);
+	return true;
 }
 
-/* train: / test: — {images, labels} for idx, one path for csv. */
-static void read_files(fe *f, const yt_node *v, const char *what, int fmt, mlc_path *x, mlc_path *y)
+/* cifar10: one path or a list of them (data_batch_1.bin, ...). */
+static void read_file_list(fe *f, const yt_node *v, const char *what, mlc_path *x,
+			   const mlc_path **files, int *nfiles)
+{
+	if (v->kind == YT_MAP || (v->kind == YT_SEQ && v->n == 0)) {
+		mlc_error_at(f->d, v->loc, "with format: cifar10, '%s' is a path or a list of paths, got %s", what,
+			     v->kind == YT_SEQ ? "an empty list" : fe_show(f, v));
+		return;
+	}
+	int n = v->kind == YT_SEQ ? v->n : 1;
+	mlc_path *p = mlc_arena_alloc(f->m->arena, sizeof *p * (size_t)n);
+	bool ok = true;
+	for (int i = 0; i < n; i++)
+		ok &= read_path(f, v->kind == YT_SEQ ? v->val[i] : v, what, &p[i]);
+	if (!ok)
+		return;
+	*x = p[0];
+	*files = p;
+	*nfiles = n;
+}
+
+/* train: / test: — {images, labels} for idx, one path for csv, one or more for cifar10. */
+static void read_files(fe *f, const yt_node *v, const char *what, int fmt, mlc_path *x, mlc_path *y,
+		       const mlc_path **files, int *nfiles)
 {
 	static const char *const idx_keys[] = {"images", "labels", NULL};
 	if (fmt < 0)
 		return;
+	if (fmt == FMT_CIFAR) {
+		read_file_list(f, v, what, x, files, nfiles);
+		return;
+	}
 	if (fmt == FMT_CSV) {
 		if (v->kind == YT_SCALAR)
 			read_path(f, v, what, x);
@@ -267,20 +294,22 @@ static void read_files(fe *f, const yt_node *v, const char *what, int fmt, mlc_p
 static void data_train(fe *f, void *ctx, const yt_node *v)
 {
 	data_ctx *c = ctx;
-	read_files(f, v, "train", c->fmt, &c->c->train_x, &c->c->train_y);
+	read_files(f, v, "train", c->fmt, &c->c->train_x, &c->c->train_y, &c->c->train_files,
+		   &c->c->ntrain_files);
 }
 
 static void data_test(fe *f, void *ctx, const yt_node *v)
 {
 	data_ctx *c = ctx;
-	read_files(f, v, "test", c->fmt, &c->c->test_x, &c->c->test_y);
+	read_files(f, v, "test", c->fmt, &c->c->test_x, &c->c->test_y, &c->c->test_files,
+		   &c->c->ntest_files);
 }
 
 static void data_label_columns(fe *f, void *ctx, const yt_node *v)
 {
 	data_ctx *c = ctx;
 	int64_t k;
-	if (c->fmt == FMT_IDX)
+	if (c->fmt == FMT_IDX || c->fmt == FMT_CIFAR)
 		mlc_error_at(f->d, v->loc, "'label_columns' only applies to format: csv");
 	else if (fe_int(f, v, "label_columns", 1, 1 << 20, &k))
 		c->c->label_columns = (int)k;
@@ -289,6 +318,59 @@ static void data_label_columns(fe *f, void *ctx, const yt_node *v)
 static void data_scale(fe *f, void *ctx, const yt_node *v)
 {
 	fe_num(f, v, "scale", FE_POSITIVE, &((data_ctx *)ctx)->c->scale);
+}
+
+/* A list of numbers, one per channel; NULL after an error. */
+static double *read_channels(fe *f, const yt_node *v, const char *what, fe_range r)
+{
+	if (v->kind != YT_SEQ || v->n == 0) {
+		mlc_error_at(f->d, v->loc, "expected a list of numbers for '%s', one per channel, got %s", what,
+			     v->kind == YT_SEQ ? "an empty list" : fe_show(f, v));
+		return NULL;
+	}
+	double *x = mlc_arena_alloc(f->m->arena, sizeof *x * (size_t)v->n);
+	bool ok = true;
+	for (int i = 0; i < v->n; i++)
+		ok &= fe_num(f, v->val[i], what, r, &x[i]);
+	return ok ? x : NULL;
+}
+
+/* normalize: {mean: [...], std: [...]}, one value per channel of the input
+ * (its last dimension), applied after `scale`. */
+static void data_normalize(fe *f, void *ctx, const yt_node *v)
+{
+	static const char *const keys[] = {"mean", "std", NULL};
+	mlc_data_cfg *c = ((data_ctx *)ctx)->c;
+	if (!fe_expect_map(f, v, "normalize", "'{mean: [0.5], std: [0.25]}'"))
+		return;
+	fe_check_keys(f, v, keys, "in 'normalize'");
+	const yt_node *mean = yt_get(v, "mean", NULL), *std = yt_get(v, "std", NULL);
+	for (int i = 0; i < 2; i++)
+		if (!(i ? std : mean) && !fe_misspelled(v, keys[i], keys))
+			mlc_error_at(f->d, v->loc, "'normalize' is missing '%s'", keys[i]);
+	if (!mean || !std)
+		return;
+	double *m = read_channels(f, mean, "mean", FE_ANY), *s = read_channels(f, std, "std", FE_POSITIVE);
+	if (!m || !s)
+		return;
+	if (std->n != mean->n) {
+		mlc_error_at(f->d, std->loc, "'std' has %d value%s but 'mean' has %d; give one of each per channel",
+			     std->n, std->n == 1 ? "" : "s", mean->n);
+		return;
+	}
+	const mlc_node *x = f->ninputs > 0 ? f->lay[0].out : NULL;
+	if (x && x->dim[x->rank - 1] != mean->n) {
+		char t[96];
+		long long ch = (long long)x->dim[x->rank - 1];
+		mlc_error_at(f->d, mean->loc, "'normalize' has %d value%s per list, but input '%s' %s has %lld "
+			     "channel%s (its last dimension)",
+			     mean->n, mean->n == 1 ? "" : "s", x->name, mlc_type_str(x, t, sizeof t), ch,
+			     ch == 1 ? "" : "s");
+		return;
+	}
+	c->nnorm = mean->n;
+	c->norm_mean = m;
+	c->norm_std = s;
 }
 
 static void data_batch_size(fe *f, void *ctx, const yt_node *v)
@@ -326,6 +408,7 @@ static const fe_key data_keys[] = {
 	{"test", data_test},
 	{"label_columns", data_label_columns},
 	{"scale", data_scale},
+	{"normalize", data_normalize},
 	{"batch_size", data_batch_size},
 	{"epochs", data_epochs},
 	{"validation_split", data_validation_split},

@@ -1,6 +1,6 @@
 /* fe.h — internals shared by the frontend's files: the loading context, the
- * layer table's shape, and the typed readers that turn spec-tree values into
- * C values (or located errors). */
+ * layer table's shape, scopes and blocks, and the typed readers that turn
+ * spec-tree values into C values (or located errors). */
 #ifndef MLC_FE_H
 #define MLC_FE_H
 
@@ -9,6 +9,8 @@
 
 typedef struct fe fe;
 typedef struct fe_layer fe_layer;
+typedef struct fe_block fe_block;
+typedef struct fe_scope fe_scope;
 
 /* Parses one value of a layer (the op key's argument or an attribute) into
  * the layer's args; false after reporting an error. v is NULL for the
@@ -20,38 +22,60 @@ typedef struct {
 	fe_attr_fn parse;
 } fe_attr;
 
-/* One row of the layer table (layers.c). */
+enum { FE_VARIADIC = -1 }; /* the arity of concat: two or more inputs */
+
+/* One row of the layer table (layers.c), or a block used as a layer op. */
 typedef struct {
 	const char *name;      /* the op key in the spec */
-	mlc_opcode op;         /* its op node (dense: the matmul); attribute defaults come from it */
-	int arity;             /* how many inputs it reads */
+	mlc_opcode op;         /* its op node (dense: the matmul); OP_COUNT for blocks and aliases */
+	int arity;             /* how many inputs it reads, or FE_VARIADIC */
 	fe_attr_fn primary;    /* parses the op key's value */
 	const fe_attr *attrs;  /* its other keys; ends with {NULL} */
 	/* emits the layer's nodes reading `in`; its result, or NULL after an error */
 	mlc_node *(*build)(fe *f, fe_layer *l, mlc_node *const *in);
+	const fe_block *block; /* a block instance, else NULL */
 } fe_kind;
+
+typedef enum { FE_PAD_VALID, FE_PAD_SAME, FE_PAD_EXPLICIT } fe_pad;
 
 /* What a layer's keys said; defaults come from the table and the op schema. */
 typedef struct {
-	int64_t units;
-	mlc_opcode act;    /* dense: the activation op, OP_COUNT for none */
+	int64_t units;     /* dense: units; conv2d: filters */
+	mlc_opcode act;    /* dense, conv2d: the activation op, OP_COUNT for none */
 	bool bias;
-	const char *init;  /* dense: weight initializer name */
-	mlc_attrs attr;    /* attributes of the result node (alpha, slope, ste) */
+	const char *init;  /* dense, conv2d: weight initializer name */
+	int64_t kernel[2]; /* conv2d: kernel; pools: window size */
+	int64_t stride[2]; /* pools: 0 until given (then the window size) */
+	int64_t dilation[2];
+	int64_t groups;
+	fe_pad pad_mode;
+	int64_t pad[4];    /* explicit padding: top, left, bottom, right */
+	mlc_loc groups_loc;
+	const yt_node *block_args; /* a block instance: its parameter mapping (NULL: defaults) */
+	int64_t repeat;            /* a block instance: copies in sequence (1) */
+	mlc_loc repeat_loc;
+	mlc_attrs attr;    /* attributes of the result node (alpha, slope, ste, p, momentum, ...) */
 } fe_args;
 
-/* A named value of the spec: a model input (kind NULL) or a layer. Inputs
- * come first in fe.lay, then layers in the order they are written. */
+/* A named value of the spec: a model input (kind NULL), a layer, a block's
+ * input inside an instance (a "port", an alias of what the instance reads) or
+ * the head of a repeated block (an alias of its last copy). Inputs come first
+ * in fe.lay, then the layers of each scope in the order they are written;
+ * instance bodies are appended when they are expanded. */
 struct fe_layer {
-	const char *name;     /* in the graph arena; NULL until default names are given */
+	const char *local;    /* its name in its scope ("a"); NULL until default names are given */
+	const char *name;     /* full name ("bottleneck1.a"), in the graph arena */
 	mlc_loc name_loc;     /* where the name was written, if it was */
 	const fe_kind *kind;
 	mlc_loc loc;          /* the op key (an input: its key) */
 	fe_args args;
 	const yt_node *inputs_key;   /* graph form: its input/inputs key */
-	int nsrc;                    /* graph form: the inputs it names */
-	const yt_node *src_node[2];
-	int src[2];                  /* their indices in fe.lay, once resolved */
+	int nsrc;                    /* what it reads */
+	const yt_node **src_node;    /* graph form: the names it reads; NULL: wired directly */
+	int *src;                    /* their indices in fe.lay once resolved, -1 if not */
+	int inst;                    /* the block instance whose body holds it (fe.inst), or -1 */
+	int group;                   /* head of a repeated block: how many copies follow it */
+	bool member;                 /* one of those copies: named with its head */
 	bool bad;          /* its own spec is wrong: never built */
 	mlc_node *out;     /* its result once built; NULL if it or an input failed */
 	unsigned char mark; /* topological sort: 0 new, 1 on the stack, 2 done */
@@ -66,6 +90,50 @@ typedef struct {
 	size_t cap, n;
 } fe_names;
 
+/* A block definition (blocks.c). */
+struct fe_block {
+	const char *name;
+	mlc_loc loc;               /* its key under blocks: */
+	fe_kind kind;              /* how layers use it */
+	int nparams;
+	const char **pname;        /* NULL-terminated */
+	const yt_node **pkey;      /* where each is declared */
+	const yt_node **pdef;      /* its default; NULL: required */
+	int ninputs;
+	const yt_node **input;     /* the names of its inputs inside the body */
+	const yt_node *body;       /* its graph: mapping or layers: list */
+	bool graph_form;
+	mlc_loc body_key;
+	const yt_node *output;     /* graph body: the output: value, or NULL */
+	bool bad_header;           /* params/inputs unreadable: its uses are not checked */
+	bool bad;                  /* any mistake in it: instances are skipped silently */
+	int nuse, capuse;          /* the blocks its body uses, for the recursion check */
+	int *use;
+	mlc_loc *use_loc;
+	unsigned char mark;
+	int stackpos, next_use;
+};
+
+/* One expanded instance of a block, for the notes that follow its errors. */
+typedef struct {
+	const char *name;  /* full name: "bottleneck2", "stage.1.inner" */
+	const fe_block *block;
+	mlc_loc loc;       /* the instance's op key */
+	int parent;        /* the instance whose body holds it, or -1 */
+} fe_inst;
+
+/* Where names are looked up: the model, a block instance's body, or a block
+ * definition being checked. */
+struct fe_scope {
+	const char *prefix;   /* of full names: "" or "bottleneck1." */
+	fe_names names;       /* local name → fe.lay index */
+	int inst;             /* the instance being expanded, or -1 */
+	const fe_block *def;  /* checking this block's definition: nothing is expanded */
+	int depth;            /* instance nesting */
+	int lo;               /* its names live in fe.lay[lo, ...): inputs/ports first */
+	int first;            /* its layers start here */
+};
+
 struct fe {
 	mlc_diag *d;
 	mlc_arena *tmp;     /* the spec tree and scratch; freed after loading */
@@ -75,8 +143,20 @@ struct fe {
 	const char *dir;    /* the spec's folder with a trailing '/', or "" */
 	fe_layer *lay;
 	int nlay, caplay, ninputs;
-	fe_names names;
+	fe_scope top;       /* the model's names: inputs and top-level layers */
 	mlc_node *output;   /* the model's output; NULL if missing or failed */
+	fe_block *blocks;
+	int nblocks;
+	fe_names block_names;
+	fe_inst *inst;
+	int ninst, capinst;
+	int noted;          /* errors so far that need no more instance notes */
+	int64_t expanded;   /* layers created by instantiating blocks */
+	/* the last instance whose arguments gave errors: its repeated copies
+	 * (same op key, same arguments) are skipped rather than reported again */
+	mlc_loc failed_loc;
+	const yt_node *failed_args;
+	bool too_big;       /* the expansion limit was reported */
 };
 
 /* schema.c: reading typed values, with located errors naming the key. */
@@ -120,23 +200,68 @@ void fe_names_put(fe_names *t, const char *name, int idx);
 int fe_names_get(const fe_names *t, const char *name); /* -1 if absent */
 void fe_names_free(fe_names *t);
 
-/* layers.c */
-const fe_kind *fe_kind_find(const char *name);
+/* layers.c: the layer table and reading layer items. */
+const fe_kind *fe_kind_find(fe *f, const char *name); /* a layer op or a block */
+extern const fe_kind fe_kind_port;                    /* a block's input inside an instance */
 fe_layer *fe_new_layer(fe *f);
+/* Sets a layer's local name and its full name in scope sc. */
+void fe_set_name(fe *f, const fe_scope *sc, fe_layer *l, const char *local);
 /* Reads one layer: `item` is its mapping or shorthand string; in graph form
- * `key` is the node's key (its name) and input/inputs are read. */
+ * `key` is the node's key (its name) and input/inputs are read. Values that
+ * use block parameters ($name) are skipped: they are checked where the
+ * parameter is given. */
 void fe_parse_layer(fe *f, fe_layer *l, const yt_node *item, const yt_node *key);
-void fe_default_names(fe *f, int first);
-bool fe_claim_name(fe *f, int idx); /* registers lay[idx]'s name; false on a duplicate */
+void fe_default_names(fe *f, fe_scope *sc);
+bool fe_claim_name(fe *f, fe_scope *sc, int idx); /* registers lay[idx]'s name; false on a duplicate */
 void fe_build_layer(fe *f, fe_layer *l, mlc_node *const *in);
+
+/* build.c: what each layer op emits. */
 /* A new node of layer `layer` at loc with attributes `attr` (NULL: the op's
  * defaults), its shape inferred; NULL when the shape rule reported an error. */
 mlc_node *fe_emit(fe *f, const char *layer, mlc_loc loc, mlc_opcode op, const mlc_attrs *attr,
 		  int nsrc, mlc_node *const *src);
+/* Sets a numeric attribute by its ops.def schema name. */
+void fe_attr_set(mlc_opcode op, mlc_attrs *a, const char *name, double v);
+mlc_node *fe_build_dense(fe *f, fe_layer *l, mlc_node *const *in);
+mlc_node *fe_build_conv2d(fe *f, fe_layer *l, mlc_node *const *in);
+mlc_node *fe_build_pool(fe *f, fe_layer *l, mlc_node *const *in);
+mlc_node *fe_build_global_pool(fe *f, fe_layer *l, mlc_node *const *in);
+mlc_node *fe_build_batchnorm(fe *f, fe_layer *l, mlc_node *const *in);
+mlc_node *fe_build_dropout(fe *f, fe_layer *l, mlc_node *const *in);
+mlc_node *fe_build_concat(fe *f, fe_layer *l, mlc_node *const *in);
+mlc_node *fe_build_op(fe *f, fe_layer *l, mlc_node *const *in);    /* exactly one op node */
+mlc_node *fe_build_alias(fe *f, fe_layer *l, mlc_node *const *in); /* its input, no node */
 
-/* wiring.c: the two ways of connecting layers. */
+/* wiring.c: the two ways of connecting layers, in a scope. */
+void fe_wire(fe *f, fe_layer *l, int src); /* l reads lay[src] (-1: nothing) */
 void fe_sequential(fe *f, const yt_node *v, mlc_loc key);
 void fe_graph(fe *f, const yt_node *v, mlc_loc key, const yt_node *output);
+/* Checks that a body (`layers:` list or `graph:` mapping) has the right shape. */
+bool fe_body_ok(fe *f, const yt_node *v, bool graph_form, mlc_loc key);
+/* Parses, names and wires the items of a body in scope sc, reports cycles,
+ * and expands the block instances among them (not when checking a
+ * definition). A `layers:` body's first layer reads `in`. Returns the index
+ * of the body's output layer, or -1. */
+int fe_scope_run(fe *f, fe_scope *sc, const yt_node *body, bool graph_form, const yt_node *output,
+		 int in);
+
+/* blocks.c: `blocks:` definitions and their instances. */
+void fe_blocks(fe *f, const yt_node *v, mlc_loc key);
+bool fe_is_ref(const yt_node *v);  /* a plain `$name` scalar */
+bool fe_has_ref(const yt_node *v); /* v or anything inside it is one */
+/* Reports `$name` references in a layer item that are not parameters of b
+ * (all of them when b is NULL: outside blocks), or that stand for wiring. */
+void fe_check_refs(fe *f, const yt_node *item, const fe_block *b);
+/* Records that block sc->def uses the block of lay[idx] (recursion check). */
+void fe_block_use(fe *f, const fe_scope *sc, int idx);
+/* Expands the block instance lay[idx] of scope sc: its body becomes layers. */
+void fe_expand(fe *f, fe_scope *sc, int idx);
+/* Counts n more layers made from blocks; false after reporting (once) that
+ * there are too many. */
+bool fe_budget(fe *f, int64_t n, mlc_loc loc, int inst);
+/* After errors reported while handling instance `inst` (-1: none), notes
+ * "in instance 'x' of block 'b'" for it and each enclosing instance. */
+void fe_note_instances(fe *f, int inst);
 
 /* config.c: loss, optimizer and data sections. */
 void fe_loss(fe *f, const yt_node *v, mlc_loc key);

@@ -8,9 +8,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-enum { K_NAME, K_INPUTS, K_LAYERS, K_GRAPH, K_OUTPUT, K_LOSS, K_OPTIMIZER, K_DATA, K_COUNT };
-static const char *const top_keys[K_COUNT + 1] = {"name", "inputs", "layers", "graph", "output",
-						  "loss", "optimizer", "data", NULL};
+enum { K_NAME, K_INPUTS, K_BLOCKS, K_LAYERS, K_GRAPH, K_OUTPUT, K_LOSS, K_OPTIMIZER, K_DATA, K_COUNT };
+static const char *const top_keys[K_COUNT + 1] = {"name", "inputs", "blocks", "layers", "graph",
+						  "output", "loss", "optimizer", "data", NULL};
 
 enum { MAX_INPUT_RANK = MLC_MAX_RANK - 1 }; /* one dimension is the batch */
 
@@ -127,7 +127,7 @@ static void read_inputs(fe *f, const yt_node *v, mlc_loc key)
 		const yt_node *k = v->key[i];
 		int idx = f->nlay;
 		fe_layer *l = fe_new_layer(f);
-		l->name = mlc_arena_strdup(f->g->arena, k->str);
+		fe_set_name(f, &f->top, l, k->str);
 		l->name_loc = l->loc = k->loc;
 		f->ninputs++;
 		bool ok = fe_ident(f, k, "an input") != NULL;
@@ -135,7 +135,7 @@ static void read_inputs(fe *f, const yt_node *v, mlc_loc key)
 			mlc_error_at(f->d, k->loc, "the input name 'labels' is reserved for the training targets");
 			ok = false;
 		}
-		ok &= fe_claim_name(f, idx);
+		ok &= fe_claim_name(f, &f->top, idx);
 		read_input(f, l, v->val[i], ok);
 	}
 }
@@ -166,6 +166,8 @@ static void read_spec(fe *f, const yt_node *root)
 	else if (absent[K_INPUTS])
 		mlc_error_file(f->d, f->file, "the spec has no 'inputs'; declare them, e.g. "
 			       "'inputs: {x: {shape: [784]}}'");
+	if (v[K_BLOCKS])
+		fe_blocks(f, v[K_BLOCKS], k[K_BLOCKS]);
 	if (v[K_LAYERS] && v[K_GRAPH]) {
 		mlc_loc kl = k[K_LAYERS], kg = k[K_GRAPH];
 		bool graph_later = kg.line > kl.line || (kg.line == kl.line && kg.col > kl.col);
@@ -227,7 +229,8 @@ mlc_status mlc_frontend_load_text(const char *path, const char *text, size_t len
 	set_defaults(m);
 	m->graph = mlc_graph_new(NULL);
 
-	fe f = {.d = d, .tmp = mlc_arena_new(), .m = m, .g = m->graph};
+	fe f = {.d = d, .tmp = mlc_arena_new(), .m = m, .g = m->graph, .noted = errors};
+	f.top = (fe_scope){.prefix = "", .inst = -1};
 	f.file = mlc_arena_strdup(m->graph->arena, path);
 	const char *slash = strrchr(path, '/');
 	f.dir = slash ? mlc_arena_strndup(f.tmp, path, (size_t)(slash - path) + 1) : "";
@@ -240,7 +243,9 @@ mlc_status mlc_frontend_load_text(const char *path, const char *text, size_t len
 		mlc_error_at(d, (mlc_loc){f.file, 1, 1}, "the spec is empty; it needs at least 'inputs', "
 			     "'layers' (or 'graph') and 'loss'");
 	free(f.lay);
-	fe_names_free(&f.names);
+	free(f.inst);
+	fe_names_free(&f.top.names);
+	fe_names_free(&f.block_names);
 	mlc_arena_free(f.tmp);
 	if (mlc_diag_errors(d) > errors) {
 		mlc_model_free(m);

@@ -11,11 +11,15 @@ typedef struct {
 } mlc_path;
 
 typedef struct {
-	const char *format;          /* "idx" (default) or "csv" */
-	mlc_path train_x, train_y;   /* idx: images + labels; csv: train_x only */
+	const char *format;          /* "idx" (default), "csv" or "cifar10" */
+	mlc_path train_x, train_y;   /* idx: images + labels; csv, cifar10: train_x only (the first file) */
 	mlc_path test_x, test_y;
+	const mlc_path *train_files, *test_files; /* cifar10: every file, in order */
+	int ntrain_files, ntest_files;
 	int label_columns;           /* csv: number of trailing target columns (1) */
 	double scale;                /* features are multiplied by this (1.0) */
+	int nnorm;                   /* normalize: values per channel (0: no normalization) */
+	const double *norm_mean, *norm_std; /* x = (x * scale - mean[c]) / std[c], c = index % nnorm */
 	int64_t batch_size;          /* 32 */
 	int epochs;                  /* 10 */
 	double validation_split;     /* 0.0: fraction of train held out */

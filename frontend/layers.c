@@ -1,7 +1,7 @@
-/* layers.c — the layer table: every layer op of the spec with its argument,
- * its attribute keys and the builder that turns it into graph nodes; plus
- * reading one layer item and naming layers. Adding a layer = one row here,
- * its key parsers and (if it is not a single op node) a builder. */
+/* layers.c — the layer table: every layer op of the spec with its argument
+ * and attribute keys (their parsers live here, the builders in build.c);
+ * plus reading one layer item and naming layers. Adding a layer = one row
+ * here, its key parsers and (if it is not a single op node) a builder. */
 #include "fe.h"
 
 #include <string.h>
@@ -15,34 +15,29 @@ _Static_assert(MLC_COUNTOF(act_names) == MLC_COUNTOF(act_ops) + 1, "activation t
 static const char *const init_names[] = {"glorot_uniform", "glorot_normal", "he_uniform", "he_normal",
 					 "zeros", "uniform", "normal", NULL};
 
-/* Sets a numeric attribute by its ops.def schema name, so the frontend never
- * hard-codes a slot number that ops.def owns. */
-static void attr_set(mlc_opcode op, mlc_attrs *a, const char *name, double v)
-{
-	mlc_attrdesc desc[MLC_MAX_ATTR * 2 + 1];
-	int n = mlc_op_attrs(op, desc, (int)MLC_COUNTOF(desc));
-	for (int i = 0; i < n; i++)
-		if (strcmp(desc[i].name, name) == 0) {
-			MLC_ASSERT(desc[i].kind == 'f' || desc[i].kind == 'i');
-			if (desc[i].kind == 'f')
-				a->f[desc[i].slot] = v;
-			else
-				a->i[desc[i].slot] = (int64_t)v;
-			return;
-		}
-	mlc_die(__FILE__, __LINE__, "op %s has no attribute %s", mlc_ops[op].name, name);
-}
+enum { MAX_WINDOW = 1 << 20 }; /* kernel, stride, dilation and padding sizes */
 
 /* ---- argument and attribute parsers (fe_attr_fn) ---- */
 
-static bool arg_units(fe *f, fe_layer *l, const yt_node *v)
+/* A required positive count: dense units, conv2d filters. */
+static bool arg_count(fe *f, fe_layer *l, const yt_node *v, const char *what, const char *example)
 {
 	if (!v || yt_is_null(v)) {
 		/* at the op: a null's own position is past the end of the line */
-		mlc_error_at(f->d, l->loc, "dense needs its number of units, e.g. 'dense: 128'");
+		mlc_error_at(f->d, l->loc, "%s needs its number of %s, e.g. '%s'", l->kind->name, what, example);
 		return false;
 	}
-	return fe_int(f, v, "units", 1, INT32_MAX, &l->args.units);
+	return fe_int(f, v, what, 1, INT32_MAX, &l->args.units);
+}
+
+static bool arg_units(fe *f, fe_layer *l, const yt_node *v)
+{
+	return arg_count(f, l, v, "units", "dense: 128");
+}
+
+static bool arg_filters(fe *f, fe_layer *l, const yt_node *v)
+{
+	return arg_count(f, l, v, "filters", "conv2d: 32");
 }
 
 static bool arg_none(fe *f, fe_layer *l, const yt_node *v)
@@ -61,7 +56,7 @@ static bool arg_number(fe *f, fe_layer *l, const yt_node *v, const char *attr, f
 		return true;
 	if (!fe_num(f, v, attr, r, &x))
 		return false;
-	attr_set(l->kind->op, &l->args.attr, attr, x);
+	fe_attr_set(l->kind->op, &l->args.attr, attr, x);
 	return true;
 }
 
@@ -73,6 +68,106 @@ static bool arg_alpha(fe *f, fe_layer *l, const yt_node *v)
 static bool arg_slope(fe *f, fe_layer *l, const yt_node *v)
 {
 	return arg_number(f, l, v, "slope", FE_POSITIVE);
+}
+
+static bool arg_p(fe *f, fe_layer *l, const yt_node *v)
+{
+	return arg_number(f, l, v, "p", FE_UNIT);
+}
+
+static bool key_momentum(fe *f, fe_layer *l, const yt_node *v)
+{
+	return arg_number(f, l, v, "momentum", (fe_range){0, 1, false, false});
+}
+
+static bool key_eps(fe *f, fe_layer *l, const yt_node *v)
+{
+	return arg_number(f, l, v, "eps", FE_POSITIVE);
+}
+
+/* An integer for both dimensions, or [h, w]. */
+static bool read_pair(fe *f, const yt_node *v, const char *what, int64_t lo, int64_t out[2])
+{
+	if (v->kind != YT_SEQ) {
+		if (!fe_int(f, v, what, lo, MAX_WINDOW, &out[0]))
+			return false;
+		out[1] = out[0];
+		return true;
+	}
+	if (v->n != 2) {
+		mlc_error_at(f->d, v->loc, "expected an integer or a list [h, w] for '%s', got a list of %d",
+			     what, v->n);
+		return false;
+	}
+	bool ok = fe_int(f, v->val[0], what, lo, MAX_WINDOW, &out[0]);
+	return fe_int(f, v->val[1], what, lo, MAX_WINDOW, &out[1]) && ok;
+}
+
+static bool arg_pool_size(fe *f, fe_layer *l, const yt_node *v)
+{
+	if (!v || yt_is_null(v))
+		return true;
+	return read_pair(f, v, "size", 1, l->args.kernel);
+}
+
+static bool key_kernel(fe *f, fe_layer *l, const yt_node *v)
+{
+	return read_pair(f, v, "kernel", 1, l->args.kernel);
+}
+
+static bool key_stride(fe *f, fe_layer *l, const yt_node *v)
+{
+	return read_pair(f, v, "stride", 1, l->args.stride);
+}
+
+static bool key_dilation(fe *f, fe_layer *l, const yt_node *v)
+{
+	return read_pair(f, v, "dilation", 1, l->args.dilation);
+}
+
+static bool key_groups(fe *f, fe_layer *l, const yt_node *v)
+{
+	l->args.groups_loc = v->loc;
+	return fe_int(f, v, "groups", 1, INT32_MAX, &l->args.groups);
+}
+
+/* valid | same | p | [h, w] | [top, left, bottom, right] */
+static bool key_padding(fe *f, fe_layer *l, const yt_node *v)
+{
+	static const char *const modes[] = {"valid", "same", NULL};
+	fe_args *a = &l->args;
+	bool number = v->kind == YT_SCALAR && !v->quoted && strchr("0123456789+-", v->str[0]) && v->str[0];
+	if (number || v->kind == YT_SEQ) {
+		int64_t p[4];
+		int n = number ? 1 : v->n;
+		if (n != 1 && n != 2 && n != 4) {
+			mlc_error_at(f->d, v->loc, "expected [h, w] or [top, left, bottom, right] for 'padding', "
+				     "got a list of %d", n);
+			return false;
+		}
+		bool ok = true;
+		for (int i = 0; i < n; i++)
+			ok &= fe_int(f, number ? v : v->val[i], "padding", 0, MAX_WINDOW, &p[i]);
+		if (!ok)
+			return false;
+		/* [h, w] pads top/bottom by h and left/right by w */
+		for (int i = 0; i < 4; i++)
+			a->pad[i] = n == 1 ? p[0] : n == 2 ? p[i % 2] : p[i];
+		a->pad_mode = FE_PAD_EXPLICIT;
+		return true;
+	}
+	for (int i = 0; v->kind == YT_SCALAR && modes[i]; i++)
+		if (strcmp(v->str, modes[i]) == 0) {
+			a->pad_mode = i == 0 ? FE_PAD_VALID : FE_PAD_SAME;
+			return true;
+		}
+	const char *s = v->kind == YT_SCALAR ? fe_suggest(f, v->str, modes) : NULL;
+	if (s)
+		mlc_error_at(f->d, v->loc, "unknown padding %s; did you mean '%s'?", fe_show(f, v), s);
+	else
+		mlc_error_at(f->d, v->loc, "unknown padding %s; expected 'valid', 'same', an integer, [h, w] "
+			     "or [top, left, bottom, right]", fe_show(f, v));
+	return false;
 }
 
 static bool key_activation(fe *f, fe_layer *l, const yt_node *v)
@@ -101,101 +196,46 @@ static bool key_straight_through(fe *f, fe_layer *l, const yt_node *v)
 	bool b;
 	if (!fe_bool(f, v, "straight_through", &b))
 		return false;
-	attr_set(OP_STEP, &l->args.attr, "ste", b);
+	fe_attr_set(OP_STEP, &l->args.attr, "ste", b);
 	return true;
-}
-
-/* ---- builders ---- */
-
-mlc_node *fe_emit(fe *f, const char *layer, mlc_loc loc, mlc_opcode op, const mlc_attrs *attr,
-		  int nsrc, mlc_node *const *src)
-{
-	mlc_node *n = mlc_node_new(f->g, op, nsrc, src, loc);
-	n->layer = layer;
-	if (attr)
-		n->attr = *attr;
-	return mlc_ops[op].shape(n, f->d) ? n : NULL;
-}
-
-static mlc_node *param(fe *f, fe_layer *l, const char *suffix, int rank, const int64_t *dim,
-		       const mlc_attrs *attr)
-{
-	const char *name = mlc_arena_printf(f->tmp, "%s.%s", l->name, suffix);
-	mlc_node *p = mlc_source(f->g, OP_PARAM, name, DT_F32, rank, dim, l->loc);
-	p->layer = l->name;
-	p->attr = *attr;
-	return mlc_ops[OP_PARAM].shape(p, f->d) ? p : NULL;
-}
-
-/* dense: x·Wᵀ (+ b) (→ activation), W laid out [out, in] like nn.Linear. */
-static mlc_node *build_dense(fe *f, fe_layer *l, mlc_node *const *in)
-{
-	mlc_node *x = in[0];
-	char t[96];
-	if (x->rank != 2) {
-		mlc_error_at(f->d, l->loc, "dense '%s' expects a 2-D input f32[N,k], got %s", l->name,
-			     mlc_type_str(x, t, sizeof t));
-		return NULL;
-	}
-	int64_t k = x->dim[1], units = l->args.units;
-	if (k * units > INT32_MAX) {
-		mlc_error_at(f->d, l->loc,
-			     "dense '%s' would need a %lld x %lld weight; at most %d weights per layer "
-			     "are supported",
-			     l->name, (long long)units, (long long)k, INT32_MAX);
-		return NULL;
-	}
-	mlc_arena *a = f->g->arena;
-	mlc_attrs wa;
-	mlc_attrs_default(OP_PARAM, &wa, a);
-	wa.s = mlc_arena_strdup(a, l->args.init);
-	attr_set(OP_PARAM, &wa, "fan_in", (double)k);
-	attr_set(OP_PARAM, &wa, "fan_out", (double)units);
-	mlc_node *w = param(f, l, "weight", 2, (int64_t[]){units, k}, &wa);
-	if (!w)
-		return NULL;
-	mlc_attrs ma;
-	mlc_attrs_default(OP_MATMUL, &ma, a);
-	attr_set(OP_MATMUL, &ma, "tb", 1);
-	mlc_node *h = fe_emit(f, l->name, l->loc, OP_MATMUL, &ma, 2, (mlc_node *[]){x, w});
-	if (h && l->args.bias) {
-		mlc_attrs ba;
-		mlc_attrs_default(OP_PARAM, &ba, a);
-		ba.s = mlc_arena_strdup(a, "zeros");
-		mlc_node *b = param(f, l, "bias", 1, (int64_t[]){units}, &ba);
-		h = b ? fe_emit(f, l->name, l->loc, OP_BIAS_ADD, NULL, 2, (mlc_node *[]){h, b}) : NULL;
-	}
-	if (h && l->args.act != OP_COUNT)
-		h = fe_emit(f, l->name, l->loc, l->args.act, NULL, 1, &h);
-	return h;
-}
-
-/* Layers that are exactly one op node. */
-static mlc_node *build_op(fe *f, fe_layer *l, mlc_node *const *in)
-{
-	return fe_emit(f, l->name, l->loc, l->kind->op, &l->args.attr, l->kind->arity, in);
 }
 
 /* ---- the table ---- */
 
 static const fe_attr dense_keys[] = {
 	{"activation", key_activation}, {"bias", key_bias}, {"init", key_init}, {NULL, NULL}};
+static const fe_attr conv_keys[] = {
+	{"kernel", key_kernel}, {"stride", key_stride}, {"padding", key_padding},
+	{"dilation", key_dilation}, {"groups", key_groups}, {"activation", key_activation},
+	{"bias", key_bias}, {"init", key_init}, {NULL, NULL}};
+static const fe_attr pool_keys[] = {{"stride", key_stride}, {"padding", key_padding}, {NULL, NULL}};
+static const fe_attr bn_keys[] = {{"momentum", key_momentum}, {"eps", key_eps}, {NULL, NULL}};
 static const fe_attr step_keys[] = {{"straight_through", key_straight_through}, {NULL, NULL}};
 static const fe_attr no_keys[] = {{NULL, NULL}};
 
 static const fe_kind kinds[] = {
-	{"dense", OP_MATMUL, 1, arg_units, dense_keys, build_dense},
-	{"relu", OP_RELU, 1, arg_none, no_keys, build_op},
-	{"leaky_relu", OP_LEAKY_RELU, 1, arg_alpha, no_keys, build_op},
-	{"sigmoid", OP_SIGMOID, 1, arg_slope, no_keys, build_op},
-	{"tanh", OP_TANH, 1, arg_none, no_keys, build_op},
-	{"step", OP_STEP, 1, arg_none, step_keys, build_op},
-	{"softmax", OP_SOFTMAX, 1, arg_none, no_keys, build_op},
-	{"add", OP_ADD, 2, arg_none, no_keys, build_op},
+	{"dense", OP_MATMUL, 1, arg_units, dense_keys, fe_build_dense, NULL},
+	{"conv2d", OP_CONV2D, 1, arg_filters, conv_keys, fe_build_conv2d, NULL},
+	{"maxpool", OP_MAXPOOL, 1, arg_pool_size, pool_keys, fe_build_pool, NULL},
+	{"avgpool", OP_AVGPOOL, 1, arg_pool_size, pool_keys, fe_build_pool, NULL},
+	{"global_avgpool", OP_GLOBAL_AVGPOOL, 1, arg_none, no_keys, fe_build_global_pool, NULL},
+	{"flatten", OP_FLATTEN, 1, arg_none, no_keys, fe_build_op, NULL},
+	{"batchnorm", OP_BATCHNORM, 1, arg_none, bn_keys, fe_build_batchnorm, NULL},
+	{"dropout", OP_DROPOUT, 1, arg_p, no_keys, fe_build_dropout, NULL},
+	{"relu", OP_RELU, 1, arg_none, no_keys, fe_build_op, NULL},
+	{"leaky_relu", OP_LEAKY_RELU, 1, arg_alpha, no_keys, fe_build_op, NULL},
+	{"sigmoid", OP_SIGMOID, 1, arg_slope, no_keys, fe_build_op, NULL},
+	{"tanh", OP_TANH, 1, arg_none, no_keys, fe_build_op, NULL},
+	{"step", OP_STEP, 1, arg_none, step_keys, fe_build_op, NULL},
+	{"softmax", OP_SOFTMAX, 1, arg_none, no_keys, fe_build_op, NULL},
+	{"add", OP_ADD, 2, arg_none, no_keys, fe_build_op, NULL},
+	{"concat", OP_CONCAT, FE_VARIADIC, arg_none, no_keys, fe_build_concat, NULL},
 };
 enum { NKINDS = MLC_COUNTOF(kinds) };
 
-const fe_kind *fe_kind_find(const char *name)
+const fe_kind fe_kind_port = {"input", OP_COUNT, 1, arg_none, no_keys, fe_build_alias, NULL};
+
+static const fe_kind *op_find(const char *name)
 {
 	for (int i = 0; i < NKINDS; i++)
 		if (strcmp(kinds[i].name, name) == 0)
@@ -203,11 +243,24 @@ const fe_kind *fe_kind_find(const char *name)
 	return NULL;
 }
 
-static const char *const *kind_names(fe *f)
+const fe_kind *fe_kind_find(fe *f, const char *name)
 {
-	const char **v = mlc_arena_alloc(f->tmp, sizeof *v * (NKINDS + 1));
+	const fe_kind *k = op_find(name);
+	int b = k ? -1 : fe_names_get(&f->block_names, name);
+	return k ? k : b >= 0 ? &f->blocks[b].kind : NULL;
+}
+
+/* Layer ops, then blocks: the candidates of "unknown layer op". */
+static const char *const *kind_names(fe *f, bool ops_only)
+{
+	int nb = ops_only ? 0 : f->nblocks;
+	const char **v = mlc_arena_alloc(f->tmp, sizeof *v * (size_t)(NKINDS + nb + 1));
+	int n = 0;
 	for (int i = 0; i < NKINDS; i++)
-		v[i] = kinds[i].name;
+		v[n++] = kinds[i].name;
+	for (int i = 0; i < nb; i++)
+		if (fe_names_get(&f->block_names, f->blocks[i].name) == i)
+			v[n++] = f->blocks[i].name;
 	return v;
 }
 
@@ -223,10 +276,8 @@ static bool any_attr_key(const char *key)
 		for (const fe_attr *a = kinds[i].attrs; a->key; a++)
 			if (strcmp(a->key, key) == 0)
 				return true;
-	for (const char *const *p = seq_common; *p; p++)
-		if (strcmp(*p, key) == 0)
-			return true;
-	for (const char *const *p = graph_common; *p; p++)
+	static const char *const others[] = {"name", "input", "inputs", "repeat", NULL};
+	for (const char *const *p = others; *p; p++)
 		if (strcmp(*p, key) == 0)
 			return true;
 	return false;
@@ -234,13 +285,15 @@ static bool any_attr_key(const char *key)
 
 static void unknown_op(fe *f, const yt_node *k)
 {
-	const char *const *names = kind_names(f);
+	const char *const *names = kind_names(f, false);
 	const char *s = fe_suggest(f, k->str, names);
 	if (s) {
 		mlc_error_at(f->d, k->loc, "unknown layer op '%s'; did you mean '%s'?", k->str, s);
 		return;
 	}
-	mlc_error_at(f->d, k->loc, "unknown layer op '%s'; expected one of: %s", k->str, fe_join(f, names));
+	/* the blocks are the spec's own: listing them here would only be noise */
+	mlc_error_at(f->d, k->loc, "unknown layer op '%s'; expected one of: %s%s", k->str,
+		     fe_join(f, kind_names(f, true)), f->nblocks ? ", or a block" : "");
 }
 
 /* Finds the one key of a layer mapping that names an op; NULL after an error. */
@@ -249,7 +302,7 @@ static const yt_node *find_op_key(fe *f, const yt_node *m)
 	const yt_node *op = NULL;
 	bool ok = true;
 	for (int i = 0; i < m->n; i++) {
-		if (!fe_kind_find(m->key[i]->str))
+		if (!fe_kind_find(f, m->key[i]->str))
 			continue;
 		if (op) {
 			mlc_error_at(f->d, m->key[i]->loc,
@@ -288,7 +341,30 @@ static const char *const *allowed_keys(fe *f, const fe_kind *k, bool graph_form)
 	return v;
 }
 
-/* graph form: `input: a` or `inputs: [a, b]` */
+/* "dense", "block 'bottleneck'" */
+static const char *kind_desc(fe *f, const fe_kind *k)
+{
+	return k->block ? mlc_arena_printf(f->tmp, "block '%s'", k->name) : k->name;
+}
+
+/* "2 inputs", "2 or more inputs" */
+static const char *arity_desc(fe *f, int arity)
+{
+	if (arity == FE_VARIADIC)
+		return "2 or more inputs";
+	return mlc_arena_printf(f->tmp, "%d input%s", arity, arity == 1 ? "" : "s");
+}
+
+static void alloc_src(fe *f, fe_layer *l, int n)
+{
+	l->nsrc = n;
+	l->src_node = mlc_arena_alloc(f->tmp, sizeof *l->src_node * (size_t)(n ? n : 1));
+	l->src = mlc_arena_alloc(f->tmp, sizeof *l->src * (size_t)(n ? n : 1));
+	for (int i = 0; i < n; i++)
+		l->src[i] = -1;
+}
+
+/* graph form: `input: a` or `inputs: [a, b, ...]` */
 static bool parse_inputs(fe *f, fe_layer *l, const yt_node *k, const yt_node *v)
 {
 	if (l->inputs_key) {
@@ -296,6 +372,8 @@ static bool parse_inputs(fe *f, fe_layer *l, const yt_node *k, const yt_node *v)
 		return false;
 	}
 	l->inputs_key = k;
+	if (fe_has_ref(v))
+		return false; /* reported by fe_check_refs */
 	int n = 1;
 	const yt_node *const *items = &v;
 	if (strcmp(k->str, "inputs") == 0) {
@@ -312,12 +390,13 @@ static bool parse_inputs(fe *f, fe_layer *l, const yt_node *k, const yt_node *v)
 		ok &= fe_str(f, items[i], k->str) != NULL;
 	if (!ok)
 		return false;
-	if (n != l->kind->arity) {
-		mlc_error_at(f->d, v->loc, "%s reads %d input%s, but this names %d", l->kind->name,
-			     l->kind->arity, l->kind->arity == 1 ? "" : "s", n);
+	int arity = l->kind->arity;
+	if (arity == FE_VARIADIC ? n < 2 : n != arity) {
+		mlc_error_at(f->d, v->loc, "%s reads %s, but this names %d", kind_desc(f, l->kind),
+			     arity_desc(f, arity), n);
 		return false;
 	}
-	l->nsrc = n;
+	alloc_src(f, l, n);
 	for (int i = 0; i < n; i++)
 		l->src_node[i] = items[i];
 	return true;
@@ -331,23 +410,30 @@ fe_layer *fe_new_layer(fe *f)
 	}
 	fe_layer *l = &f->lay[f->nlay++];
 	memset(l, 0, sizeof *l);
+	l->inst = -1;
 	return l;
+}
+
+void fe_set_name(fe *f, const fe_scope *sc, fe_layer *l, const char *local)
+{
+	l->local = mlc_arena_strdup(f->g->arena, local);
+	l->name = *sc->prefix ? mlc_arena_printf(f->g->arena, "%s%s", sc->prefix, local) : l->local;
 }
 
 static void parse_key(fe *f, fe_layer *l, const yt_node *k, const yt_node *v, bool graph_form)
 {
 	const char *key = k->str;
 	if (strcmp(key, "name") == 0 && !graph_form) {
-		const char *s = fe_ident(f, v, "a layer");
+		const char *s = fe_has_ref(v) ? NULL : fe_ident(f, v, "a layer");
 		if (s) {
-			l->name = mlc_arena_strdup(f->g->arena, s);
+			l->local = mlc_arena_strdup(f->g->arena, s);
 			l->name_loc = v->loc;
 		}
 		return;
 	}
 	if (strcmp(key, "name") == 0) {
 		mlc_error_at(f->d, k->loc, "'name' is not used in 'graph:' form: this node is named '%s' by its key",
-			     l->name);
+			     l->local);
 		return;
 	}
 	if (strcmp(key, "input") == 0 || strcmp(key, "inputs") == 0) {
@@ -360,13 +446,42 @@ static void parse_key(fe *f, fe_layer *l, const yt_node *k, const yt_node *v, bo
 				     key);
 		return;
 	}
+	if (fe_has_ref(v)) {
+		l->bad = true; /* checked where the parameter is given */
+		return;
+	}
 	for (const fe_attr *a = l->kind->attrs; a->key; a++)
 		if (strcmp(a->key, key) == 0) {
 			l->bad |= !a->parse(f, l, v);
 			return;
 		}
+	if (strcmp(key, "repeat") == 0) {
+		mlc_error_at(f->d, k->loc, "'repeat' only applies to blocks; %s is a layer op "
+			     "(define a block under 'blocks:' to repeat layers)", l->kind->name);
+		return;
+	}
 	const char *const *allowed = allowed_keys(f, l->kind, graph_form);
-	fe_unknown_key(f, k, allowed, mlc_arena_printf(f->tmp, "in %s layer", l->kind->name));
+	const char *where = l->kind->block ? mlc_arena_printf(f->tmp, "in an instance of block '%s'", l->kind->name)
+					   : mlc_arena_printf(f->tmp, "in %s layer", l->kind->name);
+	fe_unknown_key(f, k, allowed, where);
+}
+
+static void set_defaults(fe *f, fe_layer *l, const fe_kind *k)
+{
+	fe_args *a = &l->args;
+	a->units = 0;
+	a->act = OP_COUNT;
+	a->bias = true;
+	a->init = init_names[0];
+	bool pool = k->op == OP_MAXPOOL || k->op == OP_AVGPOOL;
+	a->kernel[0] = a->kernel[1] = pool ? 2 : 3;
+	a->stride[0] = a->stride[1] = pool ? 0 : 1;
+	a->dilation[0] = a->dilation[1] = 1;
+	a->groups = 1;
+	a->pad_mode = FE_PAD_VALID;
+	a->repeat = 1;
+	if (k->op != OP_COUNT)
+		mlc_attrs_default(k->op, &a->attr, f->g->arena);
 }
 
 void fe_parse_layer(fe *f, fe_layer *l, const yt_node *item, const yt_node *key)
@@ -374,9 +489,9 @@ void fe_parse_layer(fe *f, fe_layer *l, const yt_node *item, const yt_node *key)
 	bool graph_form = key != NULL;
 	const yt_node *opkey = NULL, *arg = NULL, *m = NULL;
 	if (item->kind == YT_SCALAR && !yt_is_null(item)) {
-		if (fe_kind_find(item->str))
+		if (fe_kind_find(f, item->str))
 			opkey = item;
-		else
+		else if (!fe_is_ref(item))
 			unknown_op(f, item);
 	} else if (item->kind == YT_MAP) {
 		m = item;
@@ -391,64 +506,84 @@ void fe_parse_layer(fe *f, fe_layer *l, const yt_node *item, const yt_node *key)
 		l->bad = true;
 		return;
 	}
-	const fe_kind *k = fe_kind_find(opkey->str);
+	const fe_kind *k = fe_kind_find(f, opkey->str);
 	l->kind = k;
 	l->loc = opkey->loc;
-	l->args.units = 0;
-	l->args.act = OP_COUNT;
-	l->args.bias = true;
-	l->args.init = init_names[0];
-	mlc_attrs_default(k->op, &l->args.attr, f->g->arena);
+	set_defaults(f, l, k);
 	if (!graph_form && k->arity != 1) {
-		mlc_error_at(f->d, l->loc,
-			     "%s reads %d inputs, so it needs the 'graph:' form with 'inputs: [a, b]'",
-			     k->name, k->arity);
+		mlc_error_at(f->d, l->loc, "%s reads %s, so it needs the 'graph:' form with 'inputs: [a, b%s]'",
+			     kind_desc(f, k), arity_desc(f, k->arity), k->arity == FE_VARIADIC ? ", ..." : "");
 		l->bad = true;
 	}
-	l->bad |= !k->primary(f, l, arg);
+	if (arg && fe_has_ref(arg))
+		l->bad = true; /* checked where the parameter is given */
+	else
+		l->bad |= !k->primary(f, l, arg);
 	for (int i = 0; m && i < m->n; i++)
 		if (m->key[i] != opkey)
 			parse_key(f, l, m->key[i], m->val[i], graph_form);
 	if (graph_form && !l->inputs_key) {
-		mlc_error_at(f->d, l->loc, "node '%s' needs to say what it reads: add %s", l->name,
-			     k->arity == 1 ? "'input: <name>'" : "'inputs: [<name>, <name>]'");
+		const char *what = k->arity == 1 ? "'input: <name>'"
+				   : k->arity == 2 ? "'inputs: [<name>, <name>]'"
+				   : k->arity == FE_VARIADIC ? "'inputs: [<name>, <name>, ...]'"
+							     : "'inputs: [<name>, ...]'";
+		mlc_error_at(f->d, l->loc, "node '%s' needs to say what it reads: add %s", l->local, what);
 		l->bad = true;
 	}
 }
 
-bool fe_claim_name(fe *f, int idx)
+bool fe_claim_name(fe *f, fe_scope *sc, int idx)
 {
 	fe_layer *l = &f->lay[idx];
-	int prev = fe_names_get(&f->names, l->name);
+	int prev = fe_names_get(&sc->names, l->local);
 	if (prev < 0) {
-		fe_names_put(&f->names, l->name, idx);
+		fe_names_put(&sc->names, l->local, idx);
 		return true;
 	}
 	const fe_layer *p = &f->lay[prev];
-	mlc_error_at(f->d, l->name_loc, "the name '%s' is already used by %s", l->name,
-		     p->kind ? "a layer" : "an input");
-	mlc_note_at(f->d, p->name_loc, "'%s' is defined here", p->name);
+	mlc_error_at(f->d, l->name_loc, "the name '%s' is already used by %s", l->local,
+		     p->kind && p->kind != &fe_kind_port ? "a layer" : "an input");
+	mlc_note_at(f->d, p->name_loc, "'%s' is defined here", p->local);
 	return false;
 }
 
-/* Explicit names first, so that a default name never takes one written later. */
-void fe_default_names(fe *f, int first)
+/* The copies of a repeated block share their head's fate: named after it
+ * ("stage.1", "stage.2", ...) once the head's own name is taken. */
+static void name_members(fe *f, fe_scope *sc, int head)
 {
-	for (int i = first; i < f->nlay; i++)
-		if (f->lay[i].name)
-			fe_claim_name(f, i);
-	int count[NKINDS] = {0};
-	for (int i = first; i < f->nlay; i++) {
+	for (int i = head + 1; i <= head + f->lay[head].group; i++)
+		fe_names_put(&sc->names, f->lay[i].local, i);
+}
+
+/* Explicit names first, so that a default name never takes one written later. */
+void fe_default_names(fe *f, fe_scope *sc)
+{
+	for (int i = sc->first; i < f->nlay; i++) {
 		fe_layer *l = &f->lay[i];
-		if (l->name || !l->kind)
-			continue;
-		int ki = (int)(l->kind - kinds);
-		do
-			l->name = mlc_arena_printf(f->g->arena, "%s%d", l->kind->name, ++count[ki]);
-		while (fe_names_get(&f->names, l->name) >= 0);
-		l->name_loc = l->loc;
-		fe_names_put(&f->names, l->name, i);
+		if (!l->local || l->member || l->name)
+			continue; /* graph-form keys were claimed when read */
+		fe_set_name(f, sc, l, l->local);
+		if (fe_claim_name(f, sc, i) && l->group)
+			name_members(f, sc, i);
 	}
+	fe_names count = {0};
+	for (int i = sc->first; i < f->nlay; i++) {
+		fe_layer *l = &f->lay[i];
+		if (l->local || !l->kind)
+			continue;
+		int k = fe_names_get(&count, l->kind->name);
+		if (k < 0)
+			k = 0;
+		const char *local;
+		do
+			local = mlc_arena_printf(f->tmp, "%s%d", l->kind->name, ++k);
+		while (fe_names_get(&sc->names, local) >= 0);
+		fe_names_put(&count, l->kind->name, k);
+		fe_set_name(f, sc, l, local);
+		l->name_loc = l->loc;
+		fe_names_put(&sc->names, l->local, i);
+	}
+	fe_names_free(&count);
 }
 
 void fe_build_layer(fe *f, fe_layer *l, mlc_node *const *in)

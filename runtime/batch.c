@@ -4,6 +4,7 @@
 #include "session.h"
 
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 int64_t mlc_pred_width(const mlc_session *s)
@@ -30,6 +31,14 @@ mlc_status mlc_data_load(mlc_session *s, bool test, mlc_data *out, mlc_diag *d)
 	mlc_status st;
 	if (c->format && strcmp(c->format, "csv") == 0) {
 		st = mlc_load_csv(x->path, c->label_columns > 0 ? c->label_columns : 1, &out->ds, d);
+	} else if (c->format && strcmp(c->format, "cifar10") == 0) {
+		const mlc_path *files = test ? c->test_files : c->train_files;
+		int n = test ? c->ntest_files : c->ntrain_files;
+		const char **paths = mlc_xmalloc(sizeof *paths * (size_t)(n ? n : 1));
+		for (int i = 0; i < n; i++)
+			paths[i] = files[i].path;
+		st = mlc_load_cifar(paths, n, &out->ds, d);
+		free(paths);
 	} else {
 		if (!y->path) {
 			mlc_error_at(d, x->loc, "IDX data needs both images: and labels:");
@@ -42,7 +51,18 @@ mlc_status mlc_data_load(mlc_session *s, bool test, mlc_data *out, mlc_diag *d)
 	if (c->scale != 1.0 && c->scale != 0.0)
 		for (int64_t i = 0; i < out->ds.n * out->ds.dim; i++)
 			out->ds.x[i] *= (float)c->scale;
-	return mlc_data_check(s, out, d);
+	if ((st = mlc_data_check(s, out, d)) != MLC_OK) {
+		mlc_dataset_free(&out->ds);
+		return st;
+	}
+	/* per channel, after scale: NHWC puts the channel fastest, and the
+	 * frontend checked there is one value per channel of the input */
+	int64_t k = c->nnorm, total = out->ds.n * out->ds.dim;
+	if (k > 0 && out->ds.dim % k == 0)
+		for (int64_t i = 0; i < total; i += k)
+			for (int64_t j = 0; j < k; j++)
+				out->ds.x[i + j] = (float)((out->ds.x[i + j] - c->norm_mean[j]) / c->norm_std[j]);
+	return MLC_OK;
 }
 
 mlc_status mlc_data_check(mlc_session *s, const mlc_data *data, mlc_diag *d)

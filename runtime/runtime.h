@@ -21,6 +21,11 @@ mlc_status mlc_load_idx(const char *images, const char *labels, mlc_dataset *out
  * a header; the last `label_columns` cells of a row are its targets. Errors
  * give file:line:col. */
 mlc_status mlc_load_csv(const char *path, int label_columns, mlc_dataset *out, mlc_diag *d);
+/* CIFAR-10 binary files (data_batch_1.bin, ..., raw or gzip'd): records of a
+ * label byte (0..9) and 32x32x3 pixel bytes stored as R, G and B planes,
+ * loaded as NHWC floats (unscaled) for a [32, 32, 3] input; the files are
+ * concatenated in order. Errors name the file and what is wrong. */
+mlc_status mlc_load_cifar(const char *const *paths, int npaths, mlc_dataset *out, mlc_diag *d);
 void mlc_dataset_free(mlc_dataset *ds);
 
 /* A named f32 tensor, as in a safetensors file. */

@@ -90,17 +90,27 @@ void mlc_session_summary(const mlc_session *s, FILE *out)
 	}
 	int64_t total = 0, trainable = 0;
 	char sh[64], num[32];
+	/* block instances make long layer names ("stage2.1.conv_a"): widen the column */
+	int lw = 16;
+	for (int k = 0; k < nrows; k++)
+		if ((int)strlen(rows[k].layer) > lw)
+			lw = (int)strlen(rows[k].layer);
+	int width = lw + 65;
 	fprintf(out, "Model: %s\n", g->name);
-	fprintf(out, "%-16s %-34s %-16s %12s\n", "Layer", "Ops", "Output shape", "Params");
-	fprintf(out, "%.81s\n", "---------------------------------------------------------------------------------");
+	fprintf(out, "%-*s %-34s %-16s %12s\n", lw, "Layer", "Ops", "Output shape", "Params");
+	for (int i = 0; i < width; i++)
+		fputc('-', out);
+	fputc('\n', out);
 	for (int k = 0; k < nrows; k++) {
 		row *r = &rows[k];
-		fprintf(out, "%-16s %-34s %-16s %12s\n", r->layer, r->ops,
+		fprintf(out, "%-*s %-34s %-16s %12s\n", lw, r->layer, r->ops,
 			r->out ? shape_str(r->out, sh, sizeof sh) : "-", commas(r->params, num));
 		total += r->params;
 		trainable += r->trainable;
 	}
-	fprintf(out, "%.81s\n", "=================================================================================");
+	for (int i = 0; i < width; i++)
+		fputc('=', out);
+	fputc('\n', out);
 	fprintf(out, "Total params: %s\n", commas(total, num));
 	fprintf(out, "Trainable params: %s\n", commas(trainable, num));
 	fprintf(out, "Non-trainable params: %s\n", commas(total - trainable, num));

@@ -390,6 +390,373 @@ static void test_graph_form_order(void **state)
 	unload(&r);
 }
 
+/* The value of op attribute `name` on node n, by the ops.def schema. */
+static int64_t attr_i(const mlc_node *n, const char *name)
+{
+	mlc_attrdesc desc[2 * MLC_MAX_ATTR + 1];
+	int k = mlc_op_attrs(n->op, desc, (int)MLC_COUNTOF(desc));
+	for (int i = 0; i < k; i++)
+		if (strcmp(desc[i].name, name) == 0)
+			return desc[i].kind == 'i' ? n->attr.i[desc[i].slot] : (int64_t)n->attr.f[desc[i].slot];
+	fail_msg("%s has no attribute %s", mlc_ops[n->op].name, name);
+	return -1;
+}
+
+static double attr_f(const mlc_node *n, const char *name)
+{
+	mlc_attrdesc desc[2 * MLC_MAX_ATTR + 1];
+	int k = mlc_op_attrs(n->op, desc, (int)MLC_COUNTOF(desc));
+	for (int i = 0; i < k; i++)
+		if (strcmp(desc[i].name, name) == 0 && desc[i].kind == 'f')
+			return n->attr.f[desc[i].slot];
+	fail_msg("%s has no attribute %s", mlc_ops[n->op].name, name);
+	return -1;
+}
+
+static void assert_pads(const mlc_node *n, int64_t t, int64_t l, int64_t b, int64_t r)
+{
+	assert_int_equal(attr_i(n, "pad_t"), t);
+	assert_int_equal(attr_i(n, "pad_l"), l);
+	assert_int_equal(attr_i(n, "pad_b"), b);
+	assert_int_equal(attr_i(n, "pad_r"), r);
+}
+
+static void test_conv_graph(void **state)
+{
+	loaded r;
+	mlc_graph *g = must_load("cnn.yaml",
+				 "inputs: {img: {shape: [32, 32, 3]}}\n"
+				 "layers:\n"
+				 "  - conv2d: 32\n"
+				 "    kernel: [3, 5]\n"
+				 "    stride: [1, 2]\n"
+				 "    dilation: [2, 1]\n"
+				 "    activation: relu\n"
+				 "    init: he_normal\n"
+				 "  - conv2d: 8\n"
+				 "    groups: 4\n"
+				 "    bias: false\n"
+				 "  - flatten\n"
+				 "  - dense: 10\n"
+				 "loss: softmax_cross_entropy\n",
+				 &r)
+			    ->graph;
+	assert_dims(mlc_graph_find_value(g, "img"), 4, (int64_t[]){MLC_BATCH, 32, 32, 3});
+	/* HWIO, fans count the receptive field */
+	mlc_node *w = mlc_graph_find_value(g, "conv2d1.weight");
+	assert_dims(w, 4, (int64_t[]){3, 5, 3, 32});
+	assert_string_equal(w->attr.s, "he_normal");
+	assert_int_equal(attr_i(w, "fan_in"), 3 * 5 * 3);
+	assert_int_equal(attr_i(w, "fan_out"), 3 * 5 * 32);
+	assert_int_equal(attr_i(w, "trainable"), 1);
+	assert_int_equal(w->loc.line, 3);
+	assert_dims(mlc_graph_find_value(g, "conv2d1.bias"), 1, (int64_t[]){32});
+	mlc_node *c = find_op(g, OP_CONV2D, "conv2d1");
+	assert_ptr_equal(c->src[0], mlc_graph_find_value(g, "img"));
+	assert_ptr_equal(c->src[1], w);
+	assert_int_equal(attr_i(c, "stride_h"), 1);
+	assert_int_equal(attr_i(c, "stride_w"), 2);
+	assert_int_equal(attr_i(c, "dil_h"), 2);
+	assert_int_equal(attr_i(c, "dil_w"), 1);
+	assert_int_equal(attr_i(c, "groups"), 1);
+	assert_pads(c, 0, 0, 0, 0); /* valid */
+	/* 32 - 2·(3-1) = 28 rows; (32 - 5) / 2 + 1 = 14 columns */
+	assert_dims(c, 4, (int64_t[]){MLC_BATCH, 28, 14, 32});
+	mlc_node *relu = find_op(g, OP_RELU, "conv2d1");
+	assert_int_equal(relu->src[0]->op, OP_BIAS_ADD);
+	assert_ptr_equal(relu->src[0]->src[0], c);
+
+	/* grouped: each group of 8 input channels feeds 2 of the 8 filters */
+	mlc_node *w2 = mlc_graph_find_value(g, "conv2d2.weight");
+	assert_dims(w2, 4, (int64_t[]){3, 3, 8, 8});
+	assert_int_equal(attr_i(w2, "fan_in"), 9 * 8);
+	assert_int_equal(attr_i(w2, "fan_out"), 9 * 2);
+	assert_null(mlc_graph_find_value(g, "conv2d2.bias"));
+	mlc_node *c2 = find_op(g, OP_CONV2D, "conv2d2");
+	assert_int_equal(attr_i(c2, "groups"), 4);
+	assert_ptr_equal(c2->src[0], relu);
+	mlc_node *fl = find_op(g, OP_FLATTEN, "flatten1");
+	assert_ptr_equal(fl->src[0], c2);
+	assert_dims(fl, 2, (int64_t[]){MLC_BATCH, 26 * 12 * 8});
+	assert_dims(mlc_graph_find_value(g, "dense1.weight"), 2, (int64_t[]){10, 26 * 12 * 8});
+	unload(&r);
+}
+
+/* "same" is TensorFlow's: out = ceil(in / stride), the odd pad goes bottom/right. */
+static void test_same_padding(void **state)
+{
+	static const struct {
+		int h, w, k, s, dil;
+		int64_t t, l, b, r, oh, ow;
+	} cases[] = {
+		{7, 7, 3, 2, 1, 1, 1, 1, 1, 4, 4},   /* odd input: total 2 */
+		{8, 8, 3, 2, 1, 0, 0, 1, 1, 4, 4},   /* even input: total 1, all at the end */
+		{5, 6, 4, 1, 1, 1, 1, 2, 2, 5, 6},   /* even kernel: total 3 */
+		{9, 9, 3, 1, 2, 2, 2, 2, 2, 9, 9},   /* dilated: span 5 */
+		{4, 4, 1, 3, 1, 0, 0, 0, 0, 2, 2},   /* nothing to pad */
+		{10, 3, 3, 1, 1, 1, 1, 1, 1, 10, 3}, /* rectangular */
+	};
+	for (size_t i = 0; i < MLC_COUNTOF(cases); i++) {
+		char text[512];
+		snprintf(text, sizeof text,
+			 "inputs: {x: {shape: [%d, %d, 2]}}\n"
+			 "graph:\n"
+			 "  c: {conv2d: 3, kernel: %d, stride: %d, dilation: %d, padding: same, input: x}\n"
+			 "  p: {maxpool: %d, stride: %d, padding: same, input: x}\n"
+			 "  out: {concat, inputs: [c, p]}\n"
+			 "loss: mse\n",
+			 cases[i].h, cases[i].w, cases[i].k, cases[i].s, cases[i].dil, cases[i].k, cases[i].s);
+		loaded r;
+		mlc_graph *g = must_load("same.yaml", text, &r)->graph;
+		mlc_node *c = find_op(g, OP_CONV2D, NULL);
+		assert_pads(c, cases[i].t, cases[i].l, cases[i].b, cases[i].r);
+		assert_dims(c, 4, (int64_t[]){MLC_BATCH, cases[i].oh, cases[i].ow, 3});
+		if (cases[i].dil == 1) { /* a pool of the same window pads the same way */
+			mlc_node *p = find_op(g, OP_MAXPOOL, NULL);
+			assert_pads(p, cases[i].t, cases[i].l, cases[i].b, cases[i].r);
+			assert_dims(p, 4, (int64_t[]){MLC_BATCH, cases[i].oh, cases[i].ow, 2});
+		}
+		unload(&r);
+	}
+}
+
+static void test_pool_and_padding_forms(void **state)
+{
+	loaded r;
+	mlc_graph *g = must_load("pool.yaml",
+				 "inputs: {x: {shape: [12, 12, 4]}}\n"
+				 "graph:\n"
+				 "  a: {maxpool, input: x}\n"
+				 "  b: {avgpool: [3, 2], input: x}\n"
+				 "  c: {maxpool: 3, stride: [1, 2], padding: 1, input: x}\n"
+				 "  d: {conv2d: 2, padding: [1, 2], input: x}\n"
+				 "  e: {conv2d: 2, padding: [0, 1, 2, 0], input: x}\n"
+				 "  f: {global_avgpool, input: x}\n"
+				 "loss: mse\n",
+				 &r)
+			    ->graph;
+	mlc_node *a = find_op(g, OP_MAXPOOL, "a"), *b = find_op(g, OP_AVGPOOL, "b");
+	assert_int_equal(attr_i(a, "size_h"), 2);
+	assert_int_equal(attr_i(a, "stride_w"), 2); /* the stride defaults to the window */
+	assert_dims(a, 4, (int64_t[]){MLC_BATCH, 6, 6, 4});
+	assert_int_equal(attr_i(b, "size_h"), 3);
+	assert_int_equal(attr_i(b, "size_w"), 2);
+	assert_int_equal(attr_i(b, "stride_h"), 3);
+	assert_int_equal(attr_i(b, "stride_w"), 2);
+	assert_dims(b, 4, (int64_t[]){MLC_BATCH, 4, 6, 4});
+	mlc_node *c = find_op(g, OP_MAXPOOL, "c");
+	assert_pads(c, 1, 1, 1, 1);
+	assert_int_equal(attr_i(c, "stride_h"), 1);
+	assert_pads(find_op(g, OP_CONV2D, "d"), 1, 2, 1, 2);
+	assert_pads(find_op(g, OP_CONV2D, "e"), 0, 1, 2, 0);
+	assert_dims(find_op(g, OP_GLOBAL_AVGPOOL, "f"), 2, (int64_t[]){MLC_BATCH, 4});
+	unload(&r);
+}
+
+static void test_batchnorm_dropout_concat(void **state)
+{
+	loaded r;
+	mlc_graph *g = must_load("bn.yaml",
+				 "inputs: {x: {shape: [6, 6, 5]}}\n"
+				 "graph:\n"
+				 "  bn: {batchnorm, momentum: 0.2, eps: 0.001, input: x}\n"
+				 "  dr: {dropout: 0.3, input: bn}\n"
+				 "  d2: {dropout, input: dr}\n"
+				 "  cat: {concat, inputs: [x, dr, d2]}\n"
+				 "loss: mse\n",
+				 &r)
+			    ->graph;
+	static const char *const names[] = {"weight", "bias", "running_mean", "running_var"};
+	static const char *const inits[] = {"ones", "zeros", "zeros", "ones"};
+	mlc_node *bn = find_op(g, OP_BATCHNORM, "bn");
+	assert_ptr_equal(bn->src[0], mlc_graph_find_value(g, "x"));
+	for (int i = 0; i < 4; i++) {
+		char name[64];
+		snprintf(name, sizeof name, "bn.%s", names[i]);
+		mlc_node *p = mlc_graph_find_value(g, name);
+		assert_dims(p, 1, (int64_t[]){5});
+		assert_string_equal(p->attr.s, inits[i]);
+		assert_int_equal(attr_i(p, "trainable"), i < 2); /* running stats are not trained */
+		assert_ptr_equal(bn->src[i + 1], p);
+	}
+	assert_true(attr_f(bn, "momentum") == 0.2);
+	assert_true(attr_f(bn, "eps") == 0.001);
+	assert_dims(bn, 4, (int64_t[]){MLC_BATCH, 6, 6, 5});
+
+	/* each dropout's mask key is its own node id */
+	mlc_node *dr = find_op(g, OP_DROPOUT, "dr"), *d2 = find_op(g, OP_DROPOUT, "d2");
+	assert_true(attr_f(dr, "p") == 0.3);
+	assert_true(attr_f(d2, "p") == 0.5);
+	assert_int_equal(attr_i(dr, "key"), dr->id);
+	assert_int_equal(attr_i(d2, "key"), d2->id);
+
+	/* concat of three: concat(concat(x, dr), d2) */
+	mlc_node *outer = mlc_graph_find_ret(g, "pred");
+	assert_int_equal(outer->op, OP_CONCAT);
+	assert_ptr_equal(outer->src[1], d2);
+	assert_int_equal(outer->src[0]->op, OP_CONCAT);
+	assert_ptr_equal(outer->src[0]->src[0], mlc_graph_find_value(g, "x"));
+	assert_ptr_equal(outer->src[0]->src[1], dr);
+	assert_string_equal(outer->src[0]->layer, "cat");
+	assert_dims(outer, 4, (int64_t[]){MLC_BATCH, 6, 6, 15});
+	unload(&r);
+}
+
+static const char blocks_spec[] =
+	"inputs: {x: {shape: [8, 8, 4]}}\n"                            /* 1 */
+	"blocks:\n"                                                    /* 2 */
+	"  unit:\n"                                                    /* 3 */
+	"    params: {f: required, k: 3}\n"                            /* 4 */
+	"    layers:\n"                                                /* 5 */
+	"      - {conv2d: $f, kernel: $k, padding: same}\n"            /* 6 */
+	"      - relu\n"                                               /* 7 */
+	"  res:\n"                                                     /* 8 */
+	"    params: {f: 4}\n"                                         /* 9 */
+	"    input: x\n"                                               /* 10 */
+	"    graph:\n"                                                 /* 11 */
+	"      a: {unit: {f: $f}, input: x}\n"                         /* 12 */
+	"      b: {unit: {f: $f, k: 1}, input: a}\n"                   /* 13 */
+	"      sum: {add, inputs: [b, x]}\n"                           /* 14 */
+	"layers:\n"                                                    /* 15 */
+	"  - unit: {f: 4}\n"                                           /* 16 */
+	"  - res\n"                                                    /* 17 */
+	"  - res:\n"                                                   /* 18 */
+	"    repeat: 3\n"                                              /* 19 */
+	"  - res: {f: 4}\n"                                            /* 20 */
+	"    repeat: 2\n"                                              /* 21 */
+	"    name: stage\n"                                            /* 22 */
+	"  - flatten\n"                                                /* 23 */
+	"loss: mse\n";
+
+static int count_op(const mlc_graph *g, mlc_opcode op)
+{
+	int n = 0;
+	for (int i = 0; i < g->nnode; i++)
+		n += g->node[i]->op == op;
+	return n;
+}
+
+static void test_block_expansion(void **state)
+{
+	loaded r;
+	mlc_graph *g = must_load("blocks.yaml", blocks_spec, &r)->graph;
+	/* unit1, res1, res2..res4 (repeat 3), stage.1, stage.2: 1 + 6 · 2 = 13 units */
+	assert_int_equal(count_op(g, OP_CONV2D), 13);
+	assert_int_equal(count_op(g, OP_ADD), 6);
+	static const char *const params[] = {
+		"unit1.conv2d1.weight",	      "res1.a.conv2d1.weight", "res1.b.conv2d1.weight",
+		"res2.a.conv2d1.weight",      "res3.a.conv2d1.bias",   "res4.b.conv2d1.weight",
+		"stage.1.a.conv2d1.weight",   "stage.2.b.conv2d1.bias",
+	};
+	for (size_t i = 0; i < MLC_COUNTOF(params); i++)
+		if (!mlc_graph_find_value(g, params[i]))
+			fail_msg("no parameter %s", params[i]);
+	assert_null(mlc_graph_find_value(g, "res5.a.conv2d1.weight"));
+	assert_null(mlc_graph_find_value(g, "stage.3.a.conv2d1.weight"));
+	/* parameters substituted: k: 1 in b, the default 3 in a */
+	assert_dims(mlc_graph_find_value(g, "res2.b.conv2d1.weight"), 4, (int64_t[]){1, 1, 4, 4});
+	assert_dims(mlc_graph_find_value(g, "res2.a.conv2d1.weight"), 4, (int64_t[]){3, 3, 4, 4});
+
+	/* nodes built from a body point at the body, and carry the instance's name */
+	mlc_node *c = find_op(g, OP_CONV2D, "stage.2.b.conv2d1");
+	assert_non_null(c);
+	assert_int_equal(c->loc.line, 6);
+	assert_int_equal(c->loc.col, 10);
+	mlc_node *add = find_op(g, OP_ADD, "res3.sum");
+	assert_int_equal(add->loc.line, 14);
+	/* the skip reads the instance's input: res2's output */
+	assert_ptr_equal(add->src[1], find_op(g, OP_ADD, "res2.sum"));
+	assert_ptr_equal(add->src[0], find_op(g, OP_RELU, "res3.b.relu1"));
+	/* the chain: res4 feeds stage.1, stage.2 feeds flatten */
+	assert_ptr_equal(find_op(g, OP_CONV2D, "stage.1.a.conv2d1")->src[0], find_op(g, OP_ADD, "res4.sum"));
+	assert_ptr_equal(find_op(g, OP_FLATTEN, NULL)->src[0], find_op(g, OP_ADD, "stage.2.sum"));
+	for (int i = 0; i < g->nnode; i++)
+		for (int j = 0; j < g->node[i]->nsrc; j++)
+			assert_true(g->node[i]->src[j]->id < g->node[i]->id);
+	unload(&r);
+}
+
+static void test_block_repeat_counts(void **state)
+{
+	for (int n = 1; n <= 4; n++) {
+		char text[512];
+		snprintf(text, sizeof text,
+			 "inputs: {x: {shape: [4, 4, 2]}}\n"
+			 "blocks:\n"
+			 "  b: {params: {f: 2}, layers: [{conv2d: $f, padding: same}]}\n"
+			 "graph:\n"
+			 "  s: {b, repeat: %d, input: x}\n"
+			 "  t: {relu, input: s}\n"
+			 "loss: mse\n",
+			 n);
+		loaded r;
+		mlc_graph *g = must_load("rep.yaml", text, &r)->graph;
+		assert_int_equal(count_op(g, OP_CONV2D), n);
+		/* numbered from 1 when there are several; `s` is the last copy */
+		char name[64];
+		snprintf(name, sizeof name, n > 1 ? "s.%d.conv2d1.weight" : "s.conv2d1.weight", n);
+		assert_non_null(mlc_graph_find_value(g, name));
+		snprintf(name, sizeof name, n > 1 ? "s.%d.conv2d1" : "s.conv2d1", n);
+		assert_ptr_equal(find_op(g, OP_RELU, "t")->src[0], find_op(g, OP_BIAS_ADD, name));
+		unload(&r);
+	}
+}
+
+static void test_block_graph_form(void **state)
+{
+	loaded r;
+	mlc_graph *g = must_load("bg.yaml",
+				 "inputs: {p: {shape: [4, 4, 2]}, q: {shape: [4, 4, 3]}}\n"
+				 "blocks:\n"
+				 "  pair:\n"
+				 "    inputs: [l, r]\n"
+				 "    graph:\n"
+				 "      out: {concat, inputs: [r, l]}\n"
+				 "      unused: {relu, input: l}\n"
+				 "    output: out\n"
+				 "graph:\n"
+				 "  j: {pair, inputs: [p, q]}\n"
+				 "  k: {relu, input: j}\n"
+				 "loss: mse\n",
+				 &r)
+			    ->graph;
+	mlc_node *cat = find_op(g, OP_CONCAT, "j.out");
+	assert_ptr_equal(cat->src[0], mlc_graph_find_value(g, "q"));
+	assert_ptr_equal(cat->src[1], mlc_graph_find_value(g, "p"));
+	assert_ptr_equal(find_op(g, OP_RELU, "k")->src[0], cat);
+	assert_non_null(find_op(g, OP_RELU, "j.unused")); /* built, as in any graph */
+	unload(&r);
+}
+
+static void test_data_cifar_normalize(void **state)
+{
+	loaded r;
+	mlc_model *m = must_load("specs/c.yaml",
+				 "inputs: {x: {shape: [32, 32, 3]}}\n"
+				 "layers: [flatten, {dense: 10}]\n"
+				 "loss: softmax_cross_entropy\n"
+				 "data:\n"
+				 "  format: cifar10\n"
+				 "  train: [b1.bin, /abs/b2.bin]\n"
+				 "  test: t.bin\n"
+				 "  normalize: {mean: [0.5, 0.25, 0], std: [1, 2, 0.5]}\n",
+				 &r);
+	assert_string_equal(m->data.format, "cifar10");
+	assert_int_equal(m->data.ntrain_files, 2);
+	assert_string_equal(m->data.train_files[0].path, "specs/b1.bin");
+	assert_string_equal(m->data.train_files[1].path, "/abs/b2.bin");
+	assert_string_equal(m->data.train_x.path, "specs/b1.bin");
+	assert_int_equal(m->data.ntest_files, 1);
+	assert_string_equal(m->data.test_x.path, "specs/t.bin");
+	assert_int_equal(m->data.nnorm, 3);
+	assert_true(m->data.norm_mean[1] == 0.25);
+	assert_true(m->data.norm_std[2] == 0.5);
+	unload(&r);
+	m = must_load("x.yaml", "inputs: {x: {shape: [3]}}\nlayers: [relu]\nloss: mse\n", &r);
+	assert_int_equal(m->data.nnorm, 0);
+	unload(&r);
+}
+
 static void test_config_defaults(void **state)
 {
 	loaded r;
@@ -558,13 +925,45 @@ static void test_mutations(void **state)
 		"loss: {type: mse}\n"
 		"optimizer: {lr: 0.1, momentum: 0.9}\n"
 		"data: {format: csv, train: x.csv, test: y.csv, label_columns: 1}\n",
+		"inputs: {x: {shape: [9, 9, 2]}}\n"
+		"graph:\n"
+		"  c: {conv2d: 4, kernel: [3, 2], stride: 2, padding: same, groups: 2, input: x}\n"
+		"  p: {maxpool: 2, stride: 1, padding: [0, 1], input: c}\n"
+		"  q: {avgpool, padding: 1, input: x}\n"
+		"  b: {batchnorm, momentum: 0.5, input: p}\n"
+		"  g: {global_avgpool, input: b}\n"
+		"  h: {global_avgpool, input: q}\n"
+		"  k: {concat, inputs: [g, h, g]}\n"
+		"  d: {dropout: 0.2, input: k}\n"
+		"  out: {dense: 3, input: d}\n"
+		"loss: softmax_cross_entropy\n"
+		"data: {format: cifar10, train: [a, b], normalize: {mean: [0, 1], std: [1, 2]}}\n",
+		blocks_spec,
+		"inputs: {p: {shape: [4, 4, 2]}, q: {shape: [4, 4, 3]}}\n"
+		"blocks:\n"
+		"  u: {params: {f: 2, k: required}, layers: [{conv2d: $f, kernel: $k}, relu]}\n"
+		"  v:\n"
+		"    inputs: [l, r]\n"
+		"    graph: {o: {concat, inputs: [r, l]}, w: {u: {k: 1}, repeat: 2, input: o}}\n"
+		"    output: w\n"
+		"graph:\n"
+		"  j: {v, inputs: [p, q]}\n"
+		"  k: {u: {f: 3, k: 1}, repeat: 3, input: j}\n"
+		"loss: mse\n",
 	};
-	static const char alphabet[] = "{}[]:,-#&*!|>'\"\n\t 0a.~%@`?\\";
+	enum { NSEEDS = MLC_COUNTOF(seeds) };
+	static const char alphabet[] = "{}[]:,-#&*!|>'\"\n\t 0a.~%@`?\\$";
+	for (int i = 0; i < NSEEDS; i++) { /* every seed is a valid spec */
+		loaded r;
+		must_load("seed.yaml", seeds[i], &r);
+		unload(&r);
+	}
 	uint64_t s = 0x9E3779B97F4A7C15u;
-	char buf[1024];
-	for (int iter = 0; iter < 3000; iter++) {
-		const char *seed = seeds[iter % 2];
+	char buf[2048];
+	for (int iter = 0; iter < 2000 * NSEEDS; iter++) {
+		const char *seed = seeds[iter % NSEEDS];
 		size_t n = strlen(seed);
+		MLC_ASSERT(n < sizeof buf);
 		memcpy(buf, seed, n + 1);
 		for (int k = 0; k < 1 + iter % 4; k++) {
 			s ^= s << 13, s ^= s >> 7, s ^= s << 17;
@@ -637,6 +1036,14 @@ int main(void)
 		cmocka_unit_test(test_regression_losses),
 		cmocka_unit_test(test_op_attributes),
 		cmocka_unit_test(test_graph_form_order),
+		cmocka_unit_test(test_conv_graph),
+		cmocka_unit_test(test_same_padding),
+		cmocka_unit_test(test_pool_and_padding_forms),
+		cmocka_unit_test(test_batchnorm_dropout_concat),
+		cmocka_unit_test(test_block_expansion),
+		cmocka_unit_test(test_block_repeat_counts),
+		cmocka_unit_test(test_block_graph_form),
+		cmocka_unit_test(test_data_cifar_normalize),
 		cmocka_unit_test(test_config_defaults),
 		cmocka_unit_test(test_config_values),
 		cmocka_unit_test(test_relative_paths),

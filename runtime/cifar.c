@@ -1,0 +1,160 @@
+/* cifar.c — CIFAR-10's binary format (data_batch_1.bin ... test_batch.bin):
+ * records of one label byte (0..9) and 3072 pixel bytes, the 32x32 red plane,
+ * then the green one, then the blue one. Loaded as NHWC floats (unscaled,
+ * 0..255) for a [32, 32, 3] input; several files are concatenated in order.
+ * Files are read through zlib, so gzip'd copies work too. */
+#include "runtime.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <zlib.h>
+
+enum {
+	SIDE = 32,
+	PLANE = SIDE * SIDE,
+	PIXELS = 3 * PLANE,
+	RECORD = 1 + PIXELS,
+	NCLASSES = 10,
+	CHUNK = 1024, /* records read at a time */
+	MAX_RECORDS = INT32_MAX / PIXELS,
+};
+
+/* A directory gets "Is a directory" here rather than an obscure zlib error. */
+static gzFile open_gz(const char *path, mlc_diag *d)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	struct stat sb;
+	int err = fd < 0 || fstat(fd, &sb) != 0 ? errno : S_ISDIR(sb.st_mode) ? EISDIR : 0;
+	gzFile gz = err ? NULL : gzdopen(fd, "rb");
+	if (!gz) {
+		mlc_error_file(d, path, "cannot read: %s", strerror(err ? err : ENOMEM));
+		if (fd >= 0)
+			close(fd);
+	}
+	return gz;
+}
+
+/* Fills buf with up to n bytes; how many, or -1 on a read error. */
+static int64_t read_some(gzFile gz, unsigned char *buf, int64_t n)
+{
+	int64_t got = 0;
+	while (got < n) {
+		int r = gzread(gz, buf + got, (unsigned)(n - got));
+		if (r < 0)
+			return -1;
+		if (r == 0)
+			break;
+		got += r;
+	}
+	return got;
+}
+
+typedef struct {
+	mlc_dataset *ds;
+	int64_t cap; /* samples allocated */
+} sink;
+
+/* Channel-planar record → one NHWC sample. */
+static void convert(const unsigned char *rec, float *x)
+{
+	const unsigned char *px = rec + 1;
+	for (int p = 0; p < PLANE; p++)
+		for (int c = 0; c < 3; c++)
+			x[3 * p + c] = px[c * PLANE + p];
+}
+
+static mlc_status load_file(const char *path, sink *s, unsigned char *buf, mlc_diag *d)
+{
+	gzFile gz = open_gz(path, d);
+	if (!gz)
+		return MLC_EIO;
+	mlc_dataset *ds = s->ds;
+	int64_t bytes = 0, first = ds->n;
+	mlc_status st = MLC_OK;
+	for (;;) {
+		int64_t got = read_some(gz, buf, (int64_t)CHUNK * RECORD);
+		if (got < 0) {
+			int errnum;
+			const char *msg = gzerror(gz, &errnum);
+			if (errnum == Z_ERRNO)
+				mlc_error_file(d, path, "cannot read: %s", strerror(errno));
+			else
+				mlc_error_file(d, path, "corrupt gzip data: %s", msg);
+			st = errnum == Z_ERRNO ? MLC_EIO : MLC_EUSER;
+			break;
+		}
+		bytes += got;
+		int64_t nrec = got / RECORD;
+		if (got % RECORD) {
+			/* only the last read can be short: the file ends inside a record */
+			int64_t rest = 0;
+			unsigned char extra[4096];
+			int64_t r;
+			while ((r = read_some(gz, extra, sizeof extra)) > 0)
+				rest += r;
+			mlc_error_file(d, path,
+				       "has %lld bytes, which is not a whole number of %d-byte CIFAR-10 records "
+				       "(a label byte and 32x32x3 pixels)",
+				       (long long)(bytes + rest), RECORD);
+			st = MLC_EUSER;
+			break;
+		}
+		if (ds->n + nrec > MAX_RECORDS) {
+			mlc_error_file(d, path, "too many images: at most %d are supported", MAX_RECORDS);
+			st = MLC_EUSER;
+			break;
+		}
+		if (ds->n + nrec > s->cap) {
+			s->cap = ds->n + nrec > 2 * s->cap ? ds->n + nrec : 2 * s->cap;
+			ds->x = mlc_xrealloc(ds->x, (size_t)s->cap * PIXELS * sizeof(float));
+			ds->y = mlc_xrealloc(ds->y, (size_t)s->cap * sizeof(float));
+		}
+		for (int64_t r = 0; r < nrec; r++) {
+			const unsigned char *rec = buf + r * RECORD;
+			if (rec[0] >= NCLASSES) {
+				mlc_error_file(d, path, "record %lld has label %d; CIFAR-10 labels are 0 to 9",
+					       (long long)(ds->n - first + 1), rec[0]);
+				st = MLC_EUSER;
+				break;
+			}
+			convert(rec, ds->x + ds->n * PIXELS);
+			ds->y[ds->n] = rec[0];
+			if (rec[0] + 1 > ds->nclasses)
+				ds->nclasses = rec[0] + 1;
+			ds->n++;
+		}
+		if (st != MLC_OK || got < (int64_t)CHUNK * RECORD)
+			break;
+	}
+	if (st == MLC_OK && bytes == 0) {
+		mlc_error_file(d, path, "is empty; a CIFAR-10 file holds %d-byte records (a label byte and "
+			       "32x32x3 pixels)", RECORD);
+		st = MLC_EUSER;
+	}
+	gzclose(gz);
+	return st;
+}
+
+mlc_status mlc_load_cifar(const char *const *paths, int npaths, mlc_dataset *out, mlc_diag *d)
+{
+	memset(out, 0, sizeof *out);
+	out->dim = PIXELS;
+	out->ydim = 1;
+	sink s = {out, 0};
+	unsigned char *buf = mlc_xmalloc((size_t)CHUNK * RECORD);
+	mlc_status st = MLC_OK;
+	for (int i = 0; i < npaths && st == MLC_OK; i++)
+		st = load_file(paths[i], &s, buf, d);
+	free(buf);
+	if (st == MLC_OK && npaths == 0) {
+		mlc_error_file(d, NULL, "no CIFAR-10 files given");
+		st = MLC_EUSER;
+	}
+	if (st != MLC_OK)
+		mlc_dataset_free(out);
+	return st;
+}

@@ -17,6 +17,8 @@ py=/usr/bin/python3 # Debian's python3-torch; a pyenv python on PATH has no torc
 # (with a matching function in torch_bench.py's MODELS).
 models=(
 	"mlp bench/mlp.yaml mlp 64"
+	"cnn bench/cnn.yaml cnn 64"
+	"resnet bench/resnet.yaml resnet 32"
 )
 
 if [ ! -f "$build/CMakeCache.txt" ]; then

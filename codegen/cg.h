@@ -21,6 +21,7 @@ typedef enum {
 	CG_RANGE_ELEMS, /* elements of the output (1-D work: sum_rows columns, sgd) */
 	CG_RANGE_ONE,   /* whole-tensor reductions to a scalar: [0, 1), not splittable */
 	CG_RANGE_ELEMWISE, /* elementwise ops: ELEMS, or ROWS if a source is row-broadcast */
+	CG_RANGE_IMAGES,   /* dim 0 of the output (images of NHWC conv/pool values) */
 } cg_range;
 
 enum {
@@ -54,6 +55,7 @@ typedef struct {
 	int nparam;                  /* distinct pointer parameters */
 	int slot[CG_MAX_OPND];       /* operand -> pointer parameter index */
 	const mlc_node *opnd[CG_MAX_OPND]; /* the node each parameter points at */
+	int64_t scratch;             /* elements of scratch (ir.h); > 0: one more pointer */
 } cg_kernel;
 
 struct cg {
@@ -70,6 +72,10 @@ struct cg {
 	LLVMValueRef fn;
 	LLVMValueRef n, begin, end, hyper; /* i64 batch, i64 range, ptr hyperparameters */
 	LLVMValueRef opnd[CG_MAX_OPND];    /* pointer of each operand */
+	LLVMValueRef scratch;              /* the node's scratch space (ir.h), or NULL */
+	/* Set by the elementwise driver for scalar emitters: the i64 flat index
+	 * of the output element being computed (dropout hashes it). */
+	LLVMValueRef elem;
 };
 
 /* llvm_util.c: constants, memory access, loops, math. */
@@ -142,6 +148,23 @@ void cg_softmax_xent(cg *c, const mlc_node *n);
 void cg_softmax_xent_grad(cg *c, const mlc_node *n);
 void cg_sgd(cg *c, const mlc_node *n);
 
+/* Convolution and pooling (kernels_conv.c, kernels_pool.c). */
+void cg_conv2d(cg *c, const mlc_node *n);
+void cg_conv2d_grad_input(cg *c, const mlc_node *n);
+void cg_conv2d_grad_weight(cg *c, const mlc_node *n);
+void cg_maxpool(cg *c, const mlc_node *n);
+void cg_maxpool_grad(cg *c, const mlc_node *n);
+void cg_avgpool(cg *c, const mlc_node *n);
+void cg_avgpool_grad(cg *c, const mlc_node *n);
+void cg_global_avgpool(cg *c, const mlc_node *n);
+void cg_global_avgpool_grad(cg *c, const mlc_node *n);
+/* C = op(A)·op(B) + beta·C through cblas_sgemm (row-major); sizes and
+ * leading dimensions are i64 values that fit in 32 bits, beta an f32 value.
+ * Skips the call when m is 0. */
+void cg_sgemm(cg *c, bool ta, bool tb, LLVMValueRef m, LLVMValueRef n, LLVMValueRef k,
+	      LLVMValueRef a, LLVMValueRef lda, LLVMValueRef b, LLVMValueRef ldb, LLVMValueRef beta,
+	      LLVMValueRef cm, LLVMValueRef ldc);
+
 /* Scalar emitters (kernels_elementwise.c). */
 LLVMValueRef cg_sc_const(cg *c, const mlc_node *n, LLVMValueRef const *in);
 LLVMValueRef cg_sc_add(cg *c, const mlc_node *n, LLVMValueRef const *in);
@@ -157,5 +180,15 @@ LLVMValueRef cg_sc_tanh_grad(cg *c, const mlc_node *n, LLVMValueRef const *in);
 LLVMValueRef cg_sc_step_grad(cg *c, const mlc_node *n, LLVMValueRef const *in);
 LLVMValueRef cg_sc_mse_grad(cg *c, const mlc_node *n, LLVMValueRef const *in);
 LLVMValueRef cg_sc_bce_grad(cg *c, const mlc_node *n, LLVMValueRef const *in);
+
+/* Layout, batchnorm and dropout (kernels_struct.c). */
+LLVMValueRef cg_training(cg *c); /* i1: the entry runs in training mode (hyper block) */
+void cg_copy(cg *c, const mlc_node *n); /* flatten, reshape_like */
+void cg_concat(cg *c, const mlc_node *n);
+void cg_slice(cg *c, const mlc_node *n);
+void cg_batchnorm(cg *c, const mlc_node *n);
+void cg_batchnorm_grad(cg *c, const mlc_node *n);
+void cg_batchnorm_grad_gamma(cg *c, const mlc_node *n);
+LLVMValueRef cg_sc_dropout(cg *c, const mlc_node *n, LLVMValueRef const *in); /* and dropout_grad */
 
 #endif

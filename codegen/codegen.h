@@ -5,15 +5,38 @@
 
 #include "../ir/ir.h"
 
+#include <string.h>
+
 /* Entry points. Each runs, in graph order, the kernels needed for its roots:
  *   PREDICT: ret "pred";  EVAL: "loss", "pred";  GRAD: "loss", "pred", "grad.*";
  *   TRAIN: "loss", "pred", "update.*".
+ * GRAD and TRAIN run in training mode (batchnorm normalizes with the batch's
+ * statistics and updates the running ones, dropout drops), PREDICT and EVAL in
+ * inference mode; the entry decides, the caller cannot.
  * params: the parameter arena (params + optimizer state), act: the activation
  * arena (inputs are copied in by the runtime at their planned offsets), n: rows
- * in this batch (<= max_batch), hyper: run-time hyperparameters, hyper[0] = lr. */
+ * in this batch (<= max_batch), hyper: MLC_HYPER_COUNT run-time words. */
 typedef enum { MLC_ENTRY_PREDICT, MLC_ENTRY_EVAL, MLC_ENTRY_GRAD, MLC_ENTRY_TRAIN, MLC_ENTRY_COUNT } mlc_entry;
 typedef void (*mlc_entry_fn)(float *params, float *act, int64_t n, const float *hyper);
 extern const char *const mlc_entry_names[MLC_ENTRY_COUNT]; /* "mlc_predict", ... */
+
+/* The hyper block, 32-bit words (docs/design.md, "Run-time hyperparameters"):
+ *   hyper[MLC_HYPER_LR]    learning rate, a float (times each sgd's lr_mult);
+ *   hyper[MLC_HYPER_SEED]  dropout seed, raw uint32 bits (not a float value);
+ *   hyper[MLC_HYPER_STEP]  dropout step counter, raw uint32 bits.
+ * Every entry reads all MLC_HYPER_COUNT words. Kernels see the entry's own
+ * copy, which adds word MLC_HYPER_TRAINING: uint32 1 in GRAD/TRAIN, 0 in
+ * PREDICT/EVAL. Masks depend on (seed, step), so a training loop passes a new
+ * step per batch, and the same (seed, step) reproduces a step exactly. */
+enum { MLC_HYPER_LR, MLC_HYPER_SEED, MLC_HYPER_STEP, MLC_HYPER_COUNT };
+enum { MLC_HYPER_TRAINING = MLC_HYPER_COUNT, MLC_HYPER_KERNEL_WORDS };
+
+static inline void mlc_hyper_set(float hyper[MLC_HYPER_COUNT], float lr, uint32_t seed, uint32_t step)
+{
+	hyper[MLC_HYPER_LR] = lr;
+	memcpy(&hyper[MLC_HYPER_SEED], &seed, sizeof seed);
+	memcpy(&hyper[MLC_HYPER_STEP], &step, sizeof step);
+}
 
 typedef struct mlc_jit mlc_jit;
 /* The graph must have been through plan_memory. Entries whose roots are absent
@@ -25,7 +48,9 @@ typedef struct mlc_jit mlc_jit;
  *    stay reserved for the whole entry;
  *  - the operands of one node never overlap, except that an elementwise op
  *    (cgops.def flag CG_INPLACE) may take exactly the slot of a same-shape
- *    source that dies there.
+ *    source that dies there;
+ *  - a batchnorm in training mode writes its running statistics (sources 3
+ *    and 4, params) in place, as sgd writes its parameter and velocity.
  * The entry functions need n >= 1 and allocate nothing. */
 mlc_status mlc_jit_compile(const mlc_graph *g, mlc_diag *d, mlc_jit **out);
 mlc_entry_fn mlc_jit_entry(mlc_jit *j, mlc_entry e);

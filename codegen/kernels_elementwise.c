@@ -67,6 +67,7 @@ void cg_elementwise(cg *c, const mlc_node *n)
 	for (int k = 0; k < n->nsrc; k++)
 		if (acc[k] != ACC_SCALAR)
 			in[k] = cg_load(c, c->opnd[k + 1], acc[k] == ACC_FULL ? i : j);
+	c->elem = i;
 	cg_store(c, scalar(c, n, in), out, i);
 	cg_loop_end(c, &cols);
 	if (rowwise)

@@ -149,6 +149,30 @@ static bool assign_slots(build *B, const mlc_node *n, cg_kernel *k)
 	return true;
 }
 
+/* A kernel's scratch space (ir.h) follows its output in the activation arena
+ * and is passed as one more pointer; no operand may overlap it. */
+static bool plan_scratch(build *B, const mlc_node *n, cg_kernel *k)
+{
+	int64_t batch = B->c.g->max_batch > 0 ? B->c.g->max_batch : 1;
+	k->scratch = mlc_scratch_elems(n, batch);
+	if (!k->scratch)
+		return true;
+	int64_t at = mlc_scratch_offset(n, batch);
+	if (n->mem != MEM_ACT || at + k->scratch > B->c.g->act_size) {
+		fail(B, n, "its scratch space (%lld elements) is not in the activation arena",
+		     (long long)k->scratch);
+		return false;
+	}
+	for (int i = 0; i < k->nparam; i++) {
+		const mlc_node *o = k->opnd[i];
+		if (o->mem == MEM_ACT && o->offset < at + k->scratch && at < o->offset + mlc_numel(o, batch)) {
+			fail(B, n, "the memory plan overlaps the scratch space of %%%d and %%%d", n->id, o->id);
+			return false;
+		}
+	}
+	return true;
+}
+
 static void add_fn_attr(cg *c, LLVMValueRef fn, unsigned idx, const char *name)
 {
 	unsigned kind = LLVMGetEnumAttributeKindForName(name, strlen(name));
@@ -156,15 +180,16 @@ static void add_fn_attr(cg *c, LLVMValueRef fn, unsigned idx, const char *name)
 	LLVMAddAttributeAtIndex(fn, idx, LLVMCreateEnumAttribute(c->ctx, kind, 0));
 }
 
-/* void k<id>.<op>(ptr noalias p0, ..., i64 n, i64 begin, i64 end, ptr noalias hyper) */
+/* void k<id>.<op>(ptr noalias p0, ..., [ptr noalias scratch,] i64 n, i64 begin, i64 end,
+ *                  ptr noalias hyper) */
 static void make_kernel(build *B, const mlc_node *n, cg_kernel *k)
 {
 	cg *c = &B->c;
-	if (!assign_slots(B, n, k))
+	if (!assign_slots(B, n, k) || !plan_scratch(B, n, k))
 		return;
-	LLVMTypeRef params[CG_MAX_OPND + 4];
-	int np = 0;
-	for (int i = 0; i < k->nparam; i++)
+	LLVMTypeRef params[CG_MAX_OPND + 5];
+	int np = 0, nptr = k->nparam + (k->scratch > 0);
+	for (int i = 0; i < nptr; i++)
 		params[np++] = c->t_ptr;
 	params[np++] = c->t_i64;
 	params[np++] = c->t_i64;
@@ -180,15 +205,18 @@ static void make_kernel(build *B, const mlc_node *n, cg_kernel *k)
 	 * once, stays a unit a thread pool can call on a sub-range, and a call
 	 * costs nanoseconds next to the loop it runs. */
 	add_fn_attr(c, k->fn, LLVMAttributeFunctionIndex, "noinline");
-	for (int i = 0; i < k->nparam; i++)
+	for (int i = 0; i < nptr; i++)
 		add_fn_attr(c, k->fn, (unsigned)i + 1, "noalias");
 	add_fn_attr(c, k->fn, (unsigned)np, "noalias");
 
 	c->fn = k->fn;
-	c->n = LLVMGetParam(k->fn, (unsigned)k->nparam);
-	c->begin = LLVMGetParam(k->fn, (unsigned)k->nparam + 1);
-	c->end = LLVMGetParam(k->fn, (unsigned)k->nparam + 2);
-	c->hyper = LLVMGetParam(k->fn, (unsigned)k->nparam + 3);
+	c->scratch = k->scratch ? LLVMGetParam(k->fn, (unsigned)k->nparam) : NULL;
+	if (c->scratch)
+		LLVMSetValueName2(c->scratch, "scratch", 7);
+	c->n = LLVMGetParam(k->fn, (unsigned)nptr);
+	c->begin = LLVMGetParam(k->fn, (unsigned)nptr + 1);
+	c->end = LLVMGetParam(k->fn, (unsigned)nptr + 2);
+	c->hyper = LLVMGetParam(k->fn, (unsigned)nptr + 3);
 	LLVMSetValueName2(c->n, "n", 1);
 	LLVMSetValueName2(c->begin, "begin", 5);
 	LLVMSetValueName2(c->end, "end", 3);
@@ -214,17 +242,20 @@ static void call_kernel(build *B, const mlc_node *n, const cg_kernel *k, LLVMVal
 			LLVMValueRef act, LLVMValueRef hyper)
 {
 	cg *c = &B->c;
-	LLVMValueRef args[CG_MAX_OPND + 4];
+	LLVMValueRef args[CG_MAX_OPND + 5];
 	int na = 0;
 	for (int i = 0; i < k->nparam; i++) {
 		const mlc_node *o = k->opnd[i];
 		args[na++] = cg_gep(c, o->mem == MEM_PARAM ? params : act, cg_i64(c, o->offset), c->t_f32);
 	}
+	if (k->scratch)
+		args[na++] = cg_gep(c, act, cg_i64(c, mlc_scratch_offset(n, c->g->max_batch)), c->t_f32);
 	LLVMValueRef extent = NULL;
 	switch (cg_range_of(n)) {
 	case CG_RANGE_ROWS: extent = cg_rows(c, n); break;
 	case CG_RANGE_ELEMS: extent = cg_numel(c, n); break;
 	case CG_RANGE_ONE: extent = cg_i64(c, 1); break;
+	case CG_RANGE_IMAGES: extent = cg_dim(c, n, 0); break;
 	case CG_RANGE_ELEMWISE: MLC_UNREACHABLE();
 	}
 	args[na++] = c->n;
@@ -232,6 +263,22 @@ static void call_kernel(build *B, const mlc_node *n, const cg_kernel *k, LLVMVal
 	args[na++] = extent;
 	args[na++] = hyper;
 	LLVMBuildCall2(c->b, k->type, k->fn, args, (unsigned)na, "");
+}
+
+/* The kernels' hyper block (codegen.h): the caller's words, copied as bits,
+ * and the entry's own mode, so no caller can run TRAIN in inference mode. */
+static LLVMValueRef kernel_hyper(cg *c, mlc_entry e, LLVMValueRef caller)
+{
+	LLVMValueRef block = LLVMBuildAlloca(c->b, LLVMArrayType2(c->t_i32, MLC_HYPER_KERNEL_WORDS), "hyper.k");
+	LLVMSetAlignment(block, 16);
+	for (int w = 0; w < MLC_HYPER_COUNT; w++) {
+		LLVMValueRef v = LLVMBuildLoad2(c->b, c->t_i32, cg_gep(c, caller, cg_i64(c, w), c->t_i32), "");
+		LLVMBuildStore(c->b, v, cg_gep(c, block, cg_i64(c, w), c->t_i32));
+	}
+	bool training = e == MLC_ENTRY_GRAD || e == MLC_ENTRY_TRAIN;
+	LLVMBuildStore(c->b, LLVMConstInt(c->t_i32, training, 0),
+		       cg_gep(c, block, cg_i64(c, MLC_HYPER_TRAINING), c->t_i32));
+	return block;
 }
 
 /* void mlc_<entry>(ptr params, ptr act, i64 n, ptr hyper): const fills
@@ -255,6 +302,7 @@ static void make_entry(build *B, mlc_entry e, const bool *need)
 	c->n = LLVMGetParam(fn, 2);
 	LLVMSetValueName2(c->n, "n", 1);
 	LLVMPositionBuilderAtEnd(c->b, LLVMAppendBasicBlockInContext(c->ctx, fn, "entry"));
+	hyper = kernel_hyper(c, e, hyper);
 	for (int prologue = 1; prologue >= 0; prologue--)
 		for (int i = 0; i < g->nnode; i++) {
 			const cg_hooks *h = &cg_hook[g->node[i]->op];

@@ -131,6 +131,14 @@ bool mlc_same_shape(const mlc_node *a, const mlc_node *b);
 /* "f32[N,784]"; buf of at least 96 bytes */
 char *mlc_type_str(const mlc_node *n, char *buf, size_t len);
 
+/* Scratch space: a kernel that needs temporary memory (im2col columns) gets
+ * mlc_scratch_elems(n, max_batch) elements of the activation arena, starting
+ * at mlc_scratch_offset: right after its output, rounded up to 16 elements.
+ * The planner reserves it, the verifier and codegen check it; it is not part
+ * of the IR text because it follows from the op, its shapes and the plan. */
+int64_t mlc_scratch_elems(const mlc_node *n, int64_t max_batch); /* 0: none */
+int64_t mlc_scratch_offset(const mlc_node *n, int64_t max_batch);
+
 /* Text form (docs/ir.md). The parser reads exactly what the printer writes. */
 void mlc_graph_print(const mlc_graph *g, FILE *out);
 char *mlc_graph_print_str(const mlc_graph *g); /* malloc'd */

@@ -64,8 +64,9 @@ int mlc_op_attrs(mlc_opcode op, mlc_attrdesc *out, int max)
 
 void mlc_attrs_default(mlc_opcode op, mlc_attrs *a, mlc_arena *arena)
 {
-	mlc_attrdesc desc[8];
-	int n = mlc_op_attrs(op, desc, 8);
+	mlc_attrdesc desc[MLC_MAX_ATTR * 2 + 1];
+	int n = mlc_op_attrs(op, desc, (int)MLC_COUNTOF(desc));
+	MLC_ASSERT(n <= (int)MLC_COUNTOF(desc));
 	memset(a, 0, sizeof *a);
 	for (int i = 0; i < n; i++) {
 		switch (desc[i].kind) {

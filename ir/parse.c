@@ -451,14 +451,14 @@ static bool set_attr(parser *P, nodeline *nl, const mlc_attrdesc *a, const char 
 
 static bool parse_attrs(parser *P, nodeline *nl)
 {
-	mlc_attrdesc desc[8];
-	int na = mlc_op_attrs(nl->op, desc, 8);
-	MLC_ASSERT(na <= 8);
-	const char *names[9];
+	mlc_attrdesc desc[MLC_MAX_ATTR * 2 + 1];
+	int na = mlc_op_attrs(nl->op, desc, (int)MLC_COUNTOF(desc));
+	MLC_ASSERT(na <= (int)MLC_COUNTOF(desc));
+	const char *names[MLC_COUNTOF(desc) + 1];
 	for (int i = 0; i < na; i++)
 		names[i] = desc[i].name;
 	names[na] = NULL;
-	bool seen[8] = {0};
+	bool seen[MLC_COUNTOF(desc)] = {0};
 	P->p++;
 	if (eat(P, '}'))
 		return true;

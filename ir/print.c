@@ -161,9 +161,9 @@ static void put_double(sbuf *b, double v)
  * come from the schema text so printing allocates nothing in the graph. */
 static void put_attrs(sbuf *b, const mlc_node *n)
 {
-	mlc_attrdesc desc[8];
-	int na = mlc_op_attrs(n->op, desc, 8);
-	MLC_ASSERT(na <= 8);
+	mlc_attrdesc desc[MLC_MAX_ATTR * 2 + 1];
+	int na = mlc_op_attrs(n->op, desc, (int)MLC_COUNTOF(desc));
+	MLC_ASSERT(na <= (int)MLC_COUNTOF(desc));
 	bool first = true;
 	for (int i = 0; i < na; i++) {
 		const mlc_attrdesc *a = &desc[i];

@@ -1,45 +1,203 @@
-/* shape_struct.c — shape rules of layout, batchnorm and dropout ops (placeholder). */
+/* shape_struct.c — shape rules of the layout ops (flatten, reshape_like,
+ * concat, slice), batch normalization and dropout. Like shape_rules.c, a
+ * rule sets the node's type or reports a located error and returns false;
+ * attributes the kernels cannot honour (a slice out of range, a negative
+ * eps) are refused here, so the kernels never see them. */
 #include "ir.h"
 
+#include <math.h>
+#include <string.h>
+
+/* "in layer 'bn1': " or "" */
+static const char *where(const mlc_node *n, char *buf, size_t len)
+{
+	if (n->layer)
+		snprintf(buf, len, "in layer '%s': ", n->layer);
+	else
+		buf[0] = 0;
+	return buf;
+}
+
+#define FAIL(...)                                                                                  \
+	do {                                                                                       \
+		char w_[96];                                                                       \
+		(void)w_;                                                                          \
+		mlc_error_at(d, n->loc, __VA_ARGS__);                                              \
+		return false;                                                                      \
+	} while (0)
+#define WHERE where(n, w_, sizeof w_)
+#define OPNAME mlc_ops[n->op].name
+
+static bool need_f32(mlc_node *n, int i, mlc_diag *d)
+{
+	char t[96];
+	if (n->src[i]->dtype != DT_F32)
+		FAIL("%s%s expects f32 operands, got %s", WHERE, OPNAME,
+		     mlc_type_str(n->src[i], t, sizeof t));
+	return true;
+}
+
+static bool all_f32(mlc_node *n, mlc_diag *d)
+{
+	for (int i = 0; i < n->nsrc; i++)
+		if (!need_f32(n, i, d))
+			return false;
+	return true;
+}
+
+static void copy_shape(mlc_node *n, const mlc_node *from)
+{
+	n->dtype = from->dtype;
+	n->rank = from->rank;
+	memcpy(n->dim, from->dim, sizeof n->dim);
+}
+
+/* The product of dims [1, rank): static, since only dim 0 may be N. */
+static int64_t inner_numel(const mlc_node *x)
+{
+	int64_t k = 1;
+	for (int i = 1; i < x->rank; i++)
+		k *= x->dim[i];
+	return k;
+}
+
+/* [N, a, b, ...] -> [N, a·b·...]: the NHWC element order is kept, so the
+ * kernel is a copy. */
 bool shape_flatten(mlc_node *n, mlc_diag *d)
 {
-	mlc_error_at(d, n->loc, "%s is not implemented yet", mlc_ops[n->op].name);
-	return false;
+	char a[96];
+	const mlc_node *x = n->src[0];
+	if (!need_f32(n, 0, d))
+		return false;
+	if (x->rank < 2)
+		FAIL("%sflatten expects at least 2 dimensions (a batch and features), got %s", WHERE,
+		     mlc_type_str(x, a, sizeof a));
+	n->dtype = DT_F32;
+	n->rank = 2;
+	n->dim[0] = x->dim[0];
+	n->dim[1] = inner_numel(x);
+	return true;
 }
 
+/* (dy, x) -> dy's elements in x's shape: both must have the same number of
+ * elements at every batch size. */
 bool shape_reshape_like(mlc_node *n, mlc_diag *d)
 {
-	mlc_error_at(d, n->loc, "%s is not implemented yet", mlc_ops[n->op].name);
-	return false;
+	char a[96], b[96];
+	const mlc_node *dy = n->src[0], *x = n->src[1];
+	if (!all_f32(n, d))
+		return false;
+	bool bdy = dy->rank > 0 && dy->dim[0] == MLC_BATCH, bx = x->rank > 0 && x->dim[0] == MLC_BATCH;
+	int64_t kdy = bdy ? inner_numel(dy) : mlc_numel(dy, 1), kx = bx ? inner_numel(x) : mlc_numel(x, 1);
+	if (bdy != bx || kdy != kx)
+		FAIL("%sreshape_like expects operands with the same number of elements, got %s and %s",
+		     WHERE, mlc_type_str(dy, a, sizeof a), mlc_type_str(x, b, sizeof b));
+	copy_shape(n, x);
+	return true;
 }
 
+/* Along the last (channel) dimension; every other dimension must agree. */
 bool shape_concat(mlc_node *n, mlc_diag *d)
 {
-	mlc_error_at(d, n->loc, "%s is not implemented yet", mlc_ops[n->op].name);
-	return false;
+	char a[96], b[96];
+	const mlc_node *x = n->src[0], *y = n->src[1];
+	if (!all_f32(n, d))
+		return false;
+	bool ok = x->rank == y->rank && x->rank >= 1 && x->dim[x->rank - 1] != MLC_BATCH &&
+		  y->dim[y->rank - 1] != MLC_BATCH;
+	for (int i = 0; ok && i < x->rank - 1; i++)
+		ok = x->dim[i] == y->dim[i];
+	if (!ok)
+		FAIL("%sconcat expects operands that differ only in the last dimension, got %s and %s",
+		     WHERE, mlc_type_str(x, a, sizeof a), mlc_type_str(y, b, sizeof b));
+	copy_shape(n, x);
+	n->dim[n->rank - 1] = x->dim[x->rank - 1] + y->dim[y->rank - 1];
+	return true;
 }
 
+/* Channels [begin, begin + size) of the last dimension. */
 bool shape_slice(mlc_node *n, mlc_diag *d)
 {
-	mlc_error_at(d, n->loc, "%s is not implemented yet", mlc_ops[n->op].name);
-	return false;
+	char a[96];
+	const mlc_node *x = n->src[0];
+	int64_t begin = n->attr.i[0], size = n->attr.i[1];
+	if (!need_f32(n, 0, d))
+		return false;
+	if (x->rank < 1 || x->dim[x->rank - 1] == MLC_BATCH)
+		FAIL("%sslice expects a last dimension of fixed size, got %s", WHERE,
+		     mlc_type_str(x, a, sizeof a));
+	int64_t c = x->dim[x->rank - 1];
+	if (begin < 0 || size < 1 || begin > c || size > c - begin)
+		FAIL("%sslice begin=%lld size=%lld is out of range for the last dimension of %s", WHERE,
+		     (long long)begin, (long long)size, mlc_type_str(x, a, sizeof a));
+	copy_shape(n, x);
+	n->dim[n->rank - 1] = size;
+	return true;
 }
 
+/* x is [..., C] with at least one leading dimension; the per-channel
+ * operands, sources [first, last) of n, are f32[C]. */
+static bool channels(mlc_node *n, int first, int last, mlc_diag *d)
+{
+	static const char *const role[] = {"input", "gamma", "beta", "running_mean", "running_var"};
+	char a[96], b[96];
+	const mlc_node *x = n->src[0];
+	if (!all_f32(n, d))
+		return false;
+	if (x->rank < 2)
+		FAIL("%s%s expects at least 2 dimensions (rows and channels), got %s", WHERE, OPNAME,
+		     mlc_type_str(x, a, sizeof a));
+	int64_t c = x->dim[x->rank - 1];
+	for (int i = first; i < last; i++) {
+		const mlc_node *s = n->src[i];
+		if (s->rank != 1 || s->dim[0] != c)
+			FAIL("%s%s expects %s of shape [%lld] (one per channel of %s), got %s", WHERE, OPNAME,
+			     role[i], (long long)c, mlc_type_str(x, a, sizeof a),
+			     mlc_type_str(s, b, sizeof b));
+	}
+	double momentum = n->attr.f[0], eps = n->attr.f[1];
+	if (!(momentum >= 0 && momentum <= 1))
+		FAIL("%s%s momentum must be in [0, 1], got %g", WHERE, OPNAME, momentum);
+	if (!(eps >= 0) || isinf(eps))
+		FAIL("%s%s eps must be finite and non-negative, got %g", WHERE, OPNAME, eps);
+	return true;
+}
+
+/* (x, gamma, beta, running_mean, running_var) -> x's shape */
 bool shape_batchnorm(mlc_node *n, mlc_diag *d)
 {
-	mlc_error_at(d, n->loc, "%s is not implemented yet", mlc_ops[n->op].name);
-	return false;
+	if (!channels(n, 1, 5, d))
+		return false;
+	copy_shape(n, n->src[0]);
+	return true;
 }
 
+static bool same_as_x(mlc_node *n, int i, mlc_diag *d)
+{
+	char a[96], b[96];
+	if (!mlc_same_shape(n->src[0], n->src[i]))
+		FAIL("%s%s expects a gradient of the input's shape %s, got %s", WHERE, OPNAME,
+		     mlc_type_str(n->src[0], a, sizeof a), mlc_type_str(n->src[i], b, sizeof b));
+	return true;
+}
+
+/* (x, gamma, dy) -> dx */
 bool shape_batchnorm_grad(mlc_node *n, mlc_diag *d)
 {
-	mlc_error_at(d, n->loc, "%s is not implemented yet", mlc_ops[n->op].name);
-	return false;
+	if (!channels(n, 1, 2, d) || !same_as_x(n, 2, d))
+		return false;
+	copy_shape(n, n->src[0]);
+	return true;
 }
 
+/* (x, dy) -> dgamma [C] */
 bool shape_batchnorm_grad_gamma(mlc_node *n, mlc_diag *d)
 {
-	mlc_error_at(d, n->loc, "%s is not implemented yet", mlc_ops[n->op].name);
-	return false;
+	if (!channels(n, 2, 2, d) || !same_as_x(n, 1, d))
+		return false;
+	const mlc_node *x = n->src[0];
+	n->dtype = DT_F32;
+	n->rank = 1;
+	n->dim[0] = x->dim[x->rank - 1];
+	return true;
 }
-

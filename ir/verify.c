@@ -118,6 +118,12 @@ static void check_mem(verifier *V, const mlc_node *n, const char *who)
 		FAIL("%s: %s+%lld with %lld elements does not fit in %s size %lld", who,
 		     n->mem == MEM_PARAM ? "param" : "act", (long long)n->offset, (long long)numel,
 		     n->mem == MEM_PARAM ? "param" : "act", (long long)size);
+	else if (n->mem == MEM_ACT && n->rank >= 0) {
+		int64_t scratch = mlc_scratch_elems(n, g->max_batch), at = mlc_scratch_offset(n, g->max_batch);
+		if (scratch > 0 && (__builtin_add_overflow(at, scratch, &end) || end > size))
+			FAIL("%s: its scratch act+%lld with %lld elements does not fit in act size %lld", who,
+			     (long long)at, (long long)scratch, (long long)size);
+	}
 }
 
 /* Everything about one live node at position i. */
@@ -175,6 +181,11 @@ static void check_node(verifier *V, const mlc_node *n, int i)
 			FAIL("%s: keeps its velocity in %s, which is not a state", who,
 			     show(n->src[2], w2, sizeof w2));
 	}
+	/* batchnorm writes its running statistics in place, like sgd its param */
+	for (int k = 3; n->op == OP_BATCHNORM && srcs_ok && k < 5; k++)
+		if (n->src[k]->op != OP_PARAM)
+			FAIL("%s: keeps its running statistics in %s, which is not a param", who,
+			     show(n->src[k], w2, sizeof w2));
 	if (V->planned)
 		check_mem(V, n, who);
 }

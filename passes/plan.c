@@ -35,10 +35,14 @@ mlc_status mlc_plan_memory(mlc_graph *g, const mlc_pass_opts *o, mlc_diag *d)
 			n->mem = MEM_PARAM;
 			n->offset = n->src[0]->offset;
 			break;
-		default:
+		default: {
+			int64_t size = mlc_numel(n, g->max_batch), scratch = mlc_scratch_elems(n, g->max_batch);
+			if (scratch) /* right after the output (mlc_scratch_offset) */
+				size = (size + ALIGN - 1) / ALIGN * ALIGN + scratch;
 			n->mem = MEM_ACT;
-			n->offset = take(&g->act_size, mlc_numel(n, g->max_batch));
+			n->offset = take(&g->act_size, size);
 			break;
+		}
 		}
 	}
 	return MLC_OK;

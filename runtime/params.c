@@ -25,6 +25,7 @@ static double fan_in(const mlc_node *p) { return p->attr.i[0] > 0 ? (double)p->a
 static double fan_sum(const mlc_node *p) { return fan_in(p) + (p->attr.i[1] > 0 ? (double)p->attr.i[1] : 1); }
 
 static void init_zeros(mlc_rng *r, float *w, int64_t n, const mlc_node *p) { (void)r, (void)p; memset(w, 0, (size_t)n * 4); }
+static void init_ones(mlc_rng *r, float *w, int64_t n, const mlc_node *p) { (void)r; for (int64_t i = 0; i < n; i++) w[i] = (float)p->attr.f[0]; }
 static void init_glorot_u(mlc_rng *r, float *w, int64_t n, const mlc_node *p) { fill_uniform(r, w, n, p->attr.f[0] * sqrt(6 / fan_sum(p))); }
 static void init_glorot_n(mlc_rng *r, float *w, int64_t n, const mlc_node *p) { fill_normal(r, w, n, p->attr.f[0] * sqrt(2 / fan_sum(p))); }
 static void init_he_u(mlc_rng *r, float *w, int64_t n, const mlc_node *p) { fill_uniform(r, w, n, p->attr.f[0] * sqrt(6 / fan_in(p))); }
@@ -36,9 +37,9 @@ static const struct {
 	const char *name;
 	init_fn fn;
 } inits[] = {
-	{"zeros", init_zeros},		{"glorot_uniform", init_glorot_u}, {"glorot_normal", init_glorot_n},
-	{"he_uniform", init_he_u},	{"he_normal", init_he_n},	   {"uniform", init_uniform},
-	{"normal", init_normal},
+	{"zeros", init_zeros},		{"ones", init_ones},		   {"glorot_uniform", init_glorot_u},
+	{"glorot_normal", init_glorot_n}, {"he_uniform", init_he_u},	   {"he_normal", init_he_n},
+	{"uniform", init_uniform},	{"normal", init_normal},
 };
 
 static mlc_status init_params(mlc_session *s, mlc_diag *d)

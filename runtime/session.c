@@ -98,6 +98,7 @@ mlc_status mlc_session_open(const char *path, const mlc_options *o, mlc_diag *d,
 	po.max_batch = s->batch;
 	uint64_t seed = o->seed_set ? o->seed : s->model ? s->model->data.seed : 42;
 	mlc_rng_seed(&s->rng, seed);
+	s->seed = (uint32_t)(seed ^ seed >> 32);
 	double t0 = mlc_now();
 	/* IR text is taken as it stands (verified, not re-run through the passes),
 	 * so `mlc ir x.ir` round-trips and a planned .ir can be compiled. */

@@ -20,6 +20,8 @@ struct mlc_session {
 	bool params_ready;  /* initialized or loaded */
 	mlc_node *x, *y, *loss, *pred;
 	mlc_rng rng;
+	uint32_t seed;      /* hyper seed word (dropout masks): the run's seed folded to 32 bits */
+	uint32_t step;      /* train steps taken: the hyper step word of the next one */
 	FILE *log;
 };
 

@@ -28,7 +28,8 @@ static bool is_classification(const mlc_session *s, const mlc_dataset *ds)
 static stats evaluate(mlc_session *s, const mlc_dataset *ds, const int64_t *idx, int64_t n)
 {
 	stats st = {0};
-	float hyper[4] = {0};
+	float hyper[MLC_HYPER_COUNT];
+	mlc_hyper_set(hyper, 0, s->seed, s->step); /* inference mode: no mask is drawn */
 	for (int64_t b = 0; b < n; b += s->batch) {
 		int64_t m = n - b < s->batch ? n - b : s->batch;
 		mlc_batch_fill(s, ds, idx + b, m);
@@ -100,7 +101,8 @@ mlc_status mlc_session_train(mlc_session *s, mlc_diag *d)
 	int epochs = s->opt.epochs > 0 ? s->opt.epochs : c->epochs;
 	double base_lr = s->opt.lr > 0 ? s->opt.lr : s->model->opt.lr;
 	int64_t nbatches = (ntrain + s->batch - 1) / s->batch;
-	float hyper[4] = {(float)base_lr};
+	float hyper[MLC_HYPER_COUNT];
+	mlc_hyper_set(hyper, (float)base_lr, s->seed, s->step);
 	bool acc = is_classification(s, &tr.ds);
 	bool tty = !s->opt.quiet && isatty(fileno(s->log));
 	int every = epochs <= 50 ? 1 : epochs / 20; /* at most ~20 epoch lines */
@@ -114,7 +116,9 @@ mlc_status mlc_session_train(mlc_session *s, mlc_diag *d)
 		for (int64_t b = 0; b < ntrain; b += s->batch) {
 			int64_t m = ntrain - b < s->batch ? ntrain - b : s->batch;
 			double t = (e - 1) + (double)(b / s->batch) / (double)nbatches;
-			hyper[0] = (float)mlc_lr_at(&s->model->opt, base_lr, t, epochs);
+			/* a new step, hence new dropout masks, every batch */
+			float lr = (float)mlc_lr_at(&s->model->opt, base_lr, t, epochs);
+			mlc_hyper_set(hyper, lr, s->seed, s->step++);
 			mlc_batch_fill(s, &tr.ds, idx + b, m);
 			s->fn[MLC_ENTRY_TRAIN](s->params, s->act, m, hyper);
 			ep.loss += (double)s->act[s->loss->offset] * (double)m;
@@ -198,7 +202,8 @@ mlc_status mlc_session_predict(mlc_session *s, const char *csv_path, mlc_diag *d
 		return MLC_EIO;
 	}
 	int64_t c = mlc_pred_width(s), *idx = iota(data.ds.n);
-	float hyper[4] = {0};
+	float hyper[MLC_HYPER_COUNT];
+	mlc_hyper_set(hyper, 0, s->seed, s->step);
 	fprintf(f, "class");
 	for (int64_t j = 0; j < c; j++)
 		fprintf(f, ",out%lld", (long long)j);
@@ -242,7 +247,8 @@ mlc_status mlc_session_grad(mlc_session *s, const char *out_path, mlc_diag *d)
 	if ((st = mlc_data_load(s, false, &data, d)) != MLC_OK)
 		return st;
 	int64_t m = data.ds.n < s->batch ? data.ds.n : s->batch, *idx = iota(m);
-	float hyper[4] = {0};
+	float hyper[MLC_HYPER_COUNT];
+	mlc_hyper_set(hyper, 0, s->seed, 0); /* step 0: the masks of a first train step */
 	mlc_batch_fill(s, &data.ds, idx, m);
 	s->fn[MLC_ENTRY_GRAD](s->params, s->act, m, hyper);
 	mlc_graph *g = s->graph;

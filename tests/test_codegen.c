@@ -10,6 +10,7 @@
 #include <cmocka.h>
 
 #include "codegen/codegen.h"
+#include "passes/passes.h"
 #include "refeval.h"
 #include "testplan.h"
 
@@ -135,7 +136,9 @@ static int64_t classes_of(const mlc_graph *g, const mlc_node *lab)
 }
 
 /* Input value ranges by name prefix: "u01" (0, 1), "pm1" (-1, 1), "wide"
- * (-12, 12), "sat" {0, 0.3, 1}; labels "bad*" stray outside [0, classes). */
+ * (-12, 12), "sat" {0, 0.3, 1}, "q8" multiples of 1/8 in [-1, 1] (long dot
+ * products of these are exact in f32, so GEMM order does not matter); labels
+ * "bad*" stray outside [0, classes). */
 static double draw(const char *name)
 {
 	if (strncmp(name, "u01", 3) == 0)
@@ -144,6 +147,8 @@ static double draw(const char *name)
 		return uniform(-0.95, 0.95);
 	if (strncmp(name, "wide", 4) == 0)
 		return uniform(-12, 12);
+	if (strncmp(name, "q8", 2) == 0) /* k/8: sums of products stay exact in f32 */
+		return floor(uniform(-8, 9)) / 8;
 	if (strncmp(name, "sat", 3) == 0) {
 		double u = uniform(0, 3);
 		return u < 1 ? 0 : u < 2 ? 0.3 : 1;
@@ -225,9 +230,16 @@ static void check_entry(mlc_graph *g, mlc_jit *j, mlc_entry e, int64_t n)
 	double **val = ref_alloc(g, n);
 	fill_sources(g, n, params, act, val);
 
-	float hyper[1] = {0.125f};
+	/* Distinct seed/step words per call, so a kernel that ignored them or
+	 * read the wrong one would show; and a mode word after them that the
+	 * entry must ignore (it decides the mode itself). */
+	bool training = e == MLC_ENTRY_GRAD || e == MLC_ENTRY_TRAIN;
+	uint32_t seed = 0x5eed0000u + (uint32_t)e, step = 1000u + (uint32_t)n, wrong = !training;
+	float hyper[MLC_HYPER_COUNT + 1];
+	mlc_hyper_set(hyper, 0.125f, seed, step);
+	memcpy(&hyper[MLC_HYPER_COUNT], &wrong, sizeof wrong);
 	fn(params, act, n, hyper);
-	ref_eval_only(g, n, hyper[0], val, need);
+	ref_eval_mode(g, n, hyper[MLC_HYPER_LR], (ref_mode){training, seed, step}, val, need);
 
 	for (int i = 0; i < g->nnode; i++) {
 		const mlc_node *v = g->node[i];
@@ -237,6 +249,10 @@ static void check_entry(mlc_graph *g, mlc_jit *j, mlc_entry e, int64_t n)
 		bool *ok = v->mem == MEM_PARAM ? ok_p : ok_a;
 		for (int64_t k = 0; k < mlc_numel(v, n); k++)
 			ok[v->offset + k] = true;
+		/* a kernel may use its scratch space (ir.h), and nothing else */
+		int64_t scratch = need[i] ? mlc_scratch_elems(v, g->max_batch) : 0;
+		for (int64_t k = 0; k < scratch; k++)
+			ok_a[mlc_scratch_offset(v, g->max_batch) + k] = true;
 		/* Inputs belong to the runtime; values an in-place kernel reused are gone. */
 		if (v->op == OP_INPUT || v->dtype != DT_F32 || reused_later(g, need, i))
 			continue;
@@ -586,6 +602,435 @@ static void test_bad_plans(void **state)
 	expect_plan_error(g, "same address");
 }
 
+/* ---- layout, batchnorm and dropout ---- */
+
+static mlc_node *like(mlc_graph *g, const char *name, const mlc_node *x)
+{
+	return mk(g, OP_INPUT, name, DT_F32, x->rank, x->dim);
+}
+
+static mlc_node *with_i(mlc_graph *g, mlc_opcode o, int64_t i0, int64_t i1, mlc_node *a)
+{
+	mlc_attrs at;
+	mlc_attrs_default(o, &at, g->arena);
+	at.i[0] = i0;
+	at.i[1] = i1;
+	return mlc_build(g, o, NULL, &at, a, NULL, NULL);
+}
+
+static void test_layout(void **state)
+{
+	for (int k = 0; k < 2; k++) { /* NHWC images; a static leading dimension */
+		mlc_graph *g = mlc_graph_new("flatten");
+		mlc_node *x = k ? IN(g, "x", 3, 2, 5) : IN(g, "x", N, 2, 3, 4);
+		mlc_graph_ret(g, "pred", op(g, OP_FLATTEN, x, NULL, NULL));
+		run(g);
+	}
+	mlc_graph *g = mlc_graph_new("reshape_like");
+	mlc_node *x = IN(g, "x", N, 2, 3, 4);
+	mlc_graph_ret(g, "pred", op(g, OP_RESHAPE_LIKE, IN(g, "dy", N, 24), x, NULL));
+	run(g);
+	for (int k = 0; k < 2; k++) { /* images; rows with a one-channel operand */
+		g = mlc_graph_new("concat");
+		mlc_node *a = k ? IN(g, "a", N, 3) : IN(g, "a", N, 3, 4, 5);
+		mlc_node *b = k ? IN(g, "b", N, 1) : IN(g, "b", N, 3, 4, 2);
+		mlc_graph_ret(g, "pred", op(g, OP_CONCAT, a, b, NULL));
+		run(g);
+	}
+	static const int64_t slices[][2] = {{2, 4}, {0, 7}, {6, 1}};
+	for (size_t k = 0; k < MLC_COUNTOF(slices); k++) {
+		g = mlc_graph_new("slice");
+		x = IN(g, "x", N, 2, 7);
+		mlc_graph_ret(g, "pred", with_i(g, OP_SLICE, slices[k][0], slices[k][1], x));
+		run(g);
+	}
+}
+
+/* batchnorm with gamma, beta and the running statistics as params (the
+ * statistics not trainable, running variances drawn in (0.05, 0.95)). */
+static mlc_node *batchnorm(mlc_graph *g, mlc_node *x, double momentum, double eps)
+{
+	int64_t c = x->dim[x->rank - 1];
+	mlc_node *src[5] = {x, PARAM(g, "gamma", c), PARAM(g, "beta", c), PARAM(g, "rmean", c),
+			    PARAM(g, "u01rvar", c)};
+	src[3]->attr.i[2] = src[4]->attr.i[2] = 0;
+	mlc_node *y = mlc_node_new(g, OP_BATCHNORM, 5, src, (mlc_loc){0});
+	y->attr.f[0] = momentum;
+	y->attr.f[1] = eps;
+	mlc_diag *d = mlc_diag_new(stderr);
+	assert_true(mlc_ops[OP_BATCHNORM].shape(y, d));
+	mlc_diag_free(d);
+	return y;
+}
+
+/* Shapes batchnorm is tried on: rows (a batch of 1 leaves one value per
+ * channel), NHWC-like rows × channels, and no batch dimension. */
+static mlc_node *bn_input(mlc_graph *g, const char *name, int shape)
+{
+	switch (shape) {
+	case 0: return IN(g, name, N, 7);
+	case 1: return IN(g, name, N, 3, 5);
+	default: return IN(g, name, 4, 6);
+	}
+}
+
+/* The whole layer in every entry: PREDICT and EVAL normalize with the
+ * running statistics and must leave them alone, GRAD and TRAIN use the
+ * batch's and move the running ones; check_entry compares the parameter
+ * arena (statistics included) with refeval after each call. */
+static void batchnorm_graph(int shape, double momentum, double eps)
+{
+	mlc_graph *g = mlc_graph_new("batchnorm");
+	mlc_node *x = bn_input(g, "x", shape);
+	mlc_node *y = batchnorm(g, x, momentum, eps), *gamma = y->src[1], *beta = y->src[2];
+	mlc_node *t = like(g, "t", x);
+	mlc_node *dy = op(g, OP_MSE_GRAD, y, t, const_scalar(g, 1));
+	mlc_node *dx = mlc_build(g, OP_BATCHNORM_GRAD, NULL, &y->attr, x, gamma, dy);
+	mlc_node *dg = mlc_build(g, OP_BATCHNORM_GRAD_GAMMA, NULL, &y->attr, x, dy, NULL);
+	mlc_node *db = op(g, OP_SUM_ROWS, dy, NULL, NULL);
+	int64_t c = gamma->dim[0];
+	mlc_graph_ret(g, "pred", y);
+	mlc_graph_ret(g, "loss", op(g, OP_MSE, y, t, NULL));
+	mlc_graph_ret(g, "grad.x", dx);
+	mlc_graph_ret(g, "grad.gamma", dg);
+	mlc_graph_ret(g, "grad.beta", db);
+	mlc_graph_ret(g, "update.gamma", opa(g, OP_SGD, 0.9, 1, 0, gamma, dg, STATE(g, "vg", c)));
+	mlc_graph_ret(g, "update.beta", opa(g, OP_SGD, 0.9, 1, 0, beta, db, STATE(g, "vb", c)));
+	run(g);
+}
+
+static void test_batchnorm(void **state)
+{
+	for (int shape = 0; shape < 3; shape++)
+		batchnorm_graph(shape, 0.1, 1e-5);
+	batchnorm_graph(1, 0.7, 0.5);
+	batchnorm_graph(0, 0, 1e-3);
+	batchnorm_graph(2, 1, 1e-5);
+}
+
+/* The gradient kernels on their own, with a dy of order one. */
+static void test_batchnorm_grads(void **state)
+{
+	for (int shape = 0; shape < 3; shape++)
+		for (int gamma_only = 0; gamma_only < 2; gamma_only++) {
+			mlc_graph *g = mlc_graph_new("batchnorm_grad");
+			mlc_node *x = bn_input(g, "x", shape), *dy = like(g, "dy", x);
+			mlc_attrs at;
+			mlc_attrs_default(OP_BATCHNORM_GRAD, &at, g->arena);
+			at.f[1] = 1e-3;
+			mlc_node *r = gamma_only
+					      ? mlc_build(g, OP_BATCHNORM_GRAD_GAMMA, NULL, &at, x, dy, NULL)
+					      : mlc_build(g, OP_BATCHNORM_GRAD, NULL, &at, x,
+							  PARAM(g, "gamma", x->dim[x->rank - 1]), dy);
+			mlc_graph_ret(g, "pred", r);
+			run(g);
+		}
+}
+
+static mlc_node *dropout(mlc_graph *g, mlc_opcode o, double p, int64_t key, mlc_node *x)
+{
+	return opa(g, o, p, 0, key, x, NULL, NULL);
+}
+
+/* Forward and backward on every elementwise shape (PREDICT, EVAL, GRAD), and
+ * after a bias (all four entries): the masks of dropout and dropout_grad must
+ * be refeval's, bit for bit, in training mode; inference passes x through. */
+static void test_dropout(void **state)
+{
+	static const double ps[] = {0.5, 0.1, 0.9, 0, 1};
+	for (size_t k = 0; k < MLC_COUNTOF(ps); k++)
+		for (int shape = 0; shape < NSHAPES; shape++) {
+			mlc_graph *g = mlc_graph_new("dropout");
+			mlc_node *x = shaped(g, "x", shape), *t = shaped(g, "t", shape);
+			mlc_node *y = dropout(g, OP_DROPOUT, ps[k], 11 + shape, x);
+			mlc_node *dy = op(g, OP_MSE_GRAD, y, t, const_scalar(g, 1));
+			mlc_graph_ret(g, "pred", y);
+			mlc_graph_ret(g, "loss", op(g, OP_MSE, y, t, NULL));
+			mlc_graph_ret(g, "grad.x", dropout(g, OP_DROPOUT_GRAD, ps[k], 11 + shape, dy));
+			run(g);
+		}
+	mlc_graph *g = mlc_graph_new("dropout_layer");
+	mlc_node *x = IN(g, "x", N, 3, 5), *t = IN(g, "t", N, 3, 5), *b = PARAM(g, "b", 5);
+	mlc_node *y = dropout(g, OP_DROPOUT, 0.3, 4, op(g, OP_BIAS_ADD, x, b, NULL));
+	mlc_node *dh = dropout(g, OP_DROPOUT_GRAD, 0.3, 4, op(g, OP_MSE_GRAD, y, t, const_scalar(g, 1)));
+	mlc_node *gb = op(g, OP_SUM_ROWS, dh, NULL, NULL);
+	mlc_graph_ret(g, "pred", y);
+	mlc_graph_ret(g, "loss", op(g, OP_MSE, y, t, NULL));
+	mlc_graph_ret(g, "grad.b", gb);
+	mlc_graph_ret(g, "update.b", opa(g, OP_SGD, 0, 1, 0, b, gb, STATE(g, "vb", 5)));
+	run(g);
+}
+
+/* Runs entry e on x (the graph's only input besides zero targets) with the
+ * given seed and step; returns a copy of the activation arena. */
+static float *run_with(mlc_graph *g, mlc_jit *j, mlc_entry e, int64_t n, uint32_t seed,
+		       uint32_t step, const mlc_node *x, const float *xv)
+{
+	float *params = calloc((size_t)g->param_size + 1, sizeof(float));
+	float *act = calloc((size_t)g->act_size + 1, sizeof(float));
+	memcpy(act + x->offset, xv, sizeof(float) * (size_t)mlc_numel(x, n));
+	float hyper[MLC_HYPER_COUNT];
+	mlc_hyper_set(hyper, 0.1f, seed, step);
+	mlc_jit_entry(j, e)(params, act, n, hyper);
+	free(params);
+	return act;
+}
+
+/* The masks themselves: about p of the elements dropped, survivors scaled
+ * by 1/(1 − p), each decision the documented hash's (ref_dropout_keep); a
+ * new step, seed or key draws a new mask, the same ones the same mask; a
+ * partial batch gets the first rows' masks of a full one; EVAL is the
+ * identity. */
+static void test_dropout_masks(void **state)
+{
+	enum { W = 1000 };
+	const double p = 0.3;
+	mlc_graph *g = mlc_graph_new("dropout_masks");
+	mlc_node *x = IN(g, "x", N, W), *t = IN(g, "t", N, W);
+	mlc_node *y1 = dropout(g, OP_DROPOUT, p, 1, x), *y2 = dropout(g, OP_DROPOUT, p, 2, x);
+	mlc_node *s = op(g, OP_ADD, y1, y2, NULL);
+	mlc_node *dy = op(g, OP_MSE_GRAD, s, t, const_scalar(g, 1));
+	mlc_graph_ret(g, "pred", s);
+	mlc_graph_ret(g, "loss", op(g, OP_MSE, s, t, NULL));
+	mlc_graph_ret(g, "grad.x", dropout(g, OP_DROPOUT_GRAD, p, 1, dy));
+	test_plan_memory(g, MAXB, GAP);
+	mlc_jit *j = compile(g);
+	int64_t cnt = MAXB * W;
+	float *xv = malloc(sizeof(float) * (size_t)cnt);
+	for (int64_t i = 0; i < cnt; i++)
+		xv[i] = (float)uniform(0.5, 2) * (i % 2 ? 1 : -1); /* never 0 */
+
+	float *a = run_with(g, j, MLC_ENTRY_GRAD, MAXB, 77, 5, x, xv);
+	int64_t dropped = 0, differ_key = 0;
+	float scale = (float)(1 / (1 - p));
+	for (int64_t i = 0; i < cnt; i++) {
+		float v1 = a[y1->offset + i], v2 = a[y2->offset + i];
+		bool keep = ref_dropout_keep(77, 5, 1, i, p);
+		assert_int_equal(keep, v1 != 0);
+		if (keep)
+			assert_true(v1 == xv[i] * scale);
+		dropped += !keep;
+		differ_key += (v1 != 0) != (v2 != 0);
+	}
+	/* binomial(9000, 0.3): mean 2700, sd 43 */
+	if (dropped < 2500 || dropped > 2900)
+		fail_msg("dropout p=0.3 dropped %lld of %lld", (long long)dropped, (long long)cnt);
+	assert_true(differ_key > cnt / 5); /* independent masks differ in 42% of places */
+
+	const struct {
+		uint32_t seed, step;
+		int64_t n;
+		bool same;
+	} runs[] = {{77, 5, MAXB, true}, {77, 5, 4, true}, {77, 6, MAXB, false}, {78, 5, MAXB, false}};
+	for (size_t k = 0; k < MLC_COUNTOF(runs); k++) {
+		float *b = run_with(g, j, MLC_ENTRY_GRAD, runs[k].n, runs[k].seed, runs[k].step, x, xv);
+		int64_t differ = 0, m = runs[k].n * W;
+		for (int64_t i = 0; i < m; i++)
+			differ += (a[y1->offset + i] != 0) != (b[y1->offset + i] != 0);
+		if (runs[k].same)
+			assert_int_equal(differ, 0);
+		else
+			assert_true(differ > m / 5);
+		free(b);
+	}
+	free(a);
+
+	a = run_with(g, j, MLC_ENTRY_EVAL, MAXB, 77, 5, x, xv);
+	assert_memory_equal(a + y1->offset, xv, sizeof(float) * (size_t)cnt);
+	assert_memory_equal(a + y2->offset, xv, sizeof(float) * (size_t)cnt);
+	free(a);
+	free(xv);
+	mlc_jit_free(j);
+	mlc_graph_free(g);
+}
+
+/* dropout (CG_INPLACE) planned onto its dying input. */
+static void test_dropout_inplace(void **state)
+{
+	mlc_graph *g = mlc_graph_new("dropout_inplace");
+	mlc_node *x = IN(g, "x", N, 13), *b = PARAM(g, "b", 13), *t = IN(g, "t", N, 13);
+	mlc_node *h = op(g, OP_BIAS_ADD, x, b, NULL);
+	mlc_node *y = dropout(g, OP_DROPOUT, 0.5, 9, h);
+	mlc_graph_ret(g, "pred", y);
+	mlc_graph_ret(g, "loss", op(g, OP_MSE, y, t, NULL));
+	mlc_graph_ret(g, "grad.b", op(g, OP_SUM_ROWS, op(g, OP_MSE_GRAD, y, t, const_scalar(g, 1)), NULL, NULL));
+	test_plan_memory(g, MAXB, GAP);
+	y->offset = h->offset;
+	mlc_jit *j = compile(g);
+	for (int e = MLC_ENTRY_PREDICT; e <= MLC_ENTRY_GRAD; e++) {
+		check_entry(g, j, (mlc_entry)e, MAXB);
+		check_entry(g, j, (mlc_entry)e, 2);
+	}
+	mlc_jit_free(j);
+	mlc_graph_free(g);
+}
+
+/* ---- convolution and pooling ---- */
+
+/* conv2d attributes; zero strides, dilations and groups mean 1 */
+typedef struct {
+	int64_t sh, sw, pt, pl, pb, pr, dh, dw, groups;
+} conv_cfg;
+
+static mlc_node *conv_op(mlc_graph *g, mlc_opcode o, conv_cfg k, mlc_node *x, mlc_node *w, mlc_node *dy)
+{
+	mlc_attrs a;
+	mlc_attrs_default(o, &a, g->arena);
+	const int64_t v[] = {k.sh ? k.sh : 1, k.sw ? k.sw : 1, k.pt, k.pl, k.pb, k.pr,
+			     k.dh ? k.dh : 1, k.dw ? k.dw : 1, k.groups ? k.groups : 1};
+	memcpy(a.i, v, sizeof v);
+	return mlc_build(g, o, NULL, &a, x, w, dy);
+}
+
+/* an f32 input of v's shape */
+static mlc_node *input_like(mlc_graph *g, const char *name, const mlc_node *v)
+{
+	return mk(g, OP_INPUT, name, DT_F32, v->rank, v->dim);
+}
+
+static void test_conv2d(void **state)
+{
+	static const struct {
+		int64_t n, h, w, c, kh, kw, f; /* n = 0: the symbolic batch */
+		conv_cfg k;
+	} cases[] = {
+		{0, 5, 7, 3, 3, 3, 4, {0}},                                             /* odd sizes, valid */
+		{0, 7, 6, 2, 3, 3, 3, {.sh = 2, .sw = 2, .pt = 1, .pl = 1, .pb = 1, .pr = 1}}, /* stride 2 */
+		{0, 7, 8, 2, 3, 3, 2, {.dh = 2, .dw = 2, .pt = 1, .pl = 2}},             /* dilation 2 */
+		{0, 5, 4, 3, 2, 3, 4, {.sh = 2, .pt = 2, .pb = 1, .pr = 3}},             /* asymmetric pads */
+		{0, 4, 9, 2, 2, 3, 3, {.sw = 3, .dh = 2, .pb = 1, .pl = 1}},             /* mixed */
+		{0, 6, 5, 4, 3, 3, 6, {.groups = 2, .pt = 1, .pl = 1, .pb = 1, .pr = 1}},  /* groups 2 */
+		{0, 6, 6, 3, 3, 3, 6, {.groups = 3, .sh = 2, .sw = 2, .pt = 1, .pl = 1, .pb = 1, .pr = 1}}, /* depthwise x2 */
+		{0, 5, 4, 4, 3, 3, 4, {.groups = 4, .dw = 2, .pl = 2, .pr = 2}},          /* depthwise, dilated */
+		{0, 4, 5, 6, 1, 1, 7, {0}},                                             /* 1x1 fast path */
+		{0, 3, 5, 6, 1, 1, 4, {.groups = 2}},                                   /* 1x1 fast path, groups */
+		{0, 5, 5, 6, 1, 1, 3, {.sh = 2, .sw = 2}},                               /* 1x1 strided: im2col */
+		{0, 4, 4, 5, 1, 1, 3, {.pt = 1, .pr = 1}},                               /* 1x1 padded: im2col */
+		{0, 6, 6, 1, 3, 3, 2, {.pt = 1, .pl = 1, .pb = 1, .pr = 1}},              /* one input channel */
+		{2, 5, 5, 3, 3, 3, 2, {.pt = 1, .pb = 1}},                               /* a fixed batch of 2 */
+		{0, 3, 3, 2, 5, 5, 3, {.pt = 2, .pl = 2, .pb = 2, .pr = 2}},              /* kernel > image */
+		{0, 22, 22, 9, 3, 3, 5, {0}},           /* 2 images per im2col block: a partial one at n = 9 */
+		{0, 48, 48, 16, 3, 3, 2, {.pt = 1, .pl = 1, .pb = 1, .pr = 1}}, /* one image per block */
+	};
+	for (size_t i = 0; i < MLC_COUNTOF(cases); i++) {
+		int64_t xd[] = {cases[i].n ? cases[i].n : N, cases[i].h, cases[i].w, cases[i].c};
+		int64_t wd[] = {cases[i].kh, cases[i].kw, cases[i].c / (cases[i].k.groups ? cases[i].k.groups : 1),
+				cases[i].f};
+		/* forward */
+		mlc_graph *g = mlc_graph_new("conv2d");
+		mlc_node *x = mk(g, OP_INPUT, "q8x", DT_F32, 4, xd), *w = mk(g, OP_PARAM, "q8w", DT_F32, 4, wd);
+		mlc_graph_ret(g, "pred", conv_op(g, OP_CONV2D, cases[i].k, x, w, NULL));
+		run(g);
+		/* both gradients, from a unit-scale dy */
+		g = mlc_graph_new("conv2d_grads");
+		x = mk(g, OP_INPUT, "q8x", DT_F32, 4, xd);
+		w = mk(g, OP_PARAM, "q8w", DT_F32, 4, wd);
+		mlc_node *y = conv_op(g, OP_CONV2D, cases[i].k, x, w, NULL); /* for its shape */
+		mlc_node *dy = input_like(g, "q8dy", y);
+		mlc_node *dx = conv_op(g, OP_CONV2D_GRAD_INPUT, cases[i].k, x, w, dy);
+		mlc_node *dw = conv_op(g, OP_CONV2D_GRAD_WEIGHT, cases[i].k, x, w, dy);
+		mlc_graph_ret(g, "pred", dx);
+		mlc_graph_ret(g, "loss", op(g, OP_MSE, dw, input_like(g, "q8t", dw), NULL));
+		mlc_graph_ret(g, "grad.w", dw);
+		run(g);
+	}
+}
+
+static mlc_node *pool_op(mlc_graph *g, mlc_opcode o, const int64_t *attr, mlc_node *x, mlc_node *dy)
+{
+	mlc_attrs a;
+	mlc_attrs_default(o, &a, g->arena);
+	memcpy(a.i, attr, sizeof(int64_t) * 8);
+	return mlc_build(g, o, NULL, &a, x, dy, NULL);
+}
+
+static void test_pool(void **state)
+{
+	static const struct {
+		int64_t h, w, c;
+		int64_t a[8]; /* size_h, size_w, stride_h, stride_w, pad_t, pad_l, pad_b, pad_r */
+		const char *in;
+	} cases[] = {
+		{6, 7, 5, {2, 2, 2, 2, 0, 0, 0, 0}, "x"},   /* the last column is dropped */
+		{7, 7, 3, {3, 3, 2, 2, 1, 1, 1, 1}, "x"},   /* overlapping, padded */
+		{5, 6, 2, {3, 2, 1, 2, 0, 1, 2, 0}, "x"},   /* asymmetric */
+		{4, 4, 9, {2, 2, 2, 2, 0, 0, 0, 0}, "sat"}, /* ties: values in {0, 0.3, 1} */
+		{5, 5, 1, {3, 3, 1, 1, 1, 1, 1, 1}, "sat"}, /* one channel, overlapping ties */
+		{3, 3, 4, {3, 3, 3, 3, 0, 0, 0, 0}, "x"},   /* one window per image */
+		{2, 3, 3, {4, 4, 1, 1, 2, 1, 1, 2}, "x"},   /* window larger than the image */
+		{1, 1, 6, {1, 1, 1, 1, 0, 0, 0, 0}, "x"},   /* identity */
+		{7, 8, 2, {2, 2, 3, 3, 0, 0, 0, 0}, "x"},   /* stride > size: gaps */
+		{5, 5, 3, {2, 2, 2, 2, 1, 1, 0, 0}, "x"},   /* disjoint, padded */
+	};
+	const mlc_opcode ops[][2] = {{OP_MAXPOOL, OP_MAXPOOL_GRAD}, {OP_AVGPOOL, OP_AVGPOOL_GRAD}};
+	for (size_t i = 0; i < MLC_COUNTOF(cases); i++)
+		for (int k = 0; k < 2; k++) {
+			int64_t xd[] = {N, cases[i].h, cases[i].w, cases[i].c};
+			mlc_graph *g = mlc_graph_new("pool");
+			mlc_node *x = mk(g, OP_INPUT, cases[i].in, DT_F32, 4, xd);
+			mlc_graph_ret(g, "pred", pool_op(g, ops[k][0], cases[i].a, x, NULL));
+			run(g);
+			g = mlc_graph_new("pool_grad");
+			x = mk(g, OP_INPUT, cases[i].in, DT_F32, 4, xd);
+			mlc_node *y = pool_op(g, ops[k][0], cases[i].a, x, NULL);
+			mlc_graph_ret(g, "pred", pool_op(g, ops[k][1], cases[i].a, x, input_like(g, "q8dy", y)));
+			run(g);
+		}
+}
+
+static void test_global_avgpool(void **state)
+{
+	const int64_t shapes[][4] = {{N, 5, 3, 7}, {N, 1, 1, 4}, {3, 2, 2, 1}, {N, 6, 6, 33}};
+	for (size_t i = 0; i < MLC_COUNTOF(shapes); i++) {
+		mlc_graph *g = mlc_graph_new("global_avgpool");
+		mlc_node *x = mk(g, OP_INPUT, "x", DT_F32, 4, shapes[i]);
+		mlc_node *y = op(g, OP_GLOBAL_AVGPOOL, x, NULL, NULL);
+		mlc_graph_ret(g, "pred", y);
+		mlc_graph_ret(g, "loss", op(g, OP_MSE, y, input_like(g, "t", y), NULL));
+		mlc_graph_ret(g, "grad.x", op(g, OP_GLOBAL_AVGPOOL_GRAD, x, input_like(g, "q8dy", y), NULL));
+		run(g);
+	}
+}
+
+/* A small CNN through the real passes (gradient builders, optimizer):
+ * conv → bias → relu → maxpool → grouped conv → avgpool → global pool →
+ * dense → softmax cross-entropy, trained with momentum. */
+static void test_cnn_train(void **state)
+{
+	mlc_graph *g = mlc_graph_new("cnn");
+	mlc_node *x = IN(g, "q8x", N, 8, 7, 3);
+	mlc_node *w1 = PARAM(g, "q8w1", 3, 3, 3, 4), *b1 = PARAM(g, "q8b1", 4);
+	mlc_node *h = conv_op(g, OP_CONV2D, (conv_cfg){.pt = 1, .pl = 1, .pb = 1, .pr = 1}, x, w1, NULL);
+	h = op(g, OP_RELU, op(g, OP_BIAS_ADD, h, b1, NULL), NULL, NULL);
+	h = pool_op(g, OP_MAXPOOL, (int64_t[]){2, 2, 2, 2, 0, 0, 0, 1}, h, NULL);
+	mlc_node *w2 = PARAM(g, "q8w2", 3, 3, 2, 6);
+	h = conv_op(g, OP_CONV2D, (conv_cfg){.groups = 2, .pt = 1, .pb = 1, .pl = 1, .pr = 1}, h, w2, NULL);
+	h = op(g, OP_TANH, h, NULL, NULL);
+	h = pool_op(g, OP_AVGPOOL, (int64_t[]){3, 3, 1, 1, 1, 1, 1, 1}, h, NULL);
+	h = op(g, OP_GLOBAL_AVGPOOL, h, NULL, NULL);
+	mlc_node *z = matmul(g, h, PARAM(g, "q8w3", 5, 6), 0, 1);
+	mlc_graph_ret(g, "pred", z);
+	mlc_graph_ret(g, "loss", op(g, OP_SOFTMAX_XENT, z, labels(g, "y"), NULL));
+	mlc_diag *d = mlc_diag_new(stderr);
+	mlc_pass_opts o = {.momentum = 0.9, .max_batch = MAXB};
+	assert_int_equal(mlc_run_passes(g, &o, "dce", d), MLC_OK);
+	mlc_diag_free(d);
+	run(g);
+}
+
+/* Scratch space belongs to its kernel alone. */
+static void test_bad_scratch(void **state)
+{
+	mlc_graph *g = mlc_graph_new("scratch");
+	mlc_node *x = IN(g, "x", N, 5, 5, 2), *w = PARAM(g, "w", 3, 3, 2, 2);
+	mlc_node *y = conv_op(g, OP_CONV2D, (conv_cfg){0}, x, w, NULL);
+	mlc_graph_ret(g, "pred", y);
+	test_plan_memory(g, MAXB, GAP);
+	assert_true(mlc_scratch_elems(y, MAXB) > 0);
+	x->offset = mlc_scratch_offset(y, MAXB) + 3;
+	expect_plan_error(g, "overlaps the scratch space");
+}
+
 /* ---- emission ---- */
 
 static char *slurp(const char *path, size_t *len)
@@ -677,7 +1122,13 @@ int main(void)
 		cmocka_unit_test(test_sum_rows),   cmocka_unit_test(test_losses),
 		cmocka_unit_test(test_loss_grads), cmocka_unit_test(test_train),
 		cmocka_unit_test(test_inplace),    cmocka_unit_test(test_bad_plans),
+		cmocka_unit_test(test_layout),     cmocka_unit_test(test_batchnorm),
+		cmocka_unit_test(test_batchnorm_grads), cmocka_unit_test(test_dropout),
+		cmocka_unit_test(test_dropout_masks), cmocka_unit_test(test_dropout_inplace),
 		cmocka_unit_test(test_emit),       cmocka_unit_test(test_two_jits),
+		cmocka_unit_test(test_conv2d),     cmocka_unit_test(test_pool),
+		cmocka_unit_test(test_global_avgpool), cmocka_unit_test(test_cnn_train),
+		cmocka_unit_test(test_bad_scratch),
 		cmocka_unit_test(test_all_ops_covered),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -293,6 +293,231 @@ static void test_mlp(void **s)
 	check(g, 3);
 }
 
+/* ---- layout, batchnorm and dropout ---- */
+
+static mlc_node *input_nd(mlc_graph *g, const char *name, int rank, const int64_t *dim)
+{
+	return mlc_source(g, OP_INPUT, name, DT_F32, rank, dim, here);
+}
+
+/* flatten's gradient is reshape_like(dy, x). */
+static void test_flatten(void **s)
+{
+	(void)s;
+	mlc_graph *g = mlc_graph_new("flatten");
+	mlc_node *x = input_nd(g, "x", 3, (int64_t[]){MLC_BATCH, 2, 3});
+	mlc_node *h = op1(g, OP_TANH, op1(g, OP_FLATTEN, x));
+	mlc_graph_ret(g, "loss", op2(g, OP_SOFTMAX_XENT, op2(g, OP_BIAS_ADD, h, param(g, "w", 1, 6, 0)), labels(g)));
+	check(g, 6);
+}
+
+/* concat's gradient is two slices of dy, one per operand. */
+static void test_concat(void **s)
+{
+	(void)s;
+	mlc_graph *g = mlc_graph_new("concat");
+	mlc_node *a = input_nd(g, "a", 3, (int64_t[]){MLC_BATCH, 2, 3});
+	mlc_node *b = op1(g, OP_TANH, op2(g, OP_BIAS_ADD, input_nd(g, "b", 3, (int64_t[]){MLC_BATCH, 2, 2}),
+					   param(g, "w", 1, 2, 0)));
+	mlc_node *c = op2(g, OP_CONCAT, a, b);
+	mlc_graph_ret(g, "loss", op2(g, OP_MSE, op1(g, OP_SIGMOID, c), input_nd(g, "t", 3, c->dim)));
+	check(g, 1);
+}
+
+/* Training-mode batchnorm: x through batchnorm_grad, gamma through
+ * batchnorm_grad_gamma, beta through sum_rows. Each evaluation moves the
+ * running statistics, which the training-mode output does not read, so the
+ * finite differences are unaffected; they get no gradient (not trainable). */
+static void batchnorm_case(int rank, const int64_t *dim, double eps, int64_t classes)
+{
+	mlc_graph *g = mlc_graph_new("batchnorm");
+	mlc_node *x = input_nd(g, "x", rank, dim);
+	int64_t c = dim[rank - 1];
+	mlc_node *src[5] = {x, param(g, "gamma", 1, c, 0), param(g, "beta", 1, c, 0),
+			    param(g, "running_mean", 1, c, 0), param(g, "running_var", 1, c, 0)};
+	src[3]->attr.i[2] = src[4]->attr.i[2] = 0;
+	mlc_node *y = mlc_node_new(g, OP_BATCHNORM, 5, src, here);
+	y->attr.f[1] = eps;
+	assert_true(mlc_ops[OP_BATCHNORM].shape(y, NULL));
+	if (rank == 2) {
+		mlc_graph_ret(g, "loss", op2(g, OP_SOFTMAX_XENT, y, labels(g)));
+	} else {
+		mlc_node *t = input_nd(g, "t", rank, dim);
+		mlc_graph_ret(g, "loss", op2(g, OP_MSE, op1(g, OP_TANH, y), t));
+	}
+	check(g, classes);
+}
+
+static void test_batchnorm(void **s)
+{
+	(void)s;
+	batchnorm_case(2, (int64_t[]){MLC_BATCH, 4}, 1e-5, 4);
+	batchnorm_case(3, (int64_t[]){MLC_BATCH, 2, 3}, 1e-5, 1);
+	batchnorm_case(4, (int64_t[]){MLC_BATCH, 2, 2, 2}, 0.1, 1);
+}
+
+/* The whole pipeline on a batchnorm layer: gamma and beta are trained, the
+ * running statistics (trainable=0) get neither a gradient nor an update, and
+ * the verifier and planner accept the in-place statistics (they stay params). */
+static void test_batchnorm_pipeline(void **s)
+{
+	(void)s;
+	mlc_graph *g = mlc_graph_new("bn_pipeline");
+	mlc_node *x = input(g, "x", 4);
+	mlc_node *src[5] = {x, param(g, "bn.weight", 1, 4, 0), param(g, "bn.bias", 1, 4, 0),
+			    param(g, "bn.running_mean", 1, 4, 0), param(g, "bn.running_var", 1, 4, 0)};
+	src[3]->attr.i[2] = src[4]->attr.i[2] = 0;
+	mlc_node *y = mlc_node_new(g, OP_BATCHNORM, 5, src, here);
+	assert_true(mlc_ops[OP_BATCHNORM].shape(y, NULL));
+	mlc_graph_ret(g, "pred", y);
+	mlc_graph_ret(g, "loss", op2(g, OP_SOFTMAX_XENT, y, labels(g)));
+	mlc_diag *d = mlc_diag_new(stderr);
+	mlc_pass_opts o = {.max_batch = 8, .momentum = 0.9};
+	assert_int_equal(mlc_run_passes(g, &o, NULL, d), MLC_OK);
+	assert_int_equal(mlc_diag_errors(d), 0);
+	static const char *const want[] = {"grad.bn.weight", "grad.bn.bias", "update.bn.weight", "update.bn.bias"};
+	for (size_t k = 0; k < MLC_COUNTOF(want); k++)
+		assert_non_null(mlc_graph_find_ret(g, want[k]));
+	for (int r = 0; r < g->nret; r++)
+		assert_null(strstr(g->ret[r].key, "running"));
+	assert_int_equal(src[3]->mem, MEM_PARAM);
+	assert_int_equal(src[4]->mem, MEM_PARAM);
+	assert_int_equal(y->mem, MEM_ACT);
+	mlc_diag_free(d);
+	mlc_graph_free(g);
+}
+
+/* Dropout in training mode with ref_eval's fixed seed and step: the mask is a
+ * constant, so the loss is smooth in x and dropout_grad must apply the same
+ * mask (the builder copies p and key). */
+static void test_dropout(void **s)
+{
+	(void)s;
+	mlc_graph *g = mlc_graph_new("dropout");
+	mlc_node *x = input(g, "x", 6);
+	mlc_attrs a;
+	mlc_attrs_default(OP_DROPOUT, &a, g->arena);
+	a.f[0] = 0.4;
+	a.i[0] = 3;
+	mlc_node *h = op2(g, OP_BIAS_ADD, x, param(g, "w", 1, 6, 0));
+	mlc_node *y = mlc_build(g, OP_DROPOUT, h, &a, h, NULL, NULL);
+	mlc_graph_ret(g, "loss", op2(g, OP_MSE, op1(g, OP_TANH, y), input(g, "t", 6)));
+	int kept = 0;
+	for (int64_t i = 0; i < N * 6; i++)
+		kept += ref_dropout_keep(0, 0, 3, i, 0.4);
+	assert_true(kept > 0 && kept < N * 6); /* the mask both keeps and drops */
+	check(g, 1);
+}
+
+/* ---- convolution and pooling ---- */
+
+static mlc_node *nhwc(mlc_graph *g, const char *name, int64_t h, int64_t w, int64_t c)
+{
+	int64_t dim[] = {MLC_BATCH, h, w, c};
+	return mlc_source(g, OP_INPUT, name, DT_F32, 4, dim, here);
+}
+
+/* an f32 input "t" (a target in (0, 1)) of v's shape */
+static mlc_node *target_for(mlc_graph *g, const mlc_node *v)
+{
+	return mlc_source(g, OP_INPUT, "t", DT_F32, v->rank, v->dim, here);
+}
+
+/* attrs: stride_h, stride_w, pad_t, pad_l, pad_b, pad_r, dil_h, dil_w, groups */
+static mlc_node *conv2d(mlc_graph *g, mlc_node *x, const char *wname, int64_t kh, int64_t kw, int64_t f,
+			const int64_t *attrs)
+{
+	int64_t wd[] = {kh, kw, x->dim[3] / attrs[8], f};
+	mlc_node *w = mlc_source(g, OP_PARAM, wname, DT_F32, 4, wd, here);
+	mlc_attrs a;
+	mlc_attrs_default(OP_CONV2D, &a, g->arena);
+	memcpy(a.i, attrs, sizeof(int64_t) * 9);
+	return mlc_build(g, OP_CONV2D, x, &a, x, w, NULL);
+}
+
+/* attrs: size_h, size_w, stride_h, stride_w, pad_t, pad_l, pad_b, pad_r */
+static mlc_node *pool2d(mlc_graph *g, mlc_opcode op, mlc_node *x, const int64_t *attrs)
+{
+	mlc_attrs a;
+	mlc_attrs_default(op, &a, g->arena);
+	memcpy(a.i, attrs, sizeof(int64_t) * 8);
+	return mlc_build(g, op, x, &a, x, NULL, NULL);
+}
+
+/* conv2d → tanh → mse: the input and weight gradients of one geometry. */
+static void conv_case(int64_t h, int64_t w, int64_t c, int64_t kh, int64_t kw, int64_t f, const int64_t *attrs)
+{
+	mlc_graph *g = mlc_graph_new("conv2d");
+	mlc_node *y = op1(g, OP_TANH, conv2d(g, nhwc(g, "x", h, w, c), "w", kh, kw, f, attrs));
+	mlc_graph_ret(g, "loss", op2(g, OP_MSE, y, target_for(g, y)));
+	check(g, 1);
+}
+
+static void test_conv2d(void **s)
+{
+	(void)s;
+	conv_case(5, 6, 2, 3, 3, 3, (int64_t[]){2, 2, 1, 0, 2, 1, 1, 1, 1}); /* stride, asymmetric pads */
+	conv_case(6, 7, 2, 3, 2, 2, (int64_t[]){1, 2, 2, 1, 1, 0, 2, 1, 1}); /* dilation */
+	conv_case(4, 5, 4, 2, 3, 6, (int64_t[]){1, 1, 0, 1, 1, 1, 1, 2, 2}); /* groups 2, dilation */
+	conv_case(5, 5, 3, 3, 3, 6, (int64_t[]){2, 1, 1, 1, 1, 1, 1, 1, 3}); /* depthwise, multiplier 2 */
+	conv_case(3, 4, 5, 1, 1, 3, (int64_t[]){1, 1, 0, 0, 0, 0, 1, 1, 1}); /* 1x1 */
+}
+
+/* Random doubles make ties (and max switches within ±h) practically impossible. */
+static void test_maxpool(void **s)
+{
+	(void)s;
+	const int64_t attrs[][8] = {{2, 2, 2, 2, 0, 0, 0, 0}, {3, 3, 2, 2, 1, 1, 1, 1}, {3, 2, 1, 2, 0, 1, 2, 0}};
+	for (size_t i = 0; i < MLC_COUNTOF(attrs); i++) {
+		mlc_graph *g = mlc_graph_new("maxpool");
+		mlc_node *x = op2(g, OP_BIAS_ADD, nhwc(g, "x", 5, 5, 2), param(g, "b", 1, 2, 0));
+		mlc_node *y = pool2d(g, OP_MAXPOOL, x, attrs[i]);
+		mlc_graph_ret(g, "loss", op2(g, OP_MSE, y, target_for(g, y)));
+		check(g, 1);
+	}
+}
+
+/* Padding is not counted in the mean: the corner windows divide by fewer. */
+static void test_avgpool(void **s)
+{
+	(void)s;
+	const int64_t attrs[][8] = {{3, 3, 2, 2, 1, 1, 1, 1}, {2, 3, 1, 2, 1, 0, 0, 2}};
+	for (size_t i = 0; i < MLC_COUNTOF(attrs); i++) {
+		mlc_graph *g = mlc_graph_new("avgpool");
+		mlc_node *y = pool2d(g, OP_AVGPOOL, nhwc(g, "x", 5, 4, 3), attrs[i]);
+		mlc_graph_ret(g, "loss", op2(g, OP_MSE, op1(g, OP_SIGMOID, y), target_for(g, y)));
+		check(g, 1);
+	}
+}
+
+static void test_global_avgpool(void **s)
+{
+	(void)s;
+	mlc_graph *g = mlc_graph_new("global_avgpool");
+	mlc_node *y = op1(g, OP_GLOBAL_AVGPOOL, nhwc(g, "x", 3, 2, 4));
+	mlc_graph_ret(g, "loss", op2(g, OP_SOFTMAX_XENT, op2(g, OP_BIAS_ADD, y, param(g, "b", 1, 4, 0)), labels(g)));
+	check(g, 4);
+}
+
+/* A small CNN: every gradient flows through two convolutions and all pools. */
+static void test_cnn(void **s)
+{
+	(void)s;
+	mlc_graph *g = mlc_graph_new("cnn");
+	mlc_node *h = conv2d(g, nhwc(g, "x", 6, 6, 2), "c1.w", 3, 3, 4, (int64_t[]){1, 1, 1, 1, 1, 1, 1, 1, 1});
+	h = op1(g, OP_TANH, op2(g, OP_BIAS_ADD, h, param(g, "c1.b", 1, 4, 0)));
+	h = pool2d(g, OP_MAXPOOL, h, (int64_t[]){2, 2, 2, 2, 0, 0, 0, 0});
+	h = conv2d(g, h, "c2.w", 2, 2, 4, (int64_t[]){1, 1, 0, 0, 1, 1, 1, 1, 2});
+	h = pool2d(g, OP_AVGPOOL, op1(g, OP_SIGMOID, h), (int64_t[]){2, 2, 1, 1, 1, 1, 0, 0});
+	h = op1(g, OP_GLOBAL_AVGPOOL, h);
+	mlc_attrs at;
+	mlc_attrs_default(OP_MATMUL, &at, g->arena);
+	at.i[1] = 1;
+	h = mlc_build(g, OP_MATMUL, h, &at, h, param(g, "fc.w", 2, 3, 4), NULL);
+	mlc_graph_ret(g, "loss", op2(g, OP_SOFTMAX_XENT, h, labels(g)));
+	check(g, 3);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -304,6 +529,12 @@ int main(void)
 		cmocka_unit_test(test_bce),	     cmocka_unit_test(test_bce_after_sigmoid),
 		cmocka_unit_test(test_mse),	     cmocka_unit_test(test_softmax_xent),
 		cmocka_unit_test(test_fanout_add),   cmocka_unit_test(test_mlp),
+		cmocka_unit_test(test_conv2d),       cmocka_unit_test(test_maxpool),
+		cmocka_unit_test(test_avgpool),      cmocka_unit_test(test_global_avgpool),
+		cmocka_unit_test(test_cnn),
+		cmocka_unit_test(test_flatten),      cmocka_unit_test(test_concat),
+		cmocka_unit_test(test_batchnorm),    cmocka_unit_test(test_dropout),
+		cmocka_unit_test(test_batchnorm_pipeline),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

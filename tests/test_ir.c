@@ -62,6 +62,65 @@ static mlc_attrs attrs(mlc_opcode op, mlc_graph *g)
 	return a;
 }
 
+/* Layout, batchnorm and dropout ops, appended after the rest so that the
+ * ids the tests below name stay put. */
+static void add_struct_ops(mlc_graph *g)
+{
+	int64_t dim[] = {MLC_BATCH, 2, 2, 3};
+	mlc_node *img = mlc_source(g, OP_INPUT, "img", DT_F32, 4, dim, yloc(6, 3));
+	mlc_node *fl = mlc_build(g, OP_FLATTEN, img, NULL, img, NULL, NULL);
+	mlc_node *rl = mlc_build(g, OP_RESHAPE_LIKE, img, NULL, fl, img, NULL);
+	mlc_node *cc = mlc_build(g, OP_CONCAT, img, NULL, rl, img, NULL);
+	mlc_attrs sa = attrs(OP_SLICE, g);
+	sa.i[0] = 1;
+	sa.i[1] = 4;
+	mlc_node *sl = mlc_build(g, OP_SLICE, img, &sa, cc, NULL, NULL);
+	const char *names[] = {"bn.weight", "bn.bias", "bn.running_mean", "bn.running_var"};
+	const char *inits[] = {"ones", "zeros", "zeros", "ones"};
+	mlc_node *src[5] = {sl};
+	for (int k = 0; k < 4; k++) {
+		src[k + 1] = source(g, OP_PARAM, names[k], DT_F32, 1, 4, 0, "bn", yloc(12, 7));
+		src[k + 1]->attr.s = inits[k];
+		src[k + 1]->attr.i[2] = k < 2; /* running statistics are not trained */
+	}
+	mlc_node *bn = mlc_node_new(g, OP_BATCHNORM, 5, src, yloc(12, 7));
+	bn->layer = "bn";
+	bn->attr.f[0] = 0.2;
+	bn->attr.f[1] = 0.001;
+	assert_true(mlc_ops[OP_BATCHNORM].shape(bn, NULL));
+	mlc_node *bg = mlc_build(g, OP_BATCHNORM_GRAD, bn, &bn->attr, sl, src[1], bn);
+	mlc_build(g, OP_BATCHNORM_GRAD_GAMMA, bn, &bn->attr, sl, bg, NULL);
+	mlc_attrs da = attrs(OP_DROPOUT, g);
+	da.f[0] = 0.25;
+	da.i[0] = 41;
+	mlc_node *dr = mlc_build(g, OP_DROPOUT, img, &da, bg, NULL, NULL);
+	mlc_build(g, OP_DROPOUT_GRAD, img, &da, dr, NULL, NULL);
+}
+
+/* Convolution and pooling ops, appended after the rest like add_struct_ops. */
+static void add_conv_ops(mlc_graph *g)
+{
+	int64_t xd[] = {MLC_BATCH, 7, 6, 4}, wd[] = {3, 3, 2, 6};
+	mlc_node *x = mlc_source(g, OP_INPUT, "pic", DT_F32, 4, xd, yloc(20, 3));
+	mlc_node *w = mlc_source(g, OP_PARAM, "conv.weight", DT_F32, 4, wd, yloc(22, 7));
+	w->layer = "conv";
+	mlc_attrs ca = attrs(OP_CONV2D, g);
+	const int64_t conv[] = {2, 1, 1, 1, 0, 2, 1, 2, 2}; /* stride, pads t l b r, dilation, groups */
+	memcpy(ca.i, conv, sizeof conv);
+	mlc_node *y = mlc_build(g, OP_CONV2D, w, &ca, x, w, NULL);
+	mlc_node *dx = mlc_build(g, OP_CONV2D_GRAD_INPUT, w, &ca, x, w, y);
+	mlc_build(g, OP_CONV2D_GRAD_WEIGHT, w, &ca, dx, w, y);
+	mlc_attrs pa = attrs(OP_MAXPOOL, g);
+	const int64_t pool[] = {3, 2, 1, 2, 1, 0, 0, 1}; /* size, stride, pads t l b r */
+	memcpy(pa.i, pool, sizeof pool);
+	mlc_node *mp = mlc_build(g, OP_MAXPOOL, y, &pa, dx, NULL, NULL);
+	mlc_build(g, OP_MAXPOOL_GRAD, y, &pa, dx, mp, NULL);
+	mlc_node *ap = mlc_build(g, OP_AVGPOOL, y, &pa, x, NULL, NULL);
+	mlc_build(g, OP_AVGPOOL_GRAD, y, &pa, x, ap, NULL);
+	mlc_node *gp = mlc_build(g, OP_GLOBAL_AVGPOOL, NULL, NULL, ap, NULL, NULL);
+	mlc_build(g, OP_GLOBAL_AVGPOOL_GRAD, NULL, NULL, ap, gp, NULL);
+}
+
 /* A graph that uses every op in ops.def, with attributes off their defaults,
  * layers and spec locations. */
 static mlc_graph *build_all_ops(void)
@@ -126,6 +185,8 @@ static mlc_graph *build_all_ops(void)
 	mlc_graph_ret(g, "xent", xe);
 	mlc_graph_ret(g, "bce_grad", bg);
 	mlc_graph_ret(g, "xent_grad", xg);
+	add_struct_ops(g);
+	add_conv_ops(g);
 	return g;
 }
 
@@ -139,7 +200,8 @@ static void plan(mlc_graph *g, int64_t max_batch)
 		mlc_node *n = g->node[i];
 		if (n->dead)
 			continue;
-		int64_t k = (mlc_numel(n, max_batch) + 15) / 16 * 16;
+		/* with its scratch space (ir.h) right after it */
+		int64_t k = (mlc_numel(n, max_batch) + 15) / 16 * 16 + mlc_scratch_elems(n, max_batch);
 		if (n->op == OP_SGD) {
 			n->mem = MEM_PARAM;
 			n->offset = n->src[0]->offset;
@@ -339,6 +401,14 @@ static void test_roundtrip_all_ops(void **state)
 	assert_non_null(strstr(t, "%17 = leaky_relu_grad(%10, %16) {alpha=0.2} : f32[N,4]  # act\n"));
 	assert_non_null(strstr(t, "{momentum=0.9, nesterov=1}"));
 	assert_non_null(strstr(t, "%29 = matmul(%x, %26) {ta=1} : f32[4,4]"));
+	assert_non_null(strstr(t, " = conv2d(%pic, %conv.weight) {stride_h=2, pad_t=1, pad_l=1, pad_r=2, dil_w=2, "
+				  "groups=2} : f32[N,3,5,6]  # conv @ net.yaml:22:7\n"));
+	assert_non_null(strstr(t, ") {size_h=3, stride_h=1, pad_t=1, pad_r=1} : f32[N,6,3,4]  # conv @ net.yaml:22:7\n"));
+	assert_non_null(strstr(t, " = global_avgpool(%"));
+	assert_non_null(strstr(t, "%bn.running_var = param {init=ones, trainable=0} : f32[4]  # bn @ net.yaml:12:7\n"));
+	assert_non_null(strstr(t, ", %bn.running_mean, %bn.running_var) {momentum=0.2, eps=0.001} : f32[N,2,2,4]"));
+	assert_non_null(strstr(t, "dropout_grad(%"));
+	assert_non_null(strstr(t, ") {p=0.25, key=41} : f32[N,2,2,4]"));
 	free(t);
 
 	/* planned: a plan line and a memory slot on every value */
@@ -620,6 +690,76 @@ static void test_parse_error_types(void **state)
 			   "t.ir:9:13: error: operand %5 has no type, so this one cannot be checked\n"
 			   "    %6 = relu(%5) : f32[N,2]\n"
 			   "              ^\n");
+}
+
+/* Convolution and pooling shape rules refuse bad geometry with located errors. */
+static void test_parse_error_conv_shapes(void **state)
+{
+	(void)state;
+	expect_parse_error("graph g {\n"
+			   "  %x = input : f32[N,8,8,3]\n"
+			   "  %f = input : f32[N,784]\n"
+			   "  %w = param : f32[3,3,3,4]  # conv1 @ m.yaml:3:4\n"
+			   "  %w2 = param : f32[3,3,2,4]\n"
+			   "  %big = param : f32[9,9,3,4]\n"
+			   "  %wn = input : f32[N,3,3,4]\n"
+			   "  %1 = conv2d(%f, %w) : f32[N,6,6,4]  # conv1 @ m.yaml:3:4\n"
+			   "  %2 = conv2d(%x, %w2) : f32[N,6,6,4]  # conv2\n"
+			   "  %3 = conv2d(%x, %w) {groups=2} : f32[N,6,6,4]\n"
+			   "  %4 = conv2d(%x, %big) : f32[N,1,1,4]\n"
+			   "  %5 = conv2d(%x, %w) {dil_h=4, dil_w=4} : f32[N,1,1,4]\n"
+			   "  %6 = conv2d(%x, %w) {stride_w=0} : f32[N,6,6,4]\n"
+			   "  %7 = conv2d(%x, %wn) : f32[N,6,6,4]\n"
+			   "  %8 = conv2d_grad_input(%x, %w, %x) : f32[N,8,8,3]\n"
+			   "  %9 = maxpool(%x) {size_h=3, pad_t=3} : f32[N,5,4,3]  # pool1\n"
+			   "  %10 = avgpool(%x) {size_h=10, size_w=10} : f32[N,1,1,3]\n"
+			   "  %11 = avgpool(%x) {pad_r=-1} : f32[N,4,4,3]\n"
+			   "  %12 = maxpool_grad(%x, %x) : f32[N,8,8,3]\n"
+			   "  %13 = global_avgpool(%f) : f32[N,784]\n"
+			   "  %14 = global_avgpool_grad(%x, %x) : f32[N,8,8,3]\n"
+			   "}\n",
+			   "t.ir:8:8: error: in layer 'conv1': conv2d expects a 4-D input f32[N,H,W,C], got f32[N,784]\n"
+			   "    %1 = conv2d(%f, %w) : f32[N,6,6,4]  # conv1 @ m.yaml:3:4\n"
+			   "         ^\n"
+			   "t.ir:9:8: error: in layer 'conv2': conv2d weight f32[3,3,2,4] does not fit input f32[N,8,8,3]: expected 3 input channels per group (groups=1), got 2\n"
+			   "    %2 = conv2d(%x, %w2) : f32[N,6,6,4]  # conv2\n"
+			   "         ^\n"
+			   "t.ir:10:8: error: conv2d input f32[N,8,8,3] has 3 channels, which groups=2 does not divide\n"
+			   "    %3 = conv2d(%x, %w) {groups=2} : f32[N,6,6,4]\n"
+			   "         ^\n"
+			   "t.ir:11:8: error: conv2d kernel 9x9 is larger than the padded input 8x8\n"
+			   "    %4 = conv2d(%x, %big) : f32[N,1,1,4]\n"
+			   "         ^\n"
+			   "t.ir:12:8: error: conv2d kernel 3x3 (9x9 dilated) is larger than the padded input 8x8\n"
+			   "    %5 = conv2d(%x, %w) {dil_h=4, dil_w=4} : f32[N,1,1,4]\n"
+			   "         ^\n"
+			   "t.ir:13:8: error: conv2d strides must be positive, got 1x0\n"
+			   "    %6 = conv2d(%x, %w) {stride_w=0} : f32[N,6,6,4]\n"
+			   "         ^\n"
+			   "t.ir:14:8: error: conv2d expects a 4-D weight f32[KH,KW,C/groups,F], got f32[N,3,3,4]\n"
+			   "    %7 = conv2d(%x, %wn) : f32[N,6,6,4]\n"
+			   "         ^\n"
+			   "t.ir:15:8: error: conv2d_grad_input expects dy of the conv2d output's shape f32[N,6,6,4], got f32[N,8,8,3]\n"
+			   "    %8 = conv2d_grad_input(%x, %w, %x) : f32[N,8,8,3]\n"
+			   "         ^\n"
+			   "t.ir:16:8: error: in layer 'pool1': maxpool pads t=3 l=0 b=0 r=0 leave a 3x2 window (stride 2x2) with no input element\n"
+			   "    %9 = maxpool(%x) {size_h=3, pad_t=3} : f32[N,5,4,3]  # pool1\n"
+			   "         ^\n"
+			   "t.ir:17:9: error: avgpool window 10x10 is larger than the padded input 8x8\n"
+			   "    %10 = avgpool(%x) {size_h=10, size_w=10} : f32[N,1,1,3]\n"
+			   "          ^\n"
+			   "t.ir:18:9: error: avgpool pads must not be negative, got t=0 l=0 b=0 r=-1\n"
+			   "    %11 = avgpool(%x) {pad_r=-1} : f32[N,4,4,3]\n"
+			   "          ^\n"
+			   "t.ir:19:9: error: maxpool_grad expects dy of the maxpool output's shape f32[N,4,4,3], got f32[N,8,8,3]\n"
+			   "    %12 = maxpool_grad(%x, %x) : f32[N,8,8,3]\n"
+			   "          ^\n"
+			   "t.ir:20:9: error: global_avgpool expects a 4-D input f32[N,H,W,C], got f32[N,784]\n"
+			   "    %13 = global_avgpool(%f) : f32[N,784]\n"
+			   "          ^\n"
+			   "t.ir:21:9: error: global_avgpool_grad expects dy of the global_avgpool output's shape f32[N,3], got f32[N,8,8,3]\n"
+			   "    %14 = global_avgpool_grad(%x, %x) : f32[N,8,8,3]\n"
+			   "          ^\n");
 }
 
 static void test_parse_error_attrs(void **state)
@@ -909,6 +1049,29 @@ static void test_verify_broken(void **state)
 	mlc_graph_free(g);
 }
 
+/* batchnorm updates its running statistics in place: they must be params. */
+static void test_verify_batchnorm_stats(void **state)
+{
+	(void)state;
+	mlc_graph *g = build_all_ops();
+	mlc_node *bn = NULL, *sr = NULL;
+	for (int i = 0; i < g->nnode; i++) {
+		if (g->node[i]->op == OP_BATCHNORM)
+			bn = g->node[i];
+		if (g->node[i]->op == OP_SUM_ROWS)
+			sr = g->node[i]; /* an f32[4] value that is not a param */
+	}
+	assert_true(bn && sr);
+	bn->src[4] = sr;
+	char want[256];
+	snprintf(want, sizeof want,
+		 "mlc: error: verifier: %%%d (batchnorm): keeps its running statistics in %%%d (sum_rows), "
+		 "which is not a param\n",
+		 bn->id, sr->id);
+	expect_verify_error(g, want);
+	mlc_graph_free(g);
+}
+
 static void test_verify_plan(void **state)
 {
 	(void)state;
@@ -918,11 +1081,15 @@ static void test_verify_plan(void **state)
 	g->node[9]->mem = MEM_NONE;
 	g->node[3]->offset = g->param_size - 1;
 	g->node[12]->offset = -16;
-	expect_verify_error(g, "mlc: error: verifier: %fc.weight (param): param+47 with 16 elements does not fit in "
-			       "param size 48\n"
-			       "mlc: error: verifier: %9 (add): the graph is planned but this value has no memory\n"
-			       "mlc: error: verifier: %12 (sigmoid): act+-16 with 64 elements does not fit in act size "
-			       "1392\n");
+	char want[512]; /* the arena sizes grow with build_all_ops */
+	snprintf(want, sizeof want,
+		 "mlc: error: verifier: %%fc.weight (param): param+%lld with 16 elements does not fit in "
+		 "param size %lld\n"
+		 "mlc: error: verifier: %%9 (add): the graph is planned but this value has no memory\n"
+		 "mlc: error: verifier: %%12 (sigmoid): act+-16 with 64 elements does not fit in act size "
+		 "%lld\n",
+		 (long long)g->param_size - 1, (long long)g->param_size, (long long)g->act_size);
+	expect_verify_error(g, want);
 	g->node[9]->mem = MEM_ACT;
 	g->node[3]->offset = 0;
 	g->node[12]->offset = 480;
@@ -937,6 +1104,31 @@ static void test_verify_plan(void **state)
 	expect_verify_ok(g);
 	g->max_batch = INT64_MAX / 2;
 	expect_verify_error(g, "mlc: error: verifier: %x (input): its size overflows at max_batch 4611686018427387903\n");
+	mlc_graph_free(g);
+}
+
+/* A kernel's scratch space (ir.h) must fit in the activation arena too. */
+static void test_verify_scratch(void **state)
+{
+	(void)state;
+	mlc_graph *g = mlc_graph_new("scratch");
+	int64_t xd[] = {MLC_BATCH, 5, 5, 2}, wd[] = {3, 3, 2, 4};
+	mlc_node *x = mlc_source(g, OP_INPUT, "x", DT_F32, 4, xd, (mlc_loc){0});
+	mlc_node *w = mlc_source(g, OP_PARAM, "w", DT_F32, 4, wd, (mlc_loc){0});
+	mlc_node *y = mlc_build(g, OP_CONV2D, NULL, NULL, x, w, NULL);
+	plan(g, 8);
+	int64_t scratch = mlc_scratch_elems(y, 8), at = mlc_scratch_offset(y, 8);
+	assert_int_equal(scratch, 8 * 3 * 3 * 3 * 3 * 2); /* 8 images of [OH·OW, KH·KW·C] */
+	assert_int_equal(at, y->offset + 8 * 3 * 3 * 4);
+	assert_int_equal(g->act_size, at + scratch);
+	expect_verify_ok(g);
+	g->act_size--;
+	char want[256];
+	snprintf(want, sizeof want,
+		 "mlc: error: verifier: %%2 (conv2d): its scratch act+%lld with %lld elements does not fit in act "
+		 "size %lld\n",
+		 (long long)at, (long long)scratch, (long long)g->act_size);
+	expect_verify_error(g, want);
 	mlc_graph_free(g);
 }
 
@@ -1023,11 +1215,14 @@ int main(void)
 		cmocka_unit_test(test_parse_error_values),
 		cmocka_unit_test(test_parse_error_types),
 		cmocka_unit_test(test_parse_error_attrs),
+		cmocka_unit_test(test_parse_error_conv_shapes),
 		cmocka_unit_test(test_parse_error_structure),
 		cmocka_unit_test(test_parse_no_cascade),
 		cmocka_unit_test(test_parse_mangled),
 		cmocka_unit_test(test_verify_broken),
+		cmocka_unit_test(test_verify_batchnorm_stats),
 		cmocka_unit_test(test_verify_plan),
+		cmocka_unit_test(test_verify_scratch),
 		cmocka_unit_test(test_golden),
 		cmocka_unit_test(test_doc_example),
 	};

@@ -108,7 +108,7 @@ static void sgd(const mlc_node *v, int64_t cnt, double lr, double *p, const doub
 	}
 }
 
-static void eval_node(const mlc_node *v, int64_t n, double lr, double **s, double *out)
+static void eval_node(const mlc_node *v, int64_t n, double lr, ref_mode m, double **s, double *out)
 {
 	int64_t cnt = mlc_numel(v, n);
 	const mlc_node *s0 = v->nsrc > 0 ? v->src[0] : NULL;
@@ -264,12 +264,13 @@ static void eval_node(const mlc_node *v, int64_t n, double lr, double **s, doubl
 	case OP_BATCHNORM_GRAD:
 	case OP_BATCHNORM_GRAD_GAMMA:
 	case OP_DROPOUT:
-	case OP_DROPOUT_GRAD: ref_eval_struct(v, n, s, out); break;
+	case OP_DROPOUT_GRAD: ref_eval_struct(v, n, m, s, out); break;
 	case OP_COUNT: MLC_UNREACHABLE();
 	}
 }
 
-void ref_eval_only(const mlc_graph *g, int64_t n, double lr, double **val, const bool *only)
+void ref_eval_mode(const mlc_graph *g, int64_t n, double lr, ref_mode m, double **val,
+		   const bool *only)
 {
 	for (int i = 0; i < g->nnode; i++) {
 		const mlc_node *v = g->node[i];
@@ -278,8 +279,13 @@ void ref_eval_only(const mlc_graph *g, int64_t n, double lr, double **val, const
 		double *src[MLC_MAX_SRC] = {0};
 		for (int k = 0; k < v->nsrc; k++)
 			src[k] = ref_val(g, val, v->src[k]);
-		eval_node(v, n, lr, src, val[i]);
+		eval_node(v, n, lr, m, src, val[i]);
 	}
+}
+
+void ref_eval_only(const mlc_graph *g, int64_t n, double lr, double **val, const bool *only)
+{
+	ref_eval_mode(g, n, lr, (ref_mode){.training = true}, val, only);
 }
 
 void ref_eval(const mlc_graph *g, int64_t n, double lr, double **val)

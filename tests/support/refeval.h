@@ -34,16 +34,32 @@ double *ref_val(const mlc_graph *g, double **val, const mlc_node *v);
 
 /* Computes, in graph order, every live node that is not an input, param or
  * state (const nodes are filled from attr.f[0]). lr is the run-time learning
- * rate (hyper[0]); each SGD node scales it by its lr_mult. */
+ * rate (hyper[0]); each SGD node scales it by its lr_mult. Runs in training
+ * mode with dropout seed 0 and step 0 (see ref_eval_mode). */
 void ref_eval(const mlc_graph *g, int64_t n, double lr, double **val);
 
 /* Like ref_eval, but only the nodes i with only[i] set (e.g. what one entry
  * point runs); only == NULL means all. */
 void ref_eval_only(const mlc_graph *g, int64_t n, double lr, double **val, const bool *only);
 
+/* The mode an entry runs in (codegen.h): training for GRAD/TRAIN (batchnorm
+ * uses and updates batch statistics, dropout drops), inference for
+ * PREDICT/EVAL; seed and step are the hyper words that pick dropout masks.
+ * Masks are bit-identical to the generated code's. */
+typedef struct {
+	bool training;
+	uint32_t seed, step;
+} ref_mode;
+void ref_eval_mode(const mlc_graph *g, int64_t n, double lr, ref_mode m, double **val,
+		   const bool *only);
+
+/* Dropout's keep decision for one element (the hash in docs/design.md). */
+bool ref_dropout_keep(uint32_t seed, uint32_t step, int64_t key, int64_t index, double p);
+
 /* Per-family evaluators called by ref_eval (refeval_conv.c, refeval_struct.c):
- * s[k] are the sources' values, out the node's. */
+ * s[k] are the sources' values, out the node's. A training-mode batchnorm
+ * also updates its running statistics s[3], s[4] in place. */
 void ref_eval_conv(const mlc_node *v, int64_t n, double **s, double *out);
-void ref_eval_struct(const mlc_node *v, int64_t n, double **s, double *out);
+void ref_eval_struct(const mlc_node *v, int64_t n, ref_mode m, double **s, double *out);
 
 #endif

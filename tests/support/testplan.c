@@ -17,9 +17,11 @@ void test_plan_memory(mlc_graph *g, int64_t max_batch, int64_t gap)
 			v->offset = par;
 			par += size + gap;
 		} else {
+			/* scratch space right after the output (ir.h), then the gap */
+			int64_t scratch = mlc_scratch_elems(v, max_batch);
 			v->mem = MEM_ACT;
 			v->offset = act;
-			act += size + gap;
+			act += (scratch ? (size + 15) / 16 * 16 + scratch : size) + gap;
 		}
 	}
 	g->max_batch = max_batch;

@@ -8,8 +8,9 @@
 #include "ir/ir.h"
 
 /* PARAM and STATE nodes go to the parameter arena, SGD nodes onto their
- * parameter's slot, every other live node to the activation arena; `gap`
- * elements separate slots (and precede the first). Sets g->max_batch,
+ * parameter's slot, every other live node to the activation arena (with
+ * its scratch space, ir.h, right after it); `gap` elements separate slots
+ * (and precede the first). Sets g->max_batch,
  * g->act_size and g->param_size. */
 void test_plan_memory(mlc_graph *g, int64_t max_batch, int64_t gap);
 

@@ -1,0 +1,41 @@
+/* scratch.c — how much temporary memory each op's kernel needs, and where
+ * it goes (ir.h): the one contract between the planner, which reserves it,
+ * and codegen, which uses it. Ops without a case need none. */
+#include "conv.h"
+
+/* Images a value holds at max_batch: its first dim, resolved. */
+static int64_t images(const mlc_node *x, int64_t max_batch)
+{
+	return x->dim[0] == MLC_BATCH ? max_batch : x->dim[0];
+}
+
+int64_t mlc_scratch_elems(const mlc_node *n, int64_t max_batch)
+{
+	mlc_window w;
+	/* the verifier asks about broken nodes too */
+	if ((unsigned)n->op >= OP_COUNT || n->nsrc != mlc_ops[n->op].arity)
+		return 0;
+	for (int k = 0; k < n->nsrc; k++)
+		if (!n->src[k] || n->src[k]->rank < 0)
+			return 0;
+	switch (n->op) {
+	case OP_CONV2D:
+	case OP_CONV2D_GRAD_INPUT:
+	case OP_CONV2D_GRAD_WEIGHT: {
+		/* im2col columns (or their gradient) for one block of images */
+		mlc_window_of(n, &w);
+		if (mlc_window_pointwise(&w) || w.oh < 1 || w.ow < 1)
+			return 0;
+		return mlc_window_block(&w, images(n->src[0], max_batch)) * mlc_window_cols(&w);
+	}
+	case OP_MAXPOOL_GRAD:
+		/* per channel: the window's maximum and the gradient not yet routed */
+		return n->src[0]->rank == 4 ? 2 * n->src[0]->dim[3] : 0;
+	default: return 0;
+	}
+}
+
+int64_t mlc_scratch_offset(const mlc_node *n, int64_t max_batch)
+{
+	return n->offset + (mlc_numel(n, max_batch) + 15) / 16 * 16;
+}

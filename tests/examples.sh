@@ -48,9 +48,9 @@ expect logistic 0.80 logistic.yaml --quiet
 expect softmax_regression 0.75 softmax_regression.yaml --epochs 1 --quiet
 expect fashion_mlp 0.80 fashion_mlp.yaml --epochs 1 --quiet
 expect lenet 0.85 lenet.yaml --epochs 1 --quiet
-expect cifar_cnn 0.90 "$(synth cifar_cnn.yaml)" --quiet
-expect resnet 0.90 "$(synth resnet.yaml)" --quiet
-expect inception 0.90 "$(synth inception.yaml)" --quiet
+expect cifar_cnn 0.95 "$(synth cifar_cnn.yaml)" --epochs 6 --quiet
+expect resnet 0.95 "$(synth resnet.yaml)" --quiet
+expect inception 0.95 "$(synth inception.yaml)" --epochs 8 --quiet
 
 echo "$pass passed, $fail failed"
 [ "$fail" -eq 0 ]

@@ -42,6 +42,12 @@ run "$mlc" check "$tmp"; [ $rc -eq 2 ] && ok || bad "directory as spec: exit $rc
 run "$mlc" check "$ex/fashion_mlp.yaml"
 [ $rc -eq 0 ] && [[ $out == *"Total params: 235,146"* ]] && ok || bad "check summary: $out"
 
+# The lecture's CIFAR CNN: output shapes and parameter counts, layer by layer.
+run "$mlc" check "$ex/cifar_cnn.yaml"
+got=$(echo "$out" | awk '$1 ~ /^(conv2d|maxpool|flatten|dense)[0-9]/ { printf "%s/%s ", $(NF-1), $NF }')
+want="30x30x32/896 15x15x32/0 13x13x64/18,496 6x6x64/0 4x4x64/36,928 1024/0 64/65,600 10/650 "
+[ "$got" = "$want" ] && [[ $out == *"Total params: 122,570"* ]] && ok || bad "cifar_cnn summary: got '$got'"
+
 run "$mlc" ir --print-after=all "$ex/xor.yaml"
 for p in shapes autodiff optimizer dce plan; do
 	[[ $out == *"# IR after $p"* ]] && ok || bad "ir --print-after=all lacks $p"

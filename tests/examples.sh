@@ -47,7 +47,7 @@ expect perceptron 0.96 perceptron.yaml --quiet
 expect logistic 0.80 logistic.yaml --quiet
 expect softmax_regression 0.75 softmax_regression.yaml --epochs 1 --quiet
 expect fashion_mlp 0.80 fashion_mlp.yaml --epochs 1 --quiet
-expect lenet 0.85 lenet.yaml --epochs 1 --quiet
+expect lenet 0.80 lenet.yaml --epochs 1 --quiet
 expect cifar_cnn 0.95 "$(synth cifar_cnn.yaml)" --epochs 6 --quiet
 expect resnet 0.95 "$(synth resnet.yaml)" --quiet
 expect inception 0.95 "$(synth inception.yaml)" --epochs 8 --quiet

@@ -4,6 +4,7 @@
  * the padded input, channels not divisible by groups, a weight that does not
  * match, a pooling window that would cover only padding. */
 #include "conv.h"
+#include "shape_util.h"
 
 #include <stdint.h>
 #include <string.h>
@@ -96,25 +97,6 @@ int64_t mlc_window_block(const mlc_window *w, int64_t images)
 
 /* ---- diagnostics ---- */
 
-/* "in layer 'conv1': " or "" */
-static const char *where(const mlc_node *n, char *buf, size_t len)
-{
-	if (n->layer)
-		snprintf(buf, len, "in layer '%s': ", n->layer);
-	else
-		buf[0] = 0;
-	return buf;
-}
-
-#define FAIL(...)                                                                                  \
-	do {                                                                                       \
-		char w_[96];                                                                       \
-		(void)w_;                                                                          \
-		mlc_error_at(d, n->loc, __VA_ARGS__);                                              \
-		return false;                                                                      \
-	} while (0)
-#define WHERE where(n, w_, sizeof w_)
-#define OPNAME mlc_ops[n->op].name
 
 static void set_shape(mlc_node *n, int rank, const int64_t *dim)
 {

@@ -1,7 +1,7 @@
 /* shape_rules.c — the shape rule of every op (the "shape" column of ops.def).
  * A rule sets the node's dtype/rank/dim from its sources and attributes, or
  * reports a located error and returns false. */
-#include "ir.h"
+#include "shape_util.h"
 
 #include <string.h>
 
@@ -12,24 +12,6 @@ static void copy_shape(mlc_node *n, const mlc_node *from)
 	memcpy(n->dim, from->dim, sizeof n->dim);
 }
 
-/* "in layer 'fc1': " or "" */
-static const char *where(const mlc_node *n, char *buf, size_t len)
-{
-	if (n->layer)
-		snprintf(buf, len, "in layer '%s': ", n->layer);
-	else
-		buf[0] = 0;
-	return buf;
-}
-
-#define FAIL(...)                                                                                  \
-	do {                                                                                       \
-		char w_[96];                                                                       \
-		(void)w_;                                                                          \
-		mlc_error_at(d, n->loc, __VA_ARGS__);                                              \
-		return false;                                                                      \
-	} while (0)
-#define WHERE where(n, w_, sizeof w_)
 
 static bool need_f32(mlc_node *n, int i, mlc_diag *d)
 {

@@ -3,30 +3,11 @@
  * rule sets the node's type or reports a located error and returns false;
  * attributes the kernels cannot honour (a slice out of range, a negative
  * eps) are refused here, so the kernels never see them. */
-#include "ir.h"
+#include "shape_util.h"
 
 #include <math.h>
 #include <string.h>
 
-/* "in layer 'bn1': " or "" */
-static const char *where(const mlc_node *n, char *buf, size_t len)
-{
-	if (n->layer)
-		snprintf(buf, len, "in layer '%s': ", n->layer);
-	else
-		buf[0] = 0;
-	return buf;
-}
-
-#define FAIL(...)                                                                                  \
-	do {                                                                                       \
-		char w_[96];                                                                       \
-		(void)w_;                                                                          \
-		mlc_error_at(d, n->loc, __VA_ARGS__);                                              \
-		return false;                                                                      \
-	} while (0)
-#define WHERE where(n, w_, sizeof w_)
-#define OPNAME mlc_ops[n->op].name
 
 static bool need_f32(mlc_node *n, int i, mlc_diag *d)
 {

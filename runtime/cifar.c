@@ -3,13 +3,11 @@
  * then the green one, then the blue one. Loaded as NHWC floats (unscaled,
  * 0..255) for a [32, 32, 3] input; several files are concatenated in order.
  * Files are read through zlib, so gzip'd copies work too. */
-#include "runtime.h"
+#include "gzio.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 #include <zlib.h>
 
@@ -22,36 +20,6 @@ enum {
 	CHUNK = 1024, /* records read at a time */
 	MAX_RECORDS = INT32_MAX / PIXELS,
 };
-
-/* A directory gets "Is a directory" here rather than an obscure zlib error. */
-static gzFile open_gz(const char *path, mlc_diag *d)
-{
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	struct stat sb;
-	int err = fd < 0 || fstat(fd, &sb) != 0 ? errno : S_ISDIR(sb.st_mode) ? EISDIR : 0;
-	gzFile gz = err ? NULL : gzdopen(fd, "rb");
-	if (!gz) {
-		mlc_error_file(d, path, "cannot read: %s", strerror(err ? err : ENOMEM));
-		if (fd >= 0)
-			close(fd);
-	}
-	return gz;
-}
-
-/* Fills buf with up to n bytes; how many, or -1 on a read error. */
-static int64_t read_some(gzFile gz, unsigned char *buf, int64_t n)
-{
-	int64_t got = 0;
-	while (got < n) {
-		int r = gzread(gz, buf + got, (unsigned)(n - got));
-		if (r < 0)
-			return -1;
-		if (r == 0)
-			break;
-		got += r;
-	}
-	return got;
-}
 
 typedef struct {
 	mlc_dataset *ds;
@@ -69,22 +37,16 @@ static void convert(const unsigned char *rec, float *x)
 
 static mlc_status load_file(const char *path, sink *s, unsigned char *buf, mlc_diag *d)
 {
-	gzFile gz = open_gz(path, d);
+	gzFile gz = mlc_gz_open(path, d);
 	if (!gz)
 		return MLC_EIO;
 	mlc_dataset *ds = s->ds;
 	int64_t bytes = 0, first = ds->n;
 	mlc_status st = MLC_OK;
 	for (;;) {
-		int64_t got = read_some(gz, buf, (int64_t)CHUNK * RECORD);
+		int64_t got = mlc_gz_read(gz, buf, (int64_t)CHUNK * RECORD);
 		if (got < 0) {
-			int errnum;
-			const char *msg = gzerror(gz, &errnum);
-			if (errnum == Z_ERRNO)
-				mlc_error_file(d, path, "cannot read: %s", strerror(errno));
-			else
-				mlc_error_file(d, path, "corrupt gzip data: %s", msg);
-			st = errnum == Z_ERRNO ? MLC_EIO : MLC_EUSER;
+			st = mlc_gz_error(gz, path, d);
 			break;
 		}
 		bytes += got;
@@ -94,7 +56,7 @@ static mlc_status load_file(const char *path, sink *s, unsigned char *buf, mlc_d
 			int64_t rest = 0;
 			unsigned char extra[4096];
 			int64_t r;
-			while ((r = read_some(gz, extra, sizeof extra)) > 0)
+			while ((r = mlc_gz_read(gz, extra, sizeof extra)) > 0)
 				rest += r;
 			mlc_error_file(d, path,
 				       "has %lld bytes, which is not a whole number of %d-byte CIFAR-10 records "

@@ -1,11 +1,9 @@
 /* idx.c — MNIST-style IDX data sets (raw or gzip'd) and mlc_dataset_free. */
-#include "runtime.h"
+#include "gzio.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 #include <zlib.h>
 
@@ -19,55 +17,12 @@ typedef struct {
 	unsigned char *data;
 } idx_file;
 
-/* Reads up to n bytes; returns how many, or -1 on a read/decompress error. */
-static int64_t read_some(gzFile gz, unsigned char *buf, int64_t n)
-{
-	int64_t got = 0;
-	while (got < n) {
-		unsigned want = n - got < CHUNK ? (unsigned)(n - got) : CHUNK;
-		int r = gzread(gz, buf + got, want);
-		if (r < 0)
-			return -1;
-		if (r == 0)
-			break;
-		got += r;
-	}
-	return got;
-}
-
-static mlc_status read_error(gzFile gz, const char *path, mlc_diag *d)
-{
-	int errnum;
-	const char *msg = gzerror(gz, &errnum);
-	if (errnum == Z_ERRNO)
-		mlc_error_file(d, path, "cannot read: %s", strerror(errno));
-	else
-		mlc_error_file(d, path, "corrupt gzip data: %s", msg);
-	return errnum == Z_ERRNO ? MLC_EIO : MLC_EUSER;
-}
-
-/* Opens with open()+fstat first so a directory gets a clear message instead
- * of an obscure read error from zlib; pipes and devices are fine. */
-static gzFile open_gz(const char *path, mlc_diag *d)
-{
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	struct stat sb;
-	int err = fd < 0 || fstat(fd, &sb) != 0 ? errno : S_ISDIR(sb.st_mode) ? EISDIR : 0;
-	gzFile gz = err ? NULL : gzdopen(fd, "rb");
-	if (!gz) {
-		mlc_error_file(d, path, "cannot read: %s", strerror(err ? err : ENOMEM));
-		if (fd >= 0)
-			close(fd);
-	}
-	return gz;
-}
-
 static mlc_status parse_idx(gzFile gz, const char *path, idx_file *f, mlc_diag *d)
 {
 	unsigned char hdr[4 + 4 * IDX_MAX_RANK];
-	int64_t got = read_some(gz, hdr, 4);
+	int64_t got = mlc_gz_read(gz, hdr, 4);
 	if (got < 0)
-		return read_error(gz, path, d);
+		return mlc_gz_error(gz, path, d);
 	/* gzip is transparent to gzread, so say which layer the bytes came from. */
 	const char *what = gzdirect(gz) ? "" : " after decompression";
 	if (got == 0) {
@@ -92,9 +47,9 @@ static mlc_status parse_idx(gzFile gz, const char *path, idx_file *f, mlc_diag *
 		mlc_error_file(d, path, "IDX rank %d is not supported (expected 1 to %d)", f->rank, IDX_MAX_RANK);
 		return MLC_EUSER;
 	}
-	got = read_some(gz, hdr + 4, 4 * f->rank);
+	got = mlc_gz_read(gz, hdr + 4, 4 * f->rank);
 	if (got < 0)
-		return read_error(gz, path, d);
+		return mlc_gz_error(gz, path, d);
 	if (got < 4 * f->rank) {
 		mlc_error_file(d, path, "truncated: header declares %d dimensions but the file ends inside them", f->rank);
 		return MLC_EUSER;
@@ -115,9 +70,9 @@ static mlc_status parse_idx(gzFile gz, const char *path, idx_file *f, mlc_diag *
 	int64_t cap = f->count < CHUNK ? f->count : CHUNK, have = 0;
 	f->data = mlc_xmalloc((size_t)cap);
 	for (;;) {
-		got = read_some(gz, f->data + have, cap - have);
+		got = mlc_gz_read(gz, f->data + have, cap - have);
 		if (got < 0)
-			return read_error(gz, path, d);
+			return mlc_gz_error(gz, path, d);
 		have += got;
 		if (have < cap || cap == f->count)
 			break;
@@ -134,10 +89,10 @@ static mlc_status parse_idx(gzFile gz, const char *path, idx_file *f, mlc_diag *
 	}
 	int64_t extra = 0;
 	unsigned char sink[4096];
-	while ((got = read_some(gz, sink, sizeof sink)) > 0)
+	while ((got = mlc_gz_read(gz, sink, sizeof sink)) > 0)
 		extra += got;
 	if (got < 0)
-		return read_error(gz, path, d);
+		return mlc_gz_error(gz, path, d);
 	if (extra) {
 		mlc_error_file(d, path, "trailing data: %lld byte%s more than the %lld the header declares",
 			       (long long)extra, extra == 1 ? "" : "s", (long long)f->count);
@@ -149,7 +104,7 @@ static mlc_status parse_idx(gzFile gz, const char *path, idx_file *f, mlc_diag *
 static mlc_status load_idx_file(const char *path, idx_file *f, mlc_diag *d)
 {
 	memset(f, 0, sizeof *f);
-	gzFile gz = open_gz(path, d);
+	gzFile gz = mlc_gz_open(path, d);
 	if (!gz)
 		return MLC_EIO;
 	mlc_status st = parse_idx(gz, path, f, d);

@@ -24,19 +24,35 @@ models=(
 if [ ! -f "$build/CMakeCache.txt" ]; then
 	cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 fi
-if ! log=$(cmake --build "$build" --target mlc_bench -j "$(nproc)" 2>&1); then
+if ! log=$(cmake --build "$build" --target mlc mlc_bench -j "$(nproc)" 2>&1); then
 	echo "$log" >&2
-	echo "run.sh: building mlc_bench failed (is add_subdirectory(bench) in CMakeLists.txt?)" >&2
+	echo "run.sh: building mlc and mlc_bench failed (is add_subdirectory(bench) in CMakeLists.txt?)" >&2
 	exit 1
 fi
 bin=$build/bench/mlc_bench
 "$py" -c 'import torch' 2>/dev/null || { echo "run.sh: $py cannot import torch (apt-get install python3-torch)" >&2; exit 1; }
+
+# The same model on both sides: at least the same number of parameters
+# (`mlc check`'s total against the torch module's).
+params=
+for m in "${models[@]}"; do
+	read -r label spec tmodel batch <<<"$m"
+	mine=$("$build/mlc" check "$spec" | sed -n 's/^Total params: //p' | tr -d ,)
+	theirs=$("$py" -c 'import sys; sys.path.insert(0, "bench"); import torch_bench as t
+print(sum(p.numel() for p in t.MODELS[sys.argv[1]]()[0].parameters()))' "$tmodel")
+	if [ "$mine" != "$theirs" ]; then
+		echo "run.sh: $label: $spec has ${mine:-?} parameters, torch_bench.py's $tmodel $theirs" >&2
+		exit 1
+	fi
+	params+=" $label $mine,"
+done
 
 out=$(mktemp)
 trap 'rm -f "$out"' EXIT
 cpu=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1)
 echo "$(date -u '+%Y-%m-%d %H:%M UTC'), $cpu, $(nproc) cores, $rounds rounds x $steps steps," \
      "load average $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "parameters, the same in mlc and PyTorch:${params%,}"
 
 run_mlc() { # label spec batch threads
 	OPENBLAS_NUM_THREADS=$4 OMP_NUM_THREADS=$4 "$bin" --batch "$3" --steps "$steps" --threads "$4" "$2" |

@@ -20,6 +20,8 @@
 #include <unistd.h>
 #include <zlib.h>
 
+#include "capture.h"
+
 enum { PLANE = 1024, PIXELS = 3 * PLANE, RECORD = 1 + PIXELS };
 
 static char dir[64];
@@ -88,43 +90,7 @@ static void write_records(const char *path, int first, int n, bool gz)
 	free(b);
 }
 
-/* ---- diagnostics capture ---- */
-
-typedef struct {
-	FILE *f;
-	char *buf;
-	size_t len;
-	mlc_diag *d;
-} capture;
-
-static void cap_begin(capture *c)
-{
-	c->buf = NULL;
-	c->f = open_memstream(&c->buf, &c->len);
-	assert_non_null(c->f);
-	c->d = mlc_diag_new(c->f);
-}
-
-static const char *cap_text(capture *c)
-{
-	fflush(c->f);
-	return c->buf ? c->buf : "";
-}
-
-static void cap_end(capture *c)
-{
-	mlc_diag_free(c->d);
-	fclose(c->f);
-	free(c->buf);
-}
-
-static int count_of(const char *s, const char *needle)
-{
-	int n = 0;
-	for (; (s = strstr(s, needle)); s++)
-		n++;
-	return n;
-}
+/* ---- diagnostics capture: tests/support/capture.h ---- */
 
 /* ---- the loader ---- */
 

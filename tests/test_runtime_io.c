@@ -16,6 +16,8 @@
 #include <unistd.h>
 #include <zlib.h>
 
+#include "capture.h"
+
 static char dir[64];
 
 static int remove_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
@@ -56,43 +58,7 @@ static void write_gz(const char *path, const void *bytes, size_t len)
 	assert_int_equal(gzclose(gz), Z_OK);
 }
 
-/* ---- diagnostics capture ---- */
-
-typedef struct {
-	FILE *f;
-	char *buf;
-	size_t len;
-	mlc_diag *d;
-} capture;
-
-static void cap_begin(capture *c)
-{
-	c->buf = NULL;
-	c->f = open_memstream(&c->buf, &c->len);
-	assert_non_null(c->f);
-	c->d = mlc_diag_new(c->f);
-}
-
-static const char *cap_text(capture *c)
-{
-	fflush(c->f);
-	return c->buf ? c->buf : "";
-}
-
-static void cap_end(capture *c)
-{
-	mlc_diag_free(c->d);
-	fclose(c->f);
-	free(c->buf);
-}
-
-static int count_of(const char *s, const char *needle)
-{
-	int n = 0;
-	for (; (s = strstr(s, needle)); s++)
-		n++;
-	return n;
-}
+/* ---- diagnostics capture: tests/support/capture.h ---- */
 
 /* A failure must be reported once, naming the file and saying what is wrong. */
 static void check_error(const char *what, mlc_status st, capture *c, const char *file, const char *needle)

@@ -132,6 +132,17 @@ void mlc_batch_fill(mlc_session *s, const mlc_dataset *ds, const int64_t *idx, i
 	}
 }
 
+int64_t mlc_pred_class(const float *row, int64_t c)
+{
+	if (c == 1)
+		return row[0] > 0.5f;
+	int64_t best = 0;
+	for (int64_t j = 1; j < c; j++)
+		if (row[j] > row[best])
+			best = j;
+	return best;
+}
+
 /* Classification: argmax of the prediction (or > 0.5 for one output) against
  * the label, or the argmax of a one-hot target. */
 int64_t mlc_batch_correct(const mlc_session *s, const mlc_dataset *ds, const int64_t *idx, int64_t n)
@@ -140,22 +151,8 @@ int64_t mlc_batch_correct(const mlc_session *s, const mlc_dataset *ds, const int
 	int64_t c = mlc_pred_width(s), correct = 0;
 	for (int64_t r = 0; r < n; r++) {
 		const float *row = p + r * c, *t = ds->y + idx[r] * ds->ydim;
-		int64_t want, got = 0;
-		if (c == 1) {
-			want = t[0] > 0.5f;
-			got = row[0] > 0.5f;
-		} else {
-			for (int64_t j = 1; j < c; j++)
-				if (row[j] > row[got])
-					got = j;
-			want = (int64_t)t[0];
-			if (ds->ydim == c) {
-				want = 0;
-				for (int64_t j = 1; j < c; j++)
-					if (t[j] > t[want])
-						want = j;
-			}
-		}
+		int64_t got = mlc_pred_class(row, c);
+		int64_t want = c == 1 ? t[0] > 0.5f : ds->ydim == c ? mlc_pred_class(t, c) : (int64_t)t[0];
 		correct += want == got;
 	}
 	return correct;

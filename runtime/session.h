@@ -39,6 +39,8 @@ mlc_status mlc_data_check(mlc_session *s, const mlc_data *data, mlc_diag *d);
 void mlc_batch_fill(mlc_session *s, const mlc_dataset *ds, const int64_t *idx, int64_t n);
 int64_t mlc_batch_correct(const mlc_session *s, const mlc_dataset *ds, const int64_t *idx, int64_t n);
 int64_t mlc_pred_width(const mlc_session *s);
+/* The class a row of c outputs predicts: argmax, or output > 0.5 when c == 1. */
+int64_t mlc_pred_class(const float *row, int64_t c);
 
 /* runtime/session.c */
 mlc_status mlc_session_jit(mlc_session *s, mlc_diag *d);

@@ -215,11 +215,7 @@ mlc_status mlc_session_predict(mlc_session *s, const char *csv_path, mlc_diag *d
 		const float *p = s->act + s->pred->offset;
 		for (int64_t r = 0; r < m; r++) {
 			const float *row = p + r * c;
-			int64_t best = 0;
-			for (int64_t j = 1; j < c; j++)
-				if (row[j] > row[best])
-					best = j;
-			fprintf(f, "%lld", (long long)(c == 1 ? row[0] > 0.5f : best));
+			fprintf(f, "%lld", (long long)mlc_pred_class(row, c));
 			for (int64_t j = 0; j < c; j++)
 				fprintf(f, ",%.9g", (double)row[j]);
 			fputc('\n', f);

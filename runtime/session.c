@@ -59,8 +59,11 @@ static bool known_pass(const char *flag, const char *name, bool all_ok, mlc_diag
 		if (strcmp(mlc_pass_names[i], name) == 0)
 			return true;
 	const char *hint = mlc_suggest(name, mlc_pass_names);
-	mlc_error_file(d, NULL, "unknown pass '%s' for --%s%s%s%s (passes: shapes, autodiff, optimizer, dce, plan)",
-		       name, flag, hint ? "; did you mean '" : "", hint ? hint : "", hint ? "'?" : "");
+	char list[128] = "";
+	for (int i = 0; mlc_pass_names[i]; i++)
+		snprintf(list + strlen(list), sizeof list - strlen(list), "%s%s", i ? ", " : "", mlc_pass_names[i]);
+	mlc_error_file(d, NULL, "unknown pass '%s' for --%s%s%s%s (passes: %s)", name, flag,
+		       hint ? "; did you mean '" : "", hint ? hint : "", hint ? "'?" : "", list);
 	return false;
 }
 

@@ -119,21 +119,28 @@ static void fill_out(cg *c, const mlc_window *w, LLVMValueRef y, LLVMValueRef ba
 	cg_loop_end(c, &l);
 }
 
+/* dst[base + ch] = the maximum of x over the current pixel's window, per channel. */
+static void window_max(cg *c, const mlc_window *w, window *p, LLVMValueRef x, LLVMValueRef dst,
+		       LLVMValueRef base)
+{
+	cg_loop l;
+	fill_out(c, w, dst, base, cg_f32(c, -INFINITY));
+	LLVMValueRef src = taps_begin(c, w, p);
+	LLVMValueRef ch = chans_begin(c, w, &l);
+	LLVMValueRef di = add(c, base, ch);
+	cg_store(c, fmax_sel(c, cg_load(c, x, add(c, src, ch)), cg_load(c, dst, di)), dst, di);
+	cg_loop_end(c, &l);
+	taps_end(c, p);
+}
+
 void cg_maxpool(cg *c, const mlc_node *n)
 {
 	mlc_window w;
 	mlc_window_of(n, &w);
 	LLVMValueRef y = c->opnd[0], x = c->opnd[1];
 	window p;
-	cg_loop l;
 	pixels_begin(c, &w, &p);
-	fill_out(c, &w, y, p.out, cg_f32(c, -INFINITY));
-	LLVMValueRef src = taps_begin(c, &w, &p);
-	LLVMValueRef ch = chans_begin(c, &w, &l);
-	LLVMValueRef yi = add(c, p.out, ch);
-	cg_store(c, fmax_sel(c, cg_load(c, x, add(c, src, ch)), cg_load(c, y, yi)), y, yi);
-	cg_loop_end(c, &l);
-	taps_end(c, &p);
+	window_max(c, &w, &p, x, y, p.out);
 	pixels_end(c, &p);
 }
 
@@ -152,18 +159,13 @@ void cg_maxpool_grad(cg *c, const mlc_node *n)
 	scatter s = scatter_of(&w);
 	scatter_begin(c, &w, s, dx);
 	pixels_begin(c, &w, &p);
-	fill_out(c, &w, m, cg_i64(c, 0), cg_f32(c, -INFINITY));
-	LLVMValueRef src = taps_begin(c, &w, &p);
-	LLVMValueRef ch = chans_begin(c, &w, &l);
-	cg_store(c, fmax_sel(c, cg_load(c, x, add(c, src, ch)), cg_load(c, m, ch)), m, ch);
-	cg_loop_end(c, &l);
-	taps_end(c, &p);
+	window_max(c, &w, &p, x, m, cg_i64(c, 0));
 
-	ch = chans_begin(c, &w, &l);
+	LLVMValueRef ch = chans_begin(c, &w, &l);
 	cg_store(c, cg_load(c, dy, add(c, p.out, ch)), r, ch);
 	cg_loop_end(c, &l);
 
-	src = taps_begin(c, &w, &p);
+	LLVMValueRef src = taps_begin(c, &w, &p);
 	ch = chans_begin(c, &w, &l);
 	LLVMValueRef xi = add(c, src, ch), rv = cg_load(c, r, ch);
 	LLVMValueRef hit = LLVMBuildFCmp(c->b, LLVMRealOEQ, cg_load(c, x, xi), cg_load(c, m, ch), "");

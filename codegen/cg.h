@@ -76,7 +76,19 @@ struct cg {
 	/* Set by the elementwise driver for scalar emitters: the i64 flat index
 	 * of the output element being computed (dropout hashes it). */
 	LLVMValueRef elem;
+	/* Set while emitting a fusion group whose first member is out-fusable
+	 * (fused.c): the group's epilogue, run by cg_epilogue. */
+	const struct cg_group *epi;
 };
+
+/* Fused epilogues (fused.c). An out-fusable kernel (matmul, conv2d,
+ * conv2d_grad_input) calls this after it has finished rows [r0, r1) of its
+ * output, rows of the 2-D view [rows, last dim] (for NHWC images: pixels,
+ * i.e. image·OH·OW + pixel); when the kernel is the anchor of a fusion group,
+ * the group's elementwise members then run over exactly those rows while
+ * they are still in cache. A no-op when the kernel has no group. Every row
+ * of the output must be finished and passed exactly once. */
+void cg_epilogue(cg *c, const mlc_node *n, LLVMValueRef r0, LLVMValueRef r1);
 
 /* llvm_util.c: constants, memory access, loops, math. */
 LLVMValueRef cg_f32(cg *c, double v);

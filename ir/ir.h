@@ -58,6 +58,13 @@ struct mlc_node {
 	/* pass-owned scratch */
 	mlc_node *grad;    /* autodiff: accumulated gradient of this value */
 	int uses;
+	/* fusion (passes/fuse.c, docs/ir.md "Fused kernels"): the group's root,
+	 * i.e. its last member, or NULL when the node is a kernel of its own.
+	 * Members of a group are contiguous in the node order and run as one
+	 * kernel at the root's position; `internal` members (used only inside
+	 * the group and not returned) live in registers and get no memory. */
+	mlc_node *group;
+	bool internal;
 	/* memory plan */
 	mlc_mem mem;
 	int64_t offset;    /* in 4-byte elements from the arena base */
@@ -138,6 +145,16 @@ char *mlc_type_str(const mlc_node *n, char *buf, size_t len);
  * of the IR text because it follows from the op, its shapes and the plan. */
 int64_t mlc_scratch_elems(const mlc_node *n, int64_t max_batch); /* 0: none */
 int64_t mlc_scratch_offset(const mlc_node *n, int64_t max_batch);
+
+/* Fusion groups (group.c). mlc_group_mark recomputes every node's
+ * `internal` flag from the groups, the uses and the rets; passes that form
+ * or edit groups and the parser call it. mlc_kernel_of is the node whose
+ * position a value is computed at: its group's root, or itself. */
+void mlc_group_mark(mlc_graph *g);
+static inline const mlc_node *mlc_kernel_of(const mlc_node *n)
+{
+	return n->group ? n->group : n;
+}
 
 /* Text form (docs/ir.md). The parser reads exactly what the printer writes. */
 void mlc_graph_print(const mlc_graph *g, FILE *out);

@@ -87,6 +87,7 @@ struct mlc_graph {
 	/* memory plan (plan_memory): sizes in 4-byte elements at batch = max_batch */
 	int64_t max_batch;
 	int64_t act_size, param_size;
+	int threads; /* kernels may run on this many threads: each gets its own scratch */
 };
 
 /* Static description of an op, one row of ops.def. */
@@ -145,6 +146,9 @@ char *mlc_type_str(const mlc_node *n, char *buf, size_t len);
  * of the IR text because it follows from the op, its shapes and the plan. */
 int64_t mlc_scratch_elems(const mlc_node *n, int64_t max_batch); /* 0: none */
 int64_t mlc_scratch_offset(const mlc_node *n, int64_t max_batch);
+/* With g->threads > 1 the planner reserves one scratch area per thread, each
+ * mlc_scratch_stride apart: thread t's starts at offset + t·stride. */
+int64_t mlc_scratch_stride(const mlc_node *n, int64_t max_batch);
 
 /* Fusion groups (group.c). mlc_group_mark recomputes every node's
  * `internal` flag from the groups, the uses and the rets; passes that form

@@ -39,3 +39,8 @@ int64_t mlc_scratch_offset(const mlc_node *n, int64_t max_batch)
 {
 	return n->offset + (mlc_numel(n, max_batch) + 15) / 16 * 16;
 }
+
+int64_t mlc_scratch_stride(const mlc_node *n, int64_t max_batch)
+{
+	return (mlc_scratch_elems(n, max_batch) + 15) / 16 * 16;
+}

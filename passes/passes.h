@@ -10,6 +10,9 @@ typedef struct {
 	double momentum;       /* optimizer pass: SGD momentum */
 	bool nesterov;
 	int64_t max_batch;     /* plan_memory: largest batch the buffers must hold */
+	int threads;           /* kernel threads the plan serves (per-thread scratch); >= 1 */
+	bool no_fuse;          /* skip the fuse pass (A/B comparisons) */
+	const char *fuse_off;  /* comma-separated fusion rules to switch off (fuse.c) */
 	const char *print_before, *print_after; /* pass name or "all" */
 	FILE *print_to;
 } mlc_pass_opts;

@@ -92,6 +92,9 @@ mlc_status mlc_session_open(const char *path, const mlc_options *o, mlc_diag *d,
 		.print_before = o->print_before,
 		.print_after = o->print_after,
 		.print_to = o->print_to,
+		.threads = 1,
+		.no_fuse = o->no_fuse,
+		.fuse_off = o->fuse_off,
 	};
 	s->batch = o->batch_size > 0 ? o->batch_size : s->model ? s->model->data.batch_size : 64;
 	if (s->model) {

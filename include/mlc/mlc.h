@@ -64,6 +64,8 @@ typedef struct {
 	int seed_set;
 	uint64_t seed;
 	int threads;           /* BLAS and kernel threads; 0: the library default */
+	int no_fuse;           /* skip the fuse pass */
+	const char *fuse_off;  /* fusion rules to switch off, comma-separated */
 	const char *weights;   /* initial weights (safetensors), NULL: initializers */
 	int quiet;             /* no per-epoch progress */
 	int verbose;           /* compile times and plan sizes */

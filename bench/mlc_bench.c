@@ -15,13 +15,16 @@
 #include <sys/resource.h>
 
 static const char usage[] =
-	"usage: mlc_bench [--batch N] [--steps K] [--warmup W] [--threads T] [--lr X] MODEL.yaml\n"
+	"usage: mlc_bench [--batch N] [--steps K] [--warmup W] [--threads T] [--lr X] [--no-fuse]\n"
+	"                 [--fuse-off RULES] MODEL.yaml\n"
 	"  times K train steps (after W warm-up steps) on random data; prints median/min/mean ms\n";
 
 typedef struct {
 	const char *spec;
 	long batch, steps, warmup, threads;
 	double lr;
+	bool no_fuse;
+	const char *fuse_off;
 } bench_args;
 
 static bool parse_long(const char *s, long lo, long *out)
@@ -44,6 +47,9 @@ static bool parse_args(int argc, char **argv, bench_args *a)
 		if (strcmp(f, "--help") == 0 || strcmp(f, "-h") == 0) {
 			fputs(usage, stdout);
 			exit(0);
+		} else if (strcmp(f, "--no-fuse") == 0) {
+			a->no_fuse = true;
+			continue;
 		} else if (f[0] != '-') {
 			if (a->spec) {
 				fprintf(stderr, "mlc_bench: more than one model: '%s' and '%s'\n%s", a->spec, f, usage);
@@ -61,6 +67,8 @@ static bool parse_args(int argc, char **argv, bench_args *a)
 			ok = parse_long(v, 0, &a->warmup);
 		} else if (strcmp(f, "--threads") == 0) {
 			ok = parse_long(v, 1, &a->threads);
+		} else if (strcmp(f, "--fuse-off") == 0) {
+			a->fuse_off = v;
 		} else if (strcmp(f, "--lr") == 0) {
 			char *end;
 			a->lr = strtod(v, &end);
@@ -121,7 +129,8 @@ int main(int argc, char **argv)
 	bench_args a;
 	if (!parse_args(argc, argv, &a))
 		return 2;
-	mlc_options o = {.batch_size = a.batch, .threads = (int)a.threads, .quiet = 1, .log = stderr};
+	mlc_options o = {.batch_size = a.batch, .threads = (int)a.threads, .quiet = 1, .log = stderr,
+			 .no_fuse = a.no_fuse, .fuse_off = a.fuse_off};
 	mlc_diag *d = mlc_diag_new(stderr);
 	mlc_session *s = NULL;
 	mlc_status st = mlc_session_open(a.spec, &o, d, &s);
@@ -156,10 +165,10 @@ int main(int argc, char **argv)
 	struct rusage ru;
 	getrusage(RUSAGE_SELF, &ru);
 	printf("mlc model=%s batch=%lld threads=%d steps=%ld median_ms=%.4g min_ms=%.4g mean_ms=%.4g "
-	       "peak_rss_mb=%.1f jit_ms=%.1f loss=%.5g\n",
+	       "peak_rss_mb=%.1f jit_ms=%.1f loss=%.5g fuse=%s\n",
 	       s->graph->name ? s->graph->name : "?", (long long)s->batch, openblas_get_num_threads(), a.steps,
 	       median(ms, a.steps), min, sum / (double)a.steps, (double)ru.ru_maxrss / 1024.0, jit_ms,
-	       (double)s->act[s->loss->offset]);
+	       (double)s->act[s->loss->offset], a.no_fuse ? "off" : a.fuse_off ? a.fuse_off : "on");
 	free(ms);
 	mlc_session_close(s);
 	mlc_diag_free(d);

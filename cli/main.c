@@ -31,6 +31,9 @@ static const flag f_verbose = {"verbose", F_BOOL, A(o.verbose), "print pass and 
 static const flag f_weights = {"weights", F_STR, A(o.weights), "initial weights (safetensors)"};
 static const flag f_out = {"o", F_STR, A(out), "output file"};
 static const flag f_wrt = {"wrt-inputs", F_BOOL, A(o.wrt_inputs), "also differentiate w.r.t. the inputs"};
+static const flag f_no_fuse = {"no-fuse", F_BOOL, A(o.no_fuse), "skip the fuse pass (every op its own kernel)"};
+static const flag f_fuse_off = {"fuse-off", F_STR, A(o.fuse_off),
+				"switch off fusion RULES (comma-separated: epilogue, elementwise, reduce, update)"};
 
 typedef struct {
 	const char *name, *usage, *summary;
@@ -133,7 +136,8 @@ static const command commands[] = {
 	  &(flag){"print-before", F_STR, A(o.print_before), "dump the IR before PASS (or all)"},
 	  &(flag){"stop-after", F_STR, A(o.stop_after), "run the passes up to PASS only"},
 	  &(flag){"emit", F_STR, A(emit), "ir (default), llvm, llvm-opt or asm"}, &f_out, &f_wrt,
-	  &(flag){"no-update", F_BOOL, A(o.no_update), "skip the optimizer pass"}, &f_batch, &f_verbose},
+	  &(flag){"no-update", F_BOOL, A(o.no_update), "skip the optimizer pass"}, &f_batch, &f_verbose,
+	  &f_no_fuse, &f_fuse_off},
 	 cmd_ir},
 	{"run", "mlc run [options] MODEL.yaml", "train on the spec's data, or --eval, or --predict",
 	 {&(flag){"epochs", F_INT, A(o.epochs), "epochs (overrides data.epochs)"},
@@ -141,13 +145,14 @@ static const command commands[] = {
 	  &f_weights, &(flag){"save", F_STR, A(save), "save the trained weights (safetensors)"},
 	  &(flag){"eval", F_BOOL, A(eval), "evaluate on the test set, no training"},
 	  &(flag){"predict", F_STR, A(predict), "write test-set predictions to a CSV file"},
-	  &(flag){"quiet", F_BOOL, A(o.quiet), "no per-epoch lines"}, &f_threads, &f_verbose},
+	  &(flag){"quiet", F_BOOL, A(o.quiet), "no per-epoch lines"}, &f_threads, &f_verbose, &f_no_fuse,
+	  &f_fuse_off},
 	 cmd_run},
 	{"compile", "mlc compile [options] MODEL.yaml -o OUT", "write OUT.ll (optimized LLVM IR) and OUT.o",
-	 {&f_out, &f_batch, &f_verbose}, cmd_compile},
+	 {&f_out, &f_batch, &f_verbose, &f_no_fuse, &f_fuse_off}, cmd_compile},
 	{"grad", "mlc grad [options] MODEL.yaml -o GRADS.safetensors",
 	 "loss and gradients of the first training batch, as safetensors",
-	 {&f_weights, &f_out, &f_batch, &f_seed, &f_wrt, &f_threads}, cmd_grad},
+	 {&f_weights, &f_out, &f_batch, &f_seed, &f_wrt, &f_threads, &f_no_fuse, &f_fuse_off}, cmd_grad},
 };
 
 static void usage(FILE *f)

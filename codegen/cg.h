@@ -48,14 +48,22 @@ typedef struct {
 
 extern const cg_hooks cg_hook[OP_COUNT];
 
-/* One kernel function. */
+/* One kernel function: of one node, or of a fusion group (at its root). */
 typedef struct {
 	LLVMValueRef fn;
 	LLVMTypeRef type;
 	int nparam;                  /* distinct pointer parameters */
-	int slot[CG_MAX_OPND];       /* operand -> pointer parameter index */
-	const mlc_node *opnd[CG_MAX_OPND]; /* the node each parameter points at */
+	int slot[CG_MAX_OPND];       /* one node: operand -> pointer parameter index */
+	const mlc_node **opnd;       /* [nparam]: the node each parameter points at (malloc'd) */
 	int64_t scratch;             /* elements of scratch (ir.h); > 0: one more pointer */
+	int64_t scratch_at;          /* its offset in the activation arena */
+	/* The range [0, extent) the entry passes: measured as `range` on
+	 * `extent_of` (or the constant `extent` when > 0); `nosplit` when the
+	 * kernel must see the whole range in one call (fused sums). */
+	cg_range range;
+	const mlc_node *extent_of;
+	int64_t extent;
+	bool nosplit;
 } cg_kernel;
 
 struct cg {
@@ -89,6 +97,12 @@ struct cg {
  * they are still in cache. A no-op when the kernel has no group. Every row
  * of the output must be finished and passed exactly once. */
 void cg_epilogue(cg *c, const mlc_node *n, LLVMValueRef r0, LLVMValueRef r1);
+/* The body of a fused kernel over members m[0..count) (the function, its
+ * parameters `param` by operand slot of k and c's range are set up). */
+void cg_group_body(cg *c, const mlc_node *const *m, int count, mlc_group_kind kind,
+		   const cg_kernel *k, const LLVMValueRef *param);
+/* UPDATE groups run over the concatenation of their members' elements. */
+int64_t cg_group_update_extent(const mlc_node *const *m, int count);
 
 /* llvm_util.c: constants, memory access, loops, math. */
 LLVMValueRef cg_f32(cg *c, double v);

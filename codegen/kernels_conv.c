@@ -265,6 +265,7 @@ void cg_conv2d(cg *c, const mlc_node *n)
 			 cg_i64(c, w->c), at(c, wt, muli(c, g, v.fg)), ldy, one, at(c, y0, muli(c, g, v.fg)),
 			 ldy);
 		group_end(c, &v, &gl);
+		cg_epilogue(c, n, muli(c, c->begin, opix), muli(c, c->end, opix));
 		return;
 	}
 	blocks bl;
@@ -278,6 +279,7 @@ void cg_conv2d(cg *c, const mlc_node *n)
 		 cg_i64(c, v.g * v.k), at(c, wt, muli(c, g, v.fg)), ldy, one, at(c, y0, muli(c, g, v.fg)),
 		 ldy);
 	group_end(c, &v, &gl);
+	cg_epilogue(c, n, muli(c, bl.b0, opix), muli(c, bl.b1, opix));
 	cg_loop_end_rows(c, &bl.l);
 }
 
@@ -302,6 +304,7 @@ void cg_conv2d_grad_input(cg *c, const mlc_node *n)
 			 ldy, at(c, wt, muli(c, g, v.fg)), ldy, one, at(c, dx0, muli(c, g, v.cg)),
 			 cg_i64(c, w->c));
 		group_end(c, &v, &gl);
+		cg_epilogue(c, n, muli(c, c->begin, opix), muli(c, c->end, opix));
 		return;
 	}
 	blocks bl;
@@ -315,6 +318,7 @@ void cg_conv2d_grad_input(cg *c, const mlc_node *n)
 		 cg_i64(c, v.g * v.k));
 	group_end(c, &v, &gl);
 	im2col(c, &v, true, dx, c->scratch, bl.b0, bl.b1);
+	cg_epilogue(c, n, muli(c, bl.b0, w->h * w->w), muli(c, bl.b1, w->h * w->w));
 	cg_loop_end_rows(c, &bl.l);
 }
 

@@ -56,6 +56,7 @@ void cg_matmul(cg *c, const mlc_node *n)
 		cg_f32(c, 0), C, i32(c, cols),
 	};
 	LLVMBuildCall2(c->b, ty, fn, args, MLC_COUNTOF(args), "");
+	cg_epilogue(c, n, c->begin, c->end);
 	LLVMBuildBr(c->b, done);
 	LLVMPositionBuilderAtEnd(c->b, done);
 }

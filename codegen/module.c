@@ -88,14 +88,26 @@ static void mark_needed(build *B, bool *need, const mlc_node **roots, int nroots
 	const mlc_graph *g = B->c.g;
 	for (int i = 0; i < nroots; i++)
 		need[pos_of(B, roots[i])] = true;
-	for (int i = g->nnode - 1; i >= 0; i--) {
-		const mlc_node *n = g->node[i];
-		if (!need[i])
-			continue;
-		if (n->dead)
-			fail(B, n, "a needed value is marked dead");
-		for (int k = 0; k < n->nsrc; k++)
-			need[pos_of(B, n->src[k])] = true;
+	/* A fused kernel runs whole: one needed member needs every member (and
+	 * the root, where the kernel is called). Members precede their root, so
+	 * a walk can find a member needed after it passed the root: repeat. */
+	for (bool changed = true; changed;) {
+		changed = false;
+		for (int i = g->nnode - 1; i >= 0; i--) {
+			const mlc_node *n = g->node[i];
+			if (!need[i])
+				continue;
+			if (n->dead)
+				fail(B, n, "a needed value is marked dead");
+			for (int k = 0; k < n->nsrc; k++)
+				need[pos_of(B, n->src[k])] = true;
+			if (n->group && !need[pos_of(B, n->group)]) {
+				int r = pos_of(B, n->group);
+				for (int j = mlc_group_first(g, r); j <= r; j++)
+					need[j] = true;
+				changed = true;
+			}
+		}
 	}
 }
 
@@ -117,6 +129,7 @@ static bool assign_slots(build *B, const mlc_node *n, cg_kernel *k)
 	int nop = 1 + n->nsrc;
 	for (int i = 0; i < n->nsrc; i++)
 		op[i + 1] = n->src[i];
+	k->opnd = mlc_xmalloc(sizeof *k->opnd * CG_MAX_OPND);
 	k->nparam = 0;
 	for (int i = 0; i < nop; i++) {
 		if (op[i]->mem != MEM_ACT && op[i]->mem != MEM_PARAM) {
@@ -158,6 +171,7 @@ static bool plan_scratch(build *B, const mlc_node *n, cg_kernel *k)
 	if (!k->scratch)
 		return true;
 	int64_t at = mlc_scratch_offset(n, batch);
+	k->scratch_at = at;
 	if (n->mem != MEM_ACT || at + k->scratch > B->c.g->act_size) {
 		fail(B, n, "its scratch space (%lld elements) is not in the activation arena",
 		     (long long)k->scratch);
@@ -181,13 +195,12 @@ static void add_fn_attr(cg *c, LLVMValueRef fn, unsigned idx, const char *name)
 }
 
 /* void k<id>.<op>(ptr noalias p0, ..., [ptr noalias scratch,] i64 n, i64 begin, i64 end,
- *                  ptr noalias hyper) */
-static void make_kernel(build *B, const mlc_node *n, cg_kernel *k)
+ *                  ptr noalias hyper): creates the function of k (operands
+ *                  and scratch assigned) and positions the builder in it. */
+static void kernel_fn(build *B, const mlc_node *n, cg_kernel *k, const char *what)
 {
 	cg *c = &B->c;
-	if (!assign_slots(B, n, k) || !plan_scratch(B, n, k))
-		return;
-	LLVMTypeRef params[CG_MAX_OPND + 5];
+	LLVMTypeRef *params = mlc_xmalloc(sizeof *params * (size_t)(k->nparam + 5));
 	int np = 0, nptr = k->nparam + (k->scratch > 0);
 	for (int i = 0; i < nptr; i++)
 		params[np++] = c->t_ptr;
@@ -196,8 +209,9 @@ static void make_kernel(build *B, const mlc_node *n, cg_kernel *k)
 	params[np++] = c->t_i64;
 	params[np++] = c->t_ptr;
 	k->type = LLVMFunctionType(c->t_void, params, (unsigned)np, 0);
+	free(params);
 	char name[64];
-	snprintf(name, sizeof name, "k%d.%s", n->id, mlc_ops[n->op].name);
+	snprintf(name, sizeof name, "k%d.%s", n->id, what);
 	k->fn = LLVMAddFunction(c->mod, name, k->type);
 	LLVMSetLinkage(k->fn, LLVMInternalLinkage);
 	add_fn_attr(c, k->fn, LLVMAttributeFunctionIndex, "nounwind");
@@ -231,10 +245,97 @@ static void make_kernel(build *B, const mlc_node *n, cg_kernel *k)
 			snprintf(pname, sizeof pname, "v%d", o->id);
 		LLVMSetValueName2(LLVMGetParam(k->fn, (unsigned)i), pname, strlen(pname));
 	}
+	LLVMPositionBuilderAtEnd(c->b, LLVMAppendBasicBlockInContext(c->ctx, k->fn, "entry"));
+}
+
+static void make_kernel(build *B, const mlc_node *n, cg_kernel *k)
+{
+	cg *c = &B->c;
+	if (!assign_slots(B, n, k) || !plan_scratch(B, n, k))
+		return;
+	k->range = cg_range_of(n);
+	k->extent_of = n;
+	kernel_fn(B, n, k, mlc_ops[n->op].name);
 	for (int i = 0; i <= n->nsrc; i++)
 		c->opnd[i] = LLVMGetParam(k->fn, (unsigned)k->slot[i]);
-	LLVMPositionBuilderAtEnd(c->b, LLVMAppendBasicBlockInContext(c->ctx, k->fn, "entry"));
 	cg_hook[n->op].body(c, n);
+	LLVMBuildRetVoid(c->b);
+}
+
+/* Operands of a fused kernel: its members that have memory, then the values
+ * it reads from outside. One pointer per address: an update shares its
+ * parameter's; any other overlap would make the kernel wrong. */
+static bool group_slots(build *B, const mlc_node *const *m, int count, cg_kernel *k)
+{
+	const mlc_node *root = m[count - 1];
+	int cap = 8;
+	k->opnd = mlc_xmalloc(sizeof *k->opnd * (size_t)cap);
+	k->nparam = 0;
+	for (int pass = 0; pass < 2; pass++)
+		for (int a = 0; a < count; a++) {
+			int nv = pass == 0 ? 1 : m[a]->nsrc;
+			for (int v = 0; v < nv; v++) {
+				const mlc_node *o = pass == 0 ? m[a] : m[a]->src[v];
+				if (pass == 0 ? o->internal : o->group == root)
+					continue;
+				if (o->mem != MEM_ACT && o->mem != MEM_PARAM) {
+					fail(B, root, "operand %%%d has no memory plan", o->id);
+					return false;
+				}
+				bool dup = false;
+				for (int i = 0; i < k->nparam && !dup; i++) {
+					const mlc_node *p = k->opnd[i];
+					if (p == o || (p->mem == o->mem && p->offset == o->offset &&
+						       ((p->op == OP_SGD && p->src[0] == o) || (o->op == OP_SGD && o->src[0] == p))))
+						dup = true;
+					else if (overlap(B, p, o)) {
+						fail(B, root, "the memory plan overlaps %%%d and %%%d", p->id, o->id);
+						return false;
+					}
+				}
+				if (dup)
+					continue;
+				if (k->nparam == cap) {
+					cap *= 2;
+					k->opnd = mlc_xrealloc(k->opnd, sizeof *k->opnd * (size_t)cap);
+				}
+				k->opnd[k->nparam++] = o;
+			}
+		}
+	return true;
+}
+
+static void make_group_kernel(build *B, int root_index, cg_kernel *k)
+{
+	cg *c = &B->c;
+	const mlc_graph *g = c->g;
+	int first = mlc_group_first(g, root_index), count = root_index - first + 1;
+	const mlc_node *const *m = (const mlc_node *const *)&g->node[first];
+	mlc_group_kind kind;
+	char why[160];
+	if (!mlc_group_legal(m, count, &kind, why, sizeof why)) {
+		fail(B, m[count - 1], "fused kernel: %s", why);
+		return;
+	}
+	if (!group_slots(B, m, count, k) || (kind == MLC_GROUP_EPILOGUE && !plan_scratch(B, m[0], k)))
+		return;
+	bool sums = false;
+	for (int a = 0; a < count; a++)
+		sums |= m[a]->op == OP_SUM_ROWS;
+	k->nosplit = sums;
+	if (kind == MLC_GROUP_UPDATE) {
+		k->range = CG_RANGE_ELEMS;
+		k->extent = cg_group_update_extent(m, count);
+	} else {
+		k->range = kind == MLC_GROUP_EPILOGUE ? cg_range_of(m[0]) : CG_RANGE_ROWS;
+		k->extent_of = m[0];
+	}
+	kernel_fn(B, m[count - 1], k, "fused");
+	LLVMValueRef *param = mlc_xmalloc(sizeof *param * (size_t)k->nparam);
+	for (int i = 0; i < k->nparam; i++)
+		param[i] = LLVMGetParam(k->fn, (unsigned)i);
+	cg_group_body(c, m, count, kind, k, param);
+	free(param);
 	LLVMBuildRetVoid(c->b);
 }
 
@@ -242,27 +343,33 @@ static void call_kernel(build *B, const mlc_node *n, const cg_kernel *k, LLVMVal
 			LLVMValueRef act, LLVMValueRef hyper)
 {
 	cg *c = &B->c;
-	LLVMValueRef args[CG_MAX_OPND + 5];
+	LLVMValueRef *args = mlc_xmalloc(sizeof *args * (size_t)(k->nparam + 6));
 	int na = 0;
 	for (int i = 0; i < k->nparam; i++) {
 		const mlc_node *o = k->opnd[i];
 		args[na++] = cg_gep(c, o->mem == MEM_PARAM ? params : act, cg_i64(c, o->offset), c->t_f32);
 	}
 	if (k->scratch)
-		args[na++] = cg_gep(c, act, cg_i64(c, mlc_scratch_offset(n, c->g->max_batch)), c->t_f32);
+		args[na++] = cg_gep(c, act, cg_i64(c, k->scratch_at), c->t_f32);
 	LLVMValueRef extent = NULL;
-	switch (cg_range_of(n)) {
-	case CG_RANGE_ROWS: extent = cg_rows(c, n); break;
-	case CG_RANGE_ELEMS: extent = cg_numel(c, n); break;
-	case CG_RANGE_ONE: extent = cg_i64(c, 1); break;
-	case CG_RANGE_IMAGES: extent = cg_dim(c, n, 0); break;
-	case CG_RANGE_ELEMWISE: MLC_UNREACHABLE();
-	}
+	const mlc_node *x = k->extent_of;
+	(void)n;
+	if (k->extent > 0)
+		extent = cg_i64(c, k->extent);
+	else
+		switch (k->range) {
+		case CG_RANGE_ROWS: extent = cg_rows(c, x); break;
+		case CG_RANGE_ELEMS: extent = cg_numel(c, x); break;
+		case CG_RANGE_ONE: extent = cg_i64(c, 1); break;
+		case CG_RANGE_IMAGES: extent = cg_dim(c, x, 0); break;
+		case CG_RANGE_ELEMWISE: MLC_UNREACHABLE();
+		}
 	args[na++] = c->n;
 	args[na++] = cg_i64(c, 0);
 	args[na++] = extent;
 	args[na++] = hyper;
 	LLVMBuildCall2(c->b, k->type, k->fn, args, (unsigned)na, "");
+	free(args);
 }
 
 /* The kernels' hyper block (codegen.h): the caller's words, copied as bits,
@@ -306,7 +413,10 @@ static void make_entry(build *B, mlc_entry e, const bool *need)
 	for (int prologue = 1; prologue >= 0; prologue--)
 		for (int i = 0; i < g->nnode; i++) {
 			const cg_hooks *h = &cg_hook[g->node[i]->op];
-			if (need[i] && h->body && !!(h->flags & CG_PROLOGUE) == prologue)
+			const mlc_node *grp = g->node[i]->group;
+			if (grp && grp != g->node[i])
+				continue; /* in the fused kernel called at its root */
+			if (need[i] && (h->body || grp) && !!(h->flags & CG_PROLOGUE) == prologue)
 				call_kernel(B, g->node[i], &B->kern[i], params, act, hyper);
 		}
 	LLVMBuildRetVoid(c->b);
@@ -326,9 +436,15 @@ static void build_all(build *B, bool has_entry[MLC_ENTRY_COUNT])
 			B->any[i] |= need[i];
 	}
 	free(roots);
-	for (int i = 0; i < g->nnode && !B->c.failed; i++)
-		if (B->any[i] && cg_hook[g->node[i]->op].body)
-			make_kernel(B, g->node[i], &B->kern[i]);
+	for (int i = 0; i < g->nnode && !B->c.failed; i++) {
+		const mlc_node *n = g->node[i];
+		if (!B->any[i] || (n->group && n->group != n))
+			continue;
+		if (n->group)
+			make_group_kernel(B, i, &B->kern[i]);
+		else if (cg_hook[n->op].body)
+			make_kernel(B, n, &B->kern[i]);
+	}
 	for (int e = 0; e < MLC_ENTRY_COUNT && !B->c.failed; e++)
 		if (has_entry[e])
 			make_entry(B, (mlc_entry)e, B->need + (size_t)e * (size_t)g->nnode);
@@ -365,7 +481,11 @@ mlc_status cg_build_module(const mlc_graph *g, LLVMContextRef ctx, LLVMTargetMac
 	B.need = mlc_xmalloc(sizeof *B.need * (size_t)(g->nnode + 1) * MLC_ENTRY_COUNT);
 	B.any = mlc_xmalloc(sizeof *B.any * (size_t)(g->nnode + 1));
 	B.kern = mlc_xmalloc(sizeof *B.kern * (size_t)(g->nnode + 1));
+	for (int i = 0; i <= g->nnode; i++)
+		B.kern[i] = (cg_kernel){0};
 	build_all(&B, has_entry);
+	for (int i = 0; i <= g->nnode; i++)
+		free(B.kern[i].opnd);
 	free(B.pos);
 	free(B.need);
 	free(B.any);

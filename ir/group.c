@@ -3,6 +3,7 @@
  * returned, so the fused kernel keeps them in registers. */
 #include "ir.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 
 void mlc_group_mark(mlc_graph *g)
@@ -26,7 +27,87 @@ void mlc_group_mark(mlc_graph *g)
 			escapes[g->ret[i].val->id] = true;
 	for (int i = 0; i < g->nnode; i++) {
 		mlc_node *n = g->node[i];
-		n->internal = !n->dead && n->group && !escapes[n->id];
+		/* an anchor's product is written to memory before its epilogue reads it */
+		n->internal = !n->dead && n->group && !escapes[n->id] &&
+			      mlc_ops[n->op].fclass != FC_OUTFUSABLE;
 	}
 	free(escapes);
+}
+
+bool mlc_op_loopable(mlc_opcode op)
+{
+	return (mlc_ops[op].fclass == FC_ELEMWISE || op == OP_BIAS_ADD);
+}
+
+static bool is_anchor(mlc_opcode op)
+{
+	return op == OP_MATMUL || op == OP_CONV2D || op == OP_CONV2D_GRAD_INPUT;
+}
+
+static bool member(const mlc_node *const *m, int count, const mlc_node *s)
+{
+	for (int i = 0; i < count; i++)
+		if (m[i] == s)
+			return true;
+	return false;
+}
+
+#define WHY(...) (snprintf(why, len, __VA_ARGS__), false)
+
+bool mlc_group_legal(const mlc_node *const *m, int count, mlc_group_kind *kind, char *why,
+		     size_t len)
+{
+	if (count < 2)
+		return WHY("a group needs at least two members");
+	if (m[0]->op == OP_SGD) {
+		for (int i = 0; i < count; i++)
+			if (m[i]->op != OP_SGD)
+				return WHY("%%%d (%s) in an update group", m[i]->id, mlc_ops[m[i]->op].name);
+		*kind = MLC_GROUP_UPDATE;
+		return true;
+	}
+	*kind = is_anchor(m[0]->op) ? MLC_GROUP_EPILOGUE : MLC_GROUP_LOOP;
+	const mlc_node *dom = m[0]; /* the shape every non-tail member computes */
+	if (dom->rank < 1 || dom->dtype != DT_F32)
+		return WHY("%%%d: the domain must be an f32 tensor of rank >= 1", dom->id);
+	int64_t cols = dom->dim[dom->rank - 1];
+	for (int i = *kind == MLC_GROUP_EPILOGUE; i < count; i++) {
+		const mlc_node *n = m[i];
+		if (n->op == OP_SUM_ROWS) {
+			const mlc_node *s = n->src[0];
+			if (!member(m, i, s) || s->op == OP_SUM_ROWS)
+				return WHY("%%%d: sum_rows must reduce a member of the group", n->id);
+			if (cols > MLC_GROUP_MAX_SUM_COLS)
+				return WHY("%%%d: more than %d columns to sum", n->id, MLC_GROUP_MAX_SUM_COLS);
+			continue;
+		}
+		if (!mlc_op_loopable(n->op))
+			return WHY("%%%d: %s cannot be fused", n->id, mlc_ops[n->op].name);
+		if (!mlc_same_shape(n, dom) || n->dtype != DT_F32)
+			return WHY("%%%d: shape differs from the group's", n->id);
+		for (int k = 0; k < n->nsrc; k++) {
+			const mlc_node *s = n->src[k];
+			if (member(m, i, s)) {
+				if (s->op == OP_SUM_ROWS)
+					return WHY("%%%d reads the sum %%%d of its own group", n->id, s->id);
+				continue;
+			}
+			if (s->dtype != DT_F32)
+				return WHY("%%%d: source %%%d is not f32", n->id, s->id);
+			bool full = mlc_same_shape(s, dom), scalar = s->rank == 0;
+			bool row = n->op == OP_BIAS_ADD && k == 1 && s->rank == 1 && s->dim[0] == cols;
+			if (!full && !scalar && !row)
+				return WHY("%%%d: source %%%d is not elementwise, a row or a scalar", n->id, s->id);
+		}
+	}
+	return true;
+}
+
+int mlc_group_first(const mlc_graph *g, int root_index)
+{
+	const mlc_node *root = g->node[root_index];
+	int i = root_index;
+	while (i > 0 && g->node[i - 1]->group == root)
+		i--;
+	return i;
 }

@@ -155,6 +155,27 @@ int64_t mlc_scratch_stride(const mlc_node *n, int64_t max_batch);
  * or edit groups and the parser call it. mlc_kernel_of is the node whose
  * position a value is computed at: its group's root, or itself. */
 void mlc_group_mark(mlc_graph *g);
+
+/* The kinds of fused kernel codegen knows (docs/ir.md "Fused kernels"):
+ *  LOOP      elementwise/broadcast members over one domain shape, optionally
+ *            ending in sum_rows tails (bias-gradient reductions);
+ *  EPILOGUE  an out-fusable anchor (matmul, conv2d, conv2d_grad_input) first,
+ *            then LOOP members over the anchor's output, run on each block of
+ *            rows the anchor finishes;
+ *  UPDATE    optimizer updates over the flat parameter arena. */
+typedef enum { MLC_GROUP_LOOP, MLC_GROUP_EPILOGUE, MLC_GROUP_UPDATE } mlc_group_kind;
+/* Whether members m[0..count) (topological order) can be one kernel; sets
+ * *kind, or writes why not into why. The fuse pass asks before it merges,
+ * the verifier after every pass, codegen relies on it. */
+bool mlc_group_legal(const mlc_node *const *m, int count, mlc_group_kind *kind, char *why,
+		     size_t len);
+/* Members of the group whose root is g->node[root_index]: the first index;
+ * members are g->node[first .. root_index]. */
+int mlc_group_first(const mlc_graph *g, int root_index);
+/* Elementwise members of LOOP/EPILOGUE groups: ops with a scalar form. */
+bool mlc_op_loopable(mlc_opcode op);
+/* sum_rows tails keep per-column double accumulators on the stack. */
+enum { MLC_GROUP_MAX_SUM_COLS = 8192 };
 static inline const mlc_node *mlc_kernel_of(const mlc_node *n)
 {
 	return n->group ? n->group : n;

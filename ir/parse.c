@@ -80,6 +80,15 @@ static sym *sym_add(symtab *t, const char *name, int id)
 
 /* ---- the parser state and lexical helpers ---- */
 
+/* A value reference as written: %3, %x.w or %"odd name". */
+typedef struct {
+	const char *pos;
+	int len;
+	const char *name; /* NULL for a number */
+	int id;
+} ref;
+
+
 typedef struct {
 	const char *file;
 	mlc_diag *d;
@@ -90,16 +99,13 @@ typedef struct {
 	mlc_loc header;            /* the "graph" keyword */
 	symtab vals, strs;
 	bool planned, any_node, closed;
+	/* an open "fused %root {" block: its header and first member's index */
+	bool in_group;
+	ref group_root;
+	mlc_loc group_at;
+	int group_first;
 	char got[48];
 } parser;
-
-/* A value reference as written: %3, %x.w or %"odd name". */
-typedef struct {
-	const char *pos;
-	int len;
-	const char *name; /* NULL for a number */
-	int id;
-} ref;
 
 /* Everything on a node line after "%v =". */
 typedef struct {
@@ -887,6 +893,52 @@ static void parse_plan(parser *P, const char *kw)
 	}
 }
 
+/* "fused %ROOT {" opens a fusion group; its members follow, one a line,
+ * and "}" closes it. The root must be the last member. */
+static void parse_fused(parser *P, const char *kw)
+{
+	skip_ws(P);
+	if (P->in_group) {
+		err(P, kw, "fused blocks do not nest");
+		return;
+	}
+	ref r;
+	if (!parse_ref(P, &r))
+		return;
+	if (!eat(P, '{')) {
+		err(P, P->p, "expected '{' after the fused kernel's root, got %s", got(P));
+		return;
+	}
+	if (!expect_eol(P))
+		return;
+	P->in_group = true;
+	P->group_root = r;
+	P->group_at = here(P, kw);
+	P->group_first = P->g->nnode;
+}
+
+static void close_fused(parser *P, const char *brace)
+{
+	mlc_graph *g = P->g;
+	P->in_group = false;
+	int first = P->group_first, count = g->nnode - first;
+	const ref *r = &P->group_root;
+	sym *s = sym_find(&P->vals, r->name, r->id);
+	if (count < 2) {
+		mlc_error_at(P->d, P->group_at, "a fused kernel needs at least two members");
+		return;
+	}
+	mlc_node *root = g->node[g->nnode - 1];
+	if (!s || s->node != root) {
+		mlc_error_at(P->d, P->group_at, "%.*s is not the last member of this fused kernel",
+			     r->len, r->pos);
+		return;
+	}
+	(void)brace;
+	for (int i = first; i < g->nnode; i++)
+		g->node[i]->group = root;
+}
+
 static void parse_line(parser *P)
 {
 	skip_ws(P);
@@ -899,14 +951,21 @@ static void parse_line(parser *P)
 		parse_node(P);
 	else if (at(P, '}')) {
 		P->p++;
-		P->closed = true;
+		if (P->in_group)
+			close_fused(P, s);
+		else
+			P->closed = true;
 		expect_eol(P);
-	} else if (keyword(P, "ret"))
+	} else if (keyword(P, "fused"))
+		parse_fused(P, s);
+	else if (P->in_group)
+		err(P, s, "expected a member node or '}' of the fused kernel, got %s", got(P));
+	else if (keyword(P, "ret"))
 		parse_ret(P);
 	else if (keyword(P, "plan"))
 		parse_plan(P, s);
 	else
-		err(P, s, "expected a node (%%v = op ...), 'ret', 'plan' or '}', got %s", got(P));
+		err(P, s, "expected a node (%%v = op ...), 'fused', 'ret', 'plan' or '}', got %s", got(P));
 }
 
 /* "graph NAME {" after any blank or comment lines. */
@@ -980,7 +1039,9 @@ mlc_status mlc_graph_parse(const char *file, const char *text, mlc_diag *d, mlc_
 	if (header) {
 		while (next_line(&P))
 			parse_line(&P);
-		if (!P.closed)
+		if (P.in_group)
+			mlc_error_at(d, P.group_at, "fused kernel has no closing '}'");
+		else if (!P.closed)
 			mlc_error_at(d, P.header, "graph '%s' has no closing '}'", P.g->name);
 	}
 	free(P.vals.slot);
@@ -990,6 +1051,7 @@ mlc_status mlc_graph_parse(const char *file, const char *text, mlc_diag *d, mlc_
 		return MLC_EUSER;
 	}
 	assign_ids(P.g);
+	mlc_group_mark(P.g);
 	*out = P.g;
 	return MLC_OK;
 }

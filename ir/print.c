@@ -205,7 +205,7 @@ static void put_type(sbuf *b, const mlc_node *n)
 
 static void put_node(sbuf *b, const mlc_node *n, bool planned)
 {
-	put_s(b, "  ");
+	put_s(b, n->group ? "    " : "  ");
 	put_value(b, n);
 	if ((unsigned)n->op >= OP_COUNT) {
 		put(b, " = <op %d>\n", (int)n->op);
@@ -223,7 +223,7 @@ static void put_node(sbuf *b, const mlc_node *n, bool planned)
 	put_attrs(b, n);
 	put_s(b, " : ");
 	put_type(b, n);
-	if (planned && n->mem != MEM_NONE)
+	if (planned && n->mem != MEM_NONE && !n->internal)
 		put(b, " @%s+%lld", n->mem == MEM_PARAM ? "param" : "act", (long long)n->offset);
 	if (n->layer || n->loc.file) {
 		put_s(b, "  #");
@@ -251,9 +251,27 @@ char *mlc_graph_print_str(const mlc_graph *g)
 	if (planned)
 		put(&b, "  plan max_batch=%lld act=%lld param=%lld\n", (long long)g->max_batch,
 		    (long long)g->act_size, (long long)g->param_size);
-	for (int i = 0; i < g->nnode; i++)
-		if (g->node[i] && !g->node[i]->dead)
-			put_node(&b, g->node[i], planned);
+	/* A fused kernel is a block "fused %root {...}" around its members; a
+	 * group the verifier would reject still prints, member by member. */
+	const mlc_node *open = NULL;
+	for (int i = 0; i < g->nnode; i++) {
+		const mlc_node *n = g->node[i];
+		if (!n || n->dead)
+			continue;
+		if (open && n->group != open) {
+			put_s(&b, "  }\n");
+			open = NULL;
+		}
+		if (n->group && !open) {
+			open = n->group;
+			put_s(&b, "  fused ");
+			put_value(&b, open);
+			put_s(&b, " {\n");
+		}
+		put_node(&b, n, planned);
+	}
+	if (open)
+		put_s(&b, "  }\n");
 	for (int i = 0; i < g->nret; i++) {
 		put(&b, "  ret ");
 		put_word(&b, g->ret[i].key ? g->ret[i].key : "<null>");

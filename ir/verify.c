@@ -186,8 +186,70 @@ static void check_node(verifier *V, const mlc_node *n, int i)
 		if (n->src[k]->op != OP_PARAM)
 			FAIL("%s: keeps its running statistics in %s, which is not a param", who,
 			     show(n->src[k], w2, sizeof w2));
-	if (V->planned)
+	if (V->planned && n->internal) {
+		if (n->mem != MEM_NONE)
+			FAIL("%s: lives in registers of its fused kernel but has memory", who);
+	} else if (V->planned)
 		check_mem(V, n, who);
+}
+
+/* Fusion groups (ir.h): contiguous, root last, a kind codegen knows, and
+ * `internal` exactly where mlc_group_mark puts it. */
+static void check_groups(verifier *V)
+{
+	const mlc_graph *g = V->g;
+	char who[128], why[160];
+	const mlc_node **m = mlc_xmalloc(sizeof *m * (size_t)(g->nnode + 1));
+	bool *escapes = mlc_xmalloc(sizeof *escapes * (size_t)(g->next_id + 1));
+	for (int i = 0; i <= g->next_id; i++)
+		escapes[i] = false;
+	for (int i = 0; i < g->nnode; i++) {
+		const mlc_node *n = g->node[i];
+		for (int k = 0; n && !n->dead && k < n->nsrc && k < MLC_MAX_SRC; k++) {
+			const mlc_node *s = n->src[k];
+			if (s && s->id >= 0 && s->id < g->next_id && (!s->group || s->group != n->group))
+				escapes[s->id] = true;
+		}
+	}
+	for (int i = 0; i < g->nret; i++)
+		if (g->ret[i].val && g->ret[i].val->id >= 0 && g->ret[i].val->id < g->next_id)
+			escapes[g->ret[i].val->id] = true;
+	for (int i = 0; i < g->nnode; i++) {
+		const mlc_node *n = g->node[i];
+		if (!n || n->dead)
+			continue;
+		show(n, who, sizeof who);
+		bool internal = n->group && !escapes[n->id] && mlc_ops[n->op].fclass != FC_OUTFUSABLE;
+		if (n->internal != internal)
+			FAIL("%s: marked %s but is %s", who, n->internal ? "internal" : "not internal",
+			     internal ? "read only inside its fused kernel" : "read outside its fused kernel");
+		if (!n->group || n->group != n)
+			continue;
+		int first = i;
+		while (first > 0 && g->node[first - 1] && g->node[first - 1]->group == n)
+			first--;
+		for (int j = 0; j < first; j++)
+			if (g->node[j] && g->node[j]->group == n)
+				FAIL("%s: the members of its fused kernel are not contiguous", who);
+		int count = 0;
+		for (int j = first; j <= i; j++)
+			m[count++] = g->node[j];
+		mlc_group_kind kind;
+		if (!mlc_group_legal(m, count, &kind, why, sizeof why))
+			FAIL("%s: fused kernel: %s", who, why);
+	}
+	for (int i = 0; i < g->nnode; i++) {
+		const mlc_node *n = g->node[i];
+		if (!n || n->dead || !n->group || n->group == n)
+			continue;
+		int rp = position(V, n->group);
+		if (rp < 0 || n->group->dead || n->group->group != n->group)
+			FAIL("%s: its fused kernel's root is not a live root", show(n, who, sizeof who));
+		else if (rp < i)
+			FAIL("%s: follows the root of its fused kernel", show(n, who, sizeof who));
+	}
+	free(m);
+	free(escapes);
 }
 
 static void check_unique(verifier *V, const mlc_node **v, int n, bool names)
@@ -258,6 +320,7 @@ mlc_status mlc_verify(const mlc_graph *g, mlc_diag *d)
 	check_unique(V, all, nall, false);
 	check_unique(V, named, nnamed, true);
 	check_rets(V);
+	check_groups(V);
 	if (V->rule_out) {
 		mlc_diag_free(V->rule_diag);
 		fclose(V->rule_out);

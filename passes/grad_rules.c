@@ -75,7 +75,9 @@ static node *act_grad(mlc_graph *g, node *n, mlc_opcode op, node *from, node *dy
 
 void grad_relu(mlc_graph *g, node *n, node *dy, node **dx)
 {
-	dx[0] = act_grad(g, n, OP_RELU_GRAD, n->src[0], dy);
+	/* from the output: y > 0 exactly where x > 0, and the pre-activation
+	 * then need not be kept (or can stay in registers of a fused kernel) */
+	dx[0] = act_grad(g, n, OP_RELU_GRAD, n, dy);
 }
 
 void grad_leaky_relu(mlc_graph *g, node *n, node *dy, node **dx)

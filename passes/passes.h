@@ -21,9 +21,11 @@ mlc_status mlc_infer_shapes(mlc_graph *g, mlc_diag *d);
 mlc_status mlc_autodiff(mlc_graph *g, const mlc_pass_opts *o, mlc_diag *d);
 mlc_status mlc_optimizer(mlc_graph *g, const mlc_pass_opts *o, mlc_diag *d);
 mlc_status mlc_dce(mlc_graph *g, mlc_diag *d);
+mlc_status mlc_fuse(mlc_graph *g, const mlc_pass_opts *o, mlc_diag *d);
+extern const char *const mlc_fuse_rules[]; /* names for mlc_pass_opts.fuse_off, NULL-terminated */
 mlc_status mlc_plan_memory(mlc_graph *g, const mlc_pass_opts *o, mlc_diag *d);
 
-/* The pipeline, in order: shapes, autodiff, optimizer, dce, plan; verify between. */
+/* The pipeline, in order: shapes, autodiff, optimizer, dce, fuse, plan; verify between. */
 extern const char *const mlc_pass_names[];
 mlc_status mlc_run_passes(mlc_graph *g, const mlc_pass_opts *o, const char *stop_after,
 			  mlc_diag *d);

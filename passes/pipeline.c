@@ -24,10 +24,11 @@ static const struct {
 	{"autodiff", mlc_autodiff},
 	{"optimizer", mlc_optimizer},
 	{"dce", run_dce},
+	{"fuse", mlc_fuse},
 	{"plan", mlc_plan_memory},
 };
 
-const char *const mlc_pass_names[] = {"shapes", "autodiff", "optimizer", "dce", "plan", NULL};
+const char *const mlc_pass_names[] = {"shapes", "autodiff", "optimizer", "dce", "fuse", "plan", NULL};
 _Static_assert(MLC_COUNTOF(passes) + 1 == MLC_COUNTOF(mlc_pass_names), "pass list out of sync");
 
 static bool matches(const char *want, const char *name)
@@ -49,7 +50,7 @@ mlc_status mlc_run_passes(mlc_graph *g, const mlc_pass_opts *o, const char *stop
 		return st;
 	for (size_t i = 0; i < MLC_COUNTOF(passes); i++) {
 		const char *name = passes[i].name;
-		if (o->no_update && strcmp(name, "optimizer") == 0)
+		if ((o->no_update && strcmp(name, "optimizer") == 0) || (o->no_fuse && strcmp(name, "fuse") == 0))
 			continue;
 		if (matches(o->print_before, name))
 			dump(g, o, "before", name);

@@ -23,7 +23,8 @@ mlc_status mlc_plan_memory(mlc_graph *g, const mlc_pass_opts *o, mlc_diag *d)
 	g->act_size = g->param_size = 0;
 	for (int i = 0; i < g->nnode; i++) {
 		mlc_node *n = g->node[i];
-		if (n->dead)
+		n->mem = MEM_NONE;
+		if (n->dead || n->internal)
 			continue;
 		switch (n->op) {
 		case OP_PARAM:

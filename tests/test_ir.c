@@ -850,7 +850,7 @@ static void test_parse_error_structure(void **state)
 			   "t.ir:5:16: error: expected ',' or ')' after an operand, got ':'\n"
 			   "    %3 = relu(%x : f32[N,2]\n"
 			   "                 ^\n"
-			   "t.ir:6:3: error: expected a node (%v = op ...), 'ret', 'plan' or '}', got 'relu'\n"
+			   "t.ir:6:3: error: expected a node (%v = op ...), 'fused', 'ret', 'plan' or '}', got 'relu'\n"
 			   "    relu\n"
 			   "    ^\n"
 			   "t.ir:7:3: error: the plan must come before the nodes\n"

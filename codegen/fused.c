@@ -4,7 +4,9 @@
  *             the values of the members it reads (registers) and on loads of
  *             its external sources; only members read outside the group (or
  *             returned) are stored. sum_rows tails add each element into a
- *             per-column double accumulator and store the sums at the end.
+ *             per-column double accumulator and, at the end, add that
+ *             partial sum into the output the entry zeroed, so the kernel
+ *             can be split over rows like any other.
  *   EPILOGUE  the anchor's own kernel body (matmul, conv) writes its product;
  *             each time it finishes a block of rows it calls cg_epilogue,
  *             which runs the LOOP members over exactly those rows.
@@ -147,11 +149,16 @@ static void sums(cg *c, struct cg_group *G, bool store)
 		cg_loop l;
 		cg_loop_begin(c, &l, cg_i64(c, 0), cg_i64(c, cols), "j");
 		LLVMValueRef p = cg_gep(c, G->acc[a], l.iv, t_f64);
-		if (store)
-			cg_store(c, LLVMBuildFPTrunc(c->b, LLVMBuildLoad2(c->b, t_f64, p, ""), c->t_f32, ""),
-				 G->ptr[a], l.iv);
-		else
+		if (store) {
+			/* The entry zeroes the sum before the call; each call (one per
+			 * thread) adds its rows' partial sum. With two threads the
+			 * result is 0 + a + b either way round: deterministic. */
+			LLVMValueRef part = LLVMBuildFPTrunc(c->b, LLVMBuildLoad2(c->b, t_f64, p, ""), c->t_f32, "");
+			LLVMBuildAtomicRMW(c->b, LLVMAtomicRMWBinOpFAdd, cg_gep(c, G->ptr[a], l.iv, c->t_f32), part,
+					   LLVMAtomicOrderingMonotonic, 0);
+		} else {
 			LLVMBuildStore(c->b, LLVMConstReal(t_f64, 0), p);
+		}
 		cg_loop_end(c, &l);
 	}
 }

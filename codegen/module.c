@@ -319,10 +319,6 @@ static void make_group_kernel(build *B, int root_index, cg_kernel *k)
 	}
 	if (!group_slots(B, m, count, k) || (kind == MLC_GROUP_EPILOGUE && !plan_scratch(B, m[0], k)))
 		return;
-	bool sums = false;
-	for (int a = 0; a < count; a++)
-		sums |= m[a]->op == OP_SUM_ROWS;
-	k->nosplit = sums;
 	if (kind == MLC_GROUP_UPDATE) {
 		k->range = CG_RANGE_ELEMS;
 		k->extent = cg_group_update_extent(m, count);
@@ -388,6 +384,22 @@ static LLVMValueRef kernel_hyper(cg *c, mlc_entry e, LLVMValueRef caller)
 	return block;
 }
 
+/* The sum_rows members of a fused kernel accumulate into their output
+ * (fused.c), which starts at zero. */
+static void zero_sums(build *B, int root_index, LLVMValueRef act)
+{
+	cg *c = &B->c;
+	const mlc_graph *g = c->g;
+	for (int j = mlc_group_first(g, root_index); j <= root_index; j++) {
+		const mlc_node *m = g->node[j];
+		if (m->op != OP_SUM_ROWS)
+			continue;
+		LLVMBuildMemSet(c->b, cg_gep(c, act, cg_i64(c, m->offset), c->t_f32),
+				LLVMConstInt(LLVMInt8TypeInContext(c->ctx), 0, 0),
+				cg_i64(c, 4 * mlc_numel(m, 1)), 16);
+	}
+}
+
 /* void mlc_<entry>(ptr params, ptr act, i64 n, ptr hyper): const fills
  * first, then the needed kernels in graph order. No allocation, no lookups. */
 static void make_entry(build *B, mlc_entry e, const bool *need)
@@ -416,6 +428,8 @@ static void make_entry(build *B, mlc_entry e, const bool *need)
 			const mlc_node *grp = g->node[i]->group;
 			if (grp && grp != g->node[i])
 				continue; /* in the fused kernel called at its root */
+			if (need[i] && grp && !prologue)
+				zero_sums(B, i, act);
 			if (need[i] && (h->body || grp) && !!(h->flags & CG_PROLOGUE) == prologue)
 				call_kernel(B, g->node[i], &B->kern[i], params, act, hyper);
 		}

@@ -6,6 +6,7 @@
  * Built on the internal session API (runtime/session.h), like the CLI's
  * `mlc run`, minus the data loading. */
 #include "session.h"
+#include "../ir/conv.h"
 
 #include <cblas.h>
 #include <errno.h>
@@ -17,13 +18,15 @@
 static const char usage[] =
 	"usage: mlc_bench [--batch N] [--steps K] [--warmup W] [--threads T] [--lr X] [--no-fuse]\n"
 	"                 [--fuse-off RULES] MODEL.yaml\n"
-	"  times K train steps (after W warm-up steps) on random data; prints median/min/mean ms\n";
+	"  times K train steps (after W warm-up steps) on random data; prints median/min/mean ms\n"
+	"       mlc_bench --sgemm-peak [--threads T]\n"
+	"  OpenBLAS cblas_sgemm GFLOP/s at n = 1536 (best of 5), the reference for gflops=\n";
 
 typedef struct {
 	const char *spec;
 	long batch, steps, warmup, threads;
 	double lr;
-	bool no_fuse;
+	bool no_fuse, sgemm_peak;
 	const char *fuse_off;
 } bench_args;
 
@@ -49,6 +52,9 @@ static bool parse_args(int argc, char **argv, bench_args *a)
 			exit(0);
 		} else if (strcmp(f, "--no-fuse") == 0) {
 			a->no_fuse = true;
+			continue;
+		} else if (strcmp(f, "--sgemm-peak") == 0) {
+			a->sgemm_peak = true;
 			continue;
 		} else if (f[0] != '-') {
 			if (a->spec) {
@@ -82,9 +88,9 @@ static bool parse_args(int argc, char **argv, bench_args *a)
 		}
 		i++;
 	}
-	if (!a->spec)
+	if (!a->spec && !a->sgemm_peak)
 		fputs(usage, stderr);
-	return a->spec != NULL;
+	return a->spec != NULL || a->sgemm_peak;
 }
 
 /* Every live input gets data: features uniform in [0, 1) (like scaled
@@ -112,6 +118,56 @@ static void fill_inputs(mlc_session *s, mlc_rng *r)
 	}
 }
 
+/* Floating-point work of one train step: the GEMM-shaped ops, 2 flops per
+ * multiply-add (elementwise work is not counted). */
+static double step_flops(const mlc_graph *g, int64_t batch)
+{
+	double total = 0;
+	for (int i = 0; i < g->nnode; i++) {
+		const mlc_node *n = g->node[i];
+		if (n->dead)
+			continue;
+		if (n->op == OP_MATMUL) {
+			const mlc_node *a = n->src[0];
+			int64_t k = a->dim[n->attr.i[0] ? 0 : 1];
+			k = k == MLC_BATCH ? batch : k;
+			total += 2.0 * (double)mlc_numel(n, batch) * (double)k;
+		} else if (n->op == OP_CONV2D || n->op == OP_CONV2D_GRAD_INPUT || n->op == OP_CONV2D_GRAD_WEIGHT) {
+			mlc_window w;
+			mlc_window_of(n, &w);
+			int64_t images = n->src[0]->dim[0] == MLC_BATCH ? batch : n->src[0]->dim[0];
+			total += 2.0 * (double)(images * w.oh * w.ow) * (double)(w.kh * w.kw * (w.c / w.groups)) *
+				 (double)w.f;
+		}
+	}
+	return total;
+}
+
+/* OpenBLAS's sgemm on large square matrices: the machine's practical peak. */
+static int sgemm_peak(long threads)
+{
+	if (threads > 0)
+		openblas_set_num_threads((int)threads);
+	enum { N = 1536 };
+	float *a = mlc_xmalloc(sizeof(float) * N * N), *b = mlc_xmalloc(sizeof(float) * N * N),
+	      *c = mlc_xmalloc(sizeof(float) * N * N);
+	for (long i = 0; i < (long)N * N; i++)
+		a[i] = b[i] = (float)(i % 7) * 0.1f;
+	double best = INFINITY;
+	for (int r = 0; r < 6; r++) {
+		double t = mlc_now();
+		cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, N, N, N, 1, a, N, b, N, 0, c, N);
+		t = mlc_now() - t;
+		if (r > 0 && t < best) /* the first call warms up */
+			best = t;
+	}
+	printf("sgemm threads=%d n=%d gflops=%.1f\n", openblas_get_num_threads(), N, 2.0 * N * N * N / best / 1e9);
+	free(a);
+	free(b);
+	free(c);
+	return 0;
+}
+
 static int cmp_double(const void *a, const void *b)
 {
 	double x = *(const double *)a, y = *(const double *)b;
@@ -129,6 +185,8 @@ int main(int argc, char **argv)
 	bench_args a;
 	if (!parse_args(argc, argv, &a))
 		return 2;
+	if (a.sgemm_peak)
+		return sgemm_peak(a.threads);
 	mlc_options o = {.batch_size = a.batch, .threads = (int)a.threads, .quiet = 1, .log = stderr,
 			 .no_fuse = a.no_fuse, .fuse_off = a.fuse_off};
 	mlc_diag *d = mlc_diag_new(stderr);
@@ -165,10 +223,11 @@ int main(int argc, char **argv)
 	struct rusage ru;
 	getrusage(RUSAGE_SELF, &ru);
 	printf("mlc model=%s batch=%lld threads=%d steps=%ld median_ms=%.4g min_ms=%.4g mean_ms=%.4g "
-	       "peak_rss_mb=%.1f jit_ms=%.1f loss=%.5g fuse=%s\n",
+	       "peak_rss_mb=%.1f jit_ms=%.1f loss=%.5g fuse=%s gflops=%.1f\n",
 	       s->graph->name ? s->graph->name : "?", (long long)s->batch, openblas_get_num_threads(), a.steps,
 	       median(ms, a.steps), min, sum / (double)a.steps, (double)ru.ru_maxrss / 1024.0, jit_ms,
-	       (double)s->act[s->loss->offset], a.no_fuse ? "off" : a.fuse_off ? a.fuse_off : "on");
+	       (double)s->act[s->loss->offset], a.no_fuse ? "off" : a.fuse_off ? a.fuse_off : "on",
+	       step_flops(s->graph, s->batch) / (median(ms, a.steps) * 1e-3) / 1e9);
 	free(ms);
 	mlc_session_close(s);
 	mlc_diag_free(d);

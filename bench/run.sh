@@ -54,10 +54,14 @@ echo "$(date -u '+%Y-%m-%d %H:%M UTC'), $cpu, $(nproc) cores, $rounds rounds x $
      "load average $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "parameters, the same in mlc and PyTorch:${params%,}"
 
-run_mlc() { # label spec batch threads
-	OPENBLAS_NUM_THREADS=$4 OMP_NUM_THREADS=$4 "$bin" --batch "$3" --steps "$steps" --threads "$4" "$2" |
+run_mlc() { # label spec batch threads [--no-fuse]
+	OPENBLAS_NUM_THREADS=$4 OMP_NUM_THREADS=$4 "$bin" --batch "$3" --steps "$steps" --threads "$4" ${5:-} "$2" |
 		sed "s/^mlc model=[^ ]*/mlc model=$1/" >>"$out"
 }
+# OpenBLAS sgemm on large matrices, per thread count: the GFLOP/s reference.
+for t in $threads; do
+	OPENBLAS_NUM_THREADS=$t OMP_NUM_THREADS=$t "$bin" --sgemm-peak --threads "$t" >>"$out"
+done
 run_torch() { # label model batch threads
 	OPENBLAS_NUM_THREADS=$4 OMP_NUM_THREADS=$4 "$py" bench/torch_bench.py --model "$2" --batch "$3" \
 		--steps "$steps" --threads "$4" | sed "s/^torch model=[^ ]*/torch model=$1/" >>"$out"
@@ -70,7 +74,9 @@ for ((r = 1; r <= rounds; r++)); do
 			if ((r % 2)); then
 				run_mlc "$label" "$spec" "$batch" "$t"
 				run_torch "$label" "$tmodel" "$batch" "$t"
+				run_mlc "$label" "$spec" "$batch" "$t" --no-fuse
 			else
+				run_mlc "$label" "$spec" "$batch" "$t" --no-fuse
 				run_torch "$label" "$tmodel" "$batch" "$t"
 				run_mlc "$label" "$spec" "$batch" "$t"
 			fi
@@ -84,25 +90,35 @@ echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
 # Medians over rounds (spread in brackets), peak RSS, and the verdict.
 "$py" - "$out" <<'EOF'
 import statistics, sys
-runs = {}
+runs, peak = {}, {}
 for line in open(sys.argv[1]):
     impl, *kv = line.split()
     f = dict(p.split("=", 1) for p in kv)
+    if impl == "sgemm":
+        peak[int(f["threads"])] = float(f["gflops"])
+        continue
+    if impl == "mlc" and f.get("fuse") == "off":
+        impl = "nofuse"
     runs.setdefault((f["model"], int(f["threads"]), impl), []).append(f)
+print("OpenBLAS sgemm peak (n=1536): " + ", ".join(f"{peak[t]:.1f} GFLOP/s at {t} thr" for t in sorted(peak)))
 models = list(dict.fromkeys(k[0] for k in runs))
 med = lambda rs: statistics.median(float(r["median_ms"]) for r in rs)
 span = lambda rs: f"[{min(float(r['median_ms']) for r in rs):.3f}-{max(float(r['median_ms']) for r in rs):.3f}]"
 rss = lambda rs: max(float(r["peak_rss_mb"]) for r in rs)
+gf = lambda rs: statistics.median(float(r.get("gflops", "nan")) for r in rs)
 print(f"{'model':<8} {'threads':>7} {'mlc ms':>8} {'(rounds)':<15} {'torch ms':>9} {'(rounds)':<15} "
-      f"{'torch/mlc':>9} {'mlc RSS MB':>10} {'torch RSS MB':>12}")
+      f"{'torch/mlc':>9} {'mlc RSS MB':>10} {'torch RSS MB':>12} {'no-fuse ms':>10} {'fused gain':>10} "
+      f"{'GFLOP/s':>8} {'of peak':>7}")
 for m in models:
     best = {}
     for t in sorted({k[1] for k in runs if k[0] == m}):
-        a, b = runs.get((m, t, "mlc")), runs.get((m, t, "torch"))
+        a, b, u = runs.get((m, t, "mlc")), runs.get((m, t, "torch")), runs.get((m, t, "nofuse"))
         if not a or not b:
             continue
+        nf = f"{med(u):>10.3f} {med(u) / med(a):>9.2f}x" if u else f"{'-':>10} {'-':>10}"
+        pk = f"{100 * gf(a) / peak[t]:>6.0f}%" if t in peak else f"{'-':>7}"
         print(f"{m:<8} {t:>7} {med(a):>8.3f} {span(a):<15} {med(b):>9.3f} {span(b):<15} "
-              f"{med(b) / med(a):>8.2f}x {rss(a):>10.1f} {rss(b):>12.1f}")
+              f"{med(b) / med(a):>8.2f}x {rss(a):>10.1f} {rss(b):>12.1f} {nf} {gf(a):>8.1f} {pk}")
         for impl, rs in (("mlc", a), ("torch", b)):
             if impl not in best or med(rs) < best[impl][0]:
                 best[impl] = (med(rs), t)

@@ -49,9 +49,21 @@ want="30x30x32/896 15x15x32/0 13x13x64/18,496 6x6x64/0 4x4x64/36,928 1024/0 64/6
 [ "$got" = "$want" ] && [[ $out == *"Total params: 122,570"* ]] && ok || bad "cifar_cnn summary: got '$got'"
 
 run "$mlc" ir --print-after=all "$ex/xor.yaml"
-for p in shapes autodiff optimizer dce plan; do
+for p in shapes autodiff optimizer dce fuse plan; do
 	[[ $out == *"# IR after $p"* ]] && ok || bad "ir --print-after=all lacks $p"
 done
+# fusion: fused blocks after the fuse pass, none with --no-fuse, rule names checked
+run "$mlc" ir --print-after=fuse "$ex/fashion_mlp.yaml"
+[ $rc -eq 0 ] && [[ $out == *"fused %5 {"*"matmul"*"bias_add"*"relu"*"}"* ]] && ok || bad "ir --print-after=fuse shows no fused kernel"
+run "$mlc" ir --no-fuse "$ex/fashion_mlp.yaml"; [ $rc -eq 0 ] && [[ $out != *"fused %"* ]] && ok || bad "--no-fuse still fuses"
+run "$mlc" ir --fuse-off=epilogue,update "$ex/fashion_mlp.yaml"
+in_block_anchor() { awk '/fused %/ { f = 1; next } /^  }/ { f = 0 } f && /= (matmul|sgd)\(/ { hit = 1 } END { exit !hit }'; }
+[ $rc -eq 0 ] && [[ $out == *"fused %"* ]] && ! echo "$out" | in_block_anchor && ok || bad "--fuse-off=epilogue,update"
+run "$mlc" ir "$ex/fashion_mlp.yaml"; echo "$out" | in_block_anchor && ok || bad "no matmul or sgd in a fused kernel by default"
+run "$mlc" ir --fuse-off=epilog "$ex/xor.yaml"; [ $rc -eq 2 ] && [[ $err == *"did you mean 'epilogue'"* ]] && ok || bad "bad fusion rule: $err"
+run "$mlc" ir "$ex/resnet.yaml"; echo "$out" >"$tmp/resnet.ir"
+run "$mlc" ir "$tmp/resnet.ir"; [ $rc -eq 0 ] && [ "$out" = "$(cat "$tmp/resnet.ir")" ] && ok || bad "fused ir text does not round-trip: $err"
+run "$mlc" run --no-fuse --epochs 1 --quiet "$ex/xor.yaml"; [ $rc -eq 0 ] && ok || bad "run --no-fuse: $err"
 run "$mlc" ir "$ex/xor.yaml"; echo "$out" >"$tmp/xor.ir"
 run "$mlc" ir "$tmp/xor.ir"; [ $rc -eq 0 ] && [ "$out" = "$(cat "$tmp/xor.ir")" ] && ok || bad "ir text does not round-trip through mlc ir: $err"
 run "$mlc" ir --print-after=shpes "$ex/xor.yaml"; [ $rc -eq 2 ] && [[ $err == *"did you mean 'shapes'"* ]] && ok || bad "bad pass name: $err"

@@ -249,8 +249,13 @@ char *mlc_graph_print_str(const mlc_graph *g)
 	put_word(&b, g->name ? g->name : "model");
 	put(&b, " {\n");
 	if (planned)
-		put(&b, "  plan max_batch=%lld act=%lld param=%lld\n", (long long)g->max_batch,
+	{
+		put(&b, "  plan max_batch=%lld act=%lld param=%lld", (long long)g->max_batch,
 		    (long long)g->act_size, (long long)g->param_size);
+		if (g->threads > 1)
+			put(&b, " threads=%d", g->threads);
+		put(&b, "\n");
+	}
 	for (int i = 0; i < g->nnode; i++)
 		if (g->node[i] && !g->node[i]->dead)
 			put_node(&b, g->node[i], planned);

@@ -128,7 +128,8 @@ static bool assign_slots(build *B, const mlc_node *n, cg_kernel *k)
 			if (op[j]->mem != op[i]->mem || op[j]->offset != op[i]->offset)
 				continue;
 			bool ok = op[j] == op[i] ||
-				  (j == 0 && (cg_hook[n->op].flags & CG_INPLACE) && mlc_same_shape(n, op[i]));
+				  (j == 0 && (cg_hook[n->op].flags & CG_INPLACE) && mlc_same_shape(n, op[i]) &&
+				   n->dtype == op[i]->dtype);
 			if (!ok) {
 				fail(B, n, "the memory plan puts %%%d and %%%d at the same address", op[j]->id,
 				     op[i]->id);
@@ -157,15 +158,16 @@ static bool plan_scratch(build *B, const mlc_node *n, cg_kernel *k)
 	k->scratch = mlc_scratch_elems(n, batch);
 	if (!k->scratch)
 		return true;
-	int64_t at = mlc_scratch_offset(n, batch);
-	if (n->mem != MEM_ACT || at + k->scratch > B->c.g->act_size) {
+	/* one area per thread (ir.h); all of them must be free */
+	int64_t at = mlc_scratch_offset(n, batch), extent = mlc_scratch_extent(B->c.g, n);
+	if (n->mem != MEM_ACT || at + extent > B->c.g->act_size) {
 		fail(B, n, "its scratch space (%lld elements) is not in the activation arena",
 		     (long long)k->scratch);
 		return false;
 	}
 	for (int i = 0; i < k->nparam; i++) {
 		const mlc_node *o = k->opnd[i];
-		if (o->mem == MEM_ACT && o->offset < at + k->scratch && at < o->offset + mlc_numel(o, batch)) {
+		if (o->mem == MEM_ACT && o->offset < at + extent && at < o->offset + mlc_numel(o, batch)) {
 			fail(B, n, "the memory plan overlaps the scratch space of %%%d and %%%d", n->id, o->id);
 			return false;
 		}

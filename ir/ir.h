@@ -162,7 +162,7 @@ int64_t mlc_block_elems(const mlc_graph *g, const mlc_node *n);
  * kernel (mlc_kernel_of) and read at the positions of the kernels that read
  * it from outside its group. start = -1 for inputs and consts (written
  * before the first kernel), end = g->nnode for graph results (read after the
- * entry returns). Indexed by position in g->node; dead and internal nodes
+ * entry returns) and inputs (kept for the next entry). Indexed by position in g->node; dead and internal nodes
  * have start = end = -2. Needs valid ids (the verifier checks them first). */
 typedef struct {
 	int nnode;

@@ -60,11 +60,18 @@ void mlc_liveness_compute(const mlc_graph *g, mlc_liveness *lv)
 				lv->end[p] = at;
 		}
 	}
+	/* Results are read after the entry returns. Inputs are the caller's:
+	 * what it wrote stays there for the next entry (a benchmark times steps
+	 * on one batch, a user may predict and then evaluate), at the cost of
+	 * one batch of each input. */
 	for (int i = 0; i < g->nret; i++) {
 		int p = lv->pos[g->ret[i].val->id];
 		if (lv->start[p] > -2)
 			lv->end[p] = g->nnode;
 	}
+	for (int i = 0; i < g->nnode; i++)
+		if (lv->start[i] > -2 && g->node[i]->op == OP_INPUT)
+			lv->end[i] = g->nnode;
 }
 
 void mlc_liveness_free(mlc_liveness *lv)

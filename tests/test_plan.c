@@ -204,6 +204,36 @@ static void test_no_inplace_on_inputs(void **state)
 	mlc_graph_free(g);
 }
 
+/* Fusion groups: an internal member gets no memory; a member's outside
+ * sources are read, and its escaping values written, at the group's root. */
+static void test_groups(void **state)
+{
+	(void)state;
+	mlc_node *pre[3], *act[3];
+	mlc_graph *g = chain(3, pre, act);
+	mlc_node *mm = pre[1]->src[0];
+	pre[1]->group = act[1]; /* {bias_add, relu} of layer 1, rooted at the relu */
+	act[1]->group = act[1];
+	mlc_group_mark(g);
+	assert_true(pre[1]->internal);
+	assert_false(act[1]->internal);
+	plan(g, 8, 1);
+	assert_int_equal(pre[1]->mem, MEM_NONE);
+	assert_int_equal(act[1]->mem, MEM_ACT);
+	mlc_liveness lv;
+	mlc_liveness_compute(g, &lv);
+	int root = lv.pos[act[1]->id];
+	assert_int_equal(lv.start[root], root);
+	assert_int_equal(lv.end[lv.pos[act[0]->id]], lv.pos[mm->id]);
+	assert_int_equal(lv.end[lv.pos[mm->id]], root); /* read by the internal bias_add */
+	assert_int_equal(lv.start[lv.pos[pre[1]->id]], -2);
+	mlc_liveness_free(&lv);
+	/* a grouped kernel is not written in place, though mm dies there */
+	assert_int_not_equal(act[1]->offset, mm->offset);
+	check_no_overlap(g, "groups");
+	mlc_graph_free(g);
+}
+
 static mlc_graph *parse_file(const char *path)
 {
 	char *text = mlc_read_file(path, NULL);
@@ -364,6 +394,7 @@ int main(void)
 		cmocka_unit_test(test_chain_reuse),
 		cmocka_unit_test(test_rets_kept),
 		cmocka_unit_test(test_no_inplace_on_inputs),
+		cmocka_unit_test(test_groups),
 		cmocka_unit_test(test_threads_scratch),
 		cmocka_unit_test(test_specs_no_overlap),
 		cmocka_unit_test(test_verifier_overlap),

@@ -277,6 +277,42 @@ static void test_threads_scratch(void **state)
 	mlc_graph_free(g2);
 }
 
+/* The plan line's threads field: read back, and only written when > 1. */
+static void test_threads_text(void **state)
+{
+	(void)state;
+	static const char ok[] = "graph g {\n"
+				 "  plan max_batch=2 act=16 param=0 threads=3\n"
+				 "  %x = input : f32[N,4] @act+0\n"
+				 "  ret pred = %x\n"
+				 "}\n";
+	mlc_diag *d = mlc_diag_new(stderr);
+	mlc_graph *g = NULL;
+	assert_int_equal(mlc_graph_parse("ok.ir", ok, d, &g), MLC_OK);
+	assert_int_equal(g->threads, 3);
+	char *t = mlc_graph_print_str(g);
+	assert_string_equal(t, ok);
+	free(t);
+	mlc_graph_free(g);
+	mlc_diag_free(d);
+
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&buf, &len);
+	d = mlc_diag_new(f);
+	static const char bad[] = "graph g {\n"
+				  "  plan max_batch=2 act=16 param=0 threads=1\n"
+				  "  %x = input : f32[N,4]\n"
+				  "  ret pred = %x\n"
+				  "}\n";
+	assert_int_equal(mlc_graph_parse("bad.ir", bad, d, &g), MLC_EUSER);
+	fflush(f);
+	assert_non_null(strstr(buf, "bad.ir:2:35: error: threads must be from 2 to 4096"));
+	mlc_diag_free(d);
+	fclose(f);
+	free(buf);
+}
+
 static bool ends_with(const char *s, const char *suffix)
 {
 	size_t n = strlen(s), k = strlen(suffix);
@@ -396,6 +432,7 @@ int main(void)
 		cmocka_unit_test(test_no_inplace_on_inputs),
 		cmocka_unit_test(test_groups),
 		cmocka_unit_test(test_threads_scratch),
+		cmocka_unit_test(test_threads_text),
 		cmocka_unit_test(test_specs_no_overlap),
 		cmocka_unit_test(test_verifier_overlap),
 		cmocka_unit_test(test_golden),

@@ -92,7 +92,7 @@ static int64_t place(block *b, int nb, key *order, int (*cmp)(const void *, cons
 }
 
 /* Both orders are tried and the smaller arena kept (docs/design.md has the
- * numbers: largest first wins on the CNNs, earliest first on some MLPs). */
+ * numbers: largest first wins on most specs, earliest first on one ResNet). */
 static int64_t place_best(block *b, int nb)
 {
 	key *order = mlc_xmalloc(sizeof *order * (size_t)(nb + 1));

@@ -7,6 +7,7 @@
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 
 typedef struct {
 	mlc_options o;
@@ -83,8 +84,14 @@ static int cmd_run(args *a, mlc_diag *d)
 		st = mlc_session_predict(s, a->predict, d);
 	else if (a->eval)
 		st = mlc_session_evaluate(s, d);
-	else
+	else {
 		st = mlc_session_train(s, d);
+		/* what the planned arenas (mlc check) cost in practice, with the
+		 * data, the JIT and the libraries; ru_maxrss is in KiB on Linux */
+		struct rusage ru;
+		if (st == MLC_OK && !a->o.quiet && getrusage(RUSAGE_SELF, &ru) == 0)
+			printf("peak RSS: %.1f MB\n", (double)ru.ru_maxrss * 1024e-6);
+	}
 	if (st == MLC_OK && a->save)
 		st = mlc_session_save(s, a->save, d);
 	mlc_session_close(s);

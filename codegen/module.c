@@ -141,7 +141,8 @@ static bool assign_slots(build *B, const mlc_node *n, cg_kernel *k)
 			if (op[j]->mem != op[i]->mem || op[j]->offset != op[i]->offset)
 				continue;
 			bool ok = op[j] == op[i] ||
-				  (j == 0 && (cg_hook[n->op].flags & CG_INPLACE) && mlc_same_shape(n, op[i]));
+				  (j == 0 && (cg_hook[n->op].flags & CG_INPLACE) && mlc_same_shape(n, op[i]) &&
+				   n->dtype == op[i]->dtype);
 			if (!ok) {
 				fail(B, n, "the memory plan puts %%%d and %%%d at the same address", op[j]->id,
 				     op[i]->id);
@@ -170,16 +171,17 @@ static bool plan_scratch(build *B, const mlc_node *n, cg_kernel *k)
 	k->scratch = mlc_scratch_elems(n, batch);
 	if (!k->scratch)
 		return true;
-	int64_t at = mlc_scratch_offset(n, batch);
+	/* one area per thread (ir.h); all of them must be free */
+	int64_t at = mlc_scratch_offset(n, batch), extent = mlc_scratch_extent(B->c.g, n);
 	k->scratch_at = at;
-	if (n->mem != MEM_ACT || at + k->scratch > B->c.g->act_size) {
+	if (n->mem != MEM_ACT || at + extent > B->c.g->act_size) {
 		fail(B, n, "its scratch space (%lld elements) is not in the activation arena",
 		     (long long)k->scratch);
 		return false;
 	}
 	for (int i = 0; i < k->nparam; i++) {
 		const mlc_node *o = k->opnd[i];
-		if (o->mem == MEM_ACT && o->offset < at + k->scratch && at < o->offset + mlc_numel(o, batch)) {
+		if (o->mem == MEM_ACT && o->offset < at + extent && at < o->offset + mlc_numel(o, batch)) {
 			fail(B, n, "the memory plan overlaps the scratch space of %%%d and %%%d", n->id, o->id);
 			return false;
 		}
@@ -285,8 +287,11 @@ static bool group_slots(build *B, const mlc_node *const *m, int count, cg_kernel
 				bool dup = false;
 				for (int i = 0; i < k->nparam && !dup; i++) {
 					const mlc_node *p = k->opnd[i];
+					/* one pointer for one address: an update and its param, or
+					 * an output planned in place (the verifier checked the rule) */
 					if (p == o || (p->mem == o->mem && p->offset == o->offset &&
-						       ((p->op == OP_SGD && p->src[0] == o) || (o->op == OP_SGD && o->src[0] == p))))
+						       ((p->op == OP_SGD && p->src[0] == o) || (o->op == OP_SGD && o->src[0] == p) ||
+							(mlc_same_shape(p, o) && p->dtype == o->dtype))))
 						dup = true;
 					else if (overlap(B, p, o)) {
 						fail(B, root, "the memory plan overlaps %%%d and %%%d", p->id, o->id);

@@ -150,6 +150,36 @@ int64_t mlc_scratch_offset(const mlc_node *n, int64_t max_batch);
  * mlc_scratch_stride apart: thread t's starts at offset + t·stride. */
 int64_t mlc_scratch_stride(const mlc_node *n, int64_t max_batch);
 
+/* All of a value's activation memory from its offset: the value, then (if
+ * its kernel needs some) its scratch areas, one per thread (g->threads, 0
+ * counts as 1). The planner reserves this much; nothing else may overlap it
+ * while the value is live. */
+int64_t mlc_scratch_extent(const mlc_graph *g, const mlc_node *n); /* areas only; 0: none */
+int64_t mlc_block_elems(const mlc_graph *g, const mlc_node *n);
+
+/* Liveness over the schedule (liveness.c, docs/ir.md "Memory plan"). The
+ * schedule is g->node order; a value is written at the position of its
+ * kernel (mlc_kernel_of) and read at the positions of the kernels that read
+ * it from outside its group. start = -1 for inputs and consts (written
+ * before the first kernel), end = g->nnode for graph results (read after the
+ * entry returns) and inputs (kept for the next entry). Indexed by position in g->node; dead and internal nodes
+ * have start = end = -2. Needs valid ids (the verifier checks them first). */
+typedef struct {
+	const mlc_graph *g;
+	int nnode;
+	int *pos;   /* id -> position in g->node, -1 if none */
+	int *start; /* by position */
+	int *end;
+} mlc_liveness;
+void mlc_liveness_compute(const mlc_graph *g, mlc_liveness *lv);
+void mlc_liveness_free(mlc_liveness *lv);
+/* May n's output take exactly the slot of its source k? The planner's rule
+ * and the verifier's one exception to "live values never overlap". */
+bool mlc_inplace_ok(const mlc_liveness *lv, const mlc_node *n, int k);
+/* The same question for any value s its kernel reads: for a member of a
+ * fused kernel, the group's anchor or a source of the group (liveness.c). */
+bool mlc_inplace_pair(const mlc_liveness *lv, const mlc_node *n, const mlc_node *s);
+
 /* Fusion groups (group.c). mlc_group_mark recomputes every node's
  * `internal` flag from the groups, the uses and the rets; passes that form
  * or edit groups and the parser call it. mlc_kernel_of is the node whose

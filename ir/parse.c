@@ -881,14 +881,27 @@ static void parse_plan(parser *P, const char *kw)
 	else if (P->planned)
 		err(P, kw, "the plan is given twice");
 	mlc_graph *g = P->g;
-	int64_t mb, act, param;
+	int64_t mb, act, param, threads = 1;
 	if (!plan_field(P, "max_batch", &mb) || !plan_field(P, "act", &act) ||
-	    !plan_field(P, "param", &param) || !expect_eol(P))
+	    !plan_field(P, "param", &param))
+		return;
+	skip_ws(P);
+	if (P->eol - P->p >= 7 && strncmp(P->p, "threads", 7) == 0) { /* optional: only when > 1 */
+		const char *t = P->p;
+		if (!plan_field(P, "threads", &threads))
+			return;
+		if (threads < 2 || threads > 4096) {
+			err(P, t, "threads must be from 2 to 4096 (1 is written by leaving it out)");
+			return;
+		}
+	}
+	if (!expect_eol(P))
 		return;
 	if (!P->any_node && !P->planned) {
 		g->max_batch = mb;
 		g->act_size = act;
 		g->param_size = param;
+		g->threads = (int)threads;
 		P->planned = true;
 	}
 }

@@ -249,8 +249,13 @@ char *mlc_graph_print_str(const mlc_graph *g)
 	put_word(&b, g->name ? g->name : "model");
 	put(&b, " {\n");
 	if (planned)
-		put(&b, "  plan max_batch=%lld act=%lld param=%lld\n", (long long)g->max_batch,
+	{
+		put(&b, "  plan max_batch=%lld act=%lld param=%lld", (long long)g->max_batch,
 		    (long long)g->act_size, (long long)g->param_size);
+		if (g->threads > 1)
+			put(&b, " threads=%d", g->threads);
+		put(&b, "\n");
+	}
 	/* A fused kernel is a block "fused %root {...}" around its members; a
 	 * group the verifier would reject still prints, member by member. */
 	const mlc_node *open = NULL;

@@ -110,6 +110,11 @@ static void check_mem(verifier *V, const mlc_node *n, const char *who)
 	const mlc_graph *g = V->g;
 	int64_t size = n->mem == MEM_PARAM ? g->param_size : g->act_size;
 	int64_t numel = safe_numel(n, g->max_batch), end;
+	if (n->internal) {
+		if (n->mem != MEM_NONE)
+			FAIL("%s: an internal value of a fused kernel has memory", who);
+		return;
+	}
 	if (n->mem != MEM_ACT && n->mem != MEM_PARAM)
 		FAIL("%s: the graph is planned but this value has no memory", who);
 	else if (numel < 0)
@@ -119,7 +124,7 @@ static void check_mem(verifier *V, const mlc_node *n, const char *who)
 		     n->mem == MEM_PARAM ? "param" : "act", (long long)n->offset, (long long)numel,
 		     n->mem == MEM_PARAM ? "param" : "act", (long long)size);
 	else if (n->mem == MEM_ACT && n->rank >= 0) {
-		int64_t scratch = mlc_scratch_elems(n, g->max_batch), at = mlc_scratch_offset(n, g->max_batch);
+		int64_t scratch = mlc_scratch_extent(g, n), at = mlc_scratch_offset(n, g->max_batch);
 		if (scratch > 0 && (__builtin_add_overflow(at, scratch, &end) || end > size))
 			FAIL("%s: its scratch act+%lld with %lld elements does not fit in act size %lld", who,
 			     (long long)at, (long long)scratch, (long long)size);
@@ -284,6 +289,60 @@ static void check_rets(verifier *V)
 	}
 }
 
+typedef struct {
+	const mlc_node *n;
+	int pos;
+	int64_t lo, hi; /* activation memory [lo, hi), scratch included */
+} extent;
+
+static int cmp_lo(const void *a, const void *b)
+{
+	const extent *x = a, *y = b;
+	if (x->lo != y->lo)
+		return x->lo < y->lo ? -1 : 1;
+	return x->pos - y->pos;
+}
+
+/* b took a's slot under the in-place rule (ir/liveness.c). */
+static bool inplace_pair(const mlc_liveness *lv, const mlc_node *a, const mlc_node *b)
+{
+	return a->offset == b->offset && mlc_inplace_pair(lv, b, a);
+}
+
+/* Two activation values live at the same time never share memory, except
+ * an output exactly on the source it overwrites in place. Runs on an
+ * otherwise sound graph (liveness needs valid ids and sources). */
+static void check_overlap(verifier *V)
+{
+	const mlc_graph *g = V->g;
+	mlc_liveness lv;
+	mlc_liveness_compute(g, &lv);
+	extent *e = mlc_xmalloc(sizeof *e * (size_t)(g->nnode + 1));
+	int ne = 0;
+	for (int i = 0; i < g->nnode; i++) {
+		const mlc_node *n = g->node[i];
+		if (!n->dead && !n->internal && n->mem == MEM_ACT)
+			e[ne++] = (extent){n, i, n->offset, n->offset + mlc_block_elems(g, n)};
+	}
+	qsort(e, (size_t)ne, sizeof *e, cmp_lo);
+	char w1[128], w2[128];
+	for (int i = 0; i < ne; i++)
+		for (int j = i + 1; j < ne && e[j].lo < e[i].hi; j++) {
+			int a = e[i].pos, b = e[j].pos;
+			if (lv.start[a] > lv.end[b] || lv.start[b] > lv.end[a] || e[j].lo >= e[j].hi ||
+			    e[i].lo >= e[i].hi)
+				continue;
+			if (inplace_pair(&lv, e[i].n, e[j].n) || inplace_pair(&lv, e[j].n, e[i].n))
+				continue;
+			FAIL("%s at act+%lld and %s at act+%lld overlap in memory while both are live "
+			     "(positions %d..%d and %d..%d)",
+			     show(e[i].n, w1, sizeof w1), (long long)e[i].lo, show(e[j].n, w2, sizeof w2),
+			     (long long)e[j].lo, lv.start[a], lv.end[a], lv.start[b], lv.end[b]);
+		}
+	free(e);
+	mlc_liveness_free(&lv);
+}
+
 mlc_status mlc_verify(const mlc_graph *g, mlc_diag *d)
 {
 	verifier v = {.g = g, .d = d, .planned = g->act_size != 0 || g->param_size != 0}, *V = &v;
@@ -321,6 +380,8 @@ mlc_status mlc_verify(const mlc_graph *g, mlc_diag *d)
 	check_unique(V, named, nnamed, true);
 	check_rets(V);
 	check_groups(V);
+	if (V->planned && !V->errors)
+		check_overlap(V);
 	if (V->rule_out) {
 		mlc_diag_free(V->rule_diag);
 		fclose(V->rule_out);

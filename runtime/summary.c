@@ -1,6 +1,6 @@
 /* summary.c — the Keras-style table of `mlc check`: one row per spec layer of
  * the forward graph (what "loss" and "pred" need), its ops, output shape and
- * parameter count; then totals and the planned memory. */
+ * parameter count; then totals and the planned peak memory. */
 #include "session.h"
 
 #include <stdlib.h>
@@ -114,11 +114,10 @@ void mlc_session_summary(const mlc_session *s, FILE *out)
 	fprintf(out, "Total params: %s\n", commas(total, num));
 	fprintf(out, "Trainable params: %s\n", commas(trainable, num));
 	fprintf(out, "Non-trainable params: %s\n", commas(total - trainable, num));
-	if (s->planned) {
-		fprintf(out, "Planned memory: parameters + optimizer state %s bytes", commas(g->param_size * 4, num));
-		fprintf(out, ", activations and gradients %s bytes at batch %lld\n", commas(g->act_size * 4, num),
-			(long long)g->max_batch);
-	}
+	if (s->planned) /* the two arenas (docs/design.md "Memory planning"); MB = 10^6 bytes */
+		fprintf(out, "Planned memory (batch %lld): activations %.1f MB, parameters %.1f MB, total %.1f MB\n",
+			(long long)g->max_batch, (double)g->act_size * 4e-6, (double)g->param_size * 4e-6,
+			(double)(g->act_size + g->param_size) * 4e-6);
 	free(rows);
 	free(fwd);
 }

@@ -47,6 +47,7 @@ run "$mlc" check "$ex/cifar_cnn.yaml"
 got=$(echo "$out" | awk '$1 ~ /^(conv2d|maxpool|flatten|dense)[0-9]/ { printf "%s/%s ", $(NF-1), $NF }')
 want="30x30x32/896 15x15x32/0 13x13x64/18,496 6x6x64/0 4x4x64/36,928 1024/0 64/65,600 10/650 "
 [ "$got" = "$want" ] && [[ $out == *"Total params: 122,570"* ]] && ok || bad "cifar_cnn summary: got '$got'"
+[[ $out =~ "Planned memory (batch 64): activations "[0-9.]+" MB, parameters 1.0 MB, total "[0-9.]+" MB" ]] && ok || bad "cifar_cnn planned memory: $out"
 
 run "$mlc" ir --print-after=all "$ex/xor.yaml"
 for p in shapes autodiff optimizer dce fuse plan; do
@@ -72,6 +73,9 @@ run "$mlc" ir --emit=llvm "$ex/xor.yaml"; [ $rc -eq 0 ] && [[ $out == *"define"*
 run "$mlc" compile "$ex/xor.yaml" -o "$tmp/xor"; [ $rc -eq 0 ] && [ -s "$tmp/xor.o" ] && [ -s "$tmp/xor.ll" ] && ok || bad "compile: $err"
 run "$mlc" grad "$ex/xor.yaml" -o "$tmp/g.safetensors"; [ $rc -eq 0 ] && [ -s "$tmp/g.safetensors" ] && ok || bad "grad: $err"
 run "$mlc" run "$ex/xor.yaml" --quiet --save "$tmp/w.safetensors"; [ $rc -eq 0 ] && ok || bad "run --save: $err"
+[[ $out != *"peak RSS"* ]] && ok || bad "run --quiet prints the peak RSS"
+run "$mlc" run "$ex/xor.yaml" --epochs 5
+[ $rc -eq 0 ] && [[ $(echo "$out" | tail -1) =~ ^"peak RSS: "[0-9]+\.[0-9]" MB"$ ]] && ok || bad "run: no peak RSS line: $out"
 run "$mlc" run "$ex/xor.yaml" --eval --weights "$tmp/w.safetensors"
 [ $rc -eq 0 ] && [[ $out == *"accuracy 1.0000"* ]] && ok || bad "eval with saved weights: $out $err"
 run "$mlc" run "$ex/xor.yaml" --predict "$tmp/p.csv" --weights "$tmp/w.safetensors"

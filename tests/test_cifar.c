@@ -368,6 +368,9 @@ static void test_cifar_cnn_summary(void **state)
 	assert_non_null(strstr(out, "Total params: 122,570\n"));
 	assert_non_null(strstr(out, "Trainable params: 122,570\n"));
 	assert_non_null(strstr(out, "Non-trainable params: 0\n"));
+	/* the planned peak: both arenas (weights, biases and their velocities: 0.98 MB) */
+	assert_non_null(strstr(out, "Planned memory (batch 32): activations "));
+	assert_non_null(strstr(out, " MB, parameters 1.0 MB, total "));
 	free(out);
 	mlc_session_close(s);
 	cap_end(&cap);

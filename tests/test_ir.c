@@ -9,6 +9,7 @@
 #include <cmocka.h>
 
 #include "ir/ir.h"
+#include "ir/conv.h"
 
 #include <dirent.h>
 #include <math.h>
@@ -1116,6 +1117,7 @@ static void test_verify_scratch(void **state)
 	mlc_node *x = mlc_source(g, OP_INPUT, "x", DT_F32, 4, xd, (mlc_loc){0});
 	mlc_node *w = mlc_source(g, OP_PARAM, "w", DT_F32, 4, wd, (mlc_loc){0});
 	mlc_node *y = mlc_build(g, OP_CONV2D, NULL, NULL, x, w, NULL);
+	y->attr.i[MLC_CONV_ALGO_SLOT] = MLC_CONV_GEMM; /* the direct kernel needs none */
 	plan(g, 8);
 	int64_t scratch = mlc_scratch_elems(y, 8), at = mlc_scratch_offset(y, 8);
 	assert_int_equal(scratch, 8 * 3 * 3 * 3 * 3 * 2); /* 8 images of [OH·OW, KH·KW·C] */

@@ -4,7 +4,8 @@
  * channels). Groups 1 and dilation 1 only (mlc_conv_direct_ok).
  *
  * Forward micro-kernel: a tile of R output pixels along OW × V vectors of 8
- * output channels, R·V ≤ 12 accumulators (promoted to registers), and per
+ * output channels, V ≤ 2 and R·V ≤ 12 accumulators (promoted to registers;
+ * 6 pixels × 16 channels measured up to 1.8x faster than 3 × 32), and per
  * step of (kh, kw, c) one broadcast of x per pixel and V contiguous weight
  * loads (HWIO is contiguous in F). For one kernel row kh, the taps (kw, c)
  * are one contiguous run of KW·C floats of x and KW·C rows of the weight,
@@ -26,7 +27,7 @@
 
 #include <string.h>
 
-enum { VL = 8, MAX_ACC = 12 };
+enum { VL = 8, VMAX = 2, MAX_ACC = 12 };
 
 /* ---- vector helpers ---- */
 
@@ -157,7 +158,7 @@ static void tile(cg *c, const corr *k, const rowctx *t, LLVMValueRef ow0, int r,
 	LLVMValueRef wb = muli(c, kh.iv, k->kw * k->c);
 	cg_loop_begin(c, &j, jlo, jhi, "j");
 	LLVMValueRef wrow = add(c, muli(c, add(c, wb, j.iv), k->f), t->f0);
-	LLVMValueRef wv[4];
+	LLVMValueRef wv[VMAX];
 	for (int v = 0; v < t->v; v++)
 		wv[v] = vload(c, k->wt, add(c, wrow, cg_i64(c, v * VL)), v == t->v - 1 ? t->m : NULL);
 	for (int i = 0; i < r; i++) {
@@ -213,7 +214,7 @@ static void row(cg *c, const corr *k, const rowctx *t)
 static void correlate(cg *c, const corr *k)
 {
 	int64_t nvec = (k->f + VL - 1) / VL;
-	int vfull = nvec < 4 ? (int)nvec : 4;
+	int vfull = nvec < VMAX ? (int)nvec : VMAX;
 	int64_t nfull = k->f / (VL * vfull), rem = k->f - nfull * VL * vfull;
 	cg_loop b, oh, ft;
 	cg_loop_begin(c, &b, c->begin, c->end, "b");
@@ -314,7 +315,7 @@ static void wg_tile(cg *c, const wgctx *t, LLVMValueRef c0, int rc, LLVMValueRef
 	cg_loop_begin(c, &ow, t->owlo, t->owhi, "ow");
 	LLVMValueRef xb = add(c, muli(c, add(c, muli(c, ow.iv, w->sw), xoff), w->c), c0);
 	LLVMValueRef db = add(c, muli(c, add(c, dyrow, ow.iv), w->f), f0);
-	LLVMValueRef dv[4];
+	LLVMValueRef dv[VMAX];
 	for (int v = 0; v < nv; v++)
 		dv[v] = vload(c, dy, add(c, db, cg_i64(c, v * VL)), v == nv - 1 ? m : NULL);
 	for (int i = 0; i < rc; i++) {
@@ -364,7 +365,7 @@ void cg_conv2d_grad_weight_direct(cg *c, const mlc_node *n)
 	LLVMBuildMemSet(c->b, dw, LLVMConstInt(LLVMInt8TypeInContext(c->ctx), 0, 0),
 			cg_i64(c, w->kh * w->kw * w->c * w->f * 4), 4);
 	int64_t nvec = (w->f + VL - 1) / VL;
-	int vfull = nvec < 4 ? (int)nvec : 4;
+	int vfull = nvec < VMAX ? (int)nvec : VMAX;
 	int64_t nfull = w->f / (VL * vfull), rem = w->f - nfull * VL * vfull;
 	/* image by image: its x and dy stay in cache across the taps and tiles */
 	cg_loop b, kh, kw, ft;

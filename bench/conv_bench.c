@@ -153,6 +153,19 @@ int main(int argc, char **argv)
 					int which = r % 2 ? 1 - a : a;
 					t[which][r] = time_once(&p[which], l->n, iters);
 				}
+			/* both ran on the same inputs: their results must agree */
+			const mlc_node *o0 = mlc_graph_find_ret(p[0].g, "pred"), *o1 = mlc_graph_find_ret(p[1].g, "pred");
+			double err = 0, big = 0;
+			for (int64_t i = 0; i < mlc_numel(o0, l->n); i++) {
+				double u = p[0].act[o0->offset + i], v = p[1].act[o1->offset + i];
+				err = fmax(err, fabs(u - v));
+				big = fmax(big, fabs(u));
+			}
+			if (err > 1e-4 * fmax(big, 1)) {
+				fprintf(stderr, "conv_bench: %s %s: gemm and direct differ by %g (max |y| %g)\n", l->name,
+					op_names[k], err, big);
+				return 1;
+			}
 			double mn[2], md[2];
 			for (int a = 0; a < 2; a++) {
 				qsort(t[a], (size_t)rounds, sizeof(double), cmp);

@@ -469,11 +469,30 @@ static void test_conv2d(void **s)
 	conv_case(3, 4, 5, 1, 1, 3, (int64_t[]){1, 1, 0, 0, 0, 0, 1, 1, 1}); /* 1x1 */
 }
 
-/* The shapes the direct kernels were written for, under both algorithms. */
+/* The shapes the direct kernels were written for, under both algorithms
+ * (the reference evaluator ignores algo: the kernels themselves are compared
+ * with it in test_codegen.c); autodiff gives both gradients the forward's. */
 static void test_conv2d_algos(void **s)
 {
 	(void)s;
 	for (forced_algo = MLC_CONV_GEMM; forced_algo <= MLC_CONV_DIRECT; forced_algo++) {
+		mlc_graph *g = mlc_graph_new("algo");
+		mlc_node *y = conv2d(g, nhwc(g, "x", 4, 4, 16), "w", 3, 3, 16, (int64_t[]){1, 1, 1, 1, 1, 1, 1, 1, 1});
+		mlc_graph_ret(g, "loss", op2(g, OP_MSE, y, target_for(g, y)));
+		mlc_diag *d = mlc_diag_new(stderr);
+		mlc_pass_opts o = {.wrt_inputs = true, .no_update = true, .max_batch = N};
+		assert_int_equal(mlc_run_passes(g, &o, "dce", d), MLC_OK);
+		mlc_diag_free(d);
+		int grads = 0;
+		for (int i = 0; i < g->nnode; i++) {
+			const mlc_node *n = g->node[i];
+			if (!n->dead && (n->op == OP_CONV2D_GRAD_INPUT || n->op == OP_CONV2D_GRAD_WEIGHT)) {
+				assert_int_equal(n->attr.i[MLC_CONV_ALGO_SLOT], forced_algo);
+				grads++;
+			}
+		}
+		assert_int_equal(grads, 2);
+		mlc_graph_free(g);
 		conv_case(5, 6, 3, 3, 3, 32, (int64_t[]){1, 1, 0, 0, 0, 0, 1, 1, 1}); /* K = 27, valid */
 		conv_case(5, 4, 3, 3, 3, 32, (int64_t[]){1, 1, 1, 1, 1, 1, 1, 1, 1}); /* K = 27, same */
 		conv_case(4, 5, 16, 3, 3, 16, (int64_t[]){1, 1, 1, 1, 1, 1, 1, 1, 1}); /* 16 → 16 pad 1 */

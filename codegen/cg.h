@@ -178,6 +178,11 @@ void cg_sgd(cg *c, const mlc_node *n);
 void cg_conv2d(cg *c, const mlc_node *n);
 void cg_conv2d_grad_input(cg *c, const mlc_node *n);
 void cg_conv2d_grad_weight(cg *c, const mlc_node *n);
+/* Direct convolutions (kernels_direct.c), called by the three above when
+ * mlc_conv_algo (ir/conv.h) says MLC_CONV_DIRECT. */
+void cg_conv2d_direct(cg *c, const mlc_node *n);
+void cg_conv2d_grad_input_direct(cg *c, const mlc_node *n);
+void cg_conv2d_grad_weight_direct(cg *c, const mlc_node *n);
 void cg_maxpool(cg *c, const mlc_node *n);
 void cg_maxpool_grad(cg *c, const mlc_node *n);
 void cg_avgpool(cg *c, const mlc_node *n);

@@ -89,7 +89,7 @@ static bool geometry(cg *c, const mlc_node *n, conv *v)
 		c->failed = true;
 		return false;
 	}
-	MLC_ASSERT(v->pointwise || (c->scratch && v->block >= 1));
+	MLC_ASSERT(v->pointwise || mlc_conv_algo(n) == MLC_CONV_DIRECT || (c->scratch && v->block >= 1));
 	return true;
 }
 
@@ -250,6 +250,10 @@ void cg_conv2d(cg *c, const mlc_node *n)
 	conv v;
 	if (!geometry(c, n, &v))
 		return;
+	if (mlc_conv_algo(n) == MLC_CONV_DIRECT) {
+		cg_conv2d_direct(c, n);
+		return;
+	}
 	const mlc_window *w = &v.w;
 	LLVMValueRef y = c->opnd[0], x = c->opnd[1], wt = c->opnd[2];
 	LLVMValueRef ldy = cg_i64(c, w->f), one = cg_f32(c, 1);
@@ -289,6 +293,10 @@ void cg_conv2d_grad_input(cg *c, const mlc_node *n)
 	conv v;
 	if (!geometry(c, n, &v))
 		return;
+	if (mlc_conv_algo(n) == MLC_CONV_DIRECT) {
+		cg_conv2d_grad_input_direct(c, n);
+		return;
+	}
 	const mlc_window *w = &v.w;
 	LLVMValueRef dx = c->opnd[0], wt = c->opnd[2], dy = c->opnd[3];
 	LLVMValueRef ldy = cg_i64(c, w->f), one = cg_f32(c, 1);
@@ -328,6 +336,10 @@ void cg_conv2d_grad_weight(cg *c, const mlc_node *n)
 	conv v;
 	if (!geometry(c, n, &v))
 		return;
+	if (mlc_conv_algo(n) == MLC_CONV_DIRECT) {
+		cg_conv2d_grad_weight_direct(c, n);
+		return;
+	}
 	const mlc_window *w = &v.w;
 	LLVMValueRef dw = c->opnd[0], x = c->opnd[1], dy = c->opnd[3];
 	LLVMValueRef ldy = cg_i64(c, w->f), images = cg_dim(c, n->src[0], 0), one = cg_f32(c, 1);

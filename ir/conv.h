@@ -35,4 +35,21 @@ int64_t mlc_window_cols(const mlc_window *w);
 enum { MLC_IM2COL_ELEMS = 1 << 16 };
 int64_t mlc_window_block(const mlc_window *w, int64_t images);
 
+/* Convolution algorithms, the `algo` attribute (slot i9) of conv2d and its
+ * gradients. */
+enum {
+	MLC_CONV_AUTO = 0,   /* decided by mlc_conv_algo's heuristic */
+	MLC_CONV_GEMM = 1,   /* im2col + sgemm, or a plain sgemm for pointwise convs */
+	MLC_CONV_DIRECT = 2, /* JIT'd register-blocked loops (codegen/kernels_direct.c) */
+};
+enum { MLC_CONV_ALGO_SLOT = 9 };
+
+/* The algorithm n (conv2d, conv2d_grad_input or conv2d_grad_weight) runs
+ * with: its attribute unless auto, else the heuristic (conv_algo.c). Never
+ * MLC_CONV_AUTO, and MLC_CONV_DIRECT only where the direct kernels apply. */
+int mlc_conv_algo(const mlc_node *n);
+/* Whether the direct kernel can run n's geometry (groups 1, dilation 1;
+ * the input gradient also needs stride 1 and pads below the kernel size). */
+bool mlc_conv_direct_ok(const mlc_node *n);
+
 #endif

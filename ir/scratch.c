@@ -22,9 +22,14 @@ int64_t mlc_scratch_elems(const mlc_node *n, int64_t max_batch)
 	case OP_CONV2D:
 	case OP_CONV2D_GRAD_INPUT:
 	case OP_CONV2D_GRAD_WEIGHT: {
-		/* im2col columns (or their gradient) for one block of images */
 		mlc_window_of(n, &w);
-		if (mlc_window_pointwise(&w) || w.oh < 1 || w.ow < 1)
+		if (w.oh < 1 || w.ow < 1)
+			return 0;
+		if (mlc_conv_algo(n) == MLC_CONV_DIRECT)
+			/* the input gradient's flipped, transposed weights [KH,KW,F,C] */
+			return n->op == OP_CONV2D_GRAD_INPUT ? w.kh * w.kw * w.c * w.f : 0;
+		/* im2col columns (or their gradient) for one block of images */
+		if (mlc_window_pointwise(&w))
 			return 0;
 		return mlc_window_block(&w, images(n->src[0], max_batch)) * mlc_window_cols(&w);
 	}

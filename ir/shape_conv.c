@@ -10,7 +10,7 @@
 #include <string.h>
 
 /* Attribute slots, as in ops.def. */
-enum { C_SH, C_SW, C_PT, C_PL, C_PB, C_PR, C_DH, C_DW, C_GROUPS };
+enum { C_SH, C_SW, C_PT, C_PL, C_PB, C_PR, C_DH, C_DW, C_GROUPS, C_ALGO };
 enum { P_KH, P_KW, P_SH, P_SW, P_PT, P_PL, P_PB, P_PR };
 
 static bool is_conv(mlc_opcode op)
@@ -142,6 +142,9 @@ static bool conv_geometry(mlc_node *n, mlc_window *w, mlc_diag *d)
 		     (long long)w->pt, (long long)w->pl, (long long)w->pb, (long long)w->pr);
 	if (w->groups < 1)
 		FAIL("%s%s groups must be positive, got %lld", WHERE, OPNAME, (long long)w->groups);
+	if (n->attr.i[C_ALGO] < MLC_CONV_AUTO || n->attr.i[C_ALGO] > MLC_CONV_DIRECT)
+		FAIL("%s%s algo must be 0 (auto), 1 (gemm) or 2 (direct), got %lld", WHERE, OPNAME,
+		     (long long)n->attr.i[C_ALGO]);
 	const mlc_node *x = n->src[0], *k = n->src[1];
 	if (w->c % w->groups)
 		FAIL("%s%s input %s has %lld channels, which groups=%lld does not divide", WHERE, OPNAME,

@@ -210,6 +210,9 @@ mlc_status mlc_fuse(mlc_graph *g, const mlc_pass_opts *o, mlc_diag *d)
 	fuser F = {.g = g};
 	if (!rules_from(o->fuse_off, F.rule, d))
 		return MLC_EUSER;
+	/* the convolution algorithm decides the kernel the epilogue joins:
+	 * written into the IR here, so the fused text shows it */
+	mlc_conv_select(g);
 	size_t ids = (size_t)g->next_id + 1;
 	F.pos = mlc_xmalloc(sizeof *F.pos * ids);
 	F.last_read = mlc_xmalloc(sizeof *F.last_read * ids);

@@ -24,6 +24,9 @@ mlc_status mlc_dce(mlc_graph *g, mlc_diag *d);
 mlc_status mlc_fuse(mlc_graph *g, const mlc_pass_opts *o, mlc_diag *d);
 extern const char *const mlc_fuse_rules[]; /* names for mlc_pass_opts.fuse_off, NULL-terminated */
 mlc_status mlc_plan_memory(mlc_graph *g, const mlc_pass_opts *o, mlc_diag *d);
+/* Writes the resolved algorithm into every conv node's `algo` attribute
+ * (convalgo.c); shapes must be known. Run before plan: scratch sizes depend on it. */
+void mlc_conv_select(mlc_graph *g);
 
 /* The pipeline, in order: shapes, autodiff, optimizer, dce, fuse, plan; verify between. */
 extern const char *const mlc_pass_names[];

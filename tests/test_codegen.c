@@ -10,6 +10,7 @@
 #include <cmocka.h>
 
 #include "codegen/codegen.h"
+#include "ir/conv.h"
 #include "passes/passes.h"
 #include "refeval.h"
 #include "testplan.h"
@@ -867,9 +868,10 @@ static void test_dropout_inplace(void **state)
 
 /* ---- convolution and pooling ---- */
 
-/* conv2d attributes; zero strides, dilations and groups mean 1 */
+/* conv2d attributes; zero strides, dilations and groups mean 1; algo as in
+ * ir/conv.h (0 auto) */
 typedef struct {
-	int64_t sh, sw, pt, pl, pb, pr, dh, dw, groups;
+	int64_t sh, sw, pt, pl, pb, pr, dh, dw, groups, algo;
 } conv_cfg;
 
 static mlc_node *conv_op(mlc_graph *g, mlc_opcode o, conv_cfg k, mlc_node *x, mlc_node *w, mlc_node *dy)
@@ -877,7 +879,7 @@ static mlc_node *conv_op(mlc_graph *g, mlc_opcode o, conv_cfg k, mlc_node *x, ml
 	mlc_attrs a;
 	mlc_attrs_default(o, &a, g->arena);
 	const int64_t v[] = {k.sh ? k.sh : 1, k.sw ? k.sw : 1, k.pt, k.pl, k.pb, k.pr,
-			     k.dh ? k.dh : 1, k.dw ? k.dw : 1, k.groups ? k.groups : 1};
+			     k.dh ? k.dh : 1, k.dw ? k.dw : 1, k.groups ? k.groups : 1, k.algo};
 	memcpy(a.i, v, sizeof v);
 	return mlc_build(g, o, NULL, &a, x, w, dy);
 }
@@ -911,24 +913,42 @@ static void test_conv2d(void **state)
 		{0, 3, 3, 2, 5, 5, 3, {.pt = 2, .pl = 2, .pb = 2, .pr = 2}},              /* kernel > image */
 		{0, 22, 22, 9, 3, 3, 5, {0}},           /* 2 images per im2col block: a partial one at n = 9 */
 		{0, 48, 48, 16, 3, 3, 2, {.pt = 1, .pl = 1, .pb = 1, .pr = 1}}, /* one image per block */
+		/* shapes of the direct kernels (each case runs with algo 1 and 2) */
+		{0, 9, 10, 3, 3, 3, 32, {0}},                                            /* K = 27, valid */
+		{0, 8, 7, 3, 3, 3, 32, {.pt = 1, .pl = 1, .pb = 1, .pr = 1}},              /* K = 27, same */
+		{0, 6, 9, 3, 3, 3, 64, {.pt = 1, .pl = 1, .pb = 1, .pr = 1}},              /* two F tiles */
+		{0, 16, 16, 16, 3, 3, 16, {.pt = 1, .pl = 1, .pb = 1, .pr = 1}},           /* ResNet 3x3 */
+		{0, 5, 7, 64, 1, 1, 16, {0}},                                            /* 1x1 64→16 */
+		{0, 7, 5, 64, 1, 1, 16, {.sh = 2, .sw = 2}},                              /* 1x1 64→16 stride 2 */
+		{0, 5, 5, 16, 1, 1, 64, {0}},                                            /* 1x1 16→64 */
+		{0, 7, 9, 5, 3, 3, 10, {.pt = 1, .pl = 1, .pb = 1, .pr = 1}},              /* F = 10: masked */
+		{0, 9, 7, 4, 3, 3, 3, {.sh = 2, .sw = 2, .pt = 1, .pl = 2, .pb = 1}},     /* stride 2, pads, F = 3 */
+		{0, 11, 13, 6, 5, 3, 20, {.sw = 3, .pt = 2, .pl = 1, .pr = 1}},            /* F = 20, stride 1x3 */
+		{1, 5, 5, 3, 3, 3, 12, {.pt = 1, .pl = 1, .pb = 1, .pr = 1}},              /* batch 1 */
+		{3, 7, 7, 5, 3, 3, 9, {.pt = 2, .pl = 2, .pb = 2, .pr = 2}},               /* batch 3, pad 2 */
+		{0, 3, 4, 2, 5, 5, 8, {.pt = 2, .pl = 2, .pb = 2, .pr = 2}},               /* kernel > image */
+		{0, 4, 30, 2, 2, 3, 8, {.pb = 1, .pr = 1}},                               /* long rows: tiles + rest */
 	};
-	for (size_t i = 0; i < MLC_COUNTOF(cases); i++) {
+	for (size_t ii = 0; ii < 2 * MLC_COUNTOF(cases); ii++) {
+		size_t i = ii / 2;
+		conv_cfg k = cases[i].k;
+		k.algo = ii % 2 ? MLC_CONV_DIRECT : MLC_CONV_GEMM;
 		int64_t xd[] = {cases[i].n ? cases[i].n : N, cases[i].h, cases[i].w, cases[i].c};
 		int64_t wd[] = {cases[i].kh, cases[i].kw, cases[i].c / (cases[i].k.groups ? cases[i].k.groups : 1),
 				cases[i].f};
 		/* forward */
 		mlc_graph *g = mlc_graph_new("conv2d");
 		mlc_node *x = mk(g, OP_INPUT, "q8x", DT_F32, 4, xd), *w = mk(g, OP_PARAM, "q8w", DT_F32, 4, wd);
-		mlc_graph_ret(g, "pred", conv_op(g, OP_CONV2D, cases[i].k, x, w, NULL));
+		mlc_graph_ret(g, "pred", conv_op(g, OP_CONV2D, k, x, w, NULL));
 		run(g);
 		/* both gradients, from a unit-scale dy */
 		g = mlc_graph_new("conv2d_grads");
 		x = mk(g, OP_INPUT, "q8x", DT_F32, 4, xd);
 		w = mk(g, OP_PARAM, "q8w", DT_F32, 4, wd);
-		mlc_node *y = conv_op(g, OP_CONV2D, cases[i].k, x, w, NULL); /* for its shape */
+		mlc_node *y = conv_op(g, OP_CONV2D, k, x, w, NULL); /* for its shape */
 		mlc_node *dy = input_like(g, "q8dy", y);
-		mlc_node *dx = conv_op(g, OP_CONV2D_GRAD_INPUT, cases[i].k, x, w, dy);
-		mlc_node *dw = conv_op(g, OP_CONV2D_GRAD_WEIGHT, cases[i].k, x, w, dy);
+		mlc_node *dx = conv_op(g, OP_CONV2D_GRAD_INPUT, k, x, w, dy);
+		mlc_node *dw = conv_op(g, OP_CONV2D_GRAD_WEIGHT, k, x, w, dy);
 		mlc_graph_ret(g, "pred", dx);
 		mlc_graph_ret(g, "loss", op(g, OP_MSE, dw, input_like(g, "q8t", dw), NULL));
 		mlc_graph_ret(g, "grad.w", dw);
@@ -1023,10 +1043,10 @@ static void test_bad_scratch(void **state)
 {
 	mlc_graph *g = mlc_graph_new("scratch");
 	mlc_node *x = IN(g, "x", N, 5, 5, 2), *w = PARAM(g, "w", 3, 3, 2, 2);
-	mlc_node *y = conv_op(g, OP_CONV2D, (conv_cfg){0}, x, w, NULL);
+	mlc_node *y = conv_op(g, OP_CONV2D, (conv_cfg){.algo = MLC_CONV_GEMM}, x, w, NULL);
 	mlc_graph_ret(g, "pred", y);
 	test_plan_memory(g, MAXB, GAP);
-	assert_true(mlc_scratch_elems(y, MAXB) > 0);
+	assert_true(mlc_scratch_elems(y, MAXB) > 0); /* im2col columns */
 	x->offset = mlc_scratch_offset(y, MAXB) + 3;
 	expect_plan_error(g, "overlaps the scratch space");
 }

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ir/conv.h"
 #include "passes/passes.h"
 #include "refeval.h"
 
@@ -423,6 +424,10 @@ static mlc_node *target_for(mlc_graph *g, const mlc_node *v)
 	return mlc_source(g, OP_INPUT, "t", DT_F32, v->rank, v->dim, here);
 }
 
+/* The algo attribute conv2d() gives its node (ir/conv.h; 0 auto); the
+ * gradient builders copy it to both gradients. */
+static int64_t forced_algo;
+
 /* attrs: stride_h, stride_w, pad_t, pad_l, pad_b, pad_r, dil_h, dil_w, groups */
 static mlc_node *conv2d(mlc_graph *g, mlc_node *x, const char *wname, int64_t kh, int64_t kw, int64_t f,
 			const int64_t *attrs)
@@ -432,6 +437,7 @@ static mlc_node *conv2d(mlc_graph *g, mlc_node *x, const char *wname, int64_t kh
 	mlc_attrs a;
 	mlc_attrs_default(OP_CONV2D, &a, g->arena);
 	memcpy(a.i, attrs, sizeof(int64_t) * 9);
+	a.i[MLC_CONV_ALGO_SLOT] = forced_algo;
 	return mlc_build(g, OP_CONV2D, x, &a, x, w, NULL);
 }
 
@@ -461,6 +467,41 @@ static void test_conv2d(void **s)
 	conv_case(4, 5, 4, 2, 3, 6, (int64_t[]){1, 1, 0, 1, 1, 1, 1, 2, 2}); /* groups 2, dilation */
 	conv_case(5, 5, 3, 3, 3, 6, (int64_t[]){2, 1, 1, 1, 1, 1, 1, 1, 3}); /* depthwise, multiplier 2 */
 	conv_case(3, 4, 5, 1, 1, 3, (int64_t[]){1, 1, 0, 0, 0, 0, 1, 1, 1}); /* 1x1 */
+}
+
+/* The shapes the direct kernels were written for, under both algorithms
+ * (the reference evaluator ignores algo: the kernels themselves are compared
+ * with it in test_codegen.c); autodiff gives both gradients the forward's. */
+static void test_conv2d_algos(void **s)
+{
+	(void)s;
+	for (forced_algo = MLC_CONV_GEMM; forced_algo <= MLC_CONV_DIRECT; forced_algo++) {
+		mlc_graph *g = mlc_graph_new("algo");
+		mlc_node *y = conv2d(g, nhwc(g, "x", 4, 4, 16), "w", 3, 3, 16, (int64_t[]){1, 1, 1, 1, 1, 1, 1, 1, 1});
+		mlc_graph_ret(g, "loss", op2(g, OP_MSE, y, target_for(g, y)));
+		mlc_diag *d = mlc_diag_new(stderr);
+		mlc_pass_opts o = {.wrt_inputs = true, .no_update = true, .max_batch = N};
+		assert_int_equal(mlc_run_passes(g, &o, "dce", d), MLC_OK);
+		mlc_diag_free(d);
+		int grads = 0;
+		for (int i = 0; i < g->nnode; i++) {
+			const mlc_node *n = g->node[i];
+			if (!n->dead && (n->op == OP_CONV2D_GRAD_INPUT || n->op == OP_CONV2D_GRAD_WEIGHT)) {
+				assert_int_equal(n->attr.i[MLC_CONV_ALGO_SLOT], forced_algo);
+				grads++;
+			}
+		}
+		assert_int_equal(grads, 2);
+		mlc_graph_free(g);
+		conv_case(5, 6, 3, 3, 3, 32, (int64_t[]){1, 1, 0, 0, 0, 0, 1, 1, 1}); /* K = 27, valid */
+		conv_case(5, 4, 3, 3, 3, 32, (int64_t[]){1, 1, 1, 1, 1, 1, 1, 1, 1}); /* K = 27, same */
+		conv_case(4, 5, 16, 3, 3, 16, (int64_t[]){1, 1, 1, 1, 1, 1, 1, 1, 1}); /* 16 → 16 pad 1 */
+		conv_case(3, 3, 64, 1, 1, 16, (int64_t[]){1, 1, 0, 0, 0, 0, 1, 1, 1}); /* 1x1 64 → 16 */
+		conv_case(5, 3, 64, 1, 1, 16, (int64_t[]){2, 2, 0, 0, 0, 0, 1, 1, 1}); /* stride 2 */
+		conv_case(5, 7, 4, 3, 3, 10, (int64_t[]){1, 1, 1, 1, 1, 1, 1, 1, 1}); /* F = 10 */
+		conv_case(7, 6, 3, 3, 3, 9, (int64_t[]){2, 2, 1, 2, 1, 0, 1, 1, 1}); /* stride 2, pads */
+	}
+	forced_algo = MLC_CONV_AUTO;
 }
 
 /* Random doubles make ties (and max switches within ±h) practically impossible. */
@@ -529,7 +570,7 @@ int main(void)
 		cmocka_unit_test(test_bce),	     cmocka_unit_test(test_bce_after_sigmoid),
 		cmocka_unit_test(test_mse),	     cmocka_unit_test(test_softmax_xent),
 		cmocka_unit_test(test_fanout_add),   cmocka_unit_test(test_mlp),
-		cmocka_unit_test(test_conv2d),       cmocka_unit_test(test_maxpool),
+		cmocka_unit_test(test_conv2d),       cmocka_unit_test(test_conv2d_algos),       cmocka_unit_test(test_maxpool),
 		cmocka_unit_test(test_avgpool),      cmocka_unit_test(test_global_avgpool),
 		cmocka_unit_test(test_cnn),
 		cmocka_unit_test(test_flatten),      cmocka_unit_test(test_concat),

@@ -9,6 +9,8 @@
 #include <cmocka.h>
 
 #include "ir/ir.h"
+#include "ir/conv.h"
+#include "passes/passes.h"
 
 #include <dirent.h>
 #include <math.h>
@@ -1107,6 +1109,82 @@ static void test_verify_plan(void **state)
 	mlc_graph_free(g);
 }
 
+/* mlc_conv_algo resolves auto as its heuristic says (ir/conv_algo.c), keeps
+ * forced values where the direct kernels apply, and mlc_conv_select writes
+ * the choice into the IR, which prints and parses back as {algo=N}. */
+static mlc_node *conv_node(mlc_graph *g, mlc_opcode op, int64_t h, int64_t c, int64_t k, int64_t f,
+			   int64_t stride, int64_t pad, int64_t algo)
+{
+	int64_t xd[] = {MLC_BATCH, h, h, c}, wd[] = {k, k, c, f};
+	mlc_node *x = mlc_source(g, OP_INPUT, NULL, DT_F32, 4, xd, (mlc_loc){0});
+	mlc_node *w = mlc_source(g, OP_PARAM, NULL, DT_F32, 4, wd, (mlc_loc){0});
+	mlc_attrs a;
+	mlc_attrs_default(OP_CONV2D, &a, g->arena);
+	a.i[0] = a.i[1] = stride;
+	a.i[2] = a.i[3] = a.i[4] = a.i[5] = pad;
+	a.i[MLC_CONV_ALGO_SLOT] = algo;
+	mlc_node *y = mlc_build(g, OP_CONV2D, NULL, &a, x, w, NULL);
+	if (op == OP_CONV2D)
+		return y;
+	mlc_node *dy = mlc_source(g, OP_INPUT, NULL, DT_F32, 4, y->dim, (mlc_loc){0});
+	return mlc_build(g, op, NULL, &a, x, w, dy);
+}
+
+static void test_conv_algo(void **state)
+{
+	(void)state;
+	enum { A = MLC_CONV_AUTO, G = MLC_CONV_GEMM, D = MLC_CONV_DIRECT };
+	static const struct {
+		mlc_opcode op;
+		int64_t h, c, k, f, stride, pad, algo, want;
+	} cases[] = {
+		{OP_CONV2D, 32, 3, 3, 32, 1, 0, A, D},            /* K = 27 first layer */
+		{OP_CONV2D_GRAD_WEIGHT, 32, 3, 3, 32, 1, 0, A, D},
+		{OP_CONV2D_GRAD_INPUT, 32, 3, 3, 32, 1, 0, A, G}, /* dx has 3 channels */
+		{OP_CONV2D, 16, 16, 3, 16, 1, 1, A, D},           /* 16 → 16 */
+		{OP_CONV2D_GRAD_INPUT, 16, 16, 3, 16, 1, 1, A, D},
+		{OP_CONV2D, 16, 64, 1, 16, 1, 0, A, D},           /* 1x1 64 → 16 */
+		{OP_CONV2D_GRAD_INPUT, 16, 16, 1, 64, 1, 0, A, D},
+		{OP_CONV2D, 15, 32, 3, 64, 1, 0, A, G},           /* wide GEMM */
+		{OP_CONV2D_GRAD_WEIGHT, 6, 64, 3, 64, 1, 0, A, G},
+		{OP_CONV2D, 16, 3, 3, 4, 1, 1, A, G},             /* F < 8 */
+		{OP_CONV2D, 15, 32, 3, 64, 1, 0, D, D},           /* forced */
+		{OP_CONV2D, 16, 16, 3, 16, 1, 1, G, G},
+		{OP_CONV2D_GRAD_INPUT, 16, 16, 3, 16, 2, 1, D, G}, /* dx needs stride 1 */
+		{OP_CONV2D_GRAD_INPUT, 16, 16, 3, 16, 2, 1, A, G},
+		{OP_CONV2D, 16, 16, 3, 16, 2, 1, D, D},           /* forward: any stride */
+		{OP_CONV2D_GRAD_WEIGHT, 16, 16, 3, 16, 2, 1, A, D},
+	};
+	for (size_t i = 0; i < MLC_COUNTOF(cases); i++) {
+		mlc_graph *g = mlc_graph_new("algo");
+		mlc_node *n = conv_node(g, cases[i].op, cases[i].h, cases[i].c, cases[i].k, cases[i].f,
+					cases[i].stride, cases[i].pad, cases[i].algo);
+		if (mlc_conv_algo(n) != cases[i].want)
+			fail_msg("case %zu: algo %d, want %lld", i, mlc_conv_algo(n), (long long)cases[i].want);
+		mlc_conv_select(g);
+		assert_int_equal(n->attr.i[MLC_CONV_ALGO_SLOT], cases[i].want);
+		mlc_graph_free(g);
+	}
+	/* groups and dilation fall back to GEMM */
+	mlc_graph *g = mlc_graph_new("algo");
+	mlc_node *n = conv_node(g, OP_CONV2D, 8, 16, 3, 16, 1, 1, D);
+	n->attr.i[8] = 2;
+	assert_int_equal(mlc_conv_algo(n), G);
+	n->attr.i[8] = 1;
+	n->attr.i[6] = 2;
+	assert_int_equal(mlc_conv_algo(n), G);
+	mlc_graph_free(g);
+	/* the chosen algorithm is part of the IR text */
+	g = mlc_graph_new("algo");
+	n = conv_node(g, OP_CONV2D, 16, 16, 3, 16, 1, 1, A);
+	mlc_graph_ret(g, "pred", n);
+	mlc_conv_select(g);
+	char *t = roundtrip(g);
+	assert_non_null(strstr(t, "algo=2"));
+	free(t);
+	mlc_graph_free(g);
+}
+
 /* A kernel's scratch space (ir.h) must fit in the activation arena too. */
 static void test_verify_scratch(void **state)
 {
@@ -1116,6 +1194,7 @@ static void test_verify_scratch(void **state)
 	mlc_node *x = mlc_source(g, OP_INPUT, "x", DT_F32, 4, xd, (mlc_loc){0});
 	mlc_node *w = mlc_source(g, OP_PARAM, "w", DT_F32, 4, wd, (mlc_loc){0});
 	mlc_node *y = mlc_build(g, OP_CONV2D, NULL, NULL, x, w, NULL);
+	y->attr.i[MLC_CONV_ALGO_SLOT] = MLC_CONV_GEMM; /* the direct kernel needs none */
 	plan(g, 8);
 	int64_t scratch = mlc_scratch_elems(y, 8), at = mlc_scratch_offset(y, 8);
 	assert_int_equal(scratch, 8 * 3 * 3 * 3 * 3 * 2); /* 8 images of [OH·OW, KH·KW·C] */
@@ -1223,6 +1302,7 @@ int main(void)
 		cmocka_unit_test(test_verify_batchnorm_stats),
 		cmocka_unit_test(test_verify_plan),
 		cmocka_unit_test(test_verify_scratch),
+		cmocka_unit_test(test_conv_algo),
 		cmocka_unit_test(test_golden),
 		cmocka_unit_test(test_doc_example),
 	};

@@ -272,6 +272,16 @@ mlc_status cg_llvm_error(mlc_diag *d, const char *what, LLVMErrorRef err)
 	return MLC_EINTERNAL;
 }
 
+/* Everything below (passes, their options) and in cg_host_tm that shapes the
+ * object for a given module: part of the cache key, so edit it with them. */
+static const char pipeline[] = "mergefunc,default<O2>";
+
+const char *cg_pipeline_id(void)
+{
+	return "passes=mergefunc,default<O2> vec=loop,slp interleave unroll; "
+	       "codegen=aggressive reloc=pic code-model=default";
+}
+
 mlc_status cg_optimize(LLVMModuleRef mod, LLVMTargetMachineRef tm, mlc_diag *d)
 {
 	/* The target machine is what gives the vectorizer its cost model: with
@@ -284,7 +294,7 @@ mlc_status cg_optimize(LLVMModuleRef mod, LLVMTargetMachineRef tm, mlc_diag *d)
 	/* mergefunc first: kernels whose code does not depend on their shape
 	 * (elementwise, sgd) are identical across layers and get optimized and
 	 * compiled once. */
-	LLVMErrorRef err = LLVMRunPasses(mod, "mergefunc,default<O2>", tm, opts);
+	LLVMErrorRef err = LLVMRunPasses(mod, pipeline, tm, opts);
 	LLVMDisposePassBuilderOptions(opts);
 	return err ? cg_llvm_error(d, "LLVM optimization failed", err) : MLC_OK;
 }

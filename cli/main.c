@@ -31,6 +31,9 @@ static const flag f_verbose = {"verbose", F_BOOL, A(o.verbose), "print pass and 
 static const flag f_weights = {"weights", F_STR, A(o.weights), "initial weights (safetensors)"};
 static const flag f_out = {"o", F_STR, A(out), "output file"};
 static const flag f_wrt = {"wrt-inputs", F_BOOL, A(o.wrt_inputs), "also differentiate w.r.t. the inputs"};
+static const flag f_cache_dir = {"cache-dir", F_STR, A(o.cache_dir),
+				 "compiled-code cache (default: $MLC_CACHE_DIR, $XDG_CACHE_HOME/mlc, ~/.cache/mlc)"};
+static const flag f_no_cache = {"no-cache", F_BOOL, A(o.no_cache), "compile without the code cache"};
 
 typedef struct {
 	const char *name, *usage, *summary;
@@ -141,13 +144,14 @@ static const command commands[] = {
 	  &f_weights, &(flag){"save", F_STR, A(save), "save the trained weights (safetensors)"},
 	  &(flag){"eval", F_BOOL, A(eval), "evaluate on the test set, no training"},
 	  &(flag){"predict", F_STR, A(predict), "write test-set predictions to a CSV file"},
-	  &(flag){"quiet", F_BOOL, A(o.quiet), "no per-epoch lines"}, &f_threads, &f_verbose},
+	  &(flag){"quiet", F_BOOL, A(o.quiet), "no per-epoch lines"}, &f_threads, &f_verbose,
+	  &f_cache_dir, &f_no_cache},
 	 cmd_run},
 	{"compile", "mlc compile [options] MODEL.yaml -o OUT", "write OUT.ll (optimized LLVM IR) and OUT.o",
 	 {&f_out, &f_batch, &f_verbose}, cmd_compile},
 	{"grad", "mlc grad [options] MODEL.yaml -o GRADS.safetensors",
 	 "loss and gradients of the first training batch, as safetensors",
-	 {&f_weights, &f_out, &f_batch, &f_seed, &f_wrt, &f_threads}, cmd_grad},
+	 {&f_weights, &f_out, &f_batch, &f_seed, &f_wrt, &f_threads, &f_cache_dir, &f_no_cache}, cmd_grad},
 };
 
 static void usage(FILE *f)

@@ -68,7 +68,9 @@ typedef struct {
 /* Where a compile's time went and what the cache did, for -v and benchmarks. */
 typedef struct {
 	double codegen_ms;  /* building the LLVM module */
+	double lookup_ms;   /* printing and hashing the module, reading the cache */
 	double compile_ms;  /* optimization and machine code (0 on a hit) */
+	double optimize_ms; /* of which the LLVM passes */
 	double total_ms;    /* everything, including loading and linking the object */
 	int cached;         /* a cache directory was in use */
 	int hit, stored;

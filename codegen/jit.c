@@ -125,11 +125,13 @@ static double now_ms(void)
 
 /* Optimizes the module and generates a PIC object for the host in memory:
  * the same object whether it then goes to the JIT only or to the cache too. */
-static mlc_status compile_object(LLVMModuleRef mod, LLVMTargetMachineRef tm, mlc_diag *d,
-				 LLVMMemoryBufferRef *out)
+static mlc_status compile_object(LLVMModuleRef mod, LLVMTargetMachineRef tm, mlc_jit_stats *stats,
+				 mlc_diag *d, LLVMMemoryBufferRef *out)
 {
 	*out = NULL;
+	double t0 = now_ms();
 	mlc_status st = cg_optimize(mod, tm, d);
+	stats->optimize_ms = now_ms() - t0;
 	if (st != MLC_OK)
 		return st;
 	char *msg = NULL;
@@ -166,7 +168,9 @@ static mlc_status get_object(const mlc_graph *g, const mlc_jit_opts *o, mlc_jit_
 		stats->why = "no cache directory ($HOME is not set)";
 	else if (!use_cache)
 		stats->why = "cache off";
+	stats->codegen_ms = now_ms() - t0;
 	if (*cache_dir) {
+		double t1 = now_ms();
 		stats->cached = 1;
 		char *text = LLVMPrintModuleToString(mod);
 		host_info hi;
@@ -181,12 +185,12 @@ static mlc_status get_object(const mlc_graph *g, const mlc_jit_opts *o, mlc_jit_
 		free(path);
 		if (stats->hit)
 			*entries = stored_entries;
+		stats->lookup_ms = now_ms() - t1;
 	}
-	stats->codegen_ms = now_ms() - t0;
 	if (st == MLC_OK && !stats->hit) {
 		double t1 = now_ms();
 		LLVMMemoryBufferRef buf;
-		st = compile_object(mod, tm, d, &buf);
+		st = compile_object(mod, tm, stats, d, &buf);
 		if (st == MLC_OK) {
 			*n = LLVMGetBufferSize(buf);
 			*obj = mlc_xmalloc(*n ? *n : 1);

@@ -151,14 +151,13 @@ mlc_status mlc_session_jit(mlc_session *s, mlc_diag *d)
 		return MLC_EUSER;
 	}
 	mlc_jit_opts jo = {.cache_dir = s->opt.cache_dir, .no_cache = s->opt.no_cache};
-	mlc_jit_stats stats;
-	mlc_status st = mlc_jit_compile_opts(s->graph, &jo, &stats, d, &s->jit);
+	mlc_status st = mlc_jit_compile_opts(s->graph, &jo, &s->jit_stats, d, &s->jit);
 	if (st != MLC_OK)
 		return st;
 	for (int e = 0; e < MLC_ENTRY_COUNT; e++)
 		s->fn[e] = mlc_jit_entry(s->jit, (mlc_entry)e);
 	if (s->opt.verbose)
-		mlc_jit_stats_print(&stats, s->log);
+		mlc_jit_stats_print(&s->jit_stats, s->log);
 	/* 64-byte aligned arenas; sizes are multiples of 16 elements. */
 	size_t pa = (size_t)(s->graph->param_size > 0 ? s->graph->param_size : 16) * sizeof(float);
 	size_t aa = (size_t)(s->graph->act_size > 0 ? s->graph->act_size : 16) * sizeof(float);

@@ -3,7 +3,7 @@
  * is needed. Prints one line of key=value pairs that bench/run.sh parses:
  *   mlc model=NAME batch=64 threads=1 steps=200 median_ms=... min_ms=...
  *       mean_ms=... peak_rss_mb=... jit_cold_ms=... jit_warm_ms=... loss=...
- *       jit_codegen_ms=... jit_opt_ms=... jit_mc_ms=...
+ *       jit_cold_cpu_ms=... jit_warm_cpu_ms=... jit_codegen_ms=... jit_opt_ms=... jit_mc_ms=...
  * The JIT's object cache is a fresh temporary directory: the session's
  * compile is cold (a miss), then a second, independent compile of the same
  * graph reads the object back from disk (warm).
@@ -193,11 +193,12 @@ int main(int argc, char **argv)
 	struct rusage ru;
 	getrusage(RUSAGE_SELF, &ru);
 	printf("mlc model=%s batch=%lld threads=%d steps=%ld median_ms=%.4g min_ms=%.4g mean_ms=%.4g "
-	       "peak_rss_mb=%.1f jit_cold_ms=%.1f jit_warm_ms=%.1f loss=%.5g jit_codegen_ms=%.1f "
-	       "jit_opt_ms=%.1f jit_mc_ms=%.1f\n",
+	       "peak_rss_mb=%.1f jit_cold_ms=%.1f jit_warm_ms=%.1f loss=%.5g jit_cold_cpu_ms=%.1f "
+	       "jit_warm_cpu_ms=%.1f jit_codegen_ms=%.1f jit_opt_ms=%.1f jit_mc_ms=%.1f\n",
 	       s->graph->name ? s->graph->name : "?", (long long)s->batch, openblas_get_num_threads(), a.steps,
 	       median(ms, a.steps), min, sum / (double)a.steps, (double)ru.ru_maxrss / 1024.0,
-	       s->jit_stats.total_ms, warm.total_ms, (double)s->act[s->loss->offset], s->jit_stats.codegen_ms,
+	       s->jit_stats.total_ms, warm.total_ms, (double)s->act[s->loss->offset],
+	       s->jit_stats.total_cpu_ms, warm.total_cpu_ms, s->jit_stats.codegen_ms,
 	       s->jit_stats.optimize_ms, s->jit_stats.compile_ms - s->jit_stats.optimize_ms);
 	free(ms);
 	mlc_session_close(s);

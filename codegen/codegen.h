@@ -72,6 +72,7 @@ typedef struct {
 	double compile_ms;  /* optimization and machine code (0 on a hit) */
 	double optimize_ms; /* of which the LLVM passes */
 	double total_ms;    /* everything, including loading and linking the object */
+	double total_cpu_ms; /* the same in CPU time of the calling thread (load-independent) */
 	int cached;         /* a cache directory was in use */
 	int hit, stored;
 	const char *why;    /* when a miss was not stored, or the cache was off: why */

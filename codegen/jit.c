@@ -185,11 +185,16 @@ static mlc_status get_object(const mlc_graph *g, const mlc_jit_opts *o, mlc_jit_
 		LLVMDisposeMessage(text);
 		char *path = jc_path(*cache_dir, *key);
 		snprintf(stats->path, sizeof stats->path, "%s", path);
+		/* The entries follow from the module text; a file that disagrees
+		 * is damaged however its hashes came out. */
 		uint32_t stored_entries = 0;
 		stats->hit = jc_load(path, *key, obj, n, &stored_entries);
+		if (stats->hit && stored_entries != *entries) {
+			stats->hit = 0;
+			free(*obj);
+			*obj = NULL;
+		}
 		free(path);
-		if (stats->hit)
-			*entries = stored_entries;
 		stats->lookup_ms = now_ms() - t1;
 	}
 	if (st == MLC_OK && !stats->hit) {

@@ -290,23 +290,26 @@ static void test_damaged_files(void **state)
 	const char *path = ref.stats.path;
 	off_t size = file_size(path);
 	assert_true(size > 64);
-	for (int damage = 0; damage < 6; damage++) {
+	for (int damage = 0; damage < 7; damage++) {
 		FILE *fp;
 		switch (damage) {
-		case 0: assert_int_equal(truncate(path, size / 2), 0); break;       /* truncated object */
-		case 1: assert_int_equal(truncate(path, 20), 0); break;             /* truncated header */
-		case 2: assert_int_equal(truncate(path, 0), 0); break;              /* empty */
-		case 3:                                                             /* a byte of the object */
-		case 4:                                                             /* the format version */
+		case 0: assert_int_equal(truncate(path, size / 2), 0); break; /* truncated object */
+		case 1: assert_int_equal(truncate(path, 20), 0); break;       /* truncated header */
+		case 2: assert_int_equal(truncate(path, 0), 0); break;        /* empty */
+		case 3:   /* a byte of the object */
+		case 4:   /* the format version */
+		case 6: { /* the entry-point bits */
+			long at = damage == 3 ? (long)size - 100 : damage == 4 ? 8 : 12;
 			fp = fopen(path, "r+b");
 			assert_non_null(fp);
-			fseek(fp, damage == 3 ? size - 100 : 8, SEEK_SET);
+			fseek(fp, at, SEEK_SET);
 			int c = fgetc(fp);
-			fseek(fp, damage == 3 ? size - 100 : 8, SEEK_SET);
+			fseek(fp, at, SEEK_SET);
 			fputc(c ^ 0x5a, fp);
 			fclose(fp);
 			break;
-		case 5:                                                             /* garbage, longer */
+		}
+		case 5: /* garbage, longer */
 			fp = fopen(path, "wb");
 			assert_non_null(fp);
 			for (int i = 0; i < 100000; i++)

@@ -6,12 +6,14 @@
 
 #include "../ir/ir.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 /* File layout: this header, then obj_len bytes of ELF object. Host byte
@@ -225,6 +227,26 @@ static bool write_all(int fd, const void *p, size_t n)
 	return true;
 }
 
+/* Temporary files that a killed process left behind; an hour is far longer
+ * than any write takes, so a live writer's file is never touched. */
+static void remove_stale_temps(const char *dir)
+{
+	DIR *dp = opendir(dir);
+	if (!dp)
+		return;
+	time_t now = time(NULL);
+	struct dirent *e;
+	while ((e = readdir(dp))) {
+		if (strncmp(e->d_name, ".tmp-", 5) != 0)
+			continue;
+		struct stat st;
+		if (fstatat(dirfd(dp), e->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(st.st_mode) &&
+		    now - st.st_mtime > 3600)
+			unlinkat(dirfd(dp), e->d_name, 0);
+	}
+	closedir(dp);
+}
+
 bool jc_store(const char *dir, const char *path, jc_key k, const char *obj, size_t n,
 	      uint32_t entries, const char **why)
 {
@@ -251,8 +273,11 @@ bool jc_store(const char *dir, const char *path, jc_key k, const char *obj, size
 		       .obj_hash = obj_hash(obj, n)};
 	memcpy(h.magic, magic, sizeof magic);
 	bool ok = write_all(fd, &h, sizeof h) && write_all(fd, obj, n) && fsync(fd) == 0;
-	int err = errno;
-	ok = close(fd) == 0 && ok;
+	int err = ok ? 0 : errno;
+	if (close(fd) != 0 && ok) {
+		err = errno;
+		ok = false;
+	}
 	if (ok && rename(tmp, path) != 0) {
 		err = errno;
 		ok = false;
@@ -260,6 +285,8 @@ bool jc_store(const char *dir, const char *path, jc_key k, const char *obj, size
 	if (!ok) {
 		unlink(tmp);
 		*why = strerror(err ? err : EIO);
+	} else {
+		remove_stale_temps(dir);
 	}
 	free(tmp);
 	return ok;

@@ -3,7 +3,8 @@
 # backward, SGD momentum 0.9) at 1 and 2 threads, each measurement repeated
 # in interleaved rounds (mlc and torch alternate who goes first) so noise on
 # a shared machine hits both alike. Prints a table of medians over rounds and
-# the verdict against PyTorch's best thread setting.
+# the verdict against PyTorch's best thread setting, then mlc's cold and warm
+# JIT compile times.
 #   bench/run.sh                      (env: BUILD=build ROUNDS=5 STEPS=200 THREADS="1 2")
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -106,6 +107,7 @@ med = lambda rs: statistics.median(float(r["median_ms"]) for r in rs)
 span = lambda rs: f"[{min(float(r['median_ms']) for r in rs):.3f}-{max(float(r['median_ms']) for r in rs):.3f}]"
 rss = lambda rs: max(float(r["peak_rss_mb"]) for r in rs)
 gf = lambda rs: statistics.median(float(r.get("gflops", "nan")) for r in rs)
+jit = lambda rs, k: statistics.median(float(r[k]) for r in rs if k in r) if any(k in r for r in rs) else float("nan")
 print(f"{'model':<8} {'threads':>7} {'mlc ms':>8} {'(rounds)':<15} {'torch ms':>9} {'(rounds)':<15} "
       f"{'torch/mlc':>9} {'mlc RSS MB':>10} {'torch RSS MB':>12} {'no-fuse ms':>10} {'fused gain':>10} "
       f"{'GFLOP/s':>8} {'of peak':>7}")
@@ -128,4 +130,8 @@ for m in models:
         ratio = mb / ma if ma < mb else ma / mb
         print(f"verdict {m}: mlc best {ma:.3f} ms ({ta} thr) vs PyTorch best {mb:.3f} ms ({tb} thr): "
               f"mlc is {ratio:.2f}x {word}")
+for m in models:
+    rs = [r for k, v in runs.items() if k[0] == m and k[2] == "mlc" for r in v]
+    print(f"jit {m}: cold {jit(rs, 'jit_cold_ms'):.1f} ms (cpu {jit(rs, 'jit_cold_cpu_ms'):.1f}), "
+          f"warm {jit(rs, 'jit_warm_ms'):.1f} ms (cpu {jit(rs, 'jit_warm_cpu_ms'):.1f}), medians over runs")
 EOF

@@ -35,6 +35,9 @@ static const flag f_wrt = {"wrt-inputs", F_BOOL, A(o.wrt_inputs), "also differen
 static const flag f_no_fuse = {"no-fuse", F_BOOL, A(o.no_fuse), "skip the fuse pass (every op its own kernel)"};
 static const flag f_fuse_off = {"fuse-off", F_STR, A(o.fuse_off),
 				"switch off fusion RULES (comma-separated: epilogue, elementwise, reduce, update)"};
+static const flag f_cache_dir = {"cache-dir", F_STR, A(o.cache_dir),
+				 "compiled-code cache (default: $MLC_CACHE_DIR, $XDG_CACHE_HOME/mlc, ~/.cache/mlc)"};
+static const flag f_no_cache = {"no-cache", F_BOOL, A(o.no_cache), "compile without the code cache"};
 
 typedef struct {
 	const char *name, *usage, *summary;
@@ -153,13 +156,15 @@ static const command commands[] = {
 	  &(flag){"eval", F_BOOL, A(eval), "evaluate on the test set, no training"},
 	  &(flag){"predict", F_STR, A(predict), "write test-set predictions to a CSV file"},
 	  &(flag){"quiet", F_BOOL, A(o.quiet), "no per-epoch lines"}, &f_threads, &f_verbose, &f_no_fuse,
-	  &f_fuse_off},
+	  &f_fuse_off, &f_cache_dir, &f_no_cache},
 	 cmd_run},
 	{"compile", "mlc compile [options] MODEL.yaml -o OUT", "write OUT.ll (optimized LLVM IR) and OUT.o",
 	 {&f_out, &f_batch, &f_verbose, &f_no_fuse, &f_fuse_off}, cmd_compile},
 	{"grad", "mlc grad [options] MODEL.yaml -o GRADS.safetensors",
 	 "loss and gradients of the first training batch, as safetensors",
-	 {&f_weights, &f_out, &f_batch, &f_seed, &f_wrt, &f_threads, &f_no_fuse, &f_fuse_off}, cmd_grad},
+	 {&f_weights, &f_out, &f_batch, &f_seed, &f_wrt, &f_threads, &f_no_fuse, &f_fuse_off, &f_cache_dir,
+	  &f_no_cache, &f_verbose},
+	 cmd_grad},
 };
 
 static void usage(FILE *f)

@@ -153,6 +153,9 @@ void cg_init_llvm(void); /* one-time, thread-safe */
 mlc_status cg_llvm_error(mlc_diag *d, const char *what, LLVMErrorRef err);
 /* default<O2> with loop and SLP vectorization, tuned for `tm`. */
 mlc_status cg_optimize(LLVMModuleRef mod, LLVMTargetMachineRef tm, mlc_diag *d);
+/* The optimization pipeline and target-machine settings as one string (a part
+ * of the object cache key). */
+const char *cg_pipeline_id(void);
 
 /* module.c: builds the whole module (kernels + entries) into `ctx`.
  * has_entry[e] tells which entry functions were generated. */

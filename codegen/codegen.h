@@ -5,6 +5,7 @@
 
 #include "../ir/ir.h"
 
+#include <stdio.h>
 #include <string.h>
 
 /* Entry points. Each runs, in graph order, the kernels needed for its roots:
@@ -53,6 +54,35 @@ typedef struct mlc_jit mlc_jit;
  *    and 4, params) in place, as sgd writes its parameter and velocity.
  * The entry functions need n >= 1 and allocate nothing. */
 mlc_status mlc_jit_compile(const mlc_graph *g, mlc_diag *d, mlc_jit **out);
+
+/* The object cache (docs/design.md, "JIT cache"): compiled objects are kept
+ * in a directory, keyed by the unoptimized module text, the LLVM version, the
+ * host CPU and its features, and mlc's cache format. A hit skips optimization
+ * and machine-code generation. A cache that cannot be read or written only
+ * costs the compile: it is never an error. mlc_jit_compile uses the default
+ * directory (jitcache.h: jc_dir) unless $MLC_NO_CACHE is set. */
+typedef struct {
+	const char *cache_dir; /* NULL: $MLC_CACHE_DIR, $XDG_CACHE_HOME/mlc, ~/.cache/mlc */
+	int no_cache;          /* compile without the cache (as does $MLC_NO_CACHE=1) */
+} mlc_jit_opts;
+/* Where a compile's time went and what the cache did, for -v and benchmarks. */
+typedef struct {
+	double codegen_ms;  /* building the LLVM module */
+	double lookup_ms;   /* printing and hashing the module, reading the cache */
+	double compile_ms;  /* optimization and machine code (0 on a hit) */
+	double optimize_ms; /* of which the LLVM passes */
+	double total_ms;    /* everything, including loading and linking the object */
+	double total_cpu_ms; /* the same in CPU time of the calling thread (load-independent) */
+	int cached;         /* a cache directory was in use */
+	int hit, stored;
+	const char *why;    /* when a miss was not stored, or the cache was off: why */
+	char path[4096];    /* the cache file (or directory, when it could not be used) */
+} mlc_jit_stats;
+mlc_status mlc_jit_compile_opts(const mlc_graph *g, const mlc_jit_opts *o, mlc_jit_stats *stats,
+				mlc_diag *d, mlc_jit **out);
+/* The -v line: "jit: codegen 12.3 ms, optimize+compile 345.6 ms (cache miss,
+ * stored PATH)" or "jit: 8.1 ms (cache hit PATH)". */
+void mlc_jit_stats_print(const mlc_jit_stats *s, FILE *f);
 mlc_entry_fn mlc_jit_entry(mlc_jit *j, mlc_entry e);
 void mlc_jit_free(mlc_jit *j);
 

@@ -1,13 +1,19 @@
-/* jit.c — compiles a planned graph in memory with ORC LLJIT and hands out the
- * entry points. Each mlc_jit owns its own LLJIT, context and symbols, so any
- * number can live side by side. */
+/* jit.c — compiles a planned graph to an object in memory (or takes it from
+ * the on-disk cache, jitcache.c), links it with ORC LLJIT and hands out the
+ * entry points. Each mlc_jit owns its own LLJIT and symbols, so any number
+ * can live side by side. */
 #include "cg.h"
+
+#include "jitcache.h"
 
 #include <cblas.h>
 #include <llvm-c/LLJIT.h>
 #include <llvm-c/Orc.h>
+#include <llvm/Config/llvm-config.h>
 #include <math.h>
 #include <stdlib.h>
+#include <string.h>
+#include <time.h>
 
 struct mlc_jit {
 	LLVMOrcLLJITRef lljit;
@@ -84,59 +90,207 @@ static mlc_status create_lljit(mlc_jit *j, mlc_diag *d)
 	return define_runtime_symbols(j->lljit, d);
 }
 
-mlc_status mlc_jit_compile(const mlc_graph *g, mlc_diag *d, mlc_jit **out)
+/* What the object depends on besides the module text (jc_host). */
+typedef struct {
+	char version[64];
+	char *triple, *cpu, *features;
+	jc_host h;
+} host_info;
+
+static void host_info_get(host_info *hi)
+{
+	unsigned major, minor, patch;
+	LLVMGetVersion(&major, &minor, &patch);
+	snprintf(hi->version, sizeof hi->version, "%u.%u.%u (built with %s)", major, minor, patch,
+		 LLVM_VERSION_STRING);
+	hi->triple = LLVMGetDefaultTargetTriple();
+	hi->cpu = LLVMGetHostCPUName();
+	hi->features = LLVMGetHostCPUFeatures();
+	hi->h = (jc_host){hi->version, hi->triple, hi->cpu, hi->features, cg_pipeline_id()};
+}
+
+static void host_info_free(host_info *hi)
+{
+	LLVMDisposeMessage(hi->triple);
+	LLVMDisposeMessage(hi->cpu);
+	LLVMDisposeMessage(hi->features);
+}
+
+static double clock_ms(clockid_t id)
+{
+	struct timespec ts;
+	clock_gettime(id, &ts);
+	return 1e3 * (double)ts.tv_sec + 1e-6 * (double)ts.tv_nsec;
+}
+
+static double now_ms(void)
+{
+	return clock_ms(CLOCK_MONOTONIC);
+}
+
+/* Optimizes the module and generates a PIC object for the host in memory:
+ * the same object whether it then goes to the JIT only or to the cache too. */
+static mlc_status compile_object(LLVMModuleRef mod, LLVMTargetMachineRef tm, mlc_jit_stats *stats,
+				 mlc_diag *d, LLVMMemoryBufferRef *out)
 {
 	*out = NULL;
+	double t0 = now_ms();
+	mlc_status st = cg_optimize(mod, tm, d);
+	stats->optimize_ms = now_ms() - t0;
+	if (st != MLC_OK)
+		return st;
+	char *msg = NULL;
+	if (LLVMTargetMachineEmitToMemoryBuffer(tm, mod, LLVMObjectFile, &msg, out)) {
+		mlc_error_file(d, NULL, "LLVM code generation failed: %s", msg ? msg : "?");
+		LLVMDisposeMessage(msg);
+		*out = NULL;
+		return MLC_EINTERNAL;
+	}
+	return MLC_OK;
+}
+
+/* Builds the module; looks its object up in the cache, or compiles it (and
+ * later stores it). On return *obj holds the object bytes (malloc'd) and
+ * entries which entry points it defines. */
+static mlc_status get_object(const mlc_graph *g, const mlc_jit_opts *o, mlc_jit_stats *stats,
+			     mlc_diag *d, char **obj, size_t *n, uint32_t *entries, char **cache_dir,
+			     jc_key *key)
+{
+	double t0 = now_ms();
 	LLVMTargetMachineRef tm = cg_host_tm(d);
 	if (!tm)
 		return MLC_EINTERNAL;
-	LLVMOrcThreadSafeContextRef tsctx = LLVMOrcCreateNewThreadSafeContext();
+	LLVMContextRef ctx = LLVMContextCreate();
 	LLVMModuleRef mod = NULL;
 	bool has[MLC_ENTRY_COUNT];
-	mlc_status st = cg_build_module(g, LLVMOrcThreadSafeContextGetContext(tsctx), tm, d, &mod, has);
-	if (st == MLC_OK) {
-		st = cg_optimize(mod, tm, d);
-		if (st != MLC_OK)
-			LLVMDisposeModule(mod);
+	mlc_status st = cg_build_module(g, ctx, tm, d, &mod, has);
+	*entries = 0;
+	for (int e = 0; e < MLC_ENTRY_COUNT && st == MLC_OK; e++)
+		*entries |= has[e] ? 1u << e : 0;
+	bool use_cache = st == MLC_OK && !(o && o->no_cache) && !jc_disabled_by_env();
+	*cache_dir = use_cache ? jc_dir(o ? o->cache_dir : NULL) : NULL;
+	if (use_cache && !*cache_dir)
+		stats->why = "no cache directory ($HOME is not set)";
+	else if (!use_cache)
+		stats->why = "cache off";
+	stats->codegen_ms = now_ms() - t0;
+	if (*cache_dir) {
+		double t1 = now_ms();
+		stats->cached = 1;
+		char *text = LLVMPrintModuleToString(mod);
+		host_info hi;
+		host_info_get(&hi);
+		*key = jc_key_make(text, strlen(text), &hi.h);
+		host_info_free(&hi);
+		LLVMDisposeMessage(text);
+		char *path = jc_path(*cache_dir, *key);
+		snprintf(stats->path, sizeof stats->path, "%s", path);
+		/* The entries follow from the module text; a file that disagrees
+		 * is damaged however its hashes came out. */
+		uint32_t stored_entries = 0;
+		stats->hit = jc_load(path, *key, obj, n, &stored_entries);
+		if (stats->hit && stored_entries != *entries) {
+			stats->hit = 0;
+			free(*obj);
+			*obj = NULL;
+		}
+		free(path);
+		stats->lookup_ms = now_ms() - t1;
 	}
+	if (st == MLC_OK && !stats->hit) {
+		double t1 = now_ms();
+		LLVMMemoryBufferRef buf;
+		st = compile_object(mod, tm, stats, d, &buf);
+		if (st == MLC_OK) {
+			*n = LLVMGetBufferSize(buf);
+			*obj = mlc_xmalloc(*n ? *n : 1);
+			memcpy(*obj, LLVMGetBufferStart(buf), *n);
+			LLVMDisposeMemoryBuffer(buf);
+		}
+		stats->compile_ms = now_ms() - t1;
+	}
+	if (mod)
+		LLVMDisposeModule(mod);
+	LLVMContextDispose(ctx);
 	LLVMDisposeTargetMachine(tm);
+	return st;
+}
+
+mlc_status mlc_jit_compile_opts(const mlc_graph *g, const mlc_jit_opts *o, mlc_jit_stats *stats,
+				mlc_diag *d, mlc_jit **out)
+{
+	*out = NULL;
+	double t0 = now_ms(), c0 = clock_ms(CLOCK_THREAD_CPUTIME_ID);
+	mlc_jit_stats local;
+	if (!stats)
+		stats = &local;
+	memset(stats, 0, sizeof *stats);
+	char *obj = NULL, *cache_dir = NULL;
+	size_t n = 0;
+	uint32_t entries = 0;
+	jc_key key = {0};
+	mlc_status st = get_object(g, o, stats, d, &obj, &n, &entries, &cache_dir, &key);
 	mlc_jit *j = mlc_xmalloc(sizeof *j);
 	j->d = d;
-	if (st == MLC_OK) {
+	if (st == MLC_OK)
 		st = create_lljit(j, d);
-		if (st != MLC_OK)
-			LLVMDisposeModule(mod);
+	/* Cold and warm compiles link the same kind of object the same way. */
+	if (st == MLC_OK) {
+		LLVMMemoryBufferRef buf = LLVMCreateMemoryBufferWithMemoryRangeCopy(obj, n, "mlc-jit-object");
+		LLVMErrorRef err = LLVMOrcLLJITAddObjectFile(j->lljit, LLVMOrcLLJITGetMainJITDylib(j->lljit), buf);
+		if (err)
+			st = cg_llvm_error(d, "cannot add the object to the JIT", err);
 	}
-	if (st != MLC_OK) {
-		LLVMOrcDisposeThreadSafeContext(tsctx);
-		mlc_jit_free(j);
-		return st;
-	}
-	/* The module now belongs to the JIT; the JIT keeps the context alive. */
-	LLVMOrcThreadSafeModuleRef tsm = LLVMOrcCreateNewThreadSafeModule(mod, tsctx);
-	LLVMOrcDisposeThreadSafeContext(tsctx);
-	LLVMOrcLLJITRef lljit = j->lljit;
-	LLVMErrorRef err = LLVMOrcLLJITAddLLVMIRModule(lljit, LLVMOrcLLJITGetMainJITDylib(lljit), tsm);
-	if (err)
-		st = cg_llvm_error(d, "cannot add the module to the JIT", err);
-	/* Machine code is generated at the first lookup. */
 	for (int e = 0; e < MLC_ENTRY_COUNT && st == MLC_OK; e++) {
-		if (!has[e])
+		if (!(entries >> e & 1))
 			continue;
 		LLVMOrcExecutorAddress addr = 0;
-		err = LLVMOrcLLJITLookup(lljit, &addr, mlc_entry_names[e]);
+		LLVMErrorRef err = LLVMOrcLLJITLookup(j->lljit, &addr, mlc_entry_names[e]);
 		if (err)
-			st = cg_llvm_error(d, "JIT compilation failed", err);
+			st = cg_llvm_error(d, "JIT linking failed", err);
 		else
 			j->entry[e] = (mlc_entry_fn)(uintptr_t)addr;
 	}
 	j->d = NULL;
+	/* Stored only once it linked: a broken object never enters the cache. */
+	if (st == MLC_OK && cache_dir && !stats->hit) {
+		const char *why = NULL;
+		stats->stored = jc_store(cache_dir, stats->path, key, obj, n, entries, &why);
+		if (!stats->stored) {
+			stats->why = why;
+			snprintf(stats->path, sizeof stats->path, "%s", cache_dir);
+		}
+	}
+	free(obj);
+	free(cache_dir);
+	stats->total_ms = now_ms() - t0;
+	stats->total_cpu_ms = clock_ms(CLOCK_THREAD_CPUTIME_ID) - c0;
 	if (st != MLC_OK) {
 		mlc_jit_free(j);
 		return st;
 	}
 	*out = j;
 	return MLC_OK;
+}
+
+mlc_status mlc_jit_compile(const mlc_graph *g, mlc_diag *d, mlc_jit **out)
+{
+	return mlc_jit_compile_opts(g, NULL, NULL, d, out);
+}
+
+void mlc_jit_stats_print(const mlc_jit_stats *s, FILE *f)
+{
+	if (s->hit) {
+		fprintf(f, "jit: %.1f ms (cache hit %s)\n", s->total_ms, s->path);
+		return;
+	}
+	fprintf(f, "jit: codegen %.1f ms, optimize+compile %.1f ms", s->codegen_ms, s->compile_ms);
+	if (s->stored)
+		fprintf(f, " (cache miss, stored %s)\n", s->path);
+	else if (s->cached)
+		fprintf(f, " (cache miss, not stored in %s: %s)\n", s->path, s->why ? s->why : "?");
+	else
+		fprintf(f, " (no cache: %s)\n", s->why ? s->why : "off");
 }
 
 mlc_entry_fn mlc_jit_entry(mlc_jit *j, mlc_entry e)

@@ -150,14 +150,14 @@ mlc_status mlc_session_jit(mlc_session *s, mlc_diag *d)
 		mlc_error_file(d, s->path, "cannot compile: the graph was not taken through memory planning");
 		return MLC_EUSER;
 	}
-	double t0 = mlc_now();
-	mlc_status st = mlc_jit_compile(s->graph, d, &s->jit);
+	mlc_jit_opts jo = {.cache_dir = s->opt.cache_dir, .no_cache = s->opt.no_cache};
+	mlc_status st = mlc_jit_compile_opts(s->graph, &jo, &s->jit_stats, d, &s->jit);
 	if (st != MLC_OK)
 		return st;
 	for (int e = 0; e < MLC_ENTRY_COUNT; e++)
 		s->fn[e] = mlc_jit_entry(s->jit, (mlc_entry)e);
 	if (s->opt.verbose)
-		fprintf(s->log, "jit: %.1f ms\n", 1e3 * (mlc_now() - t0));
+		mlc_jit_stats_print(&s->jit_stats, s->log);
 	/* 64-byte aligned arenas; sizes are multiples of 16 elements. */
 	size_t pa = (size_t)(s->graph->param_size > 0 ? s->graph->param_size : 16) * sizeof(float);
 	size_t aa = (size_t)(s->graph->act_size > 0 ? s->graph->act_size : 16) * sizeof(float);

@@ -15,6 +15,7 @@ struct mlc_session {
 	bool planned;
 	int64_t batch;      /* the planned (largest) batch */
 	mlc_jit *jit;
+	mlc_jit_stats jit_stats; /* of the compile that made jit */
 	mlc_entry_fn fn[MLC_ENTRY_COUNT];
 	float *params, *act;
 	bool params_ready;  /* initialized or loaded */

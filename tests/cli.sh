@@ -85,6 +85,18 @@ run "$mlc" run "$ex/fashion_mlp.yaml" --eval --weights "$tmp/w.safetensors"
 printf 'junk' >"$tmp/junk.safetensors"
 run "$mlc" run "$ex/xor.yaml" --eval --weights "$tmp/junk.safetensors"; [ $rc -eq 2 ] && ok || bad "junk weights: exit $rc"
 
+# The compiled-code cache: --cache-dir stores then hits, --no-cache bypasses it.
+run "$mlc" run "$ex/xor.yaml" --quiet --epochs 1 --verbose --cache-dir "$tmp/cache"
+[ $rc -eq 0 ] && [[ $out == *"(cache miss, stored $tmp/cache/"*".mlcobj)"* ]] && ok || bad "--cache-dir miss: $out $err"
+run "$mlc" run "$ex/xor.yaml" --quiet --epochs 1 --verbose --cache-dir "$tmp/cache"
+[ $rc -eq 0 ] && [[ $out == *"(cache hit $tmp/cache/"* ]] && ok || bad "--cache-dir hit: $out $err"
+run "$mlc" grad "$ex/xor.yaml" -o "$tmp/g2.safetensors" --no-cache --cache-dir "$tmp/cache2"
+[ $rc -eq 0 ] && [ ! -e "$tmp/cache2" ] && ok || bad "grad --no-cache wrote a cache: $err"
+run "$mlc" run "$ex/xor.yaml" --quiet --epochs 1 --verbose --no-cache
+[ $rc -eq 0 ] && [[ $out == *"(no cache: cache off)"* ]] && ok || bad "run --no-cache: $out $err"
+run "$mlc" run "$ex/xor.yaml" --quiet --epochs 1 --cache-dir "$tmp/xor.ll/sub"
+[ $rc -eq 0 ] && ok || bad "unusable --cache-dir is an error: $err"
+
 # Same seed, same run: bit-identical weights.
 "$mlc" run "$ex/xor.yaml" --quiet --epochs 50 --seed 9 --save "$tmp/a.safetensors" >/dev/null 2>&1
 "$mlc" run "$ex/xor.yaml" --quiet --epochs 50 --seed 9 --save "$tmp/b.safetensors" >/dev/null 2>&1

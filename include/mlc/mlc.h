@@ -67,6 +67,10 @@ typedef struct {
 	int no_fuse;           /* skip the fuse pass */
 	const char *fuse_off;  /* fusion rules to switch off, comma-separated */
 	const char *weights;   /* initial weights (safetensors), NULL: initializers */
+	/* compiled-object cache; NULL: $MLC_CACHE_DIR, else $XDG_CACHE_HOME/mlc,
+	 * else $HOME/.cache/mlc. $MLC_NO_CACHE=1 also turns it off. */
+	const char *cache_dir;
+	int no_cache;
 	int quiet;             /* no per-epoch progress */
 	int verbose;           /* compile times and plan sizes */
 	FILE *log;             /* progress and results (stdout if NULL) */

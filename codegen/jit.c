@@ -3,6 +3,8 @@
  * number can live side by side. */
 #include "cg.h"
 
+#include "../runtime/pool.h"
+
 #include <cblas.h>
 #include <llvm-c/LLJIT.h>
 #include <llvm-c/Orc.h>
@@ -37,6 +39,7 @@ static mlc_status define_runtime_symbols(LLVMOrcLLJITRef j, mlc_diag *d)
 		{"cblas_sgemm", (void (*)(void))cblas_sgemm},
 		{"expf", (void (*)(void))expf},
 		{"logf", (void (*)(void))logf},
+		{"mlc_parallel_for", (void (*)(void))mlc_parallel_for},
 	};
 	LLVMOrcCSymbolMapPair pairs[MLC_COUNTOF(syms)];
 	for (size_t i = 0; i < MLC_COUNTOF(syms); i++) {

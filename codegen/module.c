@@ -239,30 +239,15 @@ static void make_kernel(build *B, const mlc_node *n, cg_kernel *k)
 }
 
 static void call_kernel(build *B, const mlc_node *n, const cg_kernel *k, LLVMValueRef params,
-			LLVMValueRef act, LLVMValueRef hyper)
+			LLVMValueRef act, LLVMValueRef hyper, LLVMValueRef block)
 {
 	cg *c = &B->c;
-	LLVMValueRef args[CG_MAX_OPND + 5];
-	int na = 0;
+	LLVMValueRef ptrs[CG_MAX_OPND];
 	for (int i = 0; i < k->nparam; i++) {
 		const mlc_node *o = k->opnd[i];
-		args[na++] = cg_gep(c, o->mem == MEM_PARAM ? params : act, cg_i64(c, o->offset), c->t_f32);
+		ptrs[i] = cg_gep(c, o->mem == MEM_PARAM ? params : act, cg_i64(c, o->offset), c->t_f32);
 	}
-	if (k->scratch)
-		args[na++] = cg_gep(c, act, cg_i64(c, mlc_scratch_offset(n, c->g->max_batch)), c->t_f32);
-	LLVMValueRef extent = NULL;
-	switch (cg_range_of(n)) {
-	case CG_RANGE_ROWS: extent = cg_rows(c, n); break;
-	case CG_RANGE_ELEMS: extent = cg_numel(c, n); break;
-	case CG_RANGE_ONE: extent = cg_i64(c, 1); break;
-	case CG_RANGE_IMAGES: extent = cg_dim(c, n, 0); break;
-	case CG_RANGE_ELEMWISE: MLC_UNREACHABLE();
-	}
-	args[na++] = c->n;
-	args[na++] = cg_i64(c, 0);
-	args[na++] = extent;
-	args[na++] = hyper;
-	LLVMBuildCall2(c->b, k->type, k->fn, args, (unsigned)na, "");
+	cg_call_kernel(c, n, k, ptrs, act, hyper, block);
 }
 
 /* The kernels' hyper block (codegen.h): the caller's words, copied as bits,
@@ -303,11 +288,12 @@ static void make_entry(build *B, mlc_entry e, const bool *need)
 	LLVMSetValueName2(c->n, "n", 1);
 	LLVMPositionBuilderAtEnd(c->b, LLVMAppendBasicBlockInContext(c->ctx, fn, "entry"));
 	hyper = kernel_hyper(c, e, hyper);
+	LLVMValueRef block = cg_parallel_block(c);
 	for (int prologue = 1; prologue >= 0; prologue--)
 		for (int i = 0; i < g->nnode; i++) {
 			const cg_hooks *h = &cg_hook[g->node[i]->op];
 			if (need[i] && h->body && !!(h->flags & CG_PROLOGUE) == prologue)
-				call_kernel(B, g->node[i], &B->kern[i], params, act, hyper);
+				call_kernel(B, g->node[i], &B->kern[i], params, act, hyper, block);
 		}
 	LLVMBuildRetVoid(c->b);
 }

@@ -20,6 +20,7 @@ mlc_status mlc_plan_memory(mlc_graph *g, const mlc_pass_opts *o, mlc_diag *d)
 		return MLC_EUSER;
 	}
 	g->max_batch = o->max_batch;
+	g->threads = o->threads > 1 ? o->threads : 1;
 	g->act_size = g->param_size = 0;
 	for (int i = 0; i < g->nnode; i++) {
 		mlc_node *n = g->node[i];
@@ -37,6 +38,8 @@ mlc_status mlc_plan_memory(mlc_graph *g, const mlc_pass_opts *o, mlc_diag *d)
 			break;
 		default: {
 			int64_t size = mlc_numel(n, g->max_batch), scratch = mlc_scratch_elems(n, g->max_batch);
+			if (g->threads > 1) /* one area per thread (ir.h) */
+				scratch = g->threads * mlc_scratch_stride(n, g->max_batch);
 			if (scratch) /* right after the output (mlc_scratch_offset) */
 				size = (size + ALIGN - 1) / ALIGN * ALIGN + scratch;
 			n->mem = MEM_ACT;

@@ -7,7 +7,6 @@
  * `mlc run`, minus the data loading. */
 #include "session.h"
 
-#include <cblas.h>
 #include <errno.h>
 #include <math.h>
 #include <stdlib.h>
@@ -157,7 +156,7 @@ int main(int argc, char **argv)
 	getrusage(RUSAGE_SELF, &ru);
 	printf("mlc model=%s batch=%lld threads=%d steps=%ld median_ms=%.4g min_ms=%.4g mean_ms=%.4g "
 	       "peak_rss_mb=%.1f jit_ms=%.1f loss=%.5g\n",
-	       s->graph->name ? s->graph->name : "?", (long long)s->batch, openblas_get_num_threads(), a.steps,
+	       s->graph->name ? s->graph->name : "?", (long long)s->batch, s->graph->threads, a.steps,
 	       median(ms, a.steps), min, sum / (double)a.steps, (double)ru.ru_maxrss / 1024.0, jit_ms,
 	       (double)s->act[s->loss->offset]);
 	free(ms);

@@ -5,15 +5,23 @@
  * waiting). Workers are started on demand and never exit before the process
  * does (an atexit handler joins them, so valgrind and LSan see no leak).
  *
+ * Chunks are claimed, not assigned: chunk t (run as tid t) goes to whichever
+ * thread claims it first, so a worker that is asleep or has lost its core
+ * (a busy machine) never holds the caller up; the caller claims whatever is
+ * left and only waits for chunks already running.
+ *
  * Handshake and memory ordering:
- * - The caller writes the job (task, ctx, extent, nthreads) with plain stores
- *   and sets `pending` to the number of workers, then bumps the generation
- *   counter `gen` (seq_cst, hence a release). A worker that loads the new
- *   `gen` (acquire) therefore sees the whole job.
- * - Every started worker acknowledges every job by decrementing `pending`
- *   (release) after its last read of the job and its last write of results;
- *   the caller's acquire load of pending == 0 makes all those writes visible
- *   and makes it safe to overwrite the job for the next call.
+ * - The caller writes the job (task, ctx, extent) with plain stores, resets
+ *   `finished`, and publishes the 64-bit claim word (generation, nthreads,
+ *   next chunk) with a release store, then bumps the futex word `gen`.
+ * - A thread claims chunk c with a compare-exchange on the claim word (acq_rel)
+ *   that only succeeds for the current generation while c < nthreads; it
+ *   reads the job only after a successful claim (the acquire makes the job's
+ *   stores visible), and increments `finished` (release) after the chunk.
+ * - The caller returns when its acquire load sees finished == nthreads: every
+ *   chunk's writes are then visible to it, and no thread will read the job
+ *   again (a late worker's claim fails on the generation), so the next call
+ *   may overwrite it.
  * - Idle workers spin on `gen` for SPIN_NS, then sleep in futex(FUTEX_WAIT)
  *   on it. Sleeping is announced in `sleepers` (seq_cst increment, then a
  *   seq_cst re-read of gen); the caller bumps gen (seq_cst) and then reads
@@ -44,12 +52,13 @@ static struct {
 	pthread_t thr[MLC_POOL_MAX];
 	uint32_t start_gen[MLC_POOL_MAX]; /* gen when worker i was started */
 	bool atexit_set;
-	/* the job: written by the caller while the workers wait (see above) */
+	/* the job: written by the caller while no claim can succeed (see above) */
 	mlc_task_fn task;
 	void *ctx;
-	int64_t extent, nthreads;
-	_Atomic uint32_t gen; /* futex word */
-	atomic_int pending;
+	int64_t extent;
+	_Atomic uint64_t claim; /* gen << 32 | nthreads << 16 | next chunk */
+	atomic_int finished;    /* chunks done */
+	_Atomic uint32_t gen;   /* futex word */
 	atomic_int sleepers;
 	atomic_bool stop;
 } P = {.lock = PTHREAD_MUTEX_INITIALIZER};
@@ -78,11 +87,23 @@ static int64_t now_ns(void)
 	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
-/* Chunk t of nthreads: [extent·t/nthreads, extent·(t+1)/nthreads). */
-static void run_chunks(int64_t self, int64_t stride)
+/* Claims and runs chunks of generation g until none is left. Chunk t of
+ * nthreads is [extent·t/nthreads, extent·(t+1)/nthreads). */
+static void run_chunks(uint32_t g)
 {
-	for (int64_t t = self; t < P.nthreads; t += stride)
-		P.task(P.ctx, P.extent * t / P.nthreads, P.extent * (t + 1) / P.nthreads, t);
+	uint64_t w = atomic_load_explicit(&P.claim, memory_order_acquire);
+	for (;;) {
+		uint64_t t = w & 0xffff, nt = w >> 16 & 0xffff;
+		if ((uint32_t)(w >> 32) != g || t >= nt)
+			return;
+		if (!atomic_compare_exchange_weak_explicit(&P.claim, &w, w + 1, memory_order_acq_rel,
+							   memory_order_acquire))
+			continue;
+		int64_t n = (int64_t)nt, e = P.extent;
+		P.task(P.ctx, e * (int64_t)t / n, e * ((int64_t)t + 1) / n, (int64_t)t);
+		atomic_fetch_add_explicit(&P.finished, 1, memory_order_release);
+		w = atomic_load_explicit(&P.claim, memory_order_acquire);
+	}
 }
 
 /* Returns the first generation other than `seen`. */
@@ -120,8 +141,7 @@ static void *worker(void *arg)
 		seen = wait_job(seen);
 		if (atomic_load_explicit(&P.stop, memory_order_relaxed))
 			return NULL;
-		run_chunks(self, P.nworkers + 1);
-		atomic_fetch_sub_explicit(&P.pending, 1, memory_order_release);
+		run_chunks(seen);
 	}
 }
 
@@ -171,15 +191,16 @@ void mlc_parallel_for(mlc_task_fn task, void *ctx, int64_t extent, int64_t nthre
 	P.task = task;
 	P.ctx = ctx;
 	P.extent = extent;
-	P.nthreads = nthreads;
-	atomic_store_explicit(&P.pending, P.nworkers, memory_order_relaxed);
-	atomic_fetch_add(&P.gen, 1); /* seq_cst: publishes the job (release) */
+	atomic_store_explicit(&P.finished, 0, memory_order_relaxed);
+	uint32_t g = atomic_load_explicit(&P.gen, memory_order_relaxed) + 1;
+	atomic_store_explicit(&P.claim, (uint64_t)g << 32 | (uint64_t)nthreads << 16, memory_order_release);
+	atomic_store(&P.gen, g); /* seq_cst: pairs with the sleepers check */
 	if (atomic_load(&P.sleepers) > 0)
 		futex_wake_all(&P.gen);
-	run_chunks(0, P.nworkers + 1);
-	for (unsigned i = 1; atomic_load_explicit(&P.pending, memory_order_acquire) > 0; i++) {
+	run_chunks(g);
+	for (unsigned i = 1; atomic_load_explicit(&P.finished, memory_order_acquire) < nthreads; i++) {
 		cpu_relax();
-		if (i % 4096 == 0) /* a worker lost its core: let it have ours */
+		if (i % 4096 == 0) /* a worker lost its core mid-chunk: let it have ours */
 			sched_yield();
 	}
 	pthread_mutex_unlock(&P.lock);

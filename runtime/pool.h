@@ -8,9 +8,9 @@
 /* Runs task(ctx, begin, end, tid) once for every tid in [0, nthreads), on
  * [0, extent) cut into nthreads contiguous chunks in tid order (some may be
  * empty when extent < nthreads; each tid is still called, so a task that
- * writes a per-thread partial result always writes it). tid 0 runs on the
- * caller; returns when every chunk is done, with every chunk's writes visible
- * to the caller. nthreads <= 1 calls task(ctx, 0, extent, 0) inline. A call
+ * writes a per-thread partial result always writes it). Chunks go to the
+ * caller and the workers, whoever claims them first; returns when every
+ * chunk is done, with every chunk's writes visible to the caller. nthreads <= 1 calls task(ctx, 0, extent, 0) inline. A call
  * made while the pool is busy (another thread's call, or from inside a task)
  * runs its chunks one after another on the caller: same results, no deadlock. */
 typedef void (*mlc_task_fn)(void *ctx, int64_t begin, int64_t end, int64_t tid);

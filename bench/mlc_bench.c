@@ -261,7 +261,7 @@ int main(int argc, char **argv)
 	printf("mlc model=%s batch=%lld threads=%d steps=%ld median_ms=%.4g min_ms=%.4g mean_ms=%.4g "
 	       "peak_rss_mb=%.1f jit_cold_ms=%.1f jit_warm_ms=%.1f loss=%.5g jit_cold_cpu_ms=%.1f "
 	       "jit_warm_cpu_ms=%.1f jit_codegen_ms=%.1f jit_opt_ms=%.1f jit_mc_ms=%.1f fuse=%s gflops=%.1f\n",
-	       s->graph->name ? s->graph->name : "?", (long long)s->batch, openblas_get_num_threads(), a.steps,
+	       s->graph->name ? s->graph->name : "?", (long long)s->batch, s->graph->threads, a.steps,
 	       median(ms, a.steps), min, sum / (double)a.steps, (double)ru.ru_maxrss / 1024.0,
 	       s->jit_stats.total_ms, warm.total_ms, (double)s->act[s->loss->offset],
 	       s->jit_stats.total_cpu_ms, warm.total_cpu_ms, s->jit_stats.codegen_ms,

@@ -27,7 +27,7 @@ typedef struct {
 #define A(field) offsetof(args, field)
 static const flag f_batch = {"batch", F_INT, A(o.batch_size), "batch size (overrides data.batch_size)"};
 static const flag f_seed = {"seed", F_U64, A(o.seed), "random seed (overrides data.seed)"};
-static const flag f_threads = {"threads", F_INT, A(o.threads), "threads for BLAS (default: all cores)"};
+static const flag f_threads = {"threads", F_INT, A(o.threads), "kernel threads (default: the online CPUs, at most 8)"};
 static const flag f_verbose = {"verbose", F_BOOL, A(o.verbose), "print pass and compile times"};
 static const flag f_weights = {"weights", F_STR, A(o.weights), "initial weights (safetensors)"};
 static const flag f_out = {"o", F_STR, A(out), "output file"};
@@ -146,8 +146,8 @@ static const command commands[] = {
 	  &(flag){"print-before", F_STR, A(o.print_before), "dump the IR before PASS (or all)"},
 	  &(flag){"stop-after", F_STR, A(o.stop_after), "run the passes up to PASS only"},
 	  &(flag){"emit", F_STR, A(emit), "ir (default), llvm, llvm-opt or asm"}, &f_out, &f_wrt,
-	  &(flag){"no-update", F_BOOL, A(o.no_update), "skip the optimizer pass"}, &f_batch, &f_verbose,
-	  &f_no_fuse, &f_fuse_off},
+	  &(flag){"no-update", F_BOOL, A(o.no_update), "skip the optimizer pass"}, &f_batch, &f_threads,
+	  &f_verbose, &f_no_fuse, &f_fuse_off},
 	 cmd_ir},
 	{"run", "mlc run [options] MODEL.yaml", "train on the spec's data, or --eval, or --predict",
 	 {&(flag){"epochs", F_INT, A(o.epochs), "epochs (overrides data.epochs)"},
@@ -159,7 +159,7 @@ static const command commands[] = {
 	  &f_fuse_off, &f_cache_dir, &f_no_cache},
 	 cmd_run},
 	{"compile", "mlc compile [options] MODEL.yaml -o OUT", "write OUT.ll (optimized LLVM IR) and OUT.o",
-	 {&f_out, &f_batch, &f_verbose, &f_no_fuse, &f_fuse_off}, cmd_compile},
+	 {&f_out, &f_batch, &f_threads, &f_verbose, &f_no_fuse, &f_fuse_off}, cmd_compile},
 	{"grad", "mlc grad [options] MODEL.yaml -o GRADS.safetensors",
 	 "loss and gradients of the first training batch, as safetensors",
 	 {&f_weights, &f_out, &f_batch, &f_seed, &f_wrt, &f_threads, &f_no_fuse, &f_fuse_off, &f_cache_dir,

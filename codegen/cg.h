@@ -14,8 +14,8 @@
  * its source k. Operands planned at the same address share one parameter. */
 #define CG_MAX_OPND (MLC_MAX_SRC + 1)
 
-/* How the [begin, end) range of a kernel is measured; the entry passes
- * [0, extent) today and a thread pool can split it later. */
+/* How the [begin, end) range of a kernel is measured; an entry passes
+ * [0, extent), or splits it over the thread pool (parallel.c). */
 typedef enum {
 	CG_RANGE_ROWS,  /* rows of the output seen as 2-D [rows, last dim] */
 	CG_RANGE_ELEMS, /* elements of the output (1-D work: sum_rows columns, sgd) */
@@ -27,6 +27,10 @@ typedef enum {
 enum {
 	CG_PROLOGUE = 1 << 0, /* runs before every other kernel of an entry (const fills) */
 	CG_INPLACE = 1 << 1,  /* the output may share the exact slot of a same-shape source */
+	/* The range counts images of source 0 and the kernel sums over them into
+	 * its whole output (cleared first): split, threads t > 0 write partial
+	 * outputs that the entry adds up (parallel.c). */
+	CG_PARTIAL = 1 << 2,
 };
 
 typedef struct cg cg;
@@ -64,6 +68,13 @@ typedef struct {
 	const mlc_node *extent_of;
 	int64_t extent;
 	bool nosplit;
+	/* For the thread pool (parallel.c): the node whose geometry decides the
+	 * split grain and owns the scratch (the node, or a fused kernel's first
+	 * member; NULL for update kernels), an estimate of the one-thread time,
+	 * and CG_PARTIAL. */
+	const mlc_node *geom;
+	double work_ns;
+	bool partial;
 } cg_kernel;
 
 struct cg {
@@ -164,6 +175,18 @@ mlc_status cg_build_module(const mlc_graph *g, LLVMContextRef ctx, LLVMTargetMac
 
 /* The range kind of node n's kernel, with CG_RANGE_ELEMWISE resolved. */
 cg_range cg_range_of(const mlc_node *n);
+
+/* parallel.c: calling kernels from entries, split over the thread pool. */
+int cg_threads(const mlc_graph *g);               /* g->threads, at least 1 */
+/* A rough one-thread time of node n's work at max_batch, in ns. */
+double cg_work_ns(const mlc_node *n, int64_t batch);
+/* The entry's argument block for pool calls (an alloca of `words` i64s),
+ * NULL with one thread. */
+LLVMValueRef cg_parallel_block(cg *c, int words);
+/* Emits the call of kernel k over its whole range, directly or through
+ * mlc_parallel_for; ptrs are its k->nparam pointer arguments. */
+void cg_call_kernel(cg *c, const cg_kernel *k, LLVMValueRef const *ptrs, LLVMValueRef act,
+		    LLVMValueRef hyper, LLVMValueRef block);
 
 /* Kernel bodies (kernels_*.c). */
 void cg_elementwise(cg *c, const mlc_node *n);

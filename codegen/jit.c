@@ -5,6 +5,7 @@
 #include "cg.h"
 
 #include "jitcache.h"
+#include "../runtime/pool.h"
 
 #include <cblas.h>
 #include <llvm-c/LLJIT.h>
@@ -43,6 +44,7 @@ static mlc_status define_runtime_symbols(LLVMOrcLLJITRef j, mlc_diag *d)
 		{"cblas_sgemm", (void (*)(void))cblas_sgemm},
 		{"expf", (void (*)(void))expf},
 		{"logf", (void (*)(void))logf},
+		{"mlc_parallel_for", (void (*)(void))mlc_parallel_for},
 	};
 	LLVMOrcCSymbolMapPair pairs[MLC_COUNTOF(syms)];
 	for (size_t i = 0; i < MLC_COUNTOF(syms); i++) {

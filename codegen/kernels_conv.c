@@ -330,7 +330,8 @@ void cg_conv2d_grad_input(cg *c, const mlc_node *n)
 	cg_loop_end_rows(c, &bl.l);
 }
 
-/* dw = conv2d_grad_weight(x, w, dy), summed over all n images */
+/* dw = conv2d_grad_weight(x, w, dy), summed over images [begin, end); the
+ * entry adds up the outputs of a split (CG_PARTIAL, parallel.c) */
 void cg_conv2d_grad_weight(cg *c, const mlc_node *n)
 {
 	conv v;
@@ -342,21 +343,24 @@ void cg_conv2d_grad_weight(cg *c, const mlc_node *n)
 	}
 	const mlc_window *w = &v.w;
 	LLVMValueRef dw = c->opnd[0], x = c->opnd[1], dy = c->opnd[3];
-	LLVMValueRef ldy = cg_i64(c, w->f), images = cg_dim(c, n->src[0], 0), one = cg_f32(c, 1);
+	LLVMValueRef ldy = cg_i64(c, w->f), one = cg_f32(c, 1);
 	int64_t opix = w->oh * w->ow;
 	cg_loop gl;
 	clear(c, dw, cg_numel(c, n)); /* then every block accumulates */
 	if (v.pointwise) {
-		LLVMValueRef rows = muli(c, images, opix);
+		LLVMValueRef rows = muli(c, sub(c, c->end, c->begin), opix);
+		LLVMValueRef x0 = at(c, x, muli(c, c->begin, opix * w->c));
+		LLVMValueRef dy0 = at(c, dy, muli(c, c->begin, opix * w->f));
 		LLVMValueRef g = group_begin(c, &v, &gl);
-		cg_sgemm(c, true, false, cg_i64(c, v.cg), cg_i64(c, v.fg), rows, at(c, x, muli(c, g, v.cg)),
-			 cg_i64(c, w->c), at(c, dy, muli(c, g, v.fg)), ldy, one, at(c, dw, muli(c, g, v.fg)),
+		/* k = 0 (no rows) must still leave dw cleared: cg_sgemm skips only m = 0 */
+		cg_sgemm(c, true, false, cg_i64(c, v.cg), cg_i64(c, v.fg), rows, at(c, x0, muli(c, g, v.cg)),
+			 cg_i64(c, w->c), at(c, dy0, muli(c, g, v.fg)), ldy, one, at(c, dw, muli(c, g, v.fg)),
 			 ldy);
 		group_end(c, &v, &gl);
 		return;
 	}
 	blocks bl;
-	blocks_begin(c, &bl, cg_i64(c, 0), images, v.block);
+	blocks_begin(c, &bl, c->begin, c->end, v.block);
 	im2col(c, &v, false, x, c->scratch, bl.b0, bl.b1);
 	LLVMValueRef rows = muli(c, sub(c, bl.b1, bl.b0), opix);
 	LLVMValueRef dy0 = at(c, dy, muli(c, bl.b0, opix * w->f));

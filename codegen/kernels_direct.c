@@ -369,7 +369,7 @@ void cg_conv2d_grad_weight_direct(cg *c, const mlc_node *n)
 	int64_t nfull = w->f / (VL * vfull), rem = w->f - nfull * VL * vfull;
 	/* image by image: its x and dy stay in cache across the taps and tiles */
 	cg_loop b, kh, kw, ft;
-	cg_loop_begin(c, &b, cg_i64(c, 0), cg_dim(c, n->src[0], 0), "b");
+	cg_loop_begin(c, &b, c->begin, c->end, "b"); /* images [begin, end): CG_PARTIAL */
 	t.b = b.iv;
 	cg_loop_begin(c, &kh, cg_i64(c, 0), cg_i64(c, w->kh), "kh");
 	t.kh = kh.iv;

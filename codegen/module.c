@@ -169,11 +169,11 @@ static bool plan_scratch(build *B, const mlc_node *n, cg_kernel *k)
 {
 	int64_t batch = B->c.g->max_batch > 0 ? B->c.g->max_batch : 1;
 	k->scratch = mlc_scratch_elems(n, batch);
+	k->scratch_at = mlc_scratch_offset(n, batch);
 	if (!k->scratch)
 		return true;
 	/* one area per thread (ir.h); all of them must be free */
-	int64_t at = mlc_scratch_offset(n, batch), extent = mlc_scratch_extent(B->c.g, n);
-	k->scratch_at = at;
+	int64_t at = k->scratch_at, extent = mlc_scratch_extent(B->c.g, n);
 	if (n->mem != MEM_ACT || at + extent > B->c.g->act_size) {
 		fail(B, n, "its scratch space (%lld elements) is not in the activation arena",
 		     (long long)k->scratch);
@@ -256,7 +256,10 @@ static void make_kernel(build *B, const mlc_node *n, cg_kernel *k)
 	if (!assign_slots(B, n, k) || !plan_scratch(B, n, k))
 		return;
 	k->range = cg_range_of(n);
-	k->extent_of = n;
+	k->partial = (cg_hook[n->op].flags & CG_PARTIAL) != 0;
+	k->extent_of = k->partial ? n->src[0] : n; /* partial sums: images of source 0 */
+	k->geom = n;
+	k->work_ns = cg_work_ns(n, c->g->max_batch);
 	kernel_fn(B, n, k, mlc_ops[n->op].name);
 	for (int i = 0; i <= n->nsrc; i++)
 		c->opnd[i] = LLVMGetParam(k->fn, (unsigned)k->slot[i]);
@@ -330,7 +333,10 @@ static void make_group_kernel(build *B, int root_index, cg_kernel *k)
 	} else {
 		k->range = kind == MLC_GROUP_EPILOGUE ? cg_range_of(m[0]) : CG_RANGE_ROWS;
 		k->extent_of = m[0];
+		k->geom = m[0];
 	}
+	for (int a = 0; a < count; a++)
+		k->work_ns += cg_work_ns(m[a], c->g->max_batch);
 	kernel_fn(B, m[count - 1], k, "fused");
 	LLVMValueRef *param = mlc_xmalloc(sizeof *param * (size_t)k->nparam);
 	for (int i = 0; i < k->nparam; i++)
@@ -341,36 +347,17 @@ static void make_group_kernel(build *B, int root_index, cg_kernel *k)
 }
 
 static void call_kernel(build *B, const mlc_node *n, const cg_kernel *k, LLVMValueRef params,
-			LLVMValueRef act, LLVMValueRef hyper)
+			LLVMValueRef act, LLVMValueRef hyper, LLVMValueRef block)
 {
 	cg *c = &B->c;
-	LLVMValueRef *args = mlc_xmalloc(sizeof *args * (size_t)(k->nparam + 6));
-	int na = 0;
+	LLVMValueRef *ptrs = mlc_xmalloc(sizeof *ptrs * (size_t)(k->nparam + 1));
 	for (int i = 0; i < k->nparam; i++) {
 		const mlc_node *o = k->opnd[i];
-		args[na++] = cg_gep(c, o->mem == MEM_PARAM ? params : act, cg_i64(c, o->offset), c->t_f32);
+		ptrs[i] = cg_gep(c, o->mem == MEM_PARAM ? params : act, cg_i64(c, o->offset), c->t_f32);
 	}
-	if (k->scratch)
-		args[na++] = cg_gep(c, act, cg_i64(c, k->scratch_at), c->t_f32);
-	LLVMValueRef extent = NULL;
-	const mlc_node *x = k->extent_of;
 	(void)n;
-	if (k->extent > 0)
-		extent = cg_i64(c, k->extent);
-	else
-		switch (k->range) {
-		case CG_RANGE_ROWS: extent = cg_rows(c, x); break;
-		case CG_RANGE_ELEMS: extent = cg_numel(c, x); break;
-		case CG_RANGE_ONE: extent = cg_i64(c, 1); break;
-		case CG_RANGE_IMAGES: extent = cg_dim(c, x, 0); break;
-		case CG_RANGE_ELEMWISE: MLC_UNREACHABLE();
-		}
-	args[na++] = c->n;
-	args[na++] = cg_i64(c, 0);
-	args[na++] = extent;
-	args[na++] = hyper;
-	LLVMBuildCall2(c->b, k->type, k->fn, args, (unsigned)na, "");
-	free(args);
+	cg_call_kernel(c, k, ptrs, act, hyper, block);
+	free(ptrs);
 }
 
 /* The kernels' hyper block (codegen.h): the caller's words, copied as bits,
@@ -427,6 +414,10 @@ static void make_entry(build *B, mlc_entry e, const bool *need)
 	LLVMSetValueName2(c->n, "n", 1);
 	LLVMPositionBuilderAtEnd(c->b, LLVMAppendBasicBlockInContext(c->ctx, fn, "entry"));
 	hyper = kernel_hyper(c, e, hyper);
+	int words = 0;
+	for (int i = 0; i < g->nnode; i++)
+		words = B->kern[i].nparam > words ? B->kern[i].nparam : words;
+	LLVMValueRef block = cg_parallel_block(c, words);
 	for (int prologue = 1; prologue >= 0; prologue--)
 		for (int i = 0; i < g->nnode; i++) {
 			const cg_hooks *h = &cg_hook[g->node[i]->op];
@@ -436,7 +427,7 @@ static void make_entry(build *B, mlc_entry e, const bool *need)
 			if (need[i] && grp && !prologue)
 				zero_sums(B, i, act);
 			if (need[i] && (h->body || grp) && !!(h->flags & CG_PROLOGUE) == prologue)
-				call_kernel(B, g->node[i], &B->kern[i], params, act, hyper);
+				call_kernel(B, g->node[i], &B->kern[i], params, act, hyper, block);
 		}
 	LLVMBuildRetVoid(c->b);
 }

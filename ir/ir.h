@@ -147,7 +147,9 @@ char *mlc_type_str(const mlc_node *n, char *buf, size_t len);
 int64_t mlc_scratch_elems(const mlc_node *n, int64_t max_batch); /* 0: none */
 int64_t mlc_scratch_offset(const mlc_node *n, int64_t max_batch);
 /* With g->threads > 1 the planner reserves one scratch area per thread, each
- * mlc_scratch_stride apart: thread t's starts at offset + t·stride. */
+ * mlc_scratch_stride apart: thread t's starts at offset + t·stride. The
+ * stride is at least the elems rounded up to 16; conv2d_grad_weight's also
+ * holds a partial weight gradient (threads > 1 only, even when elems is 0). */
 int64_t mlc_scratch_stride(const mlc_node *n, int64_t max_batch);
 
 /* All of a value's activation memory from its offset: the value, then (if

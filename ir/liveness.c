@@ -17,9 +17,11 @@
 
 int64_t mlc_scratch_extent(const mlc_graph *g, const mlc_node *n)
 {
-	int64_t elems = mlc_scratch_elems(n, g->max_batch);
-	int threads = g->threads > 1 ? g->threads : 1;
-	return elems ? (threads - 1) * mlc_scratch_stride(n, g->max_batch) + elems : 0;
+	/* with several threads, one stride each (it may hold more than the
+	 * elems: a split weight gradient's partial output, ir/scratch.c) */
+	if (g->threads > 1)
+		return g->threads * mlc_scratch_stride(n, g->max_batch);
+	return mlc_scratch_elems(n, g->max_batch);
 }
 
 int64_t mlc_block_elems(const mlc_graph *g, const mlc_node *n)

@@ -47,5 +47,10 @@ int64_t mlc_scratch_offset(const mlc_node *n, int64_t max_batch)
 
 int64_t mlc_scratch_stride(const mlc_node *n, int64_t max_batch)
 {
-	return (mlc_scratch_elems(n, max_batch) + 15) / 16 * 16;
+	int64_t s = (mlc_scratch_elems(n, max_batch) + 15) / 16 * 16;
+	/* a split weight gradient sums images into one partial output per thread
+	 * (codegen/parallel.c), after the thread's columns */
+	if (n->op == OP_CONV2D_GRAD_WEIGHT && n->rank >= 0)
+		s += (mlc_numel(n, max_batch) + 15) / 16 * 16;
+	return s;
 }

@@ -3,6 +3,8 @@
  * through the pipeline. */
 #include "session.h"
 
+#include "pool.h"
+
 #include <cblas.h>
 #include <errno.h>
 #include <stdlib.h>
@@ -92,7 +94,7 @@ mlc_status mlc_session_open(const char *path, const mlc_options *o, mlc_diag *d,
 		.print_before = o->print_before,
 		.print_after = o->print_after,
 		.print_to = o->print_to,
-		.threads = 1,
+		.threads = o->threads > 0 ? o->threads : mlc_pool_default_threads(),
 		.no_fuse = o->no_fuse,
 		.fuse_off = o->fuse_off,
 	};
@@ -117,8 +119,11 @@ mlc_status mlc_session_open(const char *path, const mlc_options *o, mlc_diag *d,
 	if (o->verbose)
 		fprintf(s->log, "passes: %.1f ms\n", 1e3 * (mlc_now() - t0));
 	find_io(s);
-	if (o->threads > 0)
-		openblas_set_num_threads(o->threads);
+	/* Kernels split over the pool call OpenBLAS from every thread, so it must
+	 * not start threads of its own (they spin-wait and would take the other
+	 * cores); a graph planned for one thread (or IR text planned without
+	 * threads) leaves the cores to OpenBLAS. The setting is process-wide. */
+	openblas_set_num_threads(s->graph->threads > 1 ? 1 : po.threads);
 	*out = s;
 	return MLC_OK;
 }

@@ -258,7 +258,8 @@ static mlc_graph *parse_file(const char *path)
 	return g;
 }
 
-/* Per-thread scratch: threads areas of mlc_scratch_stride each. */
+/* Per-thread scratch: threads areas of mlc_scratch_stride each (a stride
+ * may hold more than the elems: a split weight gradient's partial output). */
 static void test_threads_scratch(void **state)
 {
 	(void)state;
@@ -274,7 +275,8 @@ static void test_threads_scratch(void **state)
 		if (!elems)
 			continue;
 		seen = true;
-		assert_int_equal(mlc_scratch_extent(g2, n), mlc_scratch_stride(n, 4) + elems);
+		assert_int_equal(mlc_scratch_extent(g2, n), 2 * mlc_scratch_stride(n, 4));
+		assert_true(mlc_scratch_stride(n, 4) >= elems);
 		assert_int_equal(mlc_scratch_extent(g1, g1->node[i]), elems);
 	}
 	assert_true(seen);

@@ -7,6 +7,7 @@
 
 #include <cblas.h>
 #include <errno.h>
+#include <malloc.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -163,6 +164,10 @@ mlc_status mlc_session_jit(mlc_session *s, mlc_diag *d)
 		s->fn[e] = mlc_jit_entry(s->jit, (mlc_entry)e);
 	if (s->opt.verbose)
 		mlc_jit_stats_print(&s->jit_stats, s->log);
+	/* The compiler's memory (LLVM's module, passes, codegen) is freed by now:
+	 * hand it back to the system before the arenas are touched, so the peak
+	 * is the larger of the two rather than their sum (glibc). */
+	malloc_trim(0);
 	/* 64-byte aligned arenas; sizes are multiples of 16 elements. */
 	size_t pa = (size_t)(s->graph->param_size > 0 ? s->graph->param_size : 16) * sizeof(float);
 	size_t aa = (size_t)(s->graph->act_size > 0 ? s->graph->act_size : 16) * sizeof(float);

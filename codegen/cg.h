@@ -244,6 +244,15 @@ void cg_copy(cg *c, const mlc_node *n); /* flatten, reshape_like */
 void cg_concat(cg *c, const mlc_node *n);
 void cg_slice(cg *c, const mlc_node *n);
 void cg_batchnorm(cg *c, const mlc_node *n);
+/* Batchnorm n in pieces, for fused kernels: stack arrays for its per-channel
+ * shift and scale (returns shift), filling them (training: from the batch
+ * statistics of x over all rows, updating the running ones; inference: from
+ * the running ones), and y = (x − shift[j])·scale[j] + beta[j]. */
+LLVMValueRef cg_bn_arrays(cg *c, const mlc_node *n, LLVMValueRef *scale);
+void cg_bn_scale_shift(cg *c, const mlc_node *n, bool training, LLVMValueRef x, LLVMValueRef gamma,
+		       LLVMValueRef rmean, LLVMValueRef rvar, LLVMValueRef shift, LLVMValueRef scale);
+LLVMValueRef cg_bn_apply(cg *c, LLVMValueRef x, LLVMValueRef shift, LLVMValueRef scale, LLVMValueRef beta,
+			 LLVMValueRef j);
 void cg_batchnorm_grad(cg *c, const mlc_node *n);
 void cg_batchnorm_grad_gamma(cg *c, const mlc_node *n);
 LLVMValueRef cg_sc_dropout(cg *c, const mlc_node *n, LLVMValueRef const *in); /* and dropout_grad */

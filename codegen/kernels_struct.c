@@ -201,28 +201,29 @@ static LLVMValueRef inv_std(bn *b, cg *c, const mlc_node *n, LLVMValueRef var)
 	return LLVMBuildFDiv(c->b, f64(b, c, 1), v, "");
 }
 
-/* y = (x − μ)·γ/σ + β. Training: μ, σ² from the batch, and the running
- * statistics move towards them (PyTorch: running = (1 − m)·running + m·batch,
- * the variance unbiased, or biased when a channel has a single value).
- * Inference: μ, σ² are the running statistics. */
-void cg_batchnorm(cg *c, const mlc_node *n)
+/* Per-channel shift (μ) and scale (γ/σ) of batchnorm n over x (its input,
+ * at pointer x): training, μ and σ² from the batch over all rows, and the
+ * running statistics move towards them (PyTorch: running = (1 − m)·running +
+ * m·batch, the variance unbiased, or biased when a channel has a single
+ * value); inference, μ and σ² are the running statistics. */
+static void scale_shift(cg *c, const mlc_node *n, bool training, LLVMValueRef x, LLVMValueRef gamma,
+			LLVMValueRef rmean, LLVMValueRef rvar, LLVMValueRef shift, LLVMValueRef scale)
 {
 	bn b;
 	bn_init(&b, c, n->src[0]);
-	LLVMValueRef y = c->opnd[0], gamma = c->opnd[2], beta = c->opnd[3];
-	LLVMValueRef rmean = c->opnd[4], rvar = c->opnd[5];
+	b.x = x;
+	double m = n->attr.f[0];
+	if (!training) {
+		LLVMValueRef j = chan_begin(&b, c);
+		LLVMValueRef g = ext(&b, c, cg_load(c, gamma, j));
+		LLVMValueRef rv = ext(&b, c, cg_load(c, rvar, j));
+		st(c, c->t_f32, cg_load(c, rmean, j), shift, j);
+		st(c, c->t_f32, trunc32(c, LLVMBuildFMul(c->b, g, inv_std(&b, c, n, rv), "")), scale, j);
+		chan_end(&b, c);
+		return;
+	}
 	LLVMValueRef mean_d = stack_array(c, b.f64, b.ch, "mean");
 	LLVMValueRef var_d = stack_array(c, b.f64, b.ch, "var");
-	LLVMValueRef shift = stack_array(c, c->t_f32, b.ch, "shift"); /* μ */
-	LLVMValueRef scale = stack_array(c, c->t_f32, b.ch, "scale"); /* γ/σ */
-	double m = n->attr.f[0];
-
-	LLVMBasicBlockRef train = LLVMAppendBasicBlockInContext(c->ctx, c->fn, "train");
-	LLVMBasicBlockRef infer = LLVMAppendBasicBlockInContext(c->ctx, c->fn, "infer");
-	LLVMBasicBlockRef norm = LLVMAppendBasicBlockInContext(c->ctx, c->fn, "normalize");
-	LLVMBuildCondBr(c->b, cg_training(c), train, infer);
-
-	LLVMPositionBuilderAtEnd(c->b, train);
 	batch_stats(&b, c, mean_d, var_d);
 	LLVMValueRef many = LLVMBuildICmp(c->b, LLVMIntSGT, b.rows, cg_i64(c, 1), "");
 	LLVMValueRef den = LLVMBuildSelect(c->b, many, LLVMBuildFSub(c->b, b.rows_f, f64(&b, c, 1), ""),
@@ -241,23 +242,52 @@ void cg_batchnorm(cg *c, const mlc_node *n)
 	cg_store(c, trunc32(c, rm), rmean, j);
 	cg_store(c, trunc32(c, rv), rvar, j);
 	chan_end(&b, c);
-	LLVMBuildBr(c->b, norm);
+}
 
+LLVMValueRef cg_bn_arrays(cg *c, const mlc_node *n, LLVMValueRef *scale)
+{
+	int64_t ch = n->src[0]->dim[n->src[0]->rank - 1];
+	*scale = stack_array(c, c->t_f32, ch, "scale");
+	return stack_array(c, c->t_f32, ch, "shift");
+}
+
+void cg_bn_scale_shift(cg *c, const mlc_node *n, bool training, LLVMValueRef x, LLVMValueRef gamma,
+		       LLVMValueRef rmean, LLVMValueRef rvar, LLVMValueRef shift, LLVMValueRef scale)
+{
+	scale_shift(c, n, training, x, gamma, rmean, rvar, shift, scale);
+}
+
+LLVMValueRef cg_bn_apply(cg *c, LLVMValueRef x, LLVMValueRef shift, LLVMValueRef scale, LLVMValueRef beta,
+			 LLVMValueRef j)
+{
+	LLVMValueRef d = LLVMBuildFSub(c->b, x, ld(c, c->t_f32, shift, j), "");
+	d = LLVMBuildFMul(c->b, d, ld(c, c->t_f32, scale, j), "");
+	return LLVMBuildFAdd(c->b, d, cg_load(c, beta, j), "");
+}
+
+/* y = (x − μ)·γ/σ + β, μ and σ from scale_shift in the entry's mode. */
+void cg_batchnorm(cg *c, const mlc_node *n)
+{
+	bn b;
+	bn_init(&b, c, n->src[0]);
+	LLVMValueRef y = c->opnd[0], gamma = c->opnd[2], beta = c->opnd[3];
+	LLVMValueRef rmean = c->opnd[4], rvar = c->opnd[5];
+	LLVMValueRef scale, shift = cg_bn_arrays(c, n, &scale);
+
+	LLVMBasicBlockRef train = LLVMAppendBasicBlockInContext(c->ctx, c->fn, "train");
+	LLVMBasicBlockRef infer = LLVMAppendBasicBlockInContext(c->ctx, c->fn, "infer");
+	LLVMBasicBlockRef norm = LLVMAppendBasicBlockInContext(c->ctx, c->fn, "normalize");
+	LLVMBuildCondBr(c->b, cg_training(c), train, infer);
+	LLVMPositionBuilderAtEnd(c->b, train);
+	scale_shift(c, n, true, b.x, gamma, rmean, rvar, shift, scale);
+	LLVMBuildBr(c->b, norm);
 	LLVMPositionBuilderAtEnd(c->b, infer);
-	j = chan_begin(&b, c);
-	g = ext(&b, c, cg_load(c, gamma, j));
-	rv = ext(&b, c, cg_load(c, rvar, j));
-	st(c, c->t_f32, cg_load(c, rmean, j), shift, j);
-	st(c, c->t_f32, trunc32(c, LLVMBuildFMul(c->b, g, inv_std(&b, c, n, rv), "")), scale, j);
-	chan_end(&b, c);
+	scale_shift(c, n, false, b.x, gamma, rmean, rvar, shift, scale);
 	LLVMBuildBr(c->b, norm);
 
 	LLVMPositionBuilderAtEnd(c->b, norm);
 	LLVMValueRef i = sweep_begin(&b, c);
-	j = b.j.iv;
-	LLVMValueRef d = LLVMBuildFSub(c->b, cg_load(c, b.x, i), ld(c, c->t_f32, shift, j), "");
-	d = LLVMBuildFMul(c->b, d, ld(c, c->t_f32, scale, j), "");
-	cg_store(c, LLVMBuildFAdd(c->b, d, cg_load(c, beta, j), ""), y, i);
+	cg_store(c, cg_bn_apply(c, cg_load(c, b.x, i), shift, scale, beta, b.j.iv), y, i);
 	sweep_end(&b, c);
 }
 

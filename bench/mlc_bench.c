@@ -23,8 +23,9 @@
 
 static const char usage[] =
 	"usage: mlc_bench [--batch N] [--steps K] [--warmup W] [--threads T] [--lr X] [--no-fuse]\n"
-	"                 [--fuse-off RULES] MODEL.yaml\n"
-	"  times K train steps (after W warm-up steps) on random data; prints median/min/mean ms\n"
+	"                 [--fuse-off RULES] [--predict] MODEL.yaml\n"
+	"  times K train steps (after W warm-up steps) on random data; prints median/min/mean ms;\n"
+	"  --predict times the inference entry (a forward pass) instead\n"
 	"       mlc_bench --sgemm-peak [--threads T]\n"
 	"  OpenBLAS cblas_sgemm GFLOP/s at n = 1536 (best of 5), the reference for gflops=\n";
 
@@ -32,7 +33,7 @@ typedef struct {
 	const char *spec;
 	long batch, steps, warmup, threads;
 	double lr;
-	bool no_fuse, sgemm_peak;
+	bool no_fuse, sgemm_peak, predict;
 	const char *fuse_off;
 } bench_args;
 
@@ -61,6 +62,9 @@ static bool parse_args(int argc, char **argv, bench_args *a)
 			continue;
 		} else if (strcmp(f, "--sgemm-peak") == 0) {
 			a->sgemm_peak = true;
+			continue;
+		} else if (strcmp(f, "--predict") == 0) {
+			a->predict = true;
 			continue;
 		} else if (f[0] != '-') {
 			if (a->spec) {
@@ -245,7 +249,8 @@ int main(int argc, char **argv)
 	mlc_rng_seed(&r, 1);
 	fill_inputs(s, &r);
 	float hyper[4] = {(float)(a.lr > 0 ? a.lr : s->model ? s->model->opt.lr : 0.01)};
-	mlc_entry_fn train = s->fn[MLC_ENTRY_TRAIN];
+	/* --predict times the inference entry instead (a forward pass) */
+	mlc_entry_fn train = s->fn[a.predict ? MLC_ENTRY_PREDICT : MLC_ENTRY_TRAIN];
 	for (long i = 0; i < a.warmup; i++)
 		train(s->params, s->act, s->batch, hyper);
 	double *ms = mlc_xmalloc(sizeof(double) * (size_t)a.steps), sum = 0, min = INFINITY;

@@ -34,7 +34,7 @@ static const flag f_out = {"o", F_STR, A(out), "output file"};
 static const flag f_wrt = {"wrt-inputs", F_BOOL, A(o.wrt_inputs), "also differentiate w.r.t. the inputs"};
 static const flag f_no_fuse = {"no-fuse", F_BOOL, A(o.no_fuse), "skip the fuse pass (every op its own kernel)"};
 static const flag f_fuse_off = {"fuse-off", F_STR, A(o.fuse_off),
-				"switch off fusion RULES (comma-separated: epilogue, elementwise, reduce, update)"};
+				"switch off fusion RULES (comma-separated: epilogue, elementwise, reduce, update, batchnorm)"};
 static const flag f_cache_dir = {"cache-dir", F_STR, A(o.cache_dir),
 				 "compiled-code cache (default: $MLC_CACHE_DIR, $XDG_CACHE_HOME/mlc, ~/.cache/mlc)"};
 static const flag f_no_cache = {"no-cache", F_BOOL, A(o.no_cache), "compile without the code cache"};

@@ -53,7 +53,8 @@ typedef struct {
 extern const cg_hooks cg_hook[OP_COUNT];
 
 /* One kernel function: of one node, or of a fusion group (at its root). */
-typedef struct {
+typedef struct cg_kernel cg_kernel;
+struct cg_kernel {
 	LLVMValueRef fn;
 	LLVMTypeRef type;
 	int nparam;                  /* distinct pointer parameters */
@@ -75,7 +76,10 @@ typedef struct {
 	const mlc_node *geom;
 	double work_ns;
 	bool partial;
-} cg_kernel;
+	/* A fused kernel with a batchnorm member: what training entries call
+	 * instead (CG_PART_PRE, CG_PART_POST; malloc'd), else NULL. */
+	cg_kernel *train[2];
+};
 
 struct cg {
 	const mlc_graph *g;
@@ -109,9 +113,12 @@ struct cg {
  * of the output must be finished and passed exactly once. */
 void cg_epilogue(cg *c, const mlc_node *n, LLVMValueRef r0, LLVMValueRef r1);
 /* The body of a fused kernel over members m[0..count) (the function, its
- * parameters `param` by operand slot of k and c's range are set up). */
+ * parameters `param` by operand slot of k and c's range are set up). A group
+ * with a batchnorm member (cg_group_bn >= 0) has three functions, `part`. */
+typedef enum { CG_PART_WHOLE, CG_PART_PRE, CG_PART_POST } cg_part;
 void cg_group_body(cg *c, const mlc_node *const *m, int count, mlc_group_kind kind,
-		   const cg_kernel *k, const LLVMValueRef *param);
+		   const cg_kernel *k, const LLVMValueRef *param, cg_part part);
+int cg_group_bn(const mlc_node *const *m, int count);
 /* UPDATE groups run over the concatenation of their members' elements. */
 int64_t cg_group_update_extent(const mlc_node *const *m, int count);
 

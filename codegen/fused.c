@@ -27,6 +27,10 @@ struct cg_group {
 	LLVMValueRef *acc;   /* by member: sum_rows accumulators (double[cols]) */
 	const cg_kernel *k;
 	const LLVMValueRef *param; /* by operand slot */
+	/* Members [lo, hi) run in this function; a batchnorm member (index bn,
+	 * or -1) uses the per-channel shift/scale arrays. */
+	int lo, hi, bn;
+	LLVMValueRef shift, scale;
 };
 
 static int index_of(const struct cg_group *G, const mlc_node *s)
@@ -50,14 +54,17 @@ static LLVMValueRef ptr_of(const struct cg_group *G, const mlc_node *s)
 	MLC_UNREACHABLE();
 }
 
-/* Members over element i (flat), column j (NULL if no row operand needs it). */
+/* Members [lo, hi) over element i (flat), column j (NULL if no row operand
+ * needs it). A source in the group computed in this call is a register; one
+ * computed by an earlier function of a split group (below) is read back. */
 static void elements(cg *c, const struct cg_group *G, LLVMValueRef i, LLVMValueRef j)
 {
 	LLVMValueRef *val = mlc_xmalloc(sizeof *val * (size_t)G->count);
 	LLVMTypeRef t_f64 = LLVMDoubleTypeInContext(c->ctx);
-	for (int a = 0; a < G->count; a++) {
-		const mlc_node *n = G->m[a];
+	for (int a = 0; a < G->count; a++)
 		val[a] = NULL;
+	for (int a = G->lo; a < G->hi; a++) {
+		const mlc_node *n = G->m[a];
 		if (G->kind == MLC_GROUP_EPILOGUE && a == 0) {
 			val[a] = cg_load(c, G->ptr[0], i);
 			continue;
@@ -72,9 +79,12 @@ static void elements(cg *c, const struct cg_group *G, LLVMValueRef i, LLVMValueR
 		for (int k = 0; k < n->nsrc; k++) {
 			const mlc_node *s = n->src[k];
 			int at = index_of(G, s);
-			if (at >= 0 && at < a)
+			if (at >= 0 && val[at])
 				in[k] = val[at];
-			else if (s->rank == 0)
+			else if (at >= 0) {
+				MLC_ASSERT(G->ptr[at]);
+				in[k] = cg_load(c, G->ptr[at], i);
+			} else if (s->rank == 0)
 				in[k] = cg_load(c, ptr_of(G, s), cg_i64(c, 0));
 			else if (mlc_same_shape(s, G->dom))
 				in[k] = cg_load(c, ptr_of(G, s), i);
@@ -82,7 +92,10 @@ static void elements(cg *c, const struct cg_group *G, LLVMValueRef i, LLVMValueR
 				in[k] = cg_load(c, ptr_of(G, s), j);
 		}
 		c->elem = i;
-		val[a] = cg_hook[n->op].scalar(c, n, in);
+		if (n->op == OP_BATCHNORM)
+			val[a] = cg_bn_apply(c, in[0], G->shift, G->scale, ptr_of(G, n->src[2]), j);
+		else
+			val[a] = cg_hook[n->op].scalar(c, n, in);
 		if (G->ptr[a])
 			cg_store(c, val[a], G->ptr[a], i);
 	}
@@ -91,9 +104,9 @@ static void elements(cg *c, const struct cg_group *G, LLVMValueRef i, LLVMValueR
 
 static bool needs_rows(const struct cg_group *G)
 {
-	for (int a = 0; a < G->count; a++) {
+	for (int a = G->lo; a < G->hi; a++) {
 		const mlc_node *n = G->m[a];
-		if (n->op == OP_SUM_ROWS)
+		if (n->op == OP_SUM_ROWS || n->op == OP_BATCHNORM)
 			return true;
 		for (int k = 0; k < n->nsrc; k++)
 			if (index_of(G, n->src[k]) < 0 && n->src[k]->rank > 0 && !mlc_same_shape(n->src[k], G->dom))
@@ -195,15 +208,50 @@ int64_t cg_group_update_extent(const mlc_node *const *m, int count)
 	return total;
 }
 
-void cg_group_body(cg *c, const mlc_node *const *m, int count, mlc_group_kind kind,
-		   const cg_kernel *k, const LLVMValueRef *param)
+int cg_group_bn(const mlc_node *const *m, int count)
 {
-	struct cg_group G = {.m = m, .count = count, .kind = kind, .dom = m[0], .k = k, .param = param};
+	for (int a = 0; a < count; a++)
+		if (m[a]->op == OP_BATCHNORM)
+			return a;
+	return -1;
+}
+
+/* A group with a batchnorm member has three functions (docs/design.md,
+ * "Fusion"): CG_PART_WHOLE, for inference entries, folds the batchnorm into
+ * the anchor's epilogue with the running statistics' shift and scale; for
+ * training entries, CG_PART_PRE runs the anchor and the members before the
+ * batchnorm (whose input it stores), and CG_PART_POST takes the batch
+ * statistics over every row, updates the running ones, and runs the
+ * batchnorm and the members after it in one loop. */
+void cg_group_body(cg *c, const mlc_node *const *m, int count, mlc_group_kind kind,
+		   const cg_kernel *k, const LLVMValueRef *param, cg_part part)
+{
+	struct cg_group G = {.m = m, .count = count, .kind = kind, .dom = m[0], .k = k, .param = param,
+			     .lo = 0, .hi = count, .bn = cg_group_bn(m, count)};
 	G.ptr = mlc_xmalloc(sizeof *G.ptr * (size_t)count);
 	G.acc = mlc_xmalloc(sizeof *G.acc * (size_t)count);
 	for (int a = 0; a < count; a++) {
 		G.ptr[a] = m[a]->internal ? NULL : ptr_of(&G, m[a]);
 		G.acc[a] = NULL;
+	}
+	if (G.bn >= 0) {
+		const mlc_node *b = m[G.bn];
+		if (part == CG_PART_PRE)
+			G.hi = G.bn;
+		else {
+			G.shift = cg_bn_arrays(c, b, &G.scale);
+			bool training = part == CG_PART_POST;
+			LLVMValueRef x = training ? G.ptr[index_of(&G, b->src[0])] : NULL;
+			cg_bn_scale_shift(c, b, training, x, ptr_of(&G, b->src[1]), ptr_of(&G, b->src[3]),
+					  ptr_of(&G, b->src[4]), G.shift, G.scale);
+		}
+		if (part == CG_PART_POST) {
+			G.lo = G.bn;
+			rows_loop(c, &G, cg_i64(c, 0), cg_rows(c, G.dom));
+			free(G.ptr);
+			free(G.acc);
+			return;
+		}
 	}
 	if (kind == MLC_GROUP_UPDATE) {
 		update(c, &G);

@@ -337,13 +337,35 @@ static void make_group_kernel(build *B, int root_index, cg_kernel *k)
 	}
 	for (int a = 0; a < count; a++)
 		k->work_ns += cg_work_ns(m[a], c->g->max_batch);
-	kernel_fn(B, m[count - 1], k, "fused");
-	LLVMValueRef *param = mlc_xmalloc(sizeof *param * (size_t)k->nparam);
-	for (int i = 0; i < k->nparam; i++)
-		param[i] = LLVMGetParam(k->fn, (unsigned)i);
-	cg_group_body(c, m, count, kind, k, param);
-	free(param);
-	LLVMBuildRetVoid(c->b);
+	/* With a batchnorm member, training entries call two other functions
+	 * (fused.c): the anchor's part, split like it, then the batch statistics
+	 * and the rest over all rows in one call. Same operands throughout. */
+	if (cg_group_bn(m, count) >= 0) {
+		for (int t = 0; t < 2; t++) {
+			cg_kernel *v = mlc_xmalloc(sizeof *v);
+			*v = *k;
+			v->train[0] = v->train[1] = NULL;
+			if (t == 1) {
+				v->range = CG_RANGE_ONE;
+				v->extent = 1;
+				v->nosplit = true;
+			}
+			k->train[t] = v;
+		}
+	}
+	static const char *const names[] = {"fused", "fused.pre", "fused.post"};
+	for (int part = 0; part < 3; part++) {
+		cg_kernel *v = part == 0 ? k : k->train[part - 1];
+		if (!v)
+			break;
+		kernel_fn(B, m[count - 1], v, names[part]);
+		LLVMValueRef *param = mlc_xmalloc(sizeof *param * (size_t)v->nparam);
+		for (int i = 0; i < v->nparam; i++)
+			param[i] = LLVMGetParam(v->fn, (unsigned)i);
+		cg_group_body(c, m, count, kind, v, param, (cg_part)part);
+		free(param);
+		LLVMBuildRetVoid(c->b);
+	}
 }
 
 static void call_kernel(build *B, const mlc_node *n, const cg_kernel *k, LLVMValueRef params,
@@ -427,7 +449,16 @@ static void make_entry(build *B, mlc_entry e, const bool *need)
 			if (need[i] && grp && !prologue)
 				zero_sums(B, i, act);
 			if (need[i] && (h->body || grp) && !!(h->flags & CG_PROLOGUE) == prologue)
-				call_kernel(B, g->node[i], &B->kern[i], params, act, hyper, block);
+			{
+				const cg_kernel *k = &B->kern[i];
+				bool training = e == MLC_ENTRY_GRAD || e == MLC_ENTRY_TRAIN;
+				if (training && k->train[0]) {
+					call_kernel(B, g->node[i], k->train[0], params, act, hyper, block);
+					call_kernel(B, g->node[i], k->train[1], params, act, hyper, block);
+				} else {
+					call_kernel(B, g->node[i], k, params, act, hyper, block);
+				}
+			}
 		}
 	LLVMBuildRetVoid(c->b);
 }
@@ -495,7 +526,11 @@ mlc_status cg_build_module(const mlc_graph *g, LLVMContextRef ctx, LLVMTargetMac
 		B.kern[i] = (cg_kernel){0};
 	build_all(&B, has_entry);
 	for (int i = 0; i <= g->nnode; i++)
+	{
 		free(B.kern[i].opnd);
+		free(B.kern[i].train[0]);
+		free(B.kern[i].train[1]);
+	}
 	free(B.pos);
 	free(B.need);
 	free(B.any);

@@ -71,8 +71,29 @@ bool mlc_group_legal(const mlc_node *const *m, int count, mlc_group_kind *kind, 
 	if (dom->rank < 1 || dom->dtype != DT_F32)
 		return WHY("%%%d: the domain must be an f32 tensor of rank >= 1", dom->id);
 	int64_t cols = dom->dim[dom->rank - 1];
+	int bn = -1;
 	for (int i = *kind == MLC_GROUP_EPILOGUE; i < count; i++) {
 		const mlc_node *n = m[i];
+		/* batchnorm in an epilogue: folded with the running statistics in
+		 * inference, in two parts around the batch statistics in training
+		 * (codegen/fused.c); what follows it reads only it, later members
+		 * and values from outside */
+		if (n->op == OP_BATCHNORM) {
+			if (*kind != MLC_GROUP_EPILOGUE || bn >= 0)
+				return WHY("%%%d: batchnorm only once, after a matmul or convolution", n->id);
+			if (!member(m, i, n->src[0]) || !mlc_same_shape(n, dom))
+				return WHY("%%%d: batchnorm must normalize a member of the group", n->id);
+			for (int k = 1; k < 5; k++)
+				if (member(m, i, n->src[k]) || n->src[k]->rank != 1 || n->src[k]->dim[0] != cols)
+					return WHY("%%%d: batchnorm parameters must be vectors from outside", n->id);
+			bn = i;
+			continue;
+		}
+		for (int k = 0; bn >= 0 && k < n->nsrc; k++)
+			for (int j = 0; j < bn; j++)
+				if (n->src[k] == m[j])
+					return WHY("%%%d reads %%%d from before the batchnorm of its group", n->id,
+						   m[j]->id);
 		if (n->op == OP_SUM_ROWS) {
 			const mlc_node *s = n->src[0];
 			if (!member(m, i, s) || s->op == OP_SUM_ROWS)

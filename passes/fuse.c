@@ -10,14 +10,17 @@
  *   epilogue   elementwise consumers of matmul / conv2d / conv2d_grad_input
  *   elementwise chains and DAGs of elementwise and broadcast ops
  *   reduce     sum_rows (bias gradients) into the loop producing its input
- *   update     all optimizer updates into one kernel over the parameters */
+ *   update     all optimizer updates into one kernel over the parameters
+ *   batchnorm  batchnorm into a matmul/convolution epilogue: folded with the
+ *              running statistics at inference, split around the batch
+ *              statistics in training */
 #include "passes.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-const char *const mlc_fuse_rules[] = {"epilogue", "elementwise", "reduce", "update", NULL};
+const char *const mlc_fuse_rules[] = {"epilogue", "elementwise", "reduce", "update", "batchnorm", NULL};
 
 typedef struct {
 	mlc_node **m;
@@ -32,14 +35,14 @@ typedef struct {
 	int *gid;        /* node id -> group index or -1 */
 	group *grp;
 	int ngrp;
-	bool rule[4];
+	bool rule[5];
 } fuser;
 
-enum { R_EPILOGUE, R_ELEMWISE, R_REDUCE, R_UPDATE };
+enum { R_EPILOGUE, R_ELEMWISE, R_REDUCE, R_UPDATE, R_BATCHNORM, R_COUNT };
 
-static bool rules_from(const char *off, bool rule[4], mlc_diag *d)
+static bool rules_from(const char *off, bool rule[R_COUNT], mlc_diag *d)
 {
-	for (int i = 0; i < 4; i++)
+	for (int i = 0; i < R_COUNT; i++)
 		rule[i] = true;
 	if (!off || !*off)
 		return true;
@@ -52,7 +55,7 @@ static bool rules_from(const char *off, bool rule[4], mlc_diag *d)
 			i++;
 		if (!mlc_fuse_rules[i]) {
 			const char *hint = mlc_suggest(t, mlc_fuse_rules);
-			mlc_error_file(d, NULL, "unknown fusion rule '%s'%s%s%s (rules: epilogue, elementwise, reduce, update)",
+			mlc_error_file(d, NULL, "unknown fusion rule '%s'%s%s%s (rules: epilogue, elementwise, reduce, update, batchnorm)",
 				       t, hint ? "; did you mean '" : "", hint ? hint : "", hint ? "'?" : "");
 			ok = false;
 			break;
@@ -109,6 +112,26 @@ static bool can_start(const fuser *F, const mlc_node *s)
 	return mlc_op_loopable(s->op) && F->rule[R_ELEMWISE];
 }
 
+/* Training runs a fused batchnorm in two parts with its input stored in
+ * between (codegen/fused.c), which the backward pass keeps anyway; a graph
+ * that trains without reading it back (frozen layers) leaves it unfused. */
+static bool bn_input_kept(const fuser *F, const mlc_node *n)
+{
+	const mlc_graph *g = F->g;
+	bool trains = false;
+	for (int i = 0; i < g->nret; i++)
+		trains |= strncmp(g->ret[i].key, "grad.", 5) == 0;
+	if (!trains)
+		return true;
+	for (int i = 0; i < g->nnode; i++) {
+		const mlc_node *r = g->node[i];
+		for (int k = 0; !r->dead && r != n && k < r->nsrc; k++)
+			if (r->src[k] == n->src[0] && !F->fwd[r->id])
+				return true;
+	}
+	return false;
+}
+
 /* Tries to append n to the group of (or started by) its source s. */
 static bool try_join(fuser *F, mlc_node *n, mlc_node *s)
 {
@@ -121,6 +144,8 @@ static bool try_join(fuser *F, mlc_node *n, mlc_node *s)
 	const mlc_node *first = gi >= 0 ? F->grp[gi].m[0] : s;
 	bool epi = first->op == OP_MATMUL || first->op == OP_CONV2D || first->op == OP_CONV2D_GRAD_INPUT;
 	if (n->op == OP_SUM_ROWS ? !F->rule[R_REDUCE] : !(epi ? F->rule[R_EPILOGUE] : F->rule[R_ELEMWISE]))
+		return false;
+	if (n->op == OP_BATCHNORM && (!F->rule[R_BATCHNORM] || !bn_input_kept(F, n)))
 		return false;
 	/* members so far, plus n */
 	int count = gi >= 0 ? F->grp[gi].n : 1;
@@ -233,7 +258,7 @@ mlc_status mlc_fuse(mlc_graph *g, const mlc_pass_opts *o, mlc_diag *d)
 	mark_forward(&F);
 	for (int i = 0; i < g->nnode; i++) {
 		mlc_node *n = g->node[i];
-		if (n->dead || !(mlc_op_loopable(n->op) || n->op == OP_SUM_ROWS))
+		if (n->dead || !(mlc_op_loopable(n->op) || n->op == OP_SUM_ROWS || n->op == OP_BATCHNORM))
 			continue;
 		for (int k = 0; k < n->nsrc; k++) {
 			mlc_node *s = n->src[k];

@@ -221,7 +221,7 @@ void mlc_metrics_print_confusion(const mlc_metrics *m, FILE *f)
 		fprintf(f, " %*lld", w, (long long)p);
 	fputc('\n', f);
 	for (int64_t t = 0; t < c; t++) {
-		fprintf(f, "%*lld ", lw + 1, (long long)t);
+		fprintf(f, "%*lld", lw + 1, (long long)t);
 		for (int64_t p = 0; p < c; p++)
 			fprintf(f, " %*lld", w, (long long)m->confusion[t * c + p]);
 		fputc('\n', f);

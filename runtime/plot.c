@@ -44,7 +44,7 @@ static bool string(jreader *r, char *key, size_t n)
 {
 	if (r->p >= r->end || *r->p != '"')
 		return fail(r, "expected a string");
-	r->p++;
+	const char *open = r->p++;
 	size_t k = 0;
 	while (r->p < r->end && *r->p != '"') {
 		unsigned char c = (unsigned char)*r->p;
@@ -67,8 +67,10 @@ static bool string(jreader *r, char *key, size_t n)
 			key[k++] = (char)c;
 		r->p++;
 	}
-	if (r->p >= r->end)
+	if (r->p >= r->end) {
+		r->p = open;
 		return fail(r, "unterminated string");
+	}
 	r->p++;
 	if (key)
 		key[k] = 0;
@@ -359,7 +361,7 @@ static mlc_status read_log(const char *path, curves *c, mlc_diag *d)
 
 /* ---- SVG ---- */
 
-enum { PANEL_W = 440, PANEL_H = 320, LEFT = 64, RIGHT = 16, TOP = 36, BOTTOM = 44 };
+enum { PANEL_W = 440, PANEL_H = 320, LEFT = 64, RIGHT = 16, TOP = 40, BOTTOM = 44 };
 
 static const char *const colour[S_COUNT] = {"#1f77b4", "#ff7f0e", "#1f77b4", "#ff7f0e"};
 
@@ -413,8 +415,8 @@ static void panel(FILE *f, const curves *c, int first, const char *title, int px
 	fr.y0 -= pad;
 	fr.y1 += pad;
 	int x0 = px + LEFT, x1 = px + PANEL_W - RIGHT, y0 = py + TOP, y1 = py + PANEL_H - BOTTOM;
-	fprintf(f, "<g>\n<text x=\"%d\" y=\"%d\" text-anchor=\"middle\" font-size=\"15\">%s</text>\n",
-		(x0 + x1) / 2, py + 22, title);
+	fprintf(f, "<g>\n<text x=\"%d\" y=\"%d\" font-size=\"15\" font-weight=\"bold\">%s</text>\n", x0,
+		py + 24, title);
 	fprintf(f, "<rect x=\"%d\" y=\"%d\" width=\"%d\" height=\"%d\" fill=\"none\" stroke=\"#333\"/>\n", x0, y0,
 		x1 - x0, y1 - y0);
 	char lab[32];
@@ -439,7 +441,7 @@ static void panel(FILE *f, const curves *c, int first, const char *title, int px
 	}
 	fprintf(f, "<text x=\"%d\" y=\"%d\" text-anchor=\"middle\" font-size=\"12\">epoch</text>\n", (x0 + x1) / 2,
 		y1 + 36);
-	int ly = y0 + 16;
+	int lx = x0 + 110; /* the legend: in the header row, after the title */
 	for (int s = first; s < first + 2; s++) {
 		int pts = 0;
 		for (int i = 0; i < c->n; i++)
@@ -457,11 +459,10 @@ static void panel(FILE *f, const curves *c, int first, const char *title, int px
 				if (isfinite(c->y[s][i]))
 					fprintf(f, "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"2.5\" fill=\"%s\"/>\n",
 						sx(&fr, c->epoch[i]), sy(&fr, c->y[s][i]), colour[s]);
-		/* legend, top right */
 		fprintf(f, "<line x1=\"%d\" y1=\"%d\" x2=\"%d\" y2=\"%d\" stroke=\"%s\" stroke-width=\"2\"%s/>"
 			"<text x=\"%d\" y=\"%d\" font-size=\"12\">%s</text>\n",
-			x1 - 96, ly, x1 - 72, ly, colour[s], dash, x1 - 66, ly + 4, series_key[s]);
-		ly += 18;
+			lx, py + 20, lx + 24, py + 20, colour[s], dash, lx + 30, py + 24, series_key[s]);
+		lx += 110;
 	}
 	fputs("</g>\n", f);
 }

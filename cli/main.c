@@ -79,6 +79,11 @@ static int cmd_ir(args *a, mlc_diag *d)
 
 static int cmd_run(args *a, mlc_diag *d)
 {
+	if (a->o.json_log && (a->eval || a->predict)) {
+		mlc_error_file(d, NULL, "--log records training; it cannot be combined with --%s",
+			       a->eval ? "eval" : "predict");
+		return 2;
+	}
 	mlc_session *s;
 	mlc_status st = mlc_session_open(a->file, &a->o, d, &s);
 	if (st != MLC_OK)

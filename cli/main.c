@@ -41,7 +41,7 @@ static const flag f_no_cache = {"no-cache", F_BOOL, A(o.no_cache), "compile with
 
 typedef struct {
 	const char *name, *usage, *summary;
-	const flag *flags[16];
+	const flag *flags[20]; /* NULL-terminated */
 	int (*run)(args *a, mlc_diag *d);
 } command;
 
@@ -79,6 +79,11 @@ static int cmd_ir(args *a, mlc_diag *d)
 
 static int cmd_run(args *a, mlc_diag *d)
 {
+	if (a->o.json_log && (a->eval || a->predict)) {
+		mlc_error_file(d, NULL, "--log records training; it cannot be combined with --%s",
+			       a->eval ? "eval" : "predict");
+		return 2;
+	}
 	mlc_session *s;
 	mlc_status st = mlc_session_open(a->file, &a->o, d, &s);
 	if (st != MLC_OK)
@@ -138,6 +143,15 @@ static int cmd_grad(args *a, mlc_diag *d)
 	return exit_code(st);
 }
 
+static int cmd_plot(args *a, mlc_diag *d)
+{
+	if (!a->out) {
+		mlc_error_file(d, NULL, "plot needs -o OUT.svg");
+		return 2;
+	}
+	return exit_code(mlc_plot(a->file, a->out, d));
+}
+
 static const command commands[] = {
 	{"check", "mlc check [options] MODEL.yaml", "validate a spec and print the model summary",
 	 {&f_batch, &f_verbose}, cmd_check},
@@ -155,7 +169,8 @@ static const command commands[] = {
 	  &f_weights, &(flag){"save", F_STR, A(save), "save the trained weights (safetensors)"},
 	  &(flag){"eval", F_BOOL, A(eval), "evaluate on the test set, no training"},
 	  &(flag){"predict", F_STR, A(predict), "write test-set predictions to a CSV file"},
-	  &(flag){"quiet", F_BOOL, A(o.quiet), "no per-epoch lines"}, &f_threads, &f_verbose, &f_no_fuse,
+	  &(flag){"quiet", F_BOOL, A(o.quiet), "no per-epoch lines"},
+	  &(flag){"log", F_STR, A(o.json_log), "write one JSON line per epoch, and the test's, to FILE"}, &f_threads, &f_verbose, &f_no_fuse,
 	  &f_fuse_off, &f_cache_dir, &f_no_cache},
 	 cmd_run},
 	{"compile", "mlc compile [options] MODEL.yaml -o OUT", "write OUT.ll (optimized LLVM IR) and OUT.o",
@@ -165,6 +180,8 @@ static const command commands[] = {
 	 {&f_weights, &f_out, &f_batch, &f_seed, &f_wrt, &f_threads, &f_no_fuse, &f_fuse_off, &f_cache_dir,
 	  &f_no_cache, &f_verbose},
 	 cmd_grad},
+	{"plot", "mlc plot LOG.jsonl -o OUT.svg", "draw a training log (mlc run --log) as an SVG chart", {&f_out},
+	 cmd_plot},
 };
 
 static void usage(FILE *f)
@@ -247,7 +264,7 @@ static bool parse_args(const command *c, int argc, char **argv, args *a, mlc_dia
 		const char *eq = strchr(name, '=');
 		size_t len = eq ? (size_t)(eq - name) : strlen(name);
 		const flag *f = NULL;
-		const char *names[17];
+		const char *names[21];
 		int k = 0;
 		for (; c->flags[k]; k++) {
 			names[k] = c->flags[k]->name;

@@ -430,3 +430,68 @@ void fe_data(fe *f, const yt_node *v, mlc_loc key)
 		c.c->format = mlc_arena_strdup(f->m->arena, formats[c.fmt]);
 	fe_read_keys(f, v, data_keys, &c, "in 'data'");
 }
+
+/* ---- metrics ---- */
+
+static const char *const metric_names[] = {"accuracy", "confusion", "precision", "recall", "f1", "mse", "mae", NULL};
+static const unsigned metric_bits[] = {MLC_METRIC_ACCURACY, MLC_METRIC_CONFUSION, MLC_METRIC_PRECISION,
+				       MLC_METRIC_RECALL,   MLC_METRIC_F1,        MLC_METRIC_MSE,
+				       MLC_METRIC_MAE};
+_Static_assert(MLC_COUNTOF(metric_names) == MLC_COUNTOF(metric_bits) + 1, "metric table");
+
+/* "topK", K in 1..1000; 0 if s is not of that form */
+static int topk_of(const char *s)
+{
+	if (strncmp(s, "top", 3) != 0 || !s[3] || strlen(s + 3) > 4 || s[3] == '0')
+		return 0;
+	int k = 0;
+	for (const char *p = s + 3; *p; p++) {
+		if (*p < '0' || *p > '9')
+			return 0;
+		k = 10 * k + (*p - '0');
+	}
+	return k <= 1000 ? k : 0;
+}
+
+void fe_metrics(fe *f, const yt_node *v, mlc_loc key)
+{
+	mlc_metrics_cfg *m = &f->m->metrics;
+	m->loc = fe_mloc(f, key);
+	if (v->kind != YT_SEQ) {
+		mlc_error_at(f->d, v->loc, "expected a list of metric names for 'metrics' (e.g. [accuracy, top5, f1]), "
+			     "got %s", fe_show(f, v));
+		return;
+	}
+	static const char *const hints[] = {"accuracy", "confusion", "precision", "recall", "f1",
+					    "mse",      "mae",       "top5",      NULL};
+	for (int i = 0; i < v->n; i++) {
+		const yt_node *x = v->val[i];
+		if (x->kind != YT_SCALAR || yt_is_null(x)) {
+			mlc_error_at(f->d, x->loc, "expected a metric name, got %s", fe_show(f, x));
+			continue;
+		}
+		unsigned bit = 0;
+		int k = topk_of(x->str);
+		for (int j = 0; metric_names[j] && !k; j++)
+			if (strcmp(x->str, metric_names[j]) == 0)
+				bit = metric_bits[j];
+		if (k) {
+			if ((m->set & MLC_METRIC_TOPK) && m->topk != k) {
+				mlc_error_at(f->d, x->loc, "only one top-k metric can be reported; top%d is already listed",
+					     m->topk);
+				continue;
+			}
+			bit = MLC_METRIC_TOPK;
+			m->topk = k;
+		} else if (!bit) {
+			const char *s = fe_suggest(f, x->str, hints);
+			if (s)
+				mlc_error_at(f->d, x->loc, "unknown metric %s; did you mean '%s'?", fe_show(f, x), s);
+			else
+				mlc_error_at(f->d, x->loc, "unknown metric %s; expected one of: %s, or topK (e.g. top5)",
+					     fe_show(f, x), fe_join(f, metric_names));
+			continue;
+		}
+		m->set |= bit;
+	}
+}

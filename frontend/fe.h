@@ -267,5 +267,6 @@ void fe_note_instances(fe *f, int inst);
 void fe_loss(fe *f, const yt_node *v, mlc_loc key);
 void fe_optimizer(fe *f, const yt_node *v, mlc_loc key);
 void fe_data(fe *f, const yt_node *v, mlc_loc key);
+void fe_metrics(fe *f, const yt_node *v, mlc_loc key);
 
 #endif

@@ -8,9 +8,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-enum { K_NAME, K_INPUTS, K_BLOCKS, K_LAYERS, K_GRAPH, K_OUTPUT, K_LOSS, K_OPTIMIZER, K_DATA, K_COUNT };
+enum { K_NAME, K_INPUTS, K_BLOCKS, K_LAYERS, K_GRAPH, K_OUTPUT, K_LOSS, K_OPTIMIZER, K_DATA, K_METRICS, K_COUNT };
 static const char *const top_keys[K_COUNT + 1] = {"name", "inputs", "blocks", "layers", "graph",
-						  "output", "loss", "optimizer", "data", NULL};
+						  "output", "loss", "optimizer", "data", "metrics",
+						  NULL};
 
 enum { MAX_INPUT_RANK = MLC_MAX_RANK - 1 }; /* one dimension is the batch */
 
@@ -194,6 +195,8 @@ static void read_spec(fe *f, const yt_node *root)
 		fe_optimizer(f, v[K_OPTIMIZER], k[K_OPTIMIZER]);
 	if (v[K_DATA])
 		fe_data(f, v[K_DATA], k[K_DATA]);
+	if (v[K_METRICS])
+		fe_metrics(f, v[K_METRICS], k[K_METRICS]);
 }
 
 static void set_defaults(mlc_model *m)

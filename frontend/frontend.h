@@ -51,12 +51,30 @@ typedef struct {
 /* The learning rate at fractional epoch t of `epochs`. */
 double mlc_lr_at(const mlc_opt_cfg *o, double base_lr, double t, int epochs);
 
+/* `metrics:` — what training reports per epoch and at test time. */
+enum {
+	MLC_METRIC_ACCURACY = 1u << 0,
+	MLC_METRIC_TOPK = 1u << 1,      /* top-k accuracy, k = topk */
+	MLC_METRIC_CONFUSION = 1u << 2, /* the test set's confusion matrix */
+	MLC_METRIC_PRECISION = 1u << 3, /* per class, and their macro average */
+	MLC_METRIC_RECALL = 1u << 4,
+	MLC_METRIC_F1 = 1u << 5,
+	MLC_METRIC_MSE = 1u << 6,       /* regression: pred against f32 targets */
+	MLC_METRIC_MAE = 1u << 7,
+};
+typedef struct {
+	unsigned set; /* MLC_METRIC_* bits; 0: not given (accuracy, or mse for regression) */
+	int topk;     /* k of MLC_METRIC_TOPK */
+	mlc_loc loc;  /* the metrics: key */
+} mlc_metrics_cfg;
+
 typedef struct {
 	mlc_arena *arena;   /* owns the strings below; the graph has its own */
 	const char *path;
 	mlc_graph *graph;   /* forward graph: inputs (x, y), params, ret "loss" and "pred" */
 	mlc_data_cfg data;
 	mlc_opt_cfg opt;
+	mlc_metrics_cfg metrics;
 } mlc_model;
 
 /* Parses and checks a spec; every error found is reported to d (all of them,

@@ -143,17 +143,21 @@ int64_t mlc_pred_class(const float *row, int64_t c)
 	return best;
 }
 
-/* Classification: argmax of the prediction (or > 0.5 for one output) against
- * the label, or the argmax of a one-hot target. */
-int64_t mlc_batch_correct(const mlc_session *s, const mlc_dataset *ds, const int64_t *idx, int64_t n)
+/* Classification: the prediction's scores against the label, or against
+ * the argmax of a one-hot target (> 0.5 for one output); regression: the
+ * predicted values against f32 targets of the same width. */
+void mlc_batch_metrics(const mlc_session *s, const mlc_dataset *ds, const int64_t *idx, int64_t n, mlc_metrics *m)
 {
 	const float *p = s->act + s->pred->offset;
-	int64_t c = mlc_pred_width(s), correct = 0;
+	int64_t c = mlc_pred_width(s);
+	bool values = s->y && s->y->dtype == DT_F32 && ds->ydim == c;
 	for (int64_t r = 0; r < n; r++) {
 		const float *row = p + r * c, *t = ds->y + idx[r] * ds->ydim;
-		int64_t got = mlc_pred_class(row, c);
-		int64_t want = c == 1 ? t[0] > 0.5f : ds->ydim == c ? mlc_pred_class(t, c) : (int64_t)t[0];
-		correct += want == got;
+		if (m->nclasses) {
+			int64_t want = c == 1 ? t[0] > 0.5f : ds->ydim == c ? mlc_pred_class(t, c) : (int64_t)t[0];
+			mlc_metrics_add_class(m, row, c, want);
+		}
+		if (values)
+			mlc_metrics_add_values(m, row, t, c);
 	}
-	return correct;
 }

@@ -5,6 +5,7 @@
 #include "../codegen/codegen.h"
 #include "../frontend/frontend.h"
 #include "../passes/passes.h"
+#include "metrics.h"
 #include "runtime.h"
 
 struct mlc_session {
@@ -38,7 +39,9 @@ typedef struct {
 mlc_status mlc_data_load(mlc_session *s, bool test, mlc_data *out, mlc_diag *d);
 mlc_status mlc_data_check(mlc_session *s, const mlc_data *data, mlc_diag *d);
 void mlc_batch_fill(mlc_session *s, const mlc_dataset *ds, const int64_t *idx, int64_t n);
-int64_t mlc_batch_correct(const mlc_session *s, const mlc_dataset *ds, const int64_t *idx, int64_t n);
+/* Adds a filled and evaluated batch's predictions to m. */
+void mlc_batch_metrics(const mlc_session *s, const mlc_dataset *ds, const int64_t *idx, int64_t n,
+		       mlc_metrics *m);
 int64_t mlc_pred_width(const mlc_session *s);
 /* The class a row of c outputs predicts: argmax, or output > 0.5 when c == 1. */
 int64_t mlc_pred_class(const float *row, int64_t c);

@@ -11,7 +11,8 @@
 
 typedef struct {
 	double loss;
-	int64_t correct, seen;
+	int64_t seen;
+	mlc_metrics m;
 } stats;
 
 /* Whether accuracy means something: class labels, or 0/1 targets. */
@@ -25,29 +26,70 @@ static bool is_classification(const mlc_session *s, const mlc_dataset *ds)
 	return true;
 }
 
-static stats evaluate(mlc_session *s, const mlc_dataset *ds, const int64_t *idx, int64_t n)
+/* What the run reports: the spec's metrics:, or accuracy for a classifier
+ * and mse for regression. */
+typedef struct {
+	unsigned which;
+	bool cls;         /* class metrics apply */
+	int64_t nclasses; /* of the accumulators: 2 for a single probability output */
+	int topk;
+} report_cfg;
+
+static report_cfg report_setup(const mlc_session *s, const mlc_dataset *ds)
+{
+	report_cfg r = {0};
+	r.cls = is_classification(s, ds);
+	const mlc_metrics_cfg *c = s->model ? &s->model->metrics : NULL;
+	r.which = c && c->set ? c->set : r.cls ? MLC_METRIC_ACCURACY : MLC_METRIC_MSE;
+	if (r.cls) {
+		int64_t w = mlc_pred_width(s);
+		r.nclasses = w == 1 ? 2 : w;
+		r.topk = (r.which & MLC_METRIC_TOPK) ? c->topk : 1;
+	}
+	return r;
+}
+
+static stats stats_new(const report_cfg *r)
 {
 	stats st = {0};
+	mlc_metrics_init(&st.m, r->nclasses, r->topk);
+	return st;
+}
+
+static void stats_reset(stats *st)
+{
+	st->loss = 0;
+	st->seen = 0;
+	mlc_metrics_reset(&st->m);
+}
+
+static double mean_loss(const stats *st)
+{
+	return st->seen ? st->loss / (double)st->seen : 0.0;
+}
+
+static void evaluate(mlc_session *s, const mlc_dataset *ds, const int64_t *idx, int64_t n, stats *st)
+{
+	stats_reset(st);
 	float hyper[MLC_HYPER_COUNT];
 	mlc_hyper_set(hyper, 0, s->seed, s->step); /* inference mode: no mask is drawn */
 	for (int64_t b = 0; b < n; b += s->batch) {
 		int64_t m = n - b < s->batch ? n - b : s->batch;
 		mlc_batch_fill(s, ds, idx + b, m);
 		s->fn[MLC_ENTRY_EVAL](s->params, s->act, m, hyper);
-		st.loss += (double)s->act[s->loss->offset] * (double)m;
-		st.correct += mlc_batch_correct(s, ds, idx + b, m);
-		st.seen += m;
+		st->loss += (double)s->act[s->loss->offset] * (double)m;
+		mlc_batch_metrics(s, ds, idx + b, m, &st->m);
+		st->seen += m;
 	}
-	return st;
 }
 
-static void progress(mlc_session *s, int epoch, int epochs, int64_t done, int64_t total, stats st, double t0)
+static void progress(mlc_session *s, int epoch, int epochs, int64_t done, int64_t total, const stats *st, double t0)
 {
 	int width = 24, fill = (int)(width * done / (total ? total : 1));
 	double rate = (double)done / (mlc_now() - t0 + 1e-9);
 	fprintf(s->log, "\repoch %d/%d [%.*s%*s] %3d%%  loss %.4f  %.0f samples/s ", epoch, epochs, fill,
 		"########################", width - fill, "", (int)(100 * done / (total ? total : 1)),
-		st.seen ? st.loss / (double)st.seen : 0.0, rate);
+		mean_loss(st), rate);
 	fflush(s->log);
 }
 
@@ -64,13 +106,36 @@ static bool has_test(const mlc_session *s)
 	return s->model && s->model->data.test_x.path;
 }
 
-static void report(mlc_session *s, const char *what, stats st, bool acc)
+static bool show_acc(const report_cfg *r)
 {
-	fprintf(s->log, "%s: loss %.4f", what, st.loss / (double)st.seen);
-	if (acc)
-		fprintf(s->log, "  accuracy %.4f (%lld/%lld)", (double)st.correct / (double)st.seen,
-			(long long)st.correct, (long long)st.seen);
+	return r->cls && (r->which & MLC_METRIC_ACCURACY);
+}
+
+/* The final evaluation: a summary line, then the tables the metrics ask for. */
+static void report(mlc_session *s, const char *what, const stats *st, const report_cfg *r)
+{
+	fprintf(s->log, "%s: loss %.4f", what, mean_loss(st));
+	if (show_acc(r))
+		fprintf(s->log, "  accuracy %.4f (%lld/%lld)", mlc_metrics_accuracy(&st->m), (long long)st->m.correct,
+			(long long)st->m.seen);
+	mlc_metrics_text(&st->m, r->which, "", s->log);
 	fputc('\n', s->log);
+	if (r->cls && (r->which & MLC_METRIC_CONFUSION))
+		mlc_metrics_print_confusion(&st->m, s->log);
+	if (r->cls && (r->which & (MLC_METRIC_PRECISION | MLC_METRIC_RECALL | MLC_METRIC_F1)))
+		mlc_metrics_print_classes(&st->m, s->log);
+}
+
+/* JSON members of one evaluation: "loss", "acc" and the chosen metrics, prefixed. */
+static void json_stats(FILE *f, const char *prefix, const stats *st, const report_cfg *r, unsigned which)
+{
+	fprintf(f, "\"%sloss\": ", prefix);
+	mlc_json_num(f, mean_loss(st));
+	if (show_acc(r)) {
+		fprintf(f, ", \"%sacc\": ", prefix);
+		mlc_json_num(f, mlc_metrics_accuracy(&st->m));
+	}
+	mlc_metrics_json(&st->m, which, prefix, f);
 }
 
 mlc_status mlc_session_train(mlc_session *s, mlc_diag *d)
@@ -82,11 +147,16 @@ mlc_status mlc_session_train(mlc_session *s, mlc_diag *d)
 		mlc_error_file(d, s->path, "nothing to train: the model has no trainable parameters");
 		return MLC_EUSER;
 	}
+	FILE *jl = NULL;
+	if (s->opt.json_log && !(jl = fopen(s->opt.json_log, "w"))) {
+		mlc_error_file(d, s->opt.json_log, "cannot write the training log: %s", strerror(errno));
+		return MLC_EIO;
+	}
 	mlc_data tr, te = {0};
-	if ((st = mlc_data_load(s, false, &tr, d)) != MLC_OK)
-		return st;
-	if (has_test(s) && (st = mlc_data_load(s, true, &te, d)) != MLC_OK) {
+	if ((st = mlc_data_load(s, false, &tr, d)) != MLC_OK || (has_test(s) && (st = mlc_data_load(s, true, &te, d)) != MLC_OK)) {
 		mlc_dataset_free(&tr.ds);
+		if (jl)
+			fclose(jl);
 		return st;
 	}
 	const mlc_data_cfg *c = &s->model->data;
@@ -94,6 +164,8 @@ mlc_status mlc_session_train(mlc_session *s, mlc_diag *d)
 	int64_t ntrain = n - nval;
 	if (ntrain <= 0) {
 		mlc_error_at(d, c->loc, "validation_split leaves no training samples");
+		if (jl)
+			fclose(jl);
 		mlc_dataset_free(&tr.ds);
 		mlc_dataset_free(&te.ds);
 		return MLC_EUSER;
@@ -103,15 +175,18 @@ mlc_status mlc_session_train(mlc_session *s, mlc_diag *d)
 	int64_t nbatches = (ntrain + s->batch - 1) / s->batch;
 	float hyper[MLC_HYPER_COUNT];
 	mlc_hyper_set(hyper, (float)base_lr, s->seed, s->step);
-	bool acc = is_classification(s, &tr.ds);
+	report_cfg rc = report_setup(s, &tr.ds);
+	/* per epoch: everything but the test-only confusion matrix */
+	unsigned epoch_which = rc.which & ~MLC_METRIC_CONFUSION;
 	bool tty = !s->opt.quiet && isatty(fileno(s->log));
 	int every = epochs <= 50 ? 1 : epochs / 20; /* at most ~20 epoch lines */
 	int64_t *idx = iota(n);
+	stats ep = stats_new(&rc), v = stats_new(&rc);
 	double start = mlc_now();
 	for (int e = 1; e <= epochs && st == MLC_OK; e++) {
 		if (c->shuffle)
 			mlc_rng_shuffle(&s->rng, idx, ntrain);
-		stats ep = {0};
+		stats_reset(&ep);
 		double t0 = mlc_now(), last = t0;
 		for (int64_t b = 0; b < ntrain; b += s->batch) {
 			int64_t m = ntrain - b < s->batch ? ntrain - b : s->batch;
@@ -122,11 +197,11 @@ mlc_status mlc_session_train(mlc_session *s, mlc_diag *d)
 			mlc_batch_fill(s, &tr.ds, idx + b, m);
 			s->fn[MLC_ENTRY_TRAIN](s->params, s->act, m, hyper);
 			ep.loss += (double)s->act[s->loss->offset] * (double)m;
-			ep.correct += mlc_batch_correct(s, &tr.ds, idx + b, m);
+			mlc_batch_metrics(s, &tr.ds, idx + b, m, &ep.m);
 			ep.seen += m;
 			if (tty && mlc_now() - last > 0.1) {
 				last = mlc_now();
-				progress(s, e, epochs, ep.seen, ntrain, ep, t0);
+				progress(s, e, epochs, ep.seen, ntrain, &ep, t0);
 			}
 		}
 		double secs = mlc_now() - t0;
@@ -138,16 +213,33 @@ mlc_status mlc_session_train(mlc_session *s, mlc_diag *d)
 			st = MLC_EUSER;
 			break;
 		}
-		if (s->opt.quiet || (e % every != 0 && e != epochs && e != 1))
+		bool print = !s->opt.quiet && (e % every == 0 || e == epochs || e == 1);
+		if (nval > 0 && (print || jl))
+			evaluate(s, &tr.ds, idx + ntrain, nval, &v);
+		if (jl) {
+			fprintf(jl, "{\"epoch\": %d, ", e);
+			json_stats(jl, "", &ep, &rc, epoch_which);
+			if (nval > 0) {
+				fputs(", ", jl);
+				json_stats(jl, "val_", &v, &rc, epoch_which);
+			}
+			fprintf(jl, ", \"lr\": %.7g", (double)hyper[0]); /* an f32: 7 digits */
+			fputs(", \"time_s\": ", jl);
+			mlc_json_num(jl, secs);
+			fputs("}\n", jl);
+			fflush(jl);
+		}
+		if (!print)
 			continue;
-		fprintf(s->log, "epoch %d/%d  loss %.4f", e, epochs, ep.loss / (double)ep.seen);
-		if (acc)
-			fprintf(s->log, "  acc %.4f", (double)ep.correct / (double)ep.seen);
+		fprintf(s->log, "epoch %d/%d  loss %.4f", e, epochs, mean_loss(&ep));
+		if (show_acc(&rc))
+			fprintf(s->log, "  acc %.4f", mlc_metrics_accuracy(&ep.m));
+		mlc_metrics_text(&ep.m, epoch_which, "", s->log);
 		if (nval > 0) {
-			stats v = evaluate(s, &tr.ds, idx + ntrain, nval);
-			fprintf(s->log, "  val_loss %.4f", v.loss / (double)v.seen);
-			if (acc)
-				fprintf(s->log, "  val_acc %.4f", (double)v.correct / (double)v.seen);
+			fprintf(s->log, "  val_loss %.4f", mean_loss(&v));
+			if (show_acc(&rc))
+				fprintf(s->log, "  val_acc %.4f", mlc_metrics_accuracy(&v.m));
+			mlc_metrics_text(&v.m, epoch_which, "val_", s->log);
 		}
 		if (s->model->opt.schedule.kind != MLC_SCHED_CONSTANT)
 			fprintf(s->log, "  lr %.3g", (double)hyper[0]);
@@ -157,9 +249,23 @@ mlc_status mlc_session_train(mlc_session *s, mlc_diag *d)
 		fprintf(s->log, "trained %d epochs in %.2fs\n", epochs, mlc_now() - start);
 	if (st == MLC_OK && te.ds.n) {
 		int64_t *tidx = iota(te.ds.n);
-		report(s, "test", evaluate(s, &te.ds, tidx, te.ds.n), acc);
+		evaluate(s, &te.ds, tidx, te.ds.n, &v);
+		report(s, "test", &v, &rc);
+		if (jl) {
+			fputs("{\"test\": {", jl);
+			json_stats(jl, "", &v, &rc, rc.which);
+			fputs(", \"file\": ", jl);
+			mlc_json_str(jl, te.file);
+			fputs("}}\n", jl);
+		}
 		free(tidx);
 	}
+	if (jl && fclose(jl) != 0 && st == MLC_OK) {
+		mlc_error_file(d, s->opt.json_log, "cannot write: %s", strerror(errno));
+		st = MLC_EIO;
+	}
+	mlc_metrics_free(&ep.m);
+	mlc_metrics_free(&v.m);
 	free(idx);
 	mlc_dataset_free(&tr.ds);
 	mlc_dataset_free(&te.ds);
@@ -180,7 +286,11 @@ mlc_status mlc_session_evaluate(mlc_session *s, mlc_diag *d)
 	if ((st = mlc_data_load(s, test, &data, d)) != MLC_OK)
 		return st;
 	int64_t *idx = iota(data.ds.n);
-	report(s, test ? "test" : "train", evaluate(s, &data.ds, idx, data.ds.n), is_classification(s, &data.ds));
+	report_cfg rc = report_setup(s, &data.ds);
+	stats ev = stats_new(&rc);
+	evaluate(s, &data.ds, idx, data.ds.n, &ev);
+	report(s, test ? "test" : "train", &ev, &rc);
+	mlc_metrics_free(&ev.m);
 	free(idx);
 	mlc_dataset_free(&data.ds);
 	return MLC_OK;

@@ -30,7 +30,7 @@ done
 ex=$src/examples
 run "$mlc"; [ $rc -eq 2 ] && ok || bad "no arguments: exit $rc"
 run "$mlc" --help; [ $rc -eq 0 ] && ok || bad "--help: exit $rc"
-for c in check ir run compile grad; do
+for c in check ir run compile grad plot; do
 	run "$mlc" $c --help; [ $rc -eq 0 ] && [[ $out == usage:* ]] && ok || bad "$c --help"
 done
 run "$mlc" chek x.yaml; [ $rc -eq 2 ] && [[ $err == *"did you mean 'check'"* ]] && ok || bad "unknown command: $err"
@@ -101,6 +101,35 @@ run "$mlc" run "$ex/xor.yaml" --quiet --epochs 1 --cache-dir "$tmp/xor.ll/sub"
 "$mlc" run "$ex/xor.yaml" --quiet --epochs 50 --seed 9 --save "$tmp/a.safetensors" >/dev/null 2>&1
 "$mlc" run "$ex/xor.yaml" --quiet --epochs 50 --seed 9 --save "$tmp/b.safetensors" >/dev/null 2>&1
 cmp -s "$tmp/a.safetensors" "$tmp/b.safetensors" && ok || bad "--seed does not reproduce the run"
+
+# metrics:, the JSON-lines log (--log) and mlc plot
+sed "s#data/#$ex/data/#" "$ex/logistic.yaml" >"$tmp/m.yaml"
+echo 'metrics: [accuracy, top2, confusion, f1]' >>"$tmp/m.yaml"
+run "$mlc" run "$tmp/m.yaml" --epochs 3 --log "$tmp/log.jsonl"
+[ $rc -eq 0 ] && [[ $out == *"epoch 3/3  loss "*"  acc "*"  top2 1.0000  f1 "* ]] && ok || bad "run with metrics: $out $err"
+[[ $out == *"confusion matrix (rows: true class, columns: predicted):"* && $out == *" class precision    recall        f1   support"* ]] && ok || bad "test tables: $out"
+[ "$(grep -c '^{"epoch": [123], "loss": [0-9.e-]*, "acc": [0-9.e-]*, "top2": 1, "f1": [0-9.e-]*, "lr": 0.1, "time_s": [0-9.e-]*}$' "$tmp/log.jsonl")" = 3 ] && ok || bad "log epoch lines: $(cat "$tmp/log.jsonl")"
+[[ $(tail -1 "$tmp/log.jsonl") == '{"test": {"loss": '*', "confusion": [['*']], "file": "'*'blobs_test.csv"}}' ]] && ok || bad "log test line: $(tail -1 "$tmp/log.jsonl")"
+run "$mlc" run "$tmp/m.yaml" --epochs 1 --log "$tmp/no/such/dir/log.jsonl"
+[ $rc -eq 2 ] && [[ $err == *"$tmp/no/such/dir/log.jsonl: error: cannot write the training log"* ]] && ok || bad "--log unwritable: exit $rc $err"
+run "$mlc" run "$tmp/m.yaml" --eval --log "$tmp/e.jsonl"
+[ $rc -eq 2 ] && [[ $err == *"--log records training; it cannot be combined with --eval"* ]] && [ ! -e "$tmp/e.jsonl" ] && ok || bad "--log with --eval: exit $rc $err"
+run "$mlc" plot "$tmp/log.jsonl" -o "$tmp/curves.svg"
+[ $rc -eq 0 ] && [[ $(head -c 5 "$tmp/curves.svg") == "<svg " ]] && [ "$(grep -c '<polyline' "$tmp/curves.svg")" = 2 ] && ok || bad "plot: exit $rc $err"
+[[ $(tail -1 "$tmp/curves.svg") == "</svg>" ]] && ok || bad "plot: svg not closed"
+printf '{"epoch": 1, "loss": 0.5}\n{"epoch": 2, "loss": 0.4\n' >"$tmp/bad.jsonl"
+run "$mlc" plot "$tmp/bad.jsonl" -o "$tmp/bad.svg"
+[ $rc -eq 2 ] && [[ $err == "$tmp/bad.jsonl:2:"*": error: expected ',' or '}'"* ]] && ok || bad "plot malformed log: exit $rc $err"
+run "$mlc" plot "$tmp/log.jsonl"; [ $rc -eq 2 ] && [[ $err == *"plot needs -o"* ]] && ok || bad "plot without -o: exit $rc"
+run "$mlc" plot "$tmp/none.jsonl" -o "$tmp/x.svg"; [ $rc -eq 2 ] && [[ $err == *"none.jsonl: error: cannot read"* ]] && ok || bad "plot missing log: $err"
+# regression: mse by default, mae on request
+printf 'x,y\n0,1\n1,3\n2,5\n3,7\n0.5,2\n1.5,4\n' >"$tmp/lin.csv"
+printf 'inputs: {x: {shape: [1]}}\nlayers: [{dense: 1}]\nloss: mse\noptimizer: {lr: 0.05}\ndata: {format: csv, train: lin.csv, test: lin.csv, batch_size: 2, epochs: 2}\n' >"$tmp/lin.yaml"
+run "$mlc" run "$tmp/lin.yaml"
+[ $rc -eq 0 ] && [[ $out == *"epoch 2/2  loss "*"  mse "* && $out == *"test: loss "*"  mse "* && $out != *acc* ]] && ok || bad "regression default mse: $out $err"
+echo 'metrics: [mae]' >>"$tmp/lin.yaml"
+run "$mlc" run "$tmp/lin.yaml" --log "$tmp/lin.jsonl"
+[ $rc -eq 0 ] && [[ $out == *"test: loss "*"  mae "* && $out != *mse* ]] && grep -q '"mae": ' "$tmp/lin.jsonl" && ok || bad "regression mae: $out $err"
 
 echo "$pass passed, $fail failed"
 [ "$fail" -eq 0 ]

@@ -74,6 +74,7 @@ typedef struct {
 	int quiet;             /* no per-epoch progress */
 	int verbose;           /* compile times and plan sizes */
 	FILE *log;             /* progress and results (stdout if NULL) */
+	const char *json_log;  /* training: one JSON object a line per epoch, then the test's (NULL: none) */
 } mlc_options;
 
 typedef struct mlc_session mlc_session;
@@ -99,6 +100,11 @@ mlc_status mlc_session_predict(mlc_session *s, const char *csv_path, mlc_diag *d
  * gradients under their parameters' names). Needs a session opened with no_update. */
 mlc_status mlc_session_grad(mlc_session *s, const char *out_path, mlc_diag *d);
 mlc_status mlc_session_save(mlc_session *s, const char *path, mlc_diag *d);
+
+/* `mlc plot`: reads a JSON-lines training log (as written for json_log) and
+ * writes an SVG chart of loss and val_loss, and of acc and val_acc when the
+ * log has them, against the epoch. A malformed line is a located error. */
+mlc_status mlc_plot(const char *log_path, const char *svg_path, mlc_diag *d);
 
 #ifdef __cplusplus
 }

@@ -130,7 +130,10 @@ static int64_t classes_of(const mlc_graph *g, const mlc_node *lab)
 {
 	for (int i = 0; i < g->nnode; i++) {
 		const mlc_node *v = g->node[i];
-		if ((v->op == OP_SOFTMAX_XENT || v->op == OP_SOFTMAX_XENT_GRAD) && v->src[1] == lab)
+		bool classes = v->op == OP_SOFTMAX_XENT || v->op == OP_SOFTMAX_XENT_GRAD || v->op == OP_HINGE ||
+			       v->op == OP_HINGE_GRAD || v->op == OP_CATEGORICAL_XENT ||
+			       v->op == OP_CATEGORICAL_XENT_GRAD;
+		if (classes && v->src[1] == lab)
 			return v->src[0]->dim[1];
 	}
 	return 1;
@@ -453,6 +456,8 @@ static void test_losses(void **state)
 		const char *p, *t;
 	} cases[] = {
 		{OP_MSE, "x", "t"}, {OP_BCE, "u01p", "u01t"}, {OP_BCE, "satp", "satt"},
+		{OP_MAE, "x", "t"}, {OP_BCE_LOGITS, "wide", "u01t"}, {OP_BCE_LOGITS, "x", "satt"},
+		{OP_KL_DIV, "wide", "u01t"}, {OP_KL_DIV, "x", "satt"},
 	};
 	for (size_t c = 0; c < MLC_COUNTOF(cases); c++) {
 		mlc_graph *g = mlc_graph_new("loss");
@@ -468,6 +473,23 @@ static void test_losses(void **state)
 		mlc_graph_ret(g, "loss", op(g, OP_SOFTMAX_XENT, z, y, NULL));
 		run(g);
 	}
+	/* hinge with its default and other margins; probabilities with 0 and 1 */
+	for (int bad = 0; bad < 2; bad++)
+		for (int k = 0; k < 4; k++) {
+			mlc_graph *g = mlc_graph_new("class_loss");
+			mlc_node *y = labels(g, bad ? "bad" : "y");
+			mlc_node *z = k < 3 ? IN(g, k == 2 ? "x" : "wide", N, 5) : IN(g, "satp", N, 5);
+			mlc_node *l = k < 3 ? opa(g, OP_HINGE, k == 0 ? 1 : k == 1 ? 0 : 2.5, 0, 0, z, y, NULL)
+					    : op(g, OP_CATEGORICAL_XENT, z, y, NULL);
+			mlc_graph_ret(g, "pred", z);
+			mlc_graph_ret(g, "loss", l);
+			run(g);
+		}
+	mlc_graph *g = mlc_graph_new("categorical_xent");
+	mlc_node *p = IN(g, "u01p", N, 7);
+	mlc_graph_ret(g, "pred", p);
+	mlc_graph_ret(g, "loss", op(g, OP_CATEGORICAL_XENT, p, labels(g, "y"), NULL));
+	run(g);
 }
 
 static void test_loss_grads(void **state)
@@ -479,6 +501,8 @@ static void test_loss_grads(void **state)
 			const char *p, *t;
 		} cases[] = {
 			{OP_MSE_GRAD, "x", "t"}, {OP_BCE_GRAD, "u01p", "u01t"}, {OP_BCE_GRAD, "satp", "satt"},
+			{OP_MAE_GRAD, "x", "t"}, {OP_MAE_GRAD, "satp", "satt"}, /* p = t: sign 0 */
+			{OP_BCE_LOGITS_GRAD, "wide", "u01t"}, {OP_BCE_LOGITS_GRAD, "x", "satt"},
 		};
 		for (size_t c = 0; c < MLC_COUNTOF(cases); c++) {
 			mlc_graph *g = mlc_graph_new("loss_grad");
@@ -494,6 +518,24 @@ static void test_loss_grads(void **state)
 			mlc_graph_ret(g, "pred", op(g, OP_SOFTMAX_XENT_GRAD, z, y, dl));
 			run(g);
 		}
+		for (int k = 0; k < 2; k++) { /* kl_div needs [N,C] */
+			mlc_graph *g = mlc_graph_new("kl_div_grad");
+			mlc_node *z = IN(g, k ? "x" : "wide", N, 6), *t = IN(g, k ? "satt" : "u01t", N, 6);
+			mlc_node *dl = seed ? scalar_in(g, OP_INPUT, "dl") : const_scalar(g, 1);
+			mlc_graph_ret(g, "pred", op(g, OP_KL_DIV_GRAD, z, t, dl));
+			run(g);
+		}
+		for (int bad = 0; bad < 2; bad++)
+			for (int k = 0; k < 4; k++) {
+				mlc_graph *g = mlc_graph_new("class_loss_grad");
+				mlc_node *y = labels(g, bad ? "bad" : "y");
+				mlc_node *z = IN(g, k == 3 ? "satp" : k == 2 ? "u01p" : "wide", N, 6);
+				mlc_node *dl = seed ? scalar_in(g, OP_INPUT, "dl") : const_scalar(g, 1);
+				mlc_node *dz = k < 2 ? opa(g, OP_HINGE_GRAD, k ? 0.5 : 1, 0, 0, z, y, dl)
+						     : op(g, OP_CATEGORICAL_XENT_GRAD, z, y, dl);
+				mlc_graph_ret(g, "pred", dz);
+				run(g);
+			}
 	}
 }
 

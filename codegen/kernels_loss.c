@@ -192,8 +192,19 @@ void cg_mae(cg *c, const mlc_node *n)
 	store_mean(c, acc, count);
 }
 
-/* mean(max(z, 0) − z·t + log(1 + exp(−|z|))): never exponentiates a positive
- * number. log(1 + e) rather than log1p(e) loses e below ~6e-8 only. */
+/* log1p(e) for e ≥ 0 without a libm call: log(u)·e/(u − 1) with u = 1 + e
+ * cancels the rounding of u (Goldberg's trick); e itself when u rounds to 1.
+ * No fast-math flag may fold (1 + e) − 1 into e here. */
+static LLVMValueRef log1p_f32(cg *c, LLVMValueRef e)
+{
+	LLVMValueRef one = cg_f32(c, 1), u = LLVMBuildFAdd(c->b, one, e, "");
+	LLVMValueRef um1 = LLVMBuildFSub(c->b, u, one, "");
+	LLVMValueRef r = LLVMBuildFDiv(c->b, LLVMBuildFMul(c->b, cg_log(c, u), e, ""), um1, "");
+	return sel(c, LLVMBuildFCmp(c->b, LLVMRealOEQ, um1, cg_f32(c, 0), ""), e, r);
+}
+
+/* mean(max(z, 0) − z·t + log1p(exp(−|z|))): never exponentiates a positive
+ * number, and stays accurate when the loss is tiny. */
 void cg_bce_logits(cg *c, const mlc_node *n)
 {
 	LLVMValueRef count = cg_numel(c, n->src[0]), acc = cg_alloca_f32(c, 0);
@@ -201,7 +212,7 @@ void cg_bce_logits(cg *c, const mlc_node *n)
 	cg_loop_begin(c, &l, cg_i64(c, 0), count, "i");
 	LLVMValueRef z = cg_load(c, c->opnd[1], l.iv), t = cg_load(c, c->opnd[2], l.iv);
 	LLVMValueRef e = cg_exp(c, LLVMBuildFNeg(c->b, fabs_f32(c, z), ""));
-	LLVMValueRef sp = cg_log(c, LLVMBuildFAdd(c->b, cg_f32(c, 1), e, ""));
+	LLVMValueRef sp = log1p_f32(c, e);
 	LLVMValueRef term = LLVMBuildFSub(c->b, cg_maxnum(c, z, cg_f32(c, 0)), LLVMBuildFMul(c->b, z, t, ""), "");
 	accumulate(c, acc, LLVMBuildFAdd(c->b, term, sp, ""));
 	cg_loop_end(c, &l);

@@ -140,7 +140,7 @@ static int64_t classes_of(const mlc_graph *g, const mlc_node *lab)
 }
 
 /* Input value ranges by name prefix: "u01" (0, 1), "pm1" (-1, 1), "wide"
- * (-12, 12), "sat" {0, 0.3, 1}, "q8" multiples of 1/8 in [-1, 1] (long dot
+ * (-12, 12), "sat" {0, 0.3, 1}, "far" (15, 25), "one" 1, "q8" multiples of 1/8 in [-1, 1] (long dot
  * products of these are exact in f32, so GEMM order does not matter); labels
  * "bad*" stray outside [0, classes). */
 static double draw(const char *name)
@@ -153,6 +153,10 @@ static double draw(const char *name)
 		return uniform(-12, 12);
 	if (strncmp(name, "q8", 2) == 0) /* k/8: sums of products stay exact in f32 */
 		return floor(uniform(-8, 9)) / 8;
+	if (strncmp(name, "far", 3) == 0)
+		return uniform(15, 25);
+	if (strncmp(name, "one", 3) == 0)
+		return 1;
 	if (strncmp(name, "sat", 3) == 0) {
 		double u = uniform(0, 3);
 		return u < 1 ? 0 : u < 2 ? 0.3 : 1;
@@ -199,10 +203,23 @@ static void check_guards(const char *arena, const float *p, const bool *allowed,
 	}
 }
 
+/* Set by tests of tiny values: a relative bound on top of the usual one;
+ * reset after every test, even a failed one (reset_tolerance). */
+static double relative_tol;
+
+static int reset_tolerance(void **state)
+{
+	(void)state;
+	relative_tol = 0;
+	return 0;
+}
+
 static bool close_enough(double got, double want)
 {
 	if (isnan(want))
 		return isnan(got);
+	if (relative_tol > 0 && fabs(got - want) > relative_tol * fabs(want))
+		return false;
 	return fabs(got - want) <= 1e-5 * fmax(1.0, fabs(want));
 }
 
@@ -485,7 +502,15 @@ static void test_losses(void **state)
 			mlc_graph_ret(g, "loss", l);
 			run(g);
 		}
-	mlc_graph *g = mlc_graph_new("categorical_xent");
+	/* confident and right: bce_logits near 1e-9 keeps its relative accuracy */
+	mlc_graph *g = mlc_graph_new("bce_logits_tiny");
+	mlc_node *zf = IN(g, "far", N, 5);
+	mlc_graph_ret(g, "pred", zf);
+	mlc_graph_ret(g, "loss", op(g, OP_BCE_LOGITS, zf, IN(g, "one", N, 5), NULL));
+	relative_tol = 1e-4;
+	run(g);
+	relative_tol = 0;
+	g = mlc_graph_new("categorical_xent");
 	mlc_node *p = IN(g, "u01p", N, 7);
 	mlc_graph_ret(g, "pred", p);
 	mlc_graph_ret(g, "loss", op(g, OP_CATEGORICAL_XENT, p, labels(g, "y"), NULL));
@@ -1181,7 +1206,7 @@ int main(void)
 		cmocka_unit_test(test_unary),      cmocka_unit_test(test_binary),
 		cmocka_unit_test(test_bias_add),   cmocka_unit_test(test_const),
 		cmocka_unit_test(test_matmul),     cmocka_unit_test(test_softmax),
-		cmocka_unit_test(test_sum_rows),   cmocka_unit_test(test_losses),
+		cmocka_unit_test(test_sum_rows),   cmocka_unit_test_teardown(test_losses, reset_tolerance),
 		cmocka_unit_test(test_loss_grads), cmocka_unit_test(test_train),
 		cmocka_unit_test(test_inplace),    cmocka_unit_test(test_bad_plans),
 		cmocka_unit_test(test_layout),     cmocka_unit_test(test_batchnorm),

@@ -205,6 +205,14 @@ void cg_mse(cg *c, const mlc_node *n);
 void cg_bce(cg *c, const mlc_node *n);
 void cg_softmax_xent(cg *c, const mlc_node *n);
 void cg_softmax_xent_grad(cg *c, const mlc_node *n);
+void cg_hinge(cg *c, const mlc_node *n);
+void cg_hinge_grad(cg *c, const mlc_node *n);
+void cg_mae(cg *c, const mlc_node *n);
+void cg_bce_logits(cg *c, const mlc_node *n);
+void cg_categorical_xent(cg *c, const mlc_node *n);
+void cg_categorical_xent_grad(cg *c, const mlc_node *n);
+void cg_kl_div(cg *c, const mlc_node *n);
+void cg_kl_div_grad(cg *c, const mlc_node *n);
 void cg_sgd(cg *c, const mlc_node *n);
 
 /* Convolution and pooling (kernels_conv.c, kernels_pool.c). */
@@ -244,6 +252,8 @@ LLVMValueRef cg_sc_tanh_grad(cg *c, const mlc_node *n, LLVMValueRef const *in);
 LLVMValueRef cg_sc_step_grad(cg *c, const mlc_node *n, LLVMValueRef const *in);
 LLVMValueRef cg_sc_mse_grad(cg *c, const mlc_node *n, LLVMValueRef const *in);
 LLVMValueRef cg_sc_bce_grad(cg *c, const mlc_node *n, LLVMValueRef const *in);
+LLVMValueRef cg_sc_mae_grad(cg *c, const mlc_node *n, LLVMValueRef const *in);
+LLVMValueRef cg_sc_bce_logits_grad(cg *c, const mlc_node *n, LLVMValueRef const *in);
 
 /* Layout, batchnorm and dropout (kernels_struct.c). */
 LLVMValueRef cg_training(cg *c); /* i1: the entry runs in training mode (hyper block) */

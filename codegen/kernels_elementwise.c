@@ -173,3 +173,20 @@ LLVMValueRef cg_sc_bce_grad(cg *c, const mlc_node *n, LLVMValueRef const *in)
 	LLVMValueRef g = LLVMBuildFDiv(c->b, LLVMBuildFSub(c->b, p, in[1], ""), var, "");
 	return LLVMBuildFMul(c->b, g, seed_per_elem(c, n, in[2]), "");
 }
+
+LLVMValueRef cg_sc_mae_grad(cg *c, const mlc_node *n, LLVMValueRef const *in)
+{
+	/* sign(p − t), 0 at 0 as in PyTorch */
+	LLVMValueRef d = LLVMBuildFSub(c->b, in[0], in[1], ""), zero = cg_f32(c, 0);
+	LLVMValueRef s = LLVMBuildSelect(c->b, LLVMBuildFCmp(c->b, LLVMRealOLT, d, zero, ""), cg_f32(c, -1), zero, "");
+	s = LLVMBuildSelect(c->b, LLVMBuildFCmp(c->b, LLVMRealOGT, d, zero, ""), cg_f32(c, 1), s, "");
+	return LLVMBuildFMul(c->b, s, seed_per_elem(c, n, in[2]), "");
+}
+
+LLVMValueRef cg_sc_bce_logits_grad(cg *c, const mlc_node *n, LLVMValueRef const *in)
+{
+	/* sigmoid(z) − t; exp(−z) overflowing to inf still gives sigmoid 0 */
+	LLVMValueRef den = LLVMBuildFAdd(c->b, cg_f32(c, 1), cg_exp(c, LLVMBuildFNeg(c->b, in[0], "")), "");
+	LLVMValueRef s = LLVMBuildFDiv(c->b, cg_f32(c, 1), den, "");
+	return LLVMBuildFMul(c->b, LLVMBuildFSub(c->b, s, in[1], ""), seed_per_elem(c, n, in[2]), "");
+}

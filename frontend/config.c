@@ -8,44 +8,103 @@
 
 /* ---- loss ---- */
 
-typedef mlc_node *(*loss_fn)(fe *f, const char *name, mlc_opcode op, mlc_loc loc, mlc_node **pred);
+typedef mlc_node *(*loss_fn)(fe *f, const char *name, mlc_opcode op, const mlc_attrs *a, mlc_loc loc,
+			     mlc_node **pred);
+
+/* The output must be f32[N,C] for the losses that read classes. */
+static bool need_classes(fe *f, const char *name, mlc_loc loc)
+{
+	char t[96];
+	if (f->output->rank == 2)
+		return true;
+	mlc_error_at(f->d, loc, "%s needs the model output to be class scores f32[N,C], got %s", name,
+		     mlc_type_str(f->output, t, sizeof t));
+	return false;
+}
+
+/* The "labels" input of the loss layer. */
+static mlc_node *labels_input(fe *f, mlc_dtype t, int rank, const int64_t *dim, mlc_loc loc)
+{
+	mlc_node *labels = mlc_source(f->g, OP_INPUT, "labels", t, rank, dim, loc);
+	labels->layer = mlc_arena_strdup(f->g->arena, "loss");
+	return labels;
+}
+
+/* A loss on the input of the output's activation `act` when there is one (the
+ * numerically stable form), the activation kept as the prediction; otherwise
+ * on the output itself, with `act` added as the prediction (layer `pred`). */
+static mlc_node *loss_folding(fe *f, mlc_opcode op, mlc_opcode act, mlc_node *labels, mlc_loc loc,
+			      mlc_node **pred)
+{
+	mlc_node *out = f->output, *in = out;
+	*pred = out;
+	if (out->op == act && (act != OP_SIGMOID || out->attr.f[0] == 1))
+		in = out->src[0];
+	else
+		*pred = fe_emit(f, mlc_arena_strdup(f->g->arena, "pred"), loc, act, NULL, 1, &out);
+	return *pred ? fe_emit(f, labels->layer, loc, op, NULL, 2, (mlc_node *[]){in, labels}) : NULL;
+}
 
 /* Class scores against integer labels. A softmax at the output is folded into
  * the loss (it is the numerically stable form) and kept as the prediction. */
-static mlc_node *loss_classes(fe *f, const char *name, mlc_opcode op, mlc_loc loc, mlc_node **pred)
+static mlc_node *loss_classes(fe *f, const char *name, mlc_opcode op, const mlc_attrs *a, mlc_loc loc,
+			      mlc_node **pred)
 {
-	mlc_node *out = f->output;
-	char t[96];
-	if (out->rank != 2) {
-		mlc_error_at(f->d, loc, "%s needs the model output to be class scores f32[N,C], got %s", name,
-			     mlc_type_str(out, t, sizeof t));
+	(void)a;
+	if (!need_classes(f, name, loc))
 		return NULL;
-	}
-	const char *layer = mlc_arena_strdup(f->g->arena, "loss");
-	mlc_node *labels = mlc_source(f->g, OP_INPUT, "labels", DT_I32, 1, (int64_t[]){MLC_BATCH}, loc);
-	labels->layer = layer;
-	mlc_node *logits = out;
-	*pred = out;
-	if (out->op == OP_SOFTMAX)
-		logits = out->src[0];
-	else
-		*pred = fe_emit(f, mlc_arena_strdup(f->g->arena, "pred"), loc, OP_SOFTMAX, NULL, 1, &out);
-	return *pred ? fe_emit(f, layer, loc, op, NULL, 2, (mlc_node *[]){logits, labels}) : NULL;
+	mlc_node *labels = labels_input(f, DT_I32, 1, (int64_t[]){MLC_BATCH}, loc);
+	return loss_folding(f, op, OP_SOFTMAX, labels, loc, pred);
+}
+
+/* Scores or probabilities against integer labels, read as they are: the
+ * output is the prediction (hinge, categorical_cross_entropy). */
+static mlc_node *loss_scores(fe *f, const char *name, mlc_opcode op, const mlc_attrs *a, mlc_loc loc,
+			     mlc_node **pred)
+{
+	if (!need_classes(f, name, loc))
+		return NULL;
+	mlc_node *labels = labels_input(f, DT_I32, 1, (int64_t[]){MLC_BATCH}, loc);
+	*pred = f->output;
+	return fe_emit(f, labels->layer, loc, op, a, 2, (mlc_node *[]){f->output, labels});
 }
 
 /* Targets of the output's own shape (regression, or probabilities for bce). */
-static mlc_node *loss_targets(fe *f, const char *name, mlc_opcode op, mlc_loc loc, mlc_node **pred)
+static mlc_node *loss_targets(fe *f, const char *name, mlc_opcode op, const mlc_attrs *a, mlc_loc loc,
+			      mlc_node **pred)
 {
+	(void)name, (void)a;
 	mlc_node *out = f->output;
-	const char *layer = mlc_arena_strdup(f->g->arena, "loss");
-	mlc_node *labels = mlc_source(f->g, OP_INPUT, "labels", DT_F32, out->rank, out->dim, loc);
-	labels->layer = layer;
+	mlc_node *labels = labels_input(f, DT_F32, out->rank, out->dim, loc);
 	*pred = out;
-	return fe_emit(f, layer, loc, op, NULL, 2, (mlc_node *[]){out, labels});
+	return fe_emit(f, labels->layer, loc, op, NULL, 2, (mlc_node *[]){out, labels});
+}
+
+/* Logits against f32 targets of their shape; a sigmoid at the output is folded. */
+static mlc_node *loss_logit_targets(fe *f, const char *name, mlc_opcode op, const mlc_attrs *a,
+				    mlc_loc loc, mlc_node **pred)
+{
+	(void)name, (void)a;
+	mlc_node *out = f->output;
+	mlc_node *labels = labels_input(f, DT_F32, out->rank, out->dim, loc);
+	return loss_folding(f, op, OP_SIGMOID, labels, loc, pred);
+}
+
+/* Logits against target distributions f32[N,C]; a softmax at the output is folded. */
+static mlc_node *loss_distributions(fe *f, const char *name, mlc_opcode op, const mlc_attrs *a,
+				    mlc_loc loc, mlc_node **pred)
+{
+	(void)a;
+	if (!need_classes(f, name, loc))
+		return NULL;
+	mlc_node *labels = labels_input(f, DT_F32, 2, f->output->dim, loc);
+	return loss_folding(f, op, OP_SOFTMAX, labels, loc, pred);
 }
 
 static const char *const loss_names[] = {"softmax_cross_entropy", "cross_entropy", "mse",
-					 "binary_cross_entropy", NULL};
+					 "binary_cross_entropy", "hinge", "mae",
+					 "binary_cross_entropy_with_logits", "categorical_cross_entropy",
+					 "kl_div", NULL};
 static const struct {
 	mlc_opcode op;
 	loss_fn build;
@@ -54,12 +113,33 @@ static const struct {
 	{OP_SOFTMAX_XENT, loss_classes},
 	{OP_MSE, loss_targets},
 	{OP_BCE, loss_targets},
+	{OP_HINGE, loss_scores},
+	{OP_MAE, loss_targets},
+	{OP_BCE_LOGITS, loss_logit_targets},
+	{OP_CATEGORICAL_XENT, loss_scores},
+	{OP_KL_DIV, loss_distributions},
 };
 _Static_assert(MLC_COUNTOF(loss_names) == MLC_COUNTOF(loss_kinds) + 1, "loss table");
 
+/* The loss op's attributes from the mapping's other keys (hinge's margin). */
+static bool loss_attrs(fe *f, const yt_node *v, mlc_opcode op, mlc_attrs *a)
+{
+	static const fe_range non_negative = {0, INFINITY, false, true};
+	mlc_attrs_default(op, a, f->g->arena);
+	mlc_loc at;
+	const yt_node *margin = v->kind == YT_MAP ? yt_get(v, "margin", &at) : NULL;
+	if (!margin)
+		return true;
+	if (op != OP_HINGE) {
+		mlc_error_at(f->d, at, "'margin' applies only to 'loss: {type: hinge}'");
+		return false;
+	}
+	return fe_num(f, margin, "margin", non_negative, &a->f[0]);
+}
+
 void fe_loss(fe *f, const yt_node *v, mlc_loc key)
 {
-	static const char *const keys[] = {"type", NULL};
+	static const char *const keys[] = {"type", "margin", NULL};
 	const yt_node *type = v;
 	if (v->kind == YT_SEQ) {
 		mlc_error_at(f->d, v->loc, "expected a loss name or a mapping such as '{type: mse}', got a list");
@@ -74,10 +154,11 @@ void fe_loss(fe *f, const yt_node *v, mlc_loc key)
 			return;
 	}
 	int i = fe_enum(f, type, "loss", "loss", loss_names);
-	if (i < 0 || !f->output)
+	mlc_attrs a;
+	if (i < 0 || !loss_attrs(f, v, loss_kinds[i].op, &a) || !f->output)
 		return;
 	mlc_node *pred = NULL;
-	mlc_node *loss = loss_kinds[i].build(f, loss_names[i], loss_kinds[i].op, key, &pred);
+	mlc_node *loss = loss_kinds[i].build(f, loss_names[i], loss_kinds[i].op, &a, key, &pred);
 	if (!loss)
 		return;
 	mlc_graph_ret(f->g, "loss", loss);

@@ -115,6 +115,7 @@ bool shape_loss(mlc_node *n, mlc_diag *d)
 	return true;
 }
 
+/* Class scores (logits, hinge scores or probabilities) against labels. */
 bool shape_xent(mlc_node *n, mlc_diag *d)
 {
 	char a[96], b[96];
@@ -122,10 +123,25 @@ bool shape_xent(mlc_node *n, mlc_diag *d)
 	if (!need_f32(n, 0, d))
 		return false;
 	if (x->rank != 2 || y->rank != 1 || y->dtype != DT_I32 || y->dim[0] != x->dim[0])
-		FAIL("%ssoftmax_xent expects logits f32[N,C] and class labels i32[N], got %s and %s", WHERE,
+		FAIL("%s%s expects %s f32[N,C] and class labels i32[N], got %s and %s", WHERE, OPNAME,
+		     n->op == OP_CATEGORICAL_XENT || n->op == OP_CATEGORICAL_XENT_GRAD ? "probabilities"
+		     : n->op == OP_HINGE || n->op == OP_HINGE_GRAD			    ? "scores"
+											    : "logits",
 		     mlc_type_str(x, a, sizeof a), mlc_type_str(y, b, sizeof b));
 	n->dtype = DT_F32;
 	n->rank = 0;
+	return true;
+}
+
+/* Logits against target distributions of the same shape [N,C] (kl_div). */
+bool shape_dist(mlc_node *n, mlc_diag *d)
+{
+	char a[96];
+	if (!shape_loss(n, d))
+		return false;
+	if (n->src[0]->rank != 2)
+		FAIL("%s%s expects logits and target distributions f32[N,C], got %s", WHERE, OPNAME,
+		     mlc_type_str(n->src[0], a, sizeof a));
 	return true;
 }
 
@@ -134,7 +150,9 @@ bool shape_lossgrad(mlc_node *n, mlc_diag *d)
 	const mlc_node *dl = n->src[2];
 	if (dl->rank != 0 || dl->dtype != DT_F32)
 		FAIL("%s%s expects a scalar loss gradient", WHERE, mlc_ops[n->op].name);
-	bool ok = n->op == OP_SOFTMAX_XENT_GRAD ? shape_xent(n, d) : shape_loss(n, d);
+	bool labels = n->op == OP_SOFTMAX_XENT_GRAD || n->op == OP_HINGE_GRAD ||
+		      n->op == OP_CATEGORICAL_XENT_GRAD;
+	bool ok = labels ? shape_xent(n, d) : n->op == OP_KL_DIV_GRAD ? shape_dist(n, d) : shape_loss(n, d);
 	if (ok)
 		copy_shape(n, n->src[0]);
 	return ok;

@@ -120,3 +120,37 @@ void grad_softmax_xent(mlc_graph *g, node *n, node *dy, node **dx)
 {
 	dx[0] = mlc_build(g, OP_SOFTMAX_XENT_GRAD, n, NULL, n->src[0], n->src[1], dy);
 }
+
+/* The newer losses: the gradient op takes (inputs..., dl). */
+static node *loss_grad(mlc_graph *g, node *n, mlc_opcode op, node *dy)
+{
+	return mlc_build(g, op, n, NULL, n->src[0], n->src[1], dy);
+}
+
+void grad_hinge(mlc_graph *g, node *n, node *dy, node **dx)
+{
+	mlc_attrs a;
+	mlc_attrs_default(OP_HINGE_GRAD, &a, g->arena);
+	a.f[0] = n->attr.f[0]; /* the margin */
+	dx[0] = mlc_build(g, OP_HINGE_GRAD, n, &a, n->src[0], n->src[1], dy);
+}
+
+void grad_mae(mlc_graph *g, node *n, node *dy, node **dx)
+{
+	dx[0] = loss_grad(g, n, OP_MAE_GRAD, dy);
+}
+
+void grad_bce_logits(mlc_graph *g, node *n, node *dy, node **dx)
+{
+	dx[0] = loss_grad(g, n, OP_BCE_LOGITS_GRAD, dy);
+}
+
+void grad_categorical_xent(mlc_graph *g, node *n, node *dy, node **dx)
+{
+	dx[0] = loss_grad(g, n, OP_CATEGORICAL_XENT_GRAD, dy);
+}
+
+void grad_kl_div(mlc_graph *g, node *n, node *dy, node **dx)
+{
+	dx[0] = loss_grad(g, n, OP_KL_DIV_GRAD, dy);
+}

@@ -130,14 +130,17 @@ static int64_t classes_of(const mlc_graph *g, const mlc_node *lab)
 {
 	for (int i = 0; i < g->nnode; i++) {
 		const mlc_node *v = g->node[i];
-		if ((v->op == OP_SOFTMAX_XENT || v->op == OP_SOFTMAX_XENT_GRAD) && v->src[1] == lab)
+		bool classes = v->op == OP_SOFTMAX_XENT || v->op == OP_SOFTMAX_XENT_GRAD || v->op == OP_HINGE ||
+			       v->op == OP_HINGE_GRAD || v->op == OP_CATEGORICAL_XENT ||
+			       v->op == OP_CATEGORICAL_XENT_GRAD;
+		if (classes && v->src[1] == lab)
 			return v->src[0]->dim[1];
 	}
 	return 1;
 }
 
 /* Input value ranges by name prefix: "u01" (0, 1), "pm1" (-1, 1), "wide"
- * (-12, 12), "sat" {0, 0.3, 1}, "q8" multiples of 1/8 in [-1, 1] (long dot
+ * (-12, 12), "sat" {0, 0.3, 1}, "far" (15, 25), "one" 1, "q8" multiples of 1/8 in [-1, 1] (long dot
  * products of these are exact in f32, so GEMM order does not matter); labels
  * "bad*" stray outside [0, classes). */
 static double draw(const char *name)
@@ -150,6 +153,10 @@ static double draw(const char *name)
 		return uniform(-12, 12);
 	if (strncmp(name, "q8", 2) == 0) /* k/8: sums of products stay exact in f32 */
 		return floor(uniform(-8, 9)) / 8;
+	if (strncmp(name, "far", 3) == 0)
+		return uniform(15, 25);
+	if (strncmp(name, "one", 3) == 0)
+		return 1;
 	if (strncmp(name, "sat", 3) == 0) {
 		double u = uniform(0, 3);
 		return u < 1 ? 0 : u < 2 ? 0.3 : 1;
@@ -196,10 +203,23 @@ static void check_guards(const char *arena, const float *p, const bool *allowed,
 	}
 }
 
+/* Set by tests of tiny values: a relative bound on top of the usual one;
+ * reset after every test, even a failed one (reset_tolerance). */
+static double relative_tol;
+
+static int reset_tolerance(void **state)
+{
+	(void)state;
+	relative_tol = 0;
+	return 0;
+}
+
 static bool close_enough(double got, double want)
 {
 	if (isnan(want))
 		return isnan(got);
+	if (relative_tol > 0 && fabs(got - want) > relative_tol * fabs(want))
+		return false;
 	return fabs(got - want) <= 1e-5 * fmax(1.0, fabs(want));
 }
 
@@ -453,6 +473,8 @@ static void test_losses(void **state)
 		const char *p, *t;
 	} cases[] = {
 		{OP_MSE, "x", "t"}, {OP_BCE, "u01p", "u01t"}, {OP_BCE, "satp", "satt"},
+		{OP_MAE, "x", "t"}, {OP_BCE_LOGITS, "wide", "u01t"}, {OP_BCE_LOGITS, "x", "satt"},
+		{OP_KL_DIV, "wide", "u01t"}, {OP_KL_DIV, "x", "satt"},
 	};
 	for (size_t c = 0; c < MLC_COUNTOF(cases); c++) {
 		mlc_graph *g = mlc_graph_new("loss");
@@ -468,6 +490,31 @@ static void test_losses(void **state)
 		mlc_graph_ret(g, "loss", op(g, OP_SOFTMAX_XENT, z, y, NULL));
 		run(g);
 	}
+	/* hinge with its default and other margins; probabilities with 0 and 1 */
+	for (int bad = 0; bad < 2; bad++)
+		for (int k = 0; k < 4; k++) {
+			mlc_graph *g = mlc_graph_new("class_loss");
+			mlc_node *y = labels(g, bad ? "bad" : "y");
+			mlc_node *z = k < 3 ? IN(g, k == 2 ? "x" : "wide", N, 5) : IN(g, "satp", N, 5);
+			mlc_node *l = k < 3 ? opa(g, OP_HINGE, k == 0 ? 1 : k == 1 ? 0 : 2.5, 0, 0, z, y, NULL)
+					    : op(g, OP_CATEGORICAL_XENT, z, y, NULL);
+			mlc_graph_ret(g, "pred", z);
+			mlc_graph_ret(g, "loss", l);
+			run(g);
+		}
+	/* confident and right: bce_logits near 1e-9 keeps its relative accuracy */
+	mlc_graph *g = mlc_graph_new("bce_logits_tiny");
+	mlc_node *zf = IN(g, "far", N, 5);
+	mlc_graph_ret(g, "pred", zf);
+	mlc_graph_ret(g, "loss", op(g, OP_BCE_LOGITS, zf, IN(g, "one", N, 5), NULL));
+	relative_tol = 1e-4;
+	run(g);
+	relative_tol = 0;
+	g = mlc_graph_new("categorical_xent");
+	mlc_node *p = IN(g, "u01p", N, 7);
+	mlc_graph_ret(g, "pred", p);
+	mlc_graph_ret(g, "loss", op(g, OP_CATEGORICAL_XENT, p, labels(g, "y"), NULL));
+	run(g);
 }
 
 static void test_loss_grads(void **state)
@@ -479,6 +526,8 @@ static void test_loss_grads(void **state)
 			const char *p, *t;
 		} cases[] = {
 			{OP_MSE_GRAD, "x", "t"}, {OP_BCE_GRAD, "u01p", "u01t"}, {OP_BCE_GRAD, "satp", "satt"},
+			{OP_MAE_GRAD, "x", "t"}, {OP_MAE_GRAD, "satp", "satt"}, /* p = t: sign 0 */
+			{OP_BCE_LOGITS_GRAD, "wide", "u01t"}, {OP_BCE_LOGITS_GRAD, "x", "satt"},
 		};
 		for (size_t c = 0; c < MLC_COUNTOF(cases); c++) {
 			mlc_graph *g = mlc_graph_new("loss_grad");
@@ -494,6 +543,24 @@ static void test_loss_grads(void **state)
 			mlc_graph_ret(g, "pred", op(g, OP_SOFTMAX_XENT_GRAD, z, y, dl));
 			run(g);
 		}
+		for (int k = 0; k < 2; k++) { /* kl_div needs [N,C] */
+			mlc_graph *g = mlc_graph_new("kl_div_grad");
+			mlc_node *z = IN(g, k ? "x" : "wide", N, 6), *t = IN(g, k ? "satt" : "u01t", N, 6);
+			mlc_node *dl = seed ? scalar_in(g, OP_INPUT, "dl") : const_scalar(g, 1);
+			mlc_graph_ret(g, "pred", op(g, OP_KL_DIV_GRAD, z, t, dl));
+			run(g);
+		}
+		for (int bad = 0; bad < 2; bad++)
+			for (int k = 0; k < 4; k++) {
+				mlc_graph *g = mlc_graph_new("class_loss_grad");
+				mlc_node *y = labels(g, bad ? "bad" : "y");
+				mlc_node *z = IN(g, k == 3 ? "satp" : k == 2 ? "u01p" : "wide", N, 6);
+				mlc_node *dl = seed ? scalar_in(g, OP_INPUT, "dl") : const_scalar(g, 1);
+				mlc_node *dz = k < 2 ? opa(g, OP_HINGE_GRAD, k ? 0.5 : 1, 0, 0, z, y, dl)
+						     : op(g, OP_CATEGORICAL_XENT_GRAD, z, y, dl);
+				mlc_graph_ret(g, "pred", dz);
+				run(g);
+			}
 	}
 }
 
@@ -1139,7 +1206,7 @@ int main(void)
 		cmocka_unit_test(test_unary),      cmocka_unit_test(test_binary),
 		cmocka_unit_test(test_bias_add),   cmocka_unit_test(test_const),
 		cmocka_unit_test(test_matmul),     cmocka_unit_test(test_softmax),
-		cmocka_unit_test(test_sum_rows),   cmocka_unit_test(test_losses),
+		cmocka_unit_test(test_sum_rows),   cmocka_unit_test_teardown(test_losses, reset_tolerance),
 		cmocka_unit_test(test_loss_grads), cmocka_unit_test(test_train),
 		cmocka_unit_test(test_inplace),    cmocka_unit_test(test_bad_plans),
 		cmocka_unit_test(test_layout),     cmocka_unit_test(test_batchnorm),

@@ -341,6 +341,50 @@ static void test_regression_losses(void **state)
 	}
 }
 
+/* The losses of issue 5: which node each reads, what it predicts, its labels. */
+static void test_more_losses(void **state)
+{
+	static const struct {
+		const char *act, *loss;
+		mlc_opcode op;
+		mlc_dtype labels;
+		bool reads_pre;      /* the loss reads the output activation's input */
+		mlc_opcode pred;     /* the prediction's op */
+		bool pred_added;     /* a `pred` layer was added */
+	} cases[] = {
+		{"none", "{type: hinge}", OP_HINGE, DT_I32, false, OP_BIAS_ADD, false},
+		{"softmax", "{type: hinge, margin: 0.25}", OP_HINGE, DT_I32, false, OP_SOFTMAX, false},
+		{"tanh", "mae", OP_MAE, DT_F32, false, OP_TANH, false},
+		{"none", "binary_cross_entropy_with_logits", OP_BCE_LOGITS, DT_F32, false, OP_SIGMOID, true},
+		{"sigmoid", "binary_cross_entropy_with_logits", OP_BCE_LOGITS, DT_F32, true, OP_SIGMOID, false},
+		{"softmax", "categorical_cross_entropy", OP_CATEGORICAL_XENT, DT_I32, false, OP_SOFTMAX, false},
+		{"none", "kl_div", OP_KL_DIV, DT_F32, false, OP_SOFTMAX, true},
+		{"softmax", "kl_div", OP_KL_DIV, DT_F32, true, OP_SOFTMAX, false},
+	};
+	for (size_t i = 0; i < MLC_COUNTOF(cases); i++) {
+		char text[256];
+		snprintf(text, sizeof text,
+			 "inputs: {x: {shape: [3]}}\nlayers: [{dense: 4, activation: %s}]\nloss: %s\n",
+			 cases[i].act, cases[i].loss);
+		loaded r;
+		mlc_graph *g = must_load("x.yaml", text, &r)->graph;
+		mlc_node *loss = mlc_graph_find_ret(g, "loss"), *pred = mlc_graph_find_ret(g, "pred");
+		mlc_node *logits = find_op(g, OP_BIAS_ADD, "dense1");
+		assert_int_equal(loss->op, cases[i].op);
+		assert_int_equal(pred->op, cases[i].pred);
+		assert_string_equal(pred->layer, cases[i].pred_added ? "pred" : "dense1");
+		mlc_node *out = cases[i].pred_added ? pred->src[0] : pred;
+		assert_ptr_equal(loss->src[0], cases[i].reads_pre ? logits : out);
+		mlc_node *labels = mlc_graph_find_value(g, "labels");
+		assert_ptr_equal(loss->src[1], labels);
+		assert_int_equal(labels->dtype, cases[i].labels);
+		assert_int_equal(labels->rank, cases[i].labels == DT_I32 ? 1 : 2);
+		if (cases[i].op == OP_HINGE)
+			assert_true(loss->attr.f[0] == (strstr(cases[i].loss, "margin") ? 0.25 : 1.0));
+		unload(&r);
+	}
+}
+
 static void test_op_attributes(void **state)
 {
 	loaded r;
@@ -1033,7 +1077,7 @@ int main(void)
 		cmocka_unit_test(test_mlp_graph),
 		cmocka_unit_test(test_default_names),
 		cmocka_unit_test(test_softmax_added_for_prediction),
-		cmocka_unit_test(test_regression_losses),
+		cmocka_unit_test(test_regression_losses), cmocka_unit_test(test_more_losses),
 		cmocka_unit_test(test_op_attributes),
 		cmocka_unit_test(test_graph_form_order),
 		cmocka_unit_test(test_conv_graph),

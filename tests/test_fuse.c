@@ -199,9 +199,9 @@ static void test_fused_equals_unfused(void **state)
 	(void)state;
 	const char *src = getenv("MLC_SRC");
 	assert_non_null(src);
-	const char *dirs[] = {"examples", "bench"};
+	const char *dirs[] = {"examples", "bench", "tests/parallel"}; /* the last: every loss */
 	int models = 0;
-	for (int k = 0; k < 2; k++) {
+	for (int k = 0; k < 3; k++) {
 		char dpath[512];
 		snprintf(dpath, sizeof dpath, "%s/%s", src, dirs[k]);
 		DIR *dir = opendir(dpath);

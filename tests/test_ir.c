@@ -125,6 +125,31 @@ static void add_conv_ops(mlc_graph *g)
 
 /* A graph that uses every op in ops.def, with attributes off their defaults,
  * layers and spec locations. */
+/* The losses of issue 5 and their gradients; hinge with a non-default margin. */
+static void add_loss_ops(mlc_graph *g, mlc_node *x, mlc_node *t, mlc_node *lab, mlc_node *one)
+{
+	mlc_attrs hm = attrs(OP_HINGE, g);
+	hm.f[0] = 0.5;
+	mlc_attrs hgm = attrs(OP_HINGE_GRAD, g);
+	hgm.f[0] = 0.5;
+	static const struct {
+		mlc_opcode loss, grad;
+		bool labels;
+	} k[] = {
+		{OP_HINGE, OP_HINGE_GRAD, true},
+		{OP_MAE, OP_MAE_GRAD, false},
+		{OP_BCE_LOGITS, OP_BCE_LOGITS_GRAD, false},
+		{OP_CATEGORICAL_XENT, OP_CATEGORICAL_XENT_GRAD, true},
+		{OP_KL_DIV, OP_KL_DIV_GRAD, false},
+	};
+	for (size_t i = 0; i < MLC_COUNTOF(k); i++) {
+		mlc_node *y = k[i].labels ? lab : t;
+		bool h = k[i].loss == OP_HINGE;
+		mlc_graph_ret(g, mlc_ops[k[i].loss].name, mlc_build(g, k[i].loss, NULL, h ? &hm : NULL, x, y, NULL));
+		mlc_graph_ret(g, mlc_ops[k[i].grad].name, mlc_build(g, k[i].grad, NULL, h ? &hgm : NULL, x, y, one));
+	}
+}
+
 static mlc_graph *build_all_ops(void)
 {
 	mlc_graph *g = mlc_graph_new("all_ops");
@@ -189,6 +214,7 @@ static mlc_graph *build_all_ops(void)
 	mlc_graph_ret(g, "xent_grad", xg);
 	add_struct_ops(g);
 	add_conv_ops(g);
+	add_loss_ops(g, x, t, lab, one);
 	return g;
 }
 

@@ -285,6 +285,20 @@ static void test_bench_resnet(void **state)
 	same_results("bench/resnet.yaml", 32, 32);
 }
 
+/* The losses of issue 5 on 1000-wide rows: their row kernels split. */
+static void test_losses(void **state)
+{
+	(void)state;
+	static const char *const specs[] = {"hinge", "mae", "binary_cross_entropy_with_logits",
+					    "categorical_cross_entropy", "kl_div"};
+	for (size_t i = 0; i < sizeof specs / sizeof specs[0]; i++) {
+		char path[128];
+		snprintf(path, sizeof path, "tests/parallel/%s.yaml", specs[i]);
+		same_results(path, 64, 64);
+		same_results(path, 64, 5);
+	}
+}
+
 /* Fewer images than threads, and a final partial batch. */
 static void test_small_batches(void **state)
 {
@@ -321,7 +335,7 @@ int main(void)
 		cmocka_unit_test(test_resnet_example),
 		cmocka_unit_test(test_fashion_mlp),
 		cmocka_unit_test(test_bench_resnet),
-		cmocka_unit_test(test_small_batches),
+		cmocka_unit_test(test_small_batches), cmocka_unit_test(test_losses),
 		cmocka_unit_test(test_two_sessions),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -4,7 +4,8 @@
 # criterion "agrees with autograd on the same weights and batch to 1e-4
 # relative" — plus the small examples (graph form, sigmoid+BCE, the step's
 # straight-through gradient) and generated CSV cases for the other activations,
-# losses and spec forms.
+# losses and spec forms (hinge, mae, bce with logits, categorical cross-entropy
+# on probabilities and kl_div among them).
 set -uo pipefail
 mlc=$1 src=$2
 py=/usr/bin/python3 # Debian's python3-torch; a pyenv python on PATH has no torch
@@ -26,4 +27,5 @@ fi
 exec "$py" "$src/tests/torch/grad_check.py" --mlc "$mlc" \
 	"$src/examples/fashion_mlp.yaml@64" \
 	"$src/examples/xor.yaml" "$src/examples/logistic.yaml" "$src/examples/perceptron.yaml" \
-	gen:sigmoid_mse gen:tanh_bce gen:leaky_relu_xent gen:residual_softmax
+	gen:sigmoid_mse gen:tanh_bce gen:leaky_relu_xent gen:residual_softmax \
+	gen:hinge gen:mae gen:bce_logits gen:bce_logits_sigmoid gen:categorical gen:kl_div

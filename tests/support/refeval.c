@@ -265,6 +265,16 @@ static void eval_node(const mlc_node *v, int64_t n, double lr, ref_mode m, doubl
 	case OP_BATCHNORM_GRAD_GAMMA:
 	case OP_DROPOUT:
 	case OP_DROPOUT_GRAD: ref_eval_struct(v, n, m, s, out); break;
+	case OP_HINGE:
+	case OP_HINGE_GRAD:
+	case OP_MAE:
+	case OP_MAE_GRAD:
+	case OP_BCE_LOGITS:
+	case OP_BCE_LOGITS_GRAD:
+	case OP_CATEGORICAL_XENT:
+	case OP_CATEGORICAL_XENT_GRAD:
+	case OP_KL_DIV:
+	case OP_KL_DIV_GRAD: ref_eval_loss(v, n, s, out); break;
 	case OP_COUNT: MLC_UNREACHABLE();
 	}
 }

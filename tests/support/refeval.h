@@ -61,5 +61,7 @@ bool ref_dropout_keep(uint32_t seed, uint32_t step, int64_t key, int64_t index, 
  * also updates its running statistics s[3], s[4] in place. */
 void ref_eval_conv(const mlc_node *v, int64_t n, double **s, double *out);
 void ref_eval_struct(const mlc_node *v, int64_t n, ref_mode m, double **s, double *out);
+/* hinge, mae, bce_logits, categorical_xent, kl_div and their gradients (refeval_loss.c). */
+void ref_eval_loss(const mlc_node *v, int64_t n, double **s, double *out);
 
 #endif

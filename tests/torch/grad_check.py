@@ -144,8 +144,9 @@ def match_names(prog, weights):
 
 
 def forward(prog, out, params, inputs):
-    """The output, and the logits when the output is a softmax (the loss reads those)."""
-    val, logits = dict(inputs), None
+    """The output, and its pre-activation when the output ends in a softmax or a
+    slope-1 sigmoid (the losses that fold them read that), keyed by activation."""
+    val, pre = dict(inputs), {}
     for name, op, arg, attrs, srcs in prog:
         x = [val[s] for s in srcs]
         if op == "dense":
@@ -153,27 +154,42 @@ def forward(prog, out, params, inputs):
             z = F.linear(x[0], params[f"{name}.weight"], b)
             act = attrs.get("activation")
             val[name] = apply_act(act, None, attrs, z)
-            logits = z if name == out and act == "softmax" else logits
+            if name == out and act in ("softmax", "sigmoid"):
+                pre = {act: z}
         elif op == "add":
             val[name] = x[0] + x[1]
         else:
             val[name] = apply_act(op, arg, attrs, x[0])
-            logits = x[0] if name == out and op == "softmax" else logits
-    return val[out], logits
+            if name == out and (op == "softmax" or (op == "sigmoid" and arg in (None, 1, 1.0))):
+                pre = {op: x[0]}
+    return val[out], pre
 
 
-def loss_of(spec, pred, logits, y):
+def loss_of(spec, pred, pre, y):
     """y: the batch's targets as read from the data, [m, ydim] float."""
     loss = spec.get("loss")
+    cfg = loss if isinstance(loss, dict) else {}
     loss = loss.get("type") if isinstance(loss, dict) else loss
     width = pred.shape[-1]
+    logits = pre.get("softmax", pred)  # what the softmax-folding losses read
     if loss in ("softmax_cross_entropy", "cross_entropy"):
-        return F.cross_entropy(pred if logits is None else logits, y[:, 0].long())
-    if loss not in ("mse", "binary_cross_entropy"):
+        return F.cross_entropy(logits, y[:, 0].long())
+    if loss == "categorical_cross_entropy":
+        return F.nll_loss(torch.log(torch.clamp(pred, 1e-7, 1)), y[:, 0].long())
+    if loss == "hinge":  # CS231n's sum over j != y: PyTorch's mean over classes times C
+        margin = float(cfg.get("margin", 1.0))
+        return F.multi_margin_loss(pred, y[:, 0].long(), margin=margin) * width
+    if loss == "kl_div":
+        return F.kl_div(F.log_softmax(logits, dim=-1), y.to(pred.dtype), reduction="batchmean")
+    if loss not in ("mse", "mae", "binary_cross_entropy", "binary_cross_entropy_with_logits"):
         raise Unsupported(f"loss '{loss}'")
     if y.shape[1] == 1 and width > 1:  # a class index for a one-hot target, as batch.c does
         y = F.one_hot(y[:, 0].long(), width).to(pred.dtype)
     y = y.to(pred.dtype).reshape(pred.shape)
+    if loss == "binary_cross_entropy_with_logits":
+        return F.binary_cross_entropy_with_logits(pre.get("sigmoid", pred), y)
+    if loss == "mae":
+        return F.l1_loss(pred, y)
     return F.mse_loss(pred, y) if loss == "mse" else F.binary_cross_entropy(pred, y)
 
 
@@ -259,8 +275,8 @@ def rel_err(a, ref, floor_frac):
 def torch_grads(model, spec, weights, x, y, dtype):
     prog, out = model
     params = {k: torch.tensor(v, dtype=dtype, requires_grad=True) for k, v in weights.items()}
-    pred, logits = forward(prog, out, params, {list(spec["inputs"])[0]: torch.tensor(x, dtype=dtype)})
-    loss = loss_of(spec, pred, logits, torch.tensor(y))
+    pred, pre = forward(prog, out, params, {list(spec["inputs"])[0]: torch.tensor(x, dtype=dtype)})
+    loss = loss_of(spec, pred, pre, torch.tensor(y))
     if loss.requires_grad:  # not when only true-gradient steps lie between loss and weights
         loss.backward()
     out = {"loss": loss.detach().numpy()}
@@ -380,6 +396,41 @@ CASES = {
   res: {add, inputs: [x, h2]}
   act: {tanh, input: res}
 output: out"""),
+    # the losses of issue 5; "kind" says what the targets are (default: by the loss)
+    "hinge": dict(loss="{type: hinge, margin: 0.5}", kind="classes", dim=6, classes=4, n=80, batch=32,
+                  header=True, model="""layers:
+  - dense: 12
+    activation: tanh
+  - dense: 4"""),
+    "mae": dict(loss="mae", kind="real", dim=5, targets=3, n=50, batch=32, header=False, model="""layers:
+  - dense: 8
+    activation: tanh
+  - dense: 3"""),
+    # a plain dense output: the loss adds the sigmoid prediction
+    "bce_logits": dict(loss="binary_cross_entropy_with_logits", kind="binary", dim=4, targets=1, n=40,
+                       batch=24, header=False, model="""layers:
+  - dense: 8
+    activation: relu
+  - dense: 1"""),
+    # a sigmoid output (activation and layer forms): the loss reads its input
+    "bce_logits_sigmoid": dict(loss="binary_cross_entropy_with_logits", kind="binary", dim=4, targets=1,
+                               n=40, batch=24, header=True, model="""layers:
+  - dense: 8
+    activation: tanh
+  - dense: 1
+  - sigmoid"""),
+    # an explicit softmax at the end, read as probabilities
+    "categorical": dict(loss="categorical_cross_entropy", kind="classes", dim=6, classes=3, n=60, batch=20,
+                        header=True, model="""layers:
+  - dense: 10
+    activation: relu
+  - dense: 3
+    activation: softmax"""),
+    "kl_div": dict(loss="kl_div", kind="dist", dim=5, targets=4, n=50, batch=16, header=False,
+                   model="""layers:
+  - dense: 8
+    activation: tanh
+  - dense: 4"""),
 }
 
 
@@ -391,9 +442,14 @@ def gen_case(name, work):
     rng = np.random.default_rng(12345)
     n, k = c["n"], c.get("targets", 1)
     x = rng.normal(size=(n, c["dim"]))
-    if c["loss"] == "mse":
+    kind = c.get("kind") or {"mse": "real", "binary_cross_entropy": "binary"}.get(c["loss"], "classes")
+    if kind == "real":
         y = np.tanh(x[:, :k] * x[:, 1:k + 1]) + 0.1 * rng.normal(size=(n, k))
-    elif c["loss"] == "binary_cross_entropy":
+    elif kind == "dist":  # rows of probabilities (one exact 0 each: 0·log 0)
+        y = np.exp(x[:, :k] + 0.5 * rng.normal(size=(n, k)))
+        y[np.arange(n), np.argmin(y, axis=1)] = 0
+        y /= y.sum(axis=1, keepdims=True)
+    elif kind == "binary":
         y = (x[:, :1] + 0.5 * x[:, 1:2] ** 2 > 0.3).astype(float)
     else:  # class indices, learnable from the first features
         y = np.argmax(x[:, :c["classes"]] + 0.3 * rng.normal(size=(n, c["classes"])), axis=1)[:, None]

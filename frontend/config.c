@@ -199,7 +199,8 @@ static void opt_nesterov(fe *f, void *ctx, const yt_node *v)
 		c->nesterov = v;
 }
 
-static const char *const sched_names[] = {"constant", "step", "exponential", "cosine", NULL};
+static const char *const sched_names[] = {"constant",  "step",         "exponential",       "cosine",
+					  "multistep", "inverse_time", "reduce_on_plateau", NULL};
 
 static void sched_type(fe *f, void *ctx, const yt_node *v)
 {
@@ -235,31 +236,120 @@ static void sched_warmup(fe *f, void *ctx, const yt_node *v)
 		mlc_error_at(f->d, v->loc, "warmup must not be negative, got %s", v->str);
 }
 
+/* milestones: [e1, e2, ...], strictly increasing epochs */
+static void sched_milestones(fe *f, void *ctx, const yt_node *v)
+{
+	mlc_sched_cfg *c = &((opt_ctx *)ctx)->o->schedule;
+	if (v->kind != YT_SEQ || v->n == 0) {
+		mlc_error_at(f->d, v->loc, "expected a list of epochs for 'milestones', such as [30, 80], got %s",
+			     v->kind == YT_SEQ ? "an empty list" : fe_show(f, v));
+		return;
+	}
+	double *x = mlc_arena_alloc(f->m->arena, sizeof *x * (size_t)v->n);
+	for (int i = 0; i < v->n; i++) {
+		int64_t k;
+		if (!fe_int(f, v->val[i], "milestones", 1, INT32_MAX, &k))
+			return;
+		x[i] = (double)k;
+		if (i > 0 && x[i] <= x[i - 1]) {
+			mlc_error_at(f->d, v->val[i]->loc, "milestones must be strictly increasing, got %s after %s",
+				     v->val[i]->str, v->val[i - 1]->str);
+			return;
+		}
+	}
+	c->milestones = x;
+	c->nmilestones = v->n;
+}
+
+static void sched_decay_rate(fe *f, void *ctx, const yt_node *v)
+{
+	double *x = &((opt_ctx *)ctx)->o->schedule.decay_rate;
+	if (fe_num(f, v, "decay_rate", FE_ANY, x) && *x < 0)
+		mlc_error_at(f->d, v->loc, "decay_rate must not be negative, got %s", v->str);
+}
+
+static void sched_warmup_epochs(fe *f, void *ctx, const yt_node *v)
+{
+	double *x = &((opt_ctx *)ctx)->o->schedule.warmup_epochs;
+	if (fe_num(f, v, "warmup_epochs", FE_ANY, x) && *x < 0)
+		mlc_error_at(f->d, v->loc, "warmup_epochs must not be negative, got %s", v->str);
+}
+
+static void sched_warmup_start(fe *f, void *ctx, const yt_node *v)
+{
+	double *x = &((opt_ctx *)ctx)->o->schedule.warmup_start;
+	if (fe_num(f, v, "warmup_start", FE_POSITIVE, x) && *x > 1)
+		mlc_error_at(f->d, v->loc, "warmup_start must be at most 1, got %s", v->str);
+}
+
+static void sched_patience(fe *f, void *ctx, const yt_node *v)
+{
+	int64_t k;
+	if (fe_int(f, v, "patience", 0, INT32_MAX, &k))
+		((opt_ctx *)ctx)->o->schedule.patience = (int)k;
+}
+
+static void sched_factor(fe *f, void *ctx, const yt_node *v)
+{
+	double *x = &((opt_ctx *)ctx)->o->schedule.factor;
+	if (fe_num(f, v, "factor", FE_POSITIVE, x) && *x >= 1)
+		mlc_error_at(f->d, v->loc, "factor must be below 1, got %s", v->str);
+}
+
+static void sched_threshold(fe *f, void *ctx, const yt_node *v)
+{
+	fe_num(f, v, "threshold", FE_UNIT, &((opt_ctx *)ctx)->o->schedule.threshold);
+}
+
 static const fe_key sched_keys[] = {
-	{"type", sched_type}, {"step_size", sched_step_size}, {"gamma", sched_gamma},
-	{"min_lr", sched_min_lr}, {"warmup", sched_warmup}, {NULL, NULL}};
+	{"type", sched_type},
+	{"step_size", sched_step_size},
+	{"gamma", sched_gamma},
+	{"min_lr", sched_min_lr},
+	{"warmup", sched_warmup},
+	{"milestones", sched_milestones},
+	{"decay_rate", sched_decay_rate},
+	{"warmup_epochs", sched_warmup_epochs},
+	{"warmup_start", sched_warmup_start},
+	{"patience", sched_patience},
+	{"factor", sched_factor},
+	{"threshold", sched_threshold},
+	{NULL, NULL},
+};
 
 /* `schedule: cosine` or `schedule: {type: step, step_size: 3, gamma: 0.5}` */
 static void opt_schedule(fe *f, void *ctx, const yt_node *v)
 {
-	if (v->kind == YT_MAP)
-		fe_read_keys(f, v, sched_keys, ctx, "in 'schedule'");
-	else if (v->kind == YT_SEQ)
+	if (v->kind == YT_MAP) {
+		if (!fe_read_keys(f, v, sched_keys, ctx, "in 'schedule'"))
+			return;
+		const mlc_sched_cfg *c = &((opt_ctx *)ctx)->o->schedule;
+		const yt_node *w = yt_get(v, "warmup_epochs", NULL);
+		if (c->kind == MLC_SCHED_MULTISTEP && !c->milestones && !yt_get(v, "milestones", NULL))
+			mlc_error_at(f->d, v->loc, "schedule multistep needs 'milestones', such as [30, 80]");
+		else if (w && yt_get(v, "warmup", NULL))
+			mlc_error_at(f->d, w->loc, "give either 'warmup' (cosine's own) or 'warmup_epochs', not both");
+	} else if (v->kind == YT_SEQ) {
 		mlc_error_at(f->d, v->loc, "expected a schedule name or a mapping such as "
 			     "'{type: cosine, warmup: 1}', got a list");
-	else
+	} else {
 		sched_type(f, ctx, v);
+		if (((opt_ctx *)ctx)->o->schedule.kind == MLC_SCHED_MULTISTEP)
+			mlc_error_at(f->d, v->loc, "schedule multistep needs 'milestones': write "
+				     "'{type: multistep, milestones: [30, 80]}'");
+	}
 }
 
 static const fe_key opt_keys[] = {
 	{"type", opt_type}, {"lr", opt_lr}, {"momentum", opt_momentum}, {"nesterov", opt_nesterov},
 	{"schedule", opt_schedule}, {NULL, NULL}};
 
-double mlc_lr_at(const mlc_opt_cfg *o, double lr, double t, int epochs)
+/* The schedule alone, before any warm-up_epochs factor. */
+static double sched_lr(const mlc_sched_cfg *s, double lr, double t, int epochs)
 {
-	const mlc_sched_cfg *s = &o->schedule;
 	switch (s->kind) {
 	case MLC_SCHED_CONSTANT:
+	case MLC_SCHED_PLATEAU: /* the runtime lowers lr itself: mlc_plateau_step */
 		return lr;
 	case MLC_SCHED_STEP:
 		return lr * pow(s->gamma > 0 ? s->gamma : 0.1, floor(t / (s->step_size > 0 ? s->step_size : 1)));
@@ -271,8 +361,25 @@ double mlc_lr_at(const mlc_opt_cfg *o, double lr, double t, int epochs)
 		double span = epochs - s->warmup, p = span > 0 ? (t - s->warmup) / span : 1;
 		return s->min_lr + (lr - s->min_lr) * 0.5 * (1 + cos(M_PI * (p < 1 ? p : 1)));
 	}
+	case MLC_SCHED_MULTISTEP: { /* PyTorch MultiStepLR: one gamma per milestone passed */
+		int k = 0;
+		while (k < s->nmilestones && floor(t) >= s->milestones[k])
+			k++;
+		return lr * pow(s->gamma > 0 ? s->gamma : 0.1, k);
+	}
+	case MLC_SCHED_INVERSE_TIME: /* Keras InverseTimeDecay, staircase=false, decay_steps = 1 epoch */
+		return lr / (1 + s->decay_rate * t);
 	}
 	return lr;
+}
+
+double mlc_lr_at(const mlc_opt_cfg *o, double lr, double t, int epochs)
+{
+	const mlc_sched_cfg *s = &o->schedule;
+	double x = sched_lr(s, lr, t, epochs);
+	if (t < s->warmup_epochs) /* linear from warmup_start to 1, like PyTorch's LinearLR */
+		x *= s->warmup_start + (1 - s->warmup_start) * t / s->warmup_epochs;
+	return x;
 }
 
 void fe_optimizer(fe *f, const yt_node *v, mlc_loc key)
@@ -483,6 +590,53 @@ static void data_seed(fe *f, void *ctx, const yt_node *v)
 		((data_ctx *)ctx)->c->seed = (uint64_t)k;
 }
 
+/* early_stopping: {monitor: val_loss, patience: 5, min_delta: 0, restore_best: true} */
+static const char *const monitor_names[] = {"val_loss", "val_acc", "loss", "acc", NULL};
+
+static void early_monitor(fe *f, void *ctx, const yt_node *v)
+{
+	mlc_early_cfg *c = ctx;
+	int i = fe_enum(f, v, "monitor", "monitored value", monitor_names);
+	if (i >= 0)
+		c->monitor = (mlc_monitor)i; /* monitor_names is in mlc_monitor order */
+	c->loc = fe_mloc(f, v->loc);
+}
+
+static void early_patience(fe *f, void *ctx, const yt_node *v)
+{
+	int64_t k;
+	if (fe_int(f, v, "patience", 1, INT32_MAX, &k))
+		((mlc_early_cfg *)ctx)->patience = (int)k;
+}
+
+static void early_min_delta(fe *f, void *ctx, const yt_node *v)
+{
+	double *x = &((mlc_early_cfg *)ctx)->min_delta;
+	if (fe_num(f, v, "min_delta", FE_ANY, x) && *x < 0)
+		mlc_error_at(f->d, v->loc, "min_delta must not be negative, got %s", v->str);
+}
+
+static void early_restore_best(fe *f, void *ctx, const yt_node *v)
+{
+	fe_bool(f, v, "restore_best", &((mlc_early_cfg *)ctx)->restore_best);
+}
+
+static const fe_key early_keys[] = {
+	{"monitor", early_monitor},
+	{"patience", early_patience},
+	{"min_delta", early_min_delta},
+	{"restore_best", early_restore_best},
+	{NULL, NULL},
+};
+
+static void data_early_stopping(fe *f, void *ctx, const yt_node *v)
+{
+	mlc_early_cfg *c = &((data_ctx *)ctx)->c->early;
+	c->loc = fe_mloc(f, v->loc);
+	if (fe_expect_map(f, v, "early_stopping", "'{monitor: val_loss, patience: 5}'"))
+		c->on = fe_read_keys(f, v, early_keys, c, "in 'early_stopping'");
+}
+
 static const fe_key data_keys[] = {
 	{"format", NULL}, /* read first: train/test depend on it */
 	{"train", data_train},
@@ -495,6 +649,7 @@ static const fe_key data_keys[] = {
 	{"validation_split", data_validation_split},
 	{"shuffle", data_shuffle},
 	{"seed", data_seed},
+	{"early_stopping", data_early_stopping},
 	{NULL, NULL},
 };
 
@@ -510,6 +665,10 @@ void fe_data(fe *f, const yt_node *v, mlc_loc key)
 	if (c.fmt >= 0)
 		c.c->format = mlc_arena_strdup(f->m->arena, formats[c.fmt]);
 	fe_read_keys(f, v, data_keys, &c, "in 'data'");
+	const mlc_early_cfg *e = &c.c->early;
+	if (e->on && (e->monitor == MLC_MON_VAL_LOSS || e->monitor == MLC_MON_VAL_ACC) && c.c->validation_split == 0)
+		mlc_error_at(f->d, e->loc, "early_stopping monitors %s, which needs a validation_split above 0; "
+			     "monitor 'loss' or 'acc' to watch the training batches", monitor_names[e->monitor]);
 }
 
 /* ---- metrics ---- */

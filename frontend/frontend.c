@@ -209,9 +209,12 @@ static void set_defaults(mlc_model *m)
 	c->epochs = 10;
 	c->shuffle = true;
 	c->seed = 42;
+	c->early = (mlc_early_cfg){.patience = 5, .restore_best = true};
 	c->loc = (mlc_loc){m->path, 0, 0};
 	m->opt.type = mlc_arena_strdup(m->arena, "sgd");
 	m->opt.lr = 0.01;
+	m->opt.schedule = (mlc_sched_cfg){.decay_rate = 1, .warmup_start = 1.0 / 3, .patience = 10,
+					  .factor = 0.1, .threshold = 1e-4};
 	m->opt.loc = c->loc;
 }
 

@@ -10,6 +10,17 @@ typedef struct {
 	mlc_loc loc;
 } mlc_path;
 
+/* `early_stopping:` (under data:); what it monitors, in the order of their names. */
+typedef enum { MLC_MON_VAL_LOSS, MLC_MON_VAL_ACC, MLC_MON_LOSS, MLC_MON_ACC } mlc_monitor;
+typedef struct {
+	bool on;             /* early_stopping: given */
+	mlc_monitor monitor; /* val_loss */
+	int patience;        /* 5 */
+	double min_delta;    /* 0 */
+	bool restore_best;   /* true */
+	mlc_loc loc;         /* the monitor: key, or the early_stopping: key */
+} mlc_early_cfg;
+
 typedef struct {
 	const char *format;          /* "idx" (default), "csv" or "cifar10" */
 	mlc_path train_x, train_y;   /* idx: images + labels; csv, cifar10: train_x only (the first file) */
@@ -25,18 +36,31 @@ typedef struct {
 	double validation_split;     /* 0.0: fraction of train held out */
 	bool shuffle;                /* true */
 	uint64_t seed;               /* 42 */
+	mlc_early_cfg early;         /* early_stopping: */
 	mlc_loc loc;                 /* the data: section */
 } mlc_data_cfg;
 
 /* Learning-rate schedule, evaluated by the training loop at every step with
  * t = the fractional epoch (0 at the start): see docs/spec.md. */
-typedef enum { MLC_SCHED_CONSTANT, MLC_SCHED_STEP, MLC_SCHED_EXPONENTIAL, MLC_SCHED_COSINE } mlc_sched_kind;
+typedef enum {
+	MLC_SCHED_CONSTANT, MLC_SCHED_STEP, MLC_SCHED_EXPONENTIAL, MLC_SCHED_COSINE,
+	MLC_SCHED_MULTISTEP, MLC_SCHED_INVERSE_TIME, MLC_SCHED_PLATEAU,
+} mlc_sched_kind;
 typedef struct {
-	mlc_sched_kind kind; /* constant (default), step, exponential, cosine */
+	mlc_sched_kind kind; /* constant (default), step, ..., reduce_on_plateau */
 	double step_size;   /* step: epochs between decays (1) */
-	double gamma;       /* step: factor per step_size epochs (0.1); exponential: per epoch (0.95); 0: that default */
-	double min_lr;      /* cosine: the final learning rate (0) */
+	double gamma;       /* step: factor per step_size epochs (0.1); exponential: per epoch (0.95);
+			       multistep: per milestone (0.1); 0: that default */
+	double min_lr;      /* cosine: the final learning rate (0); reduce_on_plateau: the floor (0) */
 	double warmup;      /* cosine: epochs of linear warm-up from 0 (0) */
+	const double *milestones; /* multistep: strictly increasing epochs */
+	int nmilestones;
+	double decay_rate;  /* inverse_time (1) */
+	double warmup_epochs; /* any schedule: epochs of linear warm-up (0: none) */
+	double warmup_start;  /* the factor the warm-up starts from (1/3) */
+	int patience;       /* reduce_on_plateau: epochs without improvement tolerated (10) */
+	double factor;      /* reduce_on_plateau: lr multiplier (0.1) */
+	double threshold;   /* reduce_on_plateau: relative improvement that counts (1e-4) */
 } mlc_sched_cfg;
 
 typedef struct {
@@ -48,7 +72,8 @@ typedef struct {
 	mlc_loc loc;
 } mlc_opt_cfg;
 
-/* The learning rate at fractional epoch t of `epochs`. */
+/* The learning rate at fractional epoch t of `epochs`; for reduce_on_plateau
+ * base_lr is the current (reduced) rate. */
 double mlc_lr_at(const mlc_opt_cfg *o, double base_lr, double t, int epochs);
 
 /* `metrics:` — what training reports per epoch and at test time. */

@@ -2,6 +2,7 @@
  * step, per-epoch metrics, validation and test), evaluation, prediction to
  * CSV, and the one-batch gradient dump of `mlc grad`. */
 #include "session.h"
+#include "watch.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -180,10 +181,29 @@ mlc_status mlc_session_train(mlc_session *s, mlc_diag *d)
 	unsigned epoch_which = rc.which & ~MLC_METRIC_CONFUSION;
 	bool tty = !s->opt.quiet && isatty(fileno(s->log));
 	int every = epochs <= 50 ? 1 : epochs / 20; /* at most ~20 epoch lines */
+	const mlc_sched_cfg *sc = &s->model->opt.schedule;
+	const mlc_early_cfg *es = &c->early;
+	if (es->on && (es->monitor == MLC_MON_ACC || es->monitor == MLC_MON_VAL_ACC) && !show_acc(&rc)) {
+		mlc_error_at(d, es->loc, "early_stopping monitors %s, but this model reports no accuracy",
+			     mlc_monitor_name(es->monitor));
+		if (jl)
+			fclose(jl);
+		mlc_dataset_free(&tr.ds);
+		mlc_dataset_free(&te.ds);
+		return MLC_EUSER;
+	}
+	/* reduce_on_plateau lowers cur_lr; early stopping keeps the best epoch's parameters */
+	double cur_lr = base_lr;
+	mlc_plateau plateau = mlc_plateau_new();
+	mlc_early early = mlc_early_new();
+	size_t param_bytes = (size_t)s->graph->param_size * sizeof(float);
+	float *best = es->on && es->restore_best ? mlc_xmalloc(param_bytes ? param_bytes : 1) : NULL;
+	bool stopped = false, show_lr = sc->kind != MLC_SCHED_CONSTANT || sc->warmup_epochs > 0;
+	int done = 0;
 	int64_t *idx = iota(n);
 	stats ep = stats_new(&rc), v = stats_new(&rc);
 	double start = mlc_now();
-	for (int e = 1; e <= epochs && st == MLC_OK; e++) {
+	for (int e = 1; e <= epochs && st == MLC_OK && !stopped; e++) {
 		if (c->shuffle)
 			mlc_rng_shuffle(&s->rng, idx, ntrain);
 		stats_reset(&ep);
@@ -192,7 +212,7 @@ mlc_status mlc_session_train(mlc_session *s, mlc_diag *d)
 			int64_t m = ntrain - b < s->batch ? ntrain - b : s->batch;
 			double t = (e - 1) + (double)(b / s->batch) / (double)nbatches;
 			/* a new step, hence new dropout masks, every batch */
-			float lr = (float)mlc_lr_at(&s->model->opt, base_lr, t, epochs);
+			float lr = (float)mlc_lr_at(&s->model->opt, cur_lr, t, epochs);
 			mlc_hyper_set(hyper, lr, s->seed, s->step++);
 			mlc_batch_fill(s, &tr.ds, idx + b, m);
 			s->fn[MLC_ENTRY_TRAIN](s->params, s->act, m, hyper);
@@ -213,9 +233,22 @@ mlc_status mlc_session_train(mlc_session *s, mlc_diag *d)
 			st = MLC_EUSER;
 			break;
 		}
+		done = e;
 		bool print = !s->opt.quiet && (e % every == 0 || e == epochs || e == 1);
-		if (nval > 0 && (print || jl))
+		if (nval > 0 && (print || jl || es->on || sc->kind == MLC_SCHED_PLATEAU))
 			evaluate(s, &tr.ds, idx + ntrain, nval, &v);
+		double epoch_lr = hyper[0];
+		if (sc->kind == MLC_SCHED_PLATEAU) /* on the validation loss, else the training loss */
+			cur_lr = mlc_plateau_step(sc, &plateau, nval > 0 ? mean_loss(&v) : mean_loss(&ep), cur_lr);
+		if (es->on) {
+			const stats *w = es->monitor == MLC_MON_VAL_LOSS || es->monitor == MLC_MON_VAL_ACC ? &v : &ep;
+			bool acc = mlc_monitor_maximized(es->monitor);
+			mlc_early_verdict k = mlc_early_step(es, &early, e, acc ? mlc_metrics_accuracy(&w->m) : mean_loss(w));
+			if (k == MLC_EARLY_BEST && best)
+				memcpy(best, s->params, param_bytes);
+			stopped = k == MLC_EARLY_STOP;
+			print |= stopped && !s->opt.quiet;
+		}
 		if (jl) {
 			fprintf(jl, "{\"epoch\": %d, ", e);
 			json_stats(jl, "", &ep, &rc, epoch_which);
@@ -223,7 +256,7 @@ mlc_status mlc_session_train(mlc_session *s, mlc_diag *d)
 				fputs(", ", jl);
 				json_stats(jl, "val_", &v, &rc, epoch_which);
 			}
-			fprintf(jl, ", \"lr\": %.7g", (double)hyper[0]); /* an f32: 7 digits */
+			fprintf(jl, ", \"lr\": %.7g", epoch_lr); /* an f32: 7 digits */
 			fputs(", \"time_s\": ", jl);
 			mlc_json_num(jl, secs);
 			fputs("}\n", jl);
@@ -241,12 +274,30 @@ mlc_status mlc_session_train(mlc_session *s, mlc_diag *d)
 				fprintf(s->log, "  val_acc %.4f", mlc_metrics_accuracy(&v.m));
 			mlc_metrics_text(&v.m, epoch_which, "val_", s->log);
 		}
-		if (s->model->opt.schedule.kind != MLC_SCHED_CONSTANT)
-			fprintf(s->log, "  lr %.3g", (double)hyper[0]);
+		if (show_lr)
+			fprintf(s->log, "  lr %.3g", epoch_lr);
 		fprintf(s->log, "  %.2fs  %.0f samples/s\n", secs, (double)ep.seen / (secs + 1e-9));
 	}
+	if (st == MLC_OK && stopped && !s->opt.quiet)
+		fprintf(s->log, "early stopping: %s has not improved for %d epochs; stopped after epoch %d, "
+			"best epoch %d (%s %.4f)\n", mlc_monitor_name(es->monitor), es->patience, done,
+			early.best_epoch, mlc_monitor_name(es->monitor), early.best);
+	if (st == MLC_OK && best && early.best_epoch != done) {
+		memcpy(s->params, best, param_bytes);
+		if (!s->opt.quiet) {
+			fprintf(s->log, "restored the weights of epoch %d", early.best_epoch);
+			if (nval > 0) { /* evaluated again: the restored weights, not the record */
+				evaluate(s, &tr.ds, idx + ntrain, nval, &v);
+				fprintf(s->log, ": val_loss %.4f", mean_loss(&v));
+				if (show_acc(&rc))
+					fprintf(s->log, "  val_acc %.4f", mlc_metrics_accuracy(&v.m));
+			}
+			fputc('\n', s->log);
+		}
+	}
+	free(best);
 	if (st == MLC_OK && !s->opt.quiet)
-		fprintf(s->log, "trained %d epochs in %.2fs\n", epochs, mlc_now() - start);
+		fprintf(s->log, "trained %d epochs in %.2fs\n", done, mlc_now() - start);
 	if (st == MLC_OK && te.ds.n) {
 		int64_t *tidx = iota(te.ds.n);
 		evaluate(s, &te.ds, tidx, te.ds.n, &v);

@@ -131,5 +131,19 @@ echo 'metrics: [mae]' >>"$tmp/lin.yaml"
 run "$mlc" run "$tmp/lin.yaml" --log "$tmp/lin.jsonl"
 [ $rc -eq 0 ] && [[ $out == *"test: loss "*"  mae "* && $out != *mse* ]] && grep -q '"mae": ' "$tmp/lin.jsonl" && ok || bad "regression mae: $out $err"
 
+# early stopping: the stop line, and the restored weights evaluate to the best epoch's val_loss
+sed "s#data/#$ex/data/#" "$ex/logistic.yaml" >"$tmp/es.yaml"
+printf '  validation_split: 0.25\n  early_stopping: {patience: 2, min_delta: 0.05}\n' >>"$tmp/es.yaml"
+run "$mlc" run "$tmp/es.yaml"
+stop=$(echo "$out" | sed -n 's/^early stopping: val_loss has not improved for 2 epochs; stopped after epoch \([0-9]*\), best epoch \([0-9]*\) (val_loss \([0-9.]*\))$/\1 \2 \3/p')
+read -r last bestep bestloss <<<"$stop"
+[ $rc -eq 0 ] && [ -n "$stop" ] && [ "$last" -lt 30 ] && [ "$last" -eq $((bestep + 2)) ] && ok || bad "early stopping line: $out $err"
+[[ $out == *"epoch $bestep/30  loss "*"  val_loss $bestloss  "* && $out == *"restored the weights of epoch $bestep: val_loss $bestloss  "* && $out == *"trained $last epochs"* ]] && ok || bad "restored weights: $out"
+# reduce_on_plateau: with threshold 0.9 no later epoch counts as better than the first, so with
+# patience 0 the rate halves after every epoch but the first
+sed "s#data/#$ex/data/#; s#lr: 0.1}#lr: 0.1, schedule: {type: reduce_on_plateau, patience: 0, factor: 0.5, threshold: 0.9}}#" "$ex/logistic.yaml" >"$tmp/rp.yaml"
+run "$mlc" run "$tmp/rp.yaml" --epochs 4
+[ $rc -eq 0 ] && [ "$(echo "$out" | grep '^epoch' | sed 's/.*  lr \([0-9.]*\)  .*/\1/' | tr '\n' ' ')" = "0.1 0.1 0.05 0.025 " ] && ok || bad "reduce_on_plateau run: $out $err"
+
 echo "$pass passed, $fail failed"
 [ "$fail" -eq 0 ]

@@ -45,6 +45,7 @@ synth() { # SPEC -> path of the copy
 expect xor 1.0 xor.yaml --quiet
 expect perceptron 0.96 perceptron.yaml --quiet
 expect logistic 0.80 logistic.yaml --quiet
+expect early_stopping 0.80 early_stopping.yaml --quiet
 expect softmax_regression 0.75 softmax_regression.yaml --epochs 1 --quiet
 expect fashion_mlp 0.80 fashion_mlp.yaml --epochs 1 --quiet
 expect lenet 0.80 lenet.yaml --epochs 1 --quiet

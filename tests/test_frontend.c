@@ -854,6 +854,46 @@ static void test_config_values(void **state)
 	unload(&r);
 }
 
+/* The schedule and early-stopping keys, and their defaults. */
+static void test_config_schedules(void **state)
+{
+	loaded r;
+	const char *head = "inputs: {x: {shape: [3]}}\nlayers: [relu]\nloss: mse\n";
+	char text[512];
+	snprintf(text, sizeof text, "%soptimizer: {schedule: reduce_on_plateau}\n"
+		 "data: {validation_split: 0.1, early_stopping: {}}\n", head);
+	mlc_model *m = must_load("x.yaml", text, &r);
+	const mlc_sched_cfg *c = &m->opt.schedule;
+	assert_int_equal(c->kind, MLC_SCHED_PLATEAU);
+	assert_int_equal(c->patience, 10);
+	assert_true(c->factor == 0.1 && c->threshold == 1e-4 && c->min_lr == 0);
+	assert_true(c->warmup_epochs == 0 && c->warmup_start == 1.0 / 3);
+	const mlc_early_cfg *e = &m->data.early;
+	assert_true(e->on && e->restore_best);
+	assert_int_equal(e->monitor, MLC_MON_VAL_LOSS);
+	assert_int_equal(e->patience, 5);
+	assert_true(e->min_delta == 0);
+	unload(&r);
+	snprintf(text, sizeof text, "%soptimizer: {schedule: {type: multistep, milestones: [3, 7], gamma: 0.5, "
+		 "warmup_epochs: 2, warmup_start: 0.5}}\n"
+		 "data: {early_stopping: {monitor: acc, patience: 2, min_delta: 0.01, restore_best: false}}\n", head);
+	m = must_load("x.yaml", text, &r);
+	c = &m->opt.schedule;
+	assert_int_equal(c->kind, MLC_SCHED_MULTISTEP);
+	assert_int_equal(c->nmilestones, 2);
+	assert_true(c->milestones[0] == 3 && c->milestones[1] == 7 && c->gamma == 0.5);
+	assert_true(c->warmup_epochs == 2 && c->warmup_start == 0.5);
+	e = &m->data.early;
+	assert_true(e->on && !e->restore_best && e->min_delta == 0.01);
+	assert_int_equal(e->monitor, MLC_MON_ACC);
+	assert_int_equal(e->patience, 2);
+	assert_int_equal(e->loc.line, 5);
+	unload(&r);
+	m = must_load("x.yaml", "inputs: {x: {shape: [3]}}\nlayers: [relu]\nloss: mse\n", &r);
+	assert_false(m->data.early.on);
+	unload(&r);
+}
+
 static void test_relative_paths(void **state)
 {
 	loaded r;
@@ -1090,6 +1130,7 @@ int main(void)
 		cmocka_unit_test(test_data_cifar_normalize),
 		cmocka_unit_test(test_config_defaults),
 		cmocka_unit_test(test_config_values),
+		cmocka_unit_test(test_config_schedules),
 		cmocka_unit_test(test_relative_paths),
 		cmocka_unit_test(test_missing_file),
 		cmocka_unit_test(test_limits),

@@ -212,6 +212,8 @@ static void set_defaults(mlc_model *m)
 	c->loc = (mlc_loc){m->path, 0, 0};
 	m->opt.type = mlc_arena_strdup(m->arena, "sgd");
 	m->opt.lr = 0.01;
+	m->opt.update = OP_SGD;
+	mlc_attrs_default(OP_SGD, &m->opt.attrs, m->arena);
 	m->opt.loc = c->loc;
 }
 

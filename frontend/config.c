@@ -196,9 +196,43 @@ typedef struct {
 	double val[HP_COUNT];
 } opt_ctx;
 
+/* The attribute slot of `key` in update op `op`'s schema, or -1. */
+static int attr_slot(mlc_opcode op, const char *key)
+{
+	mlc_attrdesc desc[MLC_MAX_ATTR];
+	int nd = mlc_op_attrs(op, desc, MLC_MAX_ATTR);
+	for (int j = 0; j < nd; j++)
+		if (strcmp(desc[j].name, key) == 0)
+			return desc[j].slot;
+	return -1;
+}
+
+/* Is `key` an option of the optimizer type (read before the other keys)? */
+static bool applies(fe *f, opt_ctx *c, const char *key, const yt_node *v)
+{
+	if (c->bad_type)
+		return false; /* reported already */
+	mlc_opcode op = mlc_op_lookup(c->o->type);
+	if (attr_slot(op, key) >= 0)
+		return true;
+	mlc_attrdesc desc[MLC_MAX_ATTR];
+	int nd = mlc_op_attrs(op, desc, MLC_MAX_ATTR);
+	char opts[MLC_MAX_ATTR * (sizeof desc[0].name + 2)] = "";
+	for (int i = 0; i < nd; i++) {
+		if (!strcmp(desc[i].name, "lr_mult"))
+			continue; /* per layer, not an optimizer key */
+		if (*opts)
+			strcat(opts, ", ");
+		strcat(opts, desc[i].name);
+	}
+	mlc_error_at(f->d, v->loc, "'%s' is not an option of the %s optimizer (its options: lr, %s)", key,
+		     c->o->type, opts);
+	return false;
+}
+
 static void read_hp(fe *f, opt_ctx *c, int k, const yt_node *v)
 {
-	if (fe_num(f, v, hp[k].key, hp[k].range, &c->val[k]))
+	if (fe_num(f, v, hp[k].key, hp[k].range, &c->val[k]) && applies(f, c, hp[k].key, v))
 		c->hp[k] = v;
 }
 #define HP_READER(name, k)                                                                         \
@@ -232,14 +266,14 @@ static void opt_lr(fe *f, void *ctx, const yt_node *v)
 static void opt_momentum(fe *f, void *ctx, const yt_node *v)
 {
 	opt_ctx *c = ctx;
-	if (fe_num(f, v, "momentum", FE_UNIT, &c->o->momentum))
+	if (fe_num(f, v, "momentum", FE_UNIT, &c->o->momentum) && applies(f, c, "momentum", v))
 		c->momentum = v;
 }
 
 static void opt_nesterov(fe *f, void *ctx, const yt_node *v)
 {
 	opt_ctx *c = ctx;
-	if (fe_bool(f, v, "nesterov", &c->o->nesterov))
+	if (fe_bool(f, v, "nesterov", &c->o->nesterov) && applies(f, c, "nesterov", v))
 		c->nesterov = v;
 }
 
@@ -296,7 +330,7 @@ static void opt_schedule(fe *f, void *ctx, const yt_node *v)
 }
 
 static const fe_key opt_keys[] = {
-	{"type", opt_type}, {"lr", opt_lr}, {"momentum", opt_momentum}, {"nesterov", opt_nesterov},
+	{"type", NULL}, {"lr", opt_lr}, {"momentum", opt_momentum}, {"nesterov", opt_nesterov},
 	{"beta1", opt_beta1}, {"beta2", opt_beta2}, {"eps", opt_eps}, {"weight_decay", opt_weight_decay},
 	{"alpha", opt_alpha}, {"rho", opt_rho}, {"initial_accumulator", opt_initial_accumulator},
 	{"schedule", opt_schedule}, {NULL, NULL}};
@@ -313,34 +347,14 @@ static void opt_finish(fe *f, opt_ctx *c)
 	mlc_attrs_default(op, &o->attrs, f->m->arena);
 	if (!c->lr && op != OP_SGD)
 		o->lr = op == OP_ADAM || op == OP_ADAMW ? 0.001 : op == OP_ADADELTA ? 1.0 : 0.01;
-	mlc_attrdesc desc[MLC_MAX_ATTR];
-	int nd = mlc_op_attrs(op, desc, MLC_MAX_ATTR);
+	if (op == OP_SGD)
+		return; /* momentum and nesterov stay in o (mlc_pass_opts) */
 	for (int k = -1; k < HP_COUNT; k++) {
-		/* k = -1: momentum, sgd's and rmsprop's */
-		const yt_node *v = k < 0 ? c->momentum : c->hp[k];
-		const char *key = k < 0 ? "momentum" : hp[k].key;
-		if (!v || c->bad_type || (k < 0 && op == OP_SGD))
-			continue;
-		int j = 0;
-		while (j < nd && strcmp(desc[j].name, key) != 0)
-			j++;
-		if (j == nd) {
-			char opts[MLC_MAX_ATTR * (sizeof desc[0].name + 2)] = "";
-			for (int i = 0; i < nd; i++) {
-				if (!strcmp(desc[i].name, "lr_mult"))
-					continue; /* per layer, not an optimizer key */
-				if (*opts)
-					strcat(opts, ", ");
-				strcat(opts, desc[i].name);
-			}
-			mlc_error_at(f->d, v->loc, "'%s' is not an option of the %s optimizer (its options: lr, %s)",
-				     key, o->type, opts);
-			continue;
-		}
-		o->attrs.f[desc[j].slot] = k < 0 ? o->momentum : c->val[k];
+		const yt_node *v = k < 0 ? c->momentum : c->hp[k]; /* -1: rmsprop's momentum */
+		int slot = v ? attr_slot(op, k < 0 ? "momentum" : hp[k].key) : -1;
+		if (slot >= 0)
+			o->attrs.f[slot] = k < 0 ? o->momentum : c->val[k];
 	}
-	if (c->nesterov && op != OP_SGD && !c->bad_type)
-		mlc_error_at(f->d, c->nesterov->loc, "'nesterov' is an option of sgd only, not of %s", o->type);
 }
 
 double mlc_lr_at(const mlc_opt_cfg *o, double lr, double t, int epochs)
@@ -377,6 +391,10 @@ void fe_optimizer(fe *f, const yt_node *v, mlc_loc key)
 		opt_finish(f, &c);
 		return;
 	}
+	/* the type first: the other keys are checked against it as they come */
+	for (int i = 0; i < v->n; i++)
+		if (strcmp(v->key[i]->str, "type") == 0)
+			opt_type(f, &c, v->val[i]);
 	fe_read_keys(f, v, opt_keys, &c, "in 'optimizer'");
 	opt_finish(f, &c);
 	if (c.nesterov && c.o->nesterov && c.o->momentum == 0)

@@ -214,6 +214,10 @@ void cg_categorical_xent_grad(cg *c, const mlc_node *n);
 void cg_kl_div(cg *c, const mlc_node *n);
 void cg_kl_div_grad(cg *c, const mlc_node *n);
 void cg_sgd(cg *c, const mlc_node *n);
+void cg_adam(cg *c, const mlc_node *n); /* adam and adamw */
+void cg_rmsprop(cg *c, const mlc_node *n);
+void cg_adagrad(cg *c, const mlc_node *n);
+void cg_adadelta(cg *c, const mlc_node *n);
 
 /* Convolution and pooling (kernels_conv.c, kernels_pool.c). */
 void cg_conv2d(cg *c, const mlc_node *n);

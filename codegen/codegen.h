@@ -22,9 +22,11 @@ typedef void (*mlc_entry_fn)(float *params, float *act, int64_t n, const float *
 extern const char *const mlc_entry_names[MLC_ENTRY_COUNT]; /* "mlc_predict", ... */
 
 /* The hyper block, 32-bit words (docs/design.md, "Run-time hyperparameters"):
- *   hyper[MLC_HYPER_LR]    learning rate, a float (times each sgd's lr_mult);
+ *   hyper[MLC_HYPER_LR]    learning rate, a float (times each sgd's lr_mult;
+ *                          the other updates use it as is);
  *   hyper[MLC_HYPER_SEED]  dropout seed, raw uint32 bits (not a float value);
- *   hyper[MLC_HYPER_STEP]  dropout step counter, raw uint32 bits.
+ *   hyper[MLC_HYPER_STEP]  train-step counter (dropout masks; adam/adamw bias
+ *                          correction with t = step + 1), raw uint32 bits.
  * Every entry reads all MLC_HYPER_COUNT words. Kernels see the entry's own
  * copy, which adds word MLC_HYPER_TRAINING: uint32 1 in GRAD/TRAIN, 0 in
  * PREDICT/EVAL. Masks depend on (seed, step), so a training loop passes a new

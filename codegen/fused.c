@@ -193,7 +193,7 @@ static void update(cg *c, const struct cg_group *G)
 		c->opnd[0] = ptr_of(G, n);
 		for (int k = 0; k < n->nsrc; k++)
 			c->opnd[k + 1] = ptr_of(G, n->src[k]);
-		cg_sgd(c, n);
+		cg_hook[n->op].body(c, n); /* each update's own kernel */
 		off += numel;
 	}
 	c->begin = begin;

@@ -28,3 +28,125 @@ void cg_sgd(cg *c, const mlc_node *n)
 	cg_store(c, pv, p, l.iv);
 	cg_loop_end(c, &l);
 }
+
+/* The update ops below follow PyTorch 1.13's single-tensor loops
+ * (docs/spec.md, "optimizer"), in f32 with the same operation order. */
+
+static LLVMValueRef fmul(cg *c, LLVMValueRef a, LLVMValueRef b) { return LLVMBuildFMul(c->b, a, b, ""); }
+static LLVMValueRef fadd(cg *c, LLVMValueRef a, LLVMValueRef b) { return LLVMBuildFAdd(c->b, a, b, ""); }
+static LLVMValueRef fsub(cg *c, LLVMValueRef a, LLVMValueRef b) { return LLVMBuildFSub(c->b, a, b, ""); }
+static LLVMValueRef fdiv(cg *c, LLVMValueRef a, LLVMValueRef b) { return LLVMBuildFDiv(c->b, a, b, ""); }
+static LLVMValueRef fsqrt(cg *c, LLVMValueRef x) { return cg_intrin(c, "llvm.sqrt", c->t_f32, &x, 1); }
+
+static LLVMValueRef hyper_lr(cg *c) { return cg_load(c, c->hyper, cg_i64(c, 0)); }
+
+/* g + wd p (PyTorch's coupled L2 weight decay) */
+static LLVMValueRef decayed(cg *c, LLVMValueRef g, LLVMValueRef p, double wd)
+{
+	return wd != 0 ? fadd(c, g, fmul(c, p, cg_f32(c, wd))) : g;
+}
+
+/* 1 - b^t in double, t = hyper step + 1, as an f32 */
+static LLVMValueRef bias_correction(cg *c, LLVMValueRef t, double b)
+{
+	LLVMTypeRef f64 = LLVMDoubleTypeInContext(LLVMGetTypeContext(c->t_f32));
+	LLVMValueRef args[2] = {LLVMConstReal(f64, b), t};
+	LLVMValueRef pw = cg_intrin(c, "llvm.pow", f64, args, 2);
+	return LLVMBuildFPTrunc(c->b, LLVMBuildFSub(c->b, LLVMConstReal(f64, 1), pw, ""), c->t_f32, "");
+}
+
+/* Adam / AdamW, t = step + 1:
+ *   adamw: p *= 1 - lr wd      adam: g += wd p
+ *   m = β1 m + (1-β1) g;  v = β2 v + (1-β2) g²
+ *   p -= lr/(1-β1^t) · m / (√v / √(1-β2^t) + eps) */
+void cg_adam(cg *c, const mlc_node *n)
+{
+	bool decoupled = n->op == OP_ADAMW;
+	double b1 = n->attr.f[0], b2 = n->attr.f[1], eps = n->attr.f[2], wd = n->attr.f[3];
+	LLVMValueRef p = c->opnd[0], g = c->opnd[2], m = c->opnd[3], v = c->opnd[4];
+	LLVMValueRef lr = hyper_lr(c);
+	LLVMTypeRef f64 = LLVMDoubleTypeInContext(LLVMGetTypeContext(c->t_f32));
+	LLVMValueRef step = LLVMBuildLoad2(c->b, LLVMInt32TypeInContext(LLVMGetTypeContext(c->t_f32)),
+					   cg_gep(c, c->hyper, cg_i64(c, MLC_HYPER_STEP), c->t_f32), "step");
+	LLVMValueRef t = LLVMBuildFAdd(c->b, LLVMBuildUIToFP(c->b, step, f64, ""), LLVMConstReal(f64, 1), "t");
+	LLVMValueRef step_size = fdiv(c, lr, bias_correction(c, t, b1));
+	LLVMValueRef bc2_sqrt = fsqrt(c, bias_correction(c, t, b2));
+	LLVMValueRef shrink = decoupled ? fsub(c, cg_f32(c, 1), fmul(c, lr, cg_f32(c, wd))) : NULL;
+	cg_loop l;
+	cg_loop_begin(c, &l, c->begin, c->end, "i");
+	LLVMValueRef pv = cg_load(c, p, l.iv), gv = cg_load(c, g, l.iv);
+	if (decoupled)
+		pv = fmul(c, pv, shrink);
+	else
+		gv = decayed(c, gv, pv, wd);
+	LLVMValueRef mv = fadd(c, fmul(c, cg_load(c, m, l.iv), cg_f32(c, b1)), fmul(c, gv, cg_f32(c, 1 - b1)));
+	LLVMValueRef vv = fadd(c, fmul(c, cg_load(c, v, l.iv), cg_f32(c, b2)),
+			       fmul(c, fmul(c, gv, gv), cg_f32(c, 1 - b2)));
+	cg_store(c, mv, m, l.iv);
+	cg_store(c, vv, v, l.iv);
+	LLVMValueRef denom = fadd(c, fdiv(c, fsqrt(c, vv), bc2_sqrt), cg_f32(c, eps));
+	cg_store(c, fsub(c, pv, fmul(c, step_size, fdiv(c, mv, denom))), p, l.iv);
+	cg_loop_end(c, &l);
+}
+
+/* RMSProp: g += wd p;  s = α s + (1-α) g²;  a = √s + eps
+ *   μ ≠ 0: b = μ b + g/a;  p -= lr b      μ = 0: p -= lr g/a */
+void cg_rmsprop(cg *c, const mlc_node *n)
+{
+	double alpha = n->attr.f[0], eps = n->attr.f[1], mu = n->attr.f[2], wd = n->attr.f[3];
+	LLVMValueRef p = c->opnd[0], g = c->opnd[2], s = c->opnd[3], b = c->opnd[4];
+	LLVMValueRef lr = hyper_lr(c);
+	cg_loop l;
+	cg_loop_begin(c, &l, c->begin, c->end, "i");
+	LLVMValueRef pv = cg_load(c, p, l.iv), gv = decayed(c, cg_load(c, g, l.iv), pv, wd);
+	LLVMValueRef sv = fadd(c, fmul(c, cg_load(c, s, l.iv), cg_f32(c, alpha)),
+			       fmul(c, fmul(c, gv, gv), cg_f32(c, 1 - alpha)));
+	cg_store(c, sv, s, l.iv);
+	LLVMValueRef d = fdiv(c, gv, fadd(c, fsqrt(c, sv), cg_f32(c, eps)));
+	if (mu != 0) {
+		d = fadd(c, fmul(c, cg_load(c, b, l.iv), cg_f32(c, mu)), d);
+		cg_store(c, d, b, l.iv);
+	}
+	cg_store(c, fsub(c, pv, fmul(c, lr, d)), p, l.iv);
+	cg_loop_end(c, &l);
+}
+
+/* Adagrad: g += wd p;  S += g²;  p -= lr g / (√(S + S0) + eps). The state
+ * holds S = Σ g², the sum past initial_accumulator S0, so it starts at 0. */
+void cg_adagrad(cg *c, const mlc_node *n)
+{
+	double eps = n->attr.f[0], s0 = n->attr.f[1], wd = n->attr.f[2];
+	LLVMValueRef p = c->opnd[0], g = c->opnd[2], s = c->opnd[3];
+	LLVMValueRef lr = hyper_lr(c);
+	cg_loop l;
+	cg_loop_begin(c, &l, c->begin, c->end, "i");
+	LLVMValueRef pv = cg_load(c, p, l.iv), gv = decayed(c, cg_load(c, g, l.iv), pv, wd);
+	LLVMValueRef sv = fadd(c, cg_load(c, s, l.iv), fmul(c, gv, gv));
+	cg_store(c, sv, s, l.iv);
+	if (s0 != 0)
+		sv = fadd(c, sv, cg_f32(c, s0));
+	LLVMValueRef d = fdiv(c, gv, fadd(c, fsqrt(c, sv), cg_f32(c, eps)));
+	cg_store(c, fsub(c, pv, fmul(c, lr, d)), p, l.iv);
+	cg_loop_end(c, &l);
+}
+
+/* Adadelta: g += wd p;  s = ρ s + (1-ρ) g²;  d = √(a + eps) / √(s + eps) · g;
+ *   a = ρ a + (1-ρ) d²;  p -= lr d */
+void cg_adadelta(cg *c, const mlc_node *n)
+{
+	double rho = n->attr.f[0], eps = n->attr.f[1], wd = n->attr.f[2];
+	LLVMValueRef p = c->opnd[0], g = c->opnd[2], s = c->opnd[3], a = c->opnd[4];
+	LLVMValueRef lr = hyper_lr(c), e = cg_f32(c, eps);
+	cg_loop l;
+	cg_loop_begin(c, &l, c->begin, c->end, "i");
+	LLVMValueRef pv = cg_load(c, p, l.iv), gv = decayed(c, cg_load(c, g, l.iv), pv, wd);
+	LLVMValueRef sv = fadd(c, fmul(c, cg_load(c, s, l.iv), cg_f32(c, rho)),
+			       fmul(c, fmul(c, gv, gv), cg_f32(c, 1 - rho)));
+	cg_store(c, sv, s, l.iv);
+	LLVMValueRef av = cg_load(c, a, l.iv);
+	LLVMValueRef d = fmul(c, fdiv(c, fsqrt(c, fadd(c, av, e)), fsqrt(c, fadd(c, sv, e))), gv);
+	av = fadd(c, fmul(c, av, cg_f32(c, rho)), fmul(c, fmul(c, d, d), cg_f32(c, 1 - rho)));
+	cg_store(c, av, a, l.iv);
+	cg_store(c, fsub(c, pv, fmul(c, lr, d)), p, l.iv);
+	cg_loop_end(c, &l);
+}

@@ -293,7 +293,7 @@ static bool group_slots(build *B, const mlc_node *const *m, int count, cg_kernel
 					/* one pointer for one address: an update and its param, or
 					 * an output planned in place (the verifier checked the rule) */
 					if (p == o || (p->mem == o->mem && p->offset == o->offset &&
-						       ((p->op == OP_SGD && p->src[0] == o) || (o->op == OP_SGD && o->src[0] == p) ||
+						       ((mlc_op_is_update(p->op) && p->src[0] == o) || (mlc_op_is_update(o->op) && o->src[0] == p) ||
 							(mlc_same_shape(p, o) && p->dtype == o->dtype))))
 						dup = true;
 					else if (overlap(B, p, o)) {

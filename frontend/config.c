@@ -167,12 +167,84 @@ void fe_loss(fe *f, const yt_node *v, mlc_loc key)
 
 /* ---- optimizer ---- */
 
-static const char *const opt_names[] = {"sgd", NULL};
+/* Each name is also its update op's name in ir/ops.def. */
+static const char *const opt_names[] = {"sgd", "adam", "adamw", "rmsprop", "adagrad", "adadelta", NULL};
+
+/* The update ops' hyperparameters: read into a value and checked against the
+ * type's attribute schema (ir/ops.def) once the whole mapping is read, as
+ * `type` may come last. */
+enum { HP_BETA1, HP_BETA2, HP_EPS, HP_WEIGHT_DECAY, HP_ALPHA, HP_RHO, HP_INIT_ACC, HP_COUNT };
+static const struct {
+	const char *key, *attr;
+	fe_range range;
+} hp[HP_COUNT] = {
+	{"beta1", "beta1", {0, 1, false, true}},
+	{"beta2", "beta2", {0, 1, false, true}},
+	{"eps", "eps", {0, INFINITY, true, true}},
+	{"weight_decay", "weight_decay", {0, INFINITY, false, true}},
+	{"alpha", "alpha", {0, 1, false, false}},
+	{"rho", "rho", {0, 1, false, false}},
+	{"initial_accumulator", "initial_accumulator", {0, INFINITY, false, true}},
+};
 
 typedef struct {
 	mlc_opt_cfg *o;
 	const yt_node *nesterov; /* checked against momentum once both are read */
+	const yt_node *momentum, *lr;
+	bool bad_type; /* reported: the other keys are not checked against it */
+	const yt_node *hp[HP_COUNT];
+	double val[HP_COUNT];
 } opt_ctx;
+
+/* The attribute slot of `key` in update op `op`'s schema, or -1. */
+static int attr_slot(mlc_opcode op, const char *key)
+{
+	mlc_attrdesc desc[MLC_MAX_ATTR];
+	int nd = mlc_op_attrs(op, desc, MLC_MAX_ATTR);
+	for (int j = 0; j < nd; j++)
+		if (strcmp(desc[j].name, key) == 0)
+			return desc[j].slot;
+	return -1;
+}
+
+/* Is `key` an option of the optimizer type (read before the other keys)? */
+static bool applies(fe *f, opt_ctx *c, const char *key, const yt_node *v)
+{
+	if (c->bad_type)
+		return false; /* reported already */
+	mlc_opcode op = mlc_op_lookup(c->o->type);
+	if (attr_slot(op, key) >= 0)
+		return true;
+	mlc_attrdesc desc[MLC_MAX_ATTR];
+	int nd = mlc_op_attrs(op, desc, MLC_MAX_ATTR);
+	char opts[MLC_MAX_ATTR * (sizeof desc[0].name + 2)] = "";
+	for (int i = 0; i < nd; i++) {
+		if (!strcmp(desc[i].name, "lr_mult"))
+			continue; /* per layer, not an optimizer key */
+		if (*opts)
+			strcat(opts, ", ");
+		strcat(opts, desc[i].name);
+	}
+	mlc_error_at(f->d, v->loc, "'%s' is not an option of the %s optimizer (its options: lr, %s)", key,
+		     c->o->type, opts);
+	return false;
+}
+
+static void read_hp(fe *f, opt_ctx *c, int k, const yt_node *v)
+{
+	if (fe_num(f, v, hp[k].key, hp[k].range, &c->val[k]) && applies(f, c, hp[k].key, v))
+		c->hp[k] = v;
+}
+#define HP_READER(name, k)                                                                         \
+	static void opt_##name(fe *f, void *ctx, const yt_node *v) { read_hp(f, ctx, k, v); }
+HP_READER(beta1, HP_BETA1)
+HP_READER(beta2, HP_BETA2)
+HP_READER(eps, HP_EPS)
+HP_READER(weight_decay, HP_WEIGHT_DECAY)
+HP_READER(alpha, HP_ALPHA)
+HP_READER(rho, HP_RHO)
+HP_READER(initial_accumulator, HP_INIT_ACC)
+#undef HP_READER
 
 static void opt_type(fe *f, void *ctx, const yt_node *v)
 {
@@ -180,22 +252,28 @@ static void opt_type(fe *f, void *ctx, const yt_node *v)
 	int i = fe_enum(f, v, "optimizer", "optimizer", opt_names);
 	if (i >= 0)
 		c->o->type = mlc_arena_strdup(f->m->arena, opt_names[i]);
+	else
+		c->bad_type = true;
 }
 
 static void opt_lr(fe *f, void *ctx, const yt_node *v)
 {
-	fe_num(f, v, "lr", FE_POSITIVE, &((opt_ctx *)ctx)->o->lr);
+	opt_ctx *c = ctx;
+	if (fe_num(f, v, "lr", FE_POSITIVE, &c->o->lr))
+		c->lr = v;
 }
 
 static void opt_momentum(fe *f, void *ctx, const yt_node *v)
 {
-	fe_num(f, v, "momentum", FE_UNIT, &((opt_ctx *)ctx)->o->momentum);
+	opt_ctx *c = ctx;
+	if (fe_num(f, v, "momentum", FE_UNIT, &c->o->momentum) && applies(f, c, "momentum", v))
+		c->momentum = v;
 }
 
 static void opt_nesterov(fe *f, void *ctx, const yt_node *v)
 {
 	opt_ctx *c = ctx;
-	if (fe_bool(f, v, "nesterov", &c->o->nesterov))
+	if (fe_bool(f, v, "nesterov", &c->o->nesterov) && applies(f, c, "nesterov", v))
 		c->nesterov = v;
 }
 
@@ -341,8 +419,32 @@ static void opt_schedule(fe *f, void *ctx, const yt_node *v)
 }
 
 static const fe_key opt_keys[] = {
-	{"type", opt_type}, {"lr", opt_lr}, {"momentum", opt_momentum}, {"nesterov", opt_nesterov},
+	{"type", NULL}, {"lr", opt_lr}, {"momentum", opt_momentum}, {"nesterov", opt_nesterov},
+	{"beta1", opt_beta1}, {"beta2", opt_beta2}, {"eps", opt_eps}, {"weight_decay", opt_weight_decay},
+	{"alpha", opt_alpha}, {"rho", opt_rho}, {"initial_accumulator", opt_initial_accumulator},
 	{"schedule", opt_schedule}, {NULL, NULL}};
+
+/* Resolves the update op's attributes: its defaults (ir/ops.def), then the
+ * keys given, each of which must be one of the type's options; and the
+ * type's default learning rate unless lr was given (PyTorch's defaults). */
+static void opt_finish(fe *f, opt_ctx *c)
+{
+	mlc_opt_cfg *o = c->o;
+	mlc_opcode op = mlc_op_lookup(o->type);
+	MLC_ASSERT(op != OP_COUNT && mlc_op_is_update(op));
+	o->update = op;
+	mlc_attrs_default(op, &o->attrs, f->m->arena);
+	if (!c->lr && op != OP_SGD)
+		o->lr = op == OP_ADAM || op == OP_ADAMW ? 0.001 : op == OP_ADADELTA ? 1.0 : 0.01;
+	if (op == OP_SGD)
+		return; /* momentum and nesterov stay in o (mlc_pass_opts) */
+	for (int k = -1; k < HP_COUNT; k++) {
+		const yt_node *v = k < 0 ? c->momentum : c->hp[k]; /* -1: rmsprop's momentum */
+		int slot = v ? attr_slot(op, k < 0 ? "momentum" : hp[k].key) : -1;
+		if (slot >= 0)
+			o->attrs.f[slot] = k < 0 ? o->momentum : c->val[k];
+	}
+}
 
 /* The schedule alone, before any warm-up_epochs factor. */
 static double sched_lr(const mlc_sched_cfg *s, double lr, double t, int epochs)
@@ -384,7 +486,7 @@ double mlc_lr_at(const mlc_opt_cfg *o, double lr, double t, int epochs)
 
 void fe_optimizer(fe *f, const yt_node *v, mlc_loc key)
 {
-	opt_ctx c = {&f->m->opt, NULL};
+	opt_ctx c = {.o = &f->m->opt};
 	c.o->loc = fe_mloc(f, key);
 	if (v->kind == YT_SEQ) {
 		mlc_error_at(f->d, v->loc, "expected an optimizer name or a mapping such as "
@@ -393,9 +495,15 @@ void fe_optimizer(fe *f, const yt_node *v, mlc_loc key)
 	}
 	if (v->kind != YT_MAP) {
 		opt_type(f, &c, v); /* the shorthand `optimizer: sgd` */
+		opt_finish(f, &c);
 		return;
 	}
+	/* the type first: the other keys are checked against it as they come */
+	for (int i = 0; i < v->n; i++)
+		if (strcmp(v->key[i]->str, "type") == 0)
+			opt_type(f, &c, v->val[i]);
 	fe_read_keys(f, v, opt_keys, &c, "in 'optimizer'");
+	opt_finish(f, &c);
 	if (c.nesterov && c.o->nesterov && c.o->momentum == 0)
 		mlc_error_at(f->d, c.nesterov->loc, "nesterov needs a momentum above 0");
 }

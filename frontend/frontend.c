@@ -215,6 +215,8 @@ static void set_defaults(mlc_model *m)
 	m->opt.lr = 0.01;
 	m->opt.schedule = (mlc_sched_cfg){.decay_rate = 1, .warmup_start = 1.0 / 3, .patience = 10,
 					  .factor = 0.1, .threshold = 1e-4};
+	m->opt.update = OP_SGD;
+	mlc_attrs_default(OP_SGD, &m->opt.attrs, m->arena);
 	m->opt.loc = c->loc;
 }
 

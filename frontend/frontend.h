@@ -68,6 +68,8 @@ typedef struct {
 	double lr;          /* 0.01 */
 	double momentum;    /* 0.0 */
 	bool nesterov;      /* false */
+	mlc_opcode update;  /* the type's update op: OP_SGD, OP_ADAM, ... */
+	mlc_attrs attrs;    /* its attributes (not sgd's: momentum and nesterov above) */
 	mlc_sched_cfg schedule;
 	mlc_loc loc;
 } mlc_opt_cfg;

@@ -47,7 +47,12 @@ mlc_node *mlc_build(mlc_graph *g, mlc_opcode op, const mlc_node *from, const mlc
 		    mlc_node *a, mlc_node *b, mlc_node *c)
 {
 	mlc_node *src[3] = {a, b, c};
-	int nsrc = c ? 3 : b ? 2 : a ? 1 : 0;
+	return mlc_build_n(g, op, from, proto, c ? 3 : b ? 2 : a ? 1 : 0, src);
+}
+
+mlc_node *mlc_build_n(mlc_graph *g, mlc_opcode op, const mlc_node *from, const mlc_attrs *proto,
+		      int nsrc, mlc_node *const *src)
+{
 	mlc_node *n = mlc_node_new(g, op, nsrc, src, from ? from->loc : (mlc_loc){0});
 	if (from)
 		n->layer = from->layer;

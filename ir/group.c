@@ -59,9 +59,9 @@ bool mlc_group_legal(const mlc_node *const *m, int count, mlc_group_kind *kind, 
 {
 	if (count < 2)
 		return WHY("a group needs at least two members");
-	if (m[0]->op == OP_SGD) {
+	if (mlc_op_is_update(m[0]->op)) {
 		for (int i = 0; i < count; i++)
-			if (m[i]->op != OP_SGD)
+			if (!mlc_op_is_update(m[i]->op))
 				return WHY("%%%d (%s) in an update group", m[i]->id, mlc_ops[m[i]->op].name);
 		*kind = MLC_GROUP_UPDATE;
 		return true;

@@ -27,7 +27,7 @@ typedef enum {
 	FC_INJECTIVE,  /* reshape/transpose-like index maps */
 	FC_REDUCTION,  /* reduces along some axes */
 	FC_OUTFUSABLE, /* GEMM/conv: an elementwise epilogue can be fused into its output */
-	FC_OPAQUE,     /* anything else (optimizer updates) */
+	FC_UPDATE,     /* optimizer updates: in place on a param and its states */
 } mlc_fclass;
 
 /* Where a value lives at run time, decided by the memory planner. */
@@ -104,6 +104,8 @@ typedef struct {
 
 extern const mlc_opinfo mlc_ops[OP_COUNT];
 mlc_opcode mlc_op_lookup(const char *name); /* OP_COUNT if unknown */
+/* An optimizer update (sgd, adam, ...): planned at its param's offset. */
+static inline bool mlc_op_is_update(mlc_opcode op) { return mlc_ops[op].fclass == FC_UPDATE; }
 const char *mlc_dtype_name(mlc_dtype t);
 
 /* Graph construction. */
@@ -116,6 +118,8 @@ mlc_node *mlc_node_new(mlc_graph *g, mlc_opcode op, int nsrc, mlc_node *const *s
  * inference failure here is an internal bug. */
 mlc_node *mlc_build(mlc_graph *g, mlc_opcode op, const mlc_node *from, const mlc_attrs *proto,
 		    mlc_node *a, mlc_node *b, mlc_node *c);
+mlc_node *mlc_build_n(mlc_graph *g, mlc_opcode op, const mlc_node *from, const mlc_attrs *proto,
+		      int nsrc, mlc_node *const *src); /* any number of sources */
 /* A source value with a given shape (input/param/state/const). */
 mlc_node *mlc_source(mlc_graph *g, mlc_opcode op, const char *name, mlc_dtype t, int rank,
 		     const int64_t *dim, mlc_loc loc);
@@ -125,7 +129,7 @@ mlc_node *mlc_graph_find_value(const mlc_graph *g, const char *name);
 
 /* Attribute schema access (generic: printer, parser, frontends). */
 typedef struct {
-	char name[16];
+	char name[24];
 	char kind;  /* 'f', 'i' or 's' */
 	int slot;
 	char def[24]; /* default, as text */

@@ -105,9 +105,11 @@ bool mlc_inplace_pair(const mlc_liveness *lv, const mlc_node *n, const mlc_node 
 	case OP_INPUT:
 	case OP_CONST:
 	case OP_PARAM:
-	case OP_STATE:
-	case OP_SGD: return false;
-	default: break;
+	case OP_STATE: return false;
+	default:
+		if (mlc_op_is_update(s->op))
+			return false;
+		break;
 	}
 	int pn = lv->pos[n->id], ps = lv->pos[s->id];
 	if (pn < 0 || ps < 0 || s->dtype != n->dtype || !mlc_same_shape(s, n) || mlc_scratch_elems(n, 1) != 0)

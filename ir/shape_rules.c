@@ -161,7 +161,7 @@ bool shape_lossgrad(mlc_node *n, mlc_diag *d)
 bool shape_update(mlc_node *n, mlc_diag *d)
 {
 	char a[96], b[96];
-	for (int i = 1; i < 3; i++)
+	for (int i = 1; i < n->nsrc; i++)
 		if (!mlc_same_shape(n->src[0], n->src[i]))
 			FAIL("%s%s expects parameter, gradient and state of one shape, got %s and %s", WHERE,
 			     mlc_ops[n->op].name, mlc_type_str(n->src[0], a, sizeof a),

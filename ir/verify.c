@@ -179,12 +179,13 @@ static void check_node(verifier *V, const mlc_node *n, int i)
 		else
 			FAIL("%s: has a type but one of its sources has none", who);
 	}
-	if (n->op == OP_SGD && srcs_ok) {
+	if (mlc_op_is_update(n->op) && srcs_ok) {
 		if (n->src[0]->op != OP_PARAM)
 			FAIL("%s: updates %s, which is not a param", who, show(n->src[0], w2, sizeof w2));
-		if (n->src[2]->op != OP_STATE)
-			FAIL("%s: keeps its velocity in %s, which is not a state", who,
-			     show(n->src[2], w2, sizeof w2));
+		for (int k = 2; k < n->nsrc; k++)
+			if (n->src[k]->op != OP_STATE)
+				FAIL("%s: keeps its optimizer state in %s, which is not a state", who,
+				     show(n->src[k], w2, sizeof w2));
 	}
 	/* batchnorm writes its running statistics in place, like sgd its param */
 	for (int k = 3; n->op == OP_BATCHNORM && srcs_ok && k < 5; k++)

@@ -189,7 +189,7 @@ static void group_updates(fuser *F)
 	int gi = -1;
 	for (int i = 0; i < g->nnode; i++) {
 		mlc_node *n = g->node[i];
-		if (n->dead || n->op != OP_SGD || F->last_read[n->id] >= 0)
+		if (n->dead || !mlc_op_is_update(n->op) || F->last_read[n->id] >= 0)
 			continue;
 		if (gi < 0)
 			gi = new_group(F, n);

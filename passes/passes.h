@@ -9,6 +9,8 @@ typedef struct {
 	bool no_update;        /* skip the optimizer pass (mlc grad) */
 	double momentum;       /* optimizer pass: SGD momentum */
 	bool nesterov;
+	mlc_opcode update;     /* optimizer pass: the update op (OP_ADAM, ...); 0: sgd */
+	const mlc_attrs *update_attrs; /* its attributes; NULL: the op's defaults */
 	int64_t max_batch;     /* plan_memory: largest batch the buffers must hold */
 	int threads;           /* kernel threads the plan serves (per-thread scratch); >= 1 */
 	bool no_fuse;          /* skip the fuse pass (A/B comparisons) */

@@ -121,7 +121,7 @@ static void plan_params(mlc_graph *g)
 			n->mem = MEM_PARAM;
 			n->offset = g->param_size;
 			g->param_size += round_up(mlc_numel(n, g->max_batch));
-		} else if (n->op == OP_SGD) {
+		} else if (mlc_op_is_update(n->op)) {
 			n->mem = MEM_PARAM;
 			n->offset = n->src[0]->offset;
 		}

@@ -103,6 +103,8 @@ mlc_status mlc_session_open(const char *path, const mlc_options *o, mlc_diag *d,
 	if (s->model) {
 		po.momentum = s->model->opt.momentum;
 		po.nesterov = s->model->opt.nesterov;
+		po.update = s->model->opt.update;
+		po.update_attrs = &s->model->opt.attrs;
 	}
 	po.max_batch = s->batch;
 	uint64_t seed = o->seed_set ? o->seed : s->model ? s->model->data.seed : 42;

@@ -229,7 +229,7 @@ static bool reused_later(const mlc_graph *g, const bool *need, int i)
 	const mlc_node *v = g->node[i];
 	for (int k = i + 1; k < g->nnode; k++) {
 		const mlc_node *w = g->node[k];
-		if (need[k] && w->op != OP_SGD && w->mem == v->mem && w->offset == v->offset)
+		if (need[k] && !mlc_op_is_update(w->op) && w->mem == v->mem && w->offset == v->offset)
 			return true;
 	}
 	return false;
@@ -606,6 +606,101 @@ static void test_train(void **state)
 	train_graph(0, 0, 1, true);
 	train_graph(0.9, 0, 1, true);
 	train_graph(0.9, 1, 0.5, false);
+}
+
+/* Each optimizer's update kernel, alone and in one fused update group, for
+ * five train steps (hyper step 0..4: Adam's t = 1..5) against the double
+ * reference, from zero state as in training; gradients are inputs, new each step. */
+static void optimizer_steps(mlc_opcode o, const double *f, bool fused)
+{
+	mlc_graph *g = mlc_graph_new("opt");
+	mlc_node *w[2] = {PARAM(g, "w", 3, 5), PARAM(g, "b", 7)};
+	mlc_node *gr[2] = {IN(g, "gw", 3, 5), IN(g, "gb", 7)};
+	mlc_node *one = const_scalar(g, 1); /* the entry's fixed roots */
+	mlc_graph_ret(g, "pred", one);
+	mlc_graph_ret(g, "loss", one);
+	mlc_node *st[2][2] = {{STATE(g, "w.s0", 3, 5), STATE(g, "w.s1", 3, 5)},
+			      {STATE(g, "b.s0", 7), STATE(g, "b.s1", 7)}};
+	mlc_node *u[2];
+	for (int k = 0; k < 2; k++) { /* contiguous, so that they may form a group */
+		mlc_attrs at;
+		mlc_attrs_default(o, &at, g->arena);
+		for (int i = 0; i < 4; i++)
+			if (f[i] >= 0)
+				at.f[i] = f[i];
+		mlc_node *src[4] = {w[k], gr[k], st[k][0], st[k][1]};
+		u[k] = mlc_build_n(g, o, w[k], &at, mlc_ops[o].arity, src);
+		mlc_graph_ret(g, k ? "update.b" : "update.w", u[k]);
+	}
+	if (fused) {
+		u[0]->group = u[1];
+		u[1]->group = u[1];
+		mlc_group_mark(g);
+	}
+	test_plan_memory(g, MAXB, GAP);
+	mlc_jit *j = compile(g);
+	mlc_entry_fn fn = mlc_jit_entry(j, MLC_ENTRY_TRAIN);
+	assert_non_null(fn);
+	bool *need = calloc((size_t)g->nnode, 1);
+	assert_true(entry_needed(g, MLC_ENTRY_TRAIN, need));
+	float *params = calloc((size_t)(g->param_size + SLACK), sizeof(float));
+	float *act = calloc((size_t)(g->act_size + SLACK), sizeof(float));
+	double **val = ref_alloc(g, 1);
+	for (int i = 0; i < g->nnode; i++) {
+		mlc_node *v = g->node[i];
+		if (v->op == OP_PARAM)
+			for (int64_t k = 0; k < mlc_numel(v, 1); k++)
+				val[i][k] = params[v->offset + k] = (float)draw(v->name);
+		else if (v->op == OP_STATE)
+			memset(val[i], 0, sizeof(double) * (size_t)mlc_numel(v, 1));
+	}
+	for (uint32_t step = 0; step < 5; step++) {
+		for (int i = 0; i < g->nnode; i++) {
+			mlc_node *v = g->node[i];
+			if (v->op == OP_INPUT)
+				for (int64_t k = 0; k < mlc_numel(v, 1); k++)
+					val[i][k] = act[v->offset + k] = (float)draw(v->name);
+		}
+		float hyper[MLC_HYPER_COUNT];
+		mlc_hyper_set(hyper, 0.05f, 7, step);
+		fn(params, act, 1, hyper);
+		ref_eval_mode(g, 1, hyper[MLC_HYPER_LR], (ref_mode){true, 7, step}, val, need);
+		for (int i = 0; i < g->nnode; i++) {
+			mlc_node *v = g->node[i];
+			if (v->mem != MEM_PARAM || mlc_op_is_update(v->op))
+				continue;
+			for (int64_t k = 0; k < mlc_numel(v, 1); k++)
+				if (!(fabs(params[v->offset + k] - val[i][k]) <= 2e-6 * fmax(1.0, fabs(val[i][k]))))
+					fail_msg("%s%s step %u: %s[%lld]: got %.9g, want %.9g", mlc_ops[o].name,
+						 fused ? " (fused)" : "", step, v->name, (long long)k,
+						 (double)params[v->offset + k], val[i][k]);
+		}
+	}
+	covered[o] = true;
+	ref_free(g, val);
+	free(need);
+	free(params);
+	free(act);
+	mlc_jit_free(j);
+	mlc_graph_free(g);
+}
+
+static void test_optimizers(void **state)
+{
+	static const struct {
+		mlc_opcode op;
+		double f[4]; /* attribute slots f0..f3; < 0: the default */
+	} cases[] = {
+		{OP_ADAM, {-1, -1, -1, -1}},        {OP_ADAM, {0.8, 0.99, 1e-3, 0.1}},
+		{OP_ADAMW, {-1, -1, -1, -1}},       {OP_ADAMW, {0.5, 0.9, 1e-6, 0.5}},
+		{OP_RMSPROP, {-1, -1, -1, -1}},     {OP_RMSPROP, {0.9, 1e-4, 0.9, 0.01}},
+		{OP_ADAGRAD, {-1, -1, -1, -1}},     {OP_ADAGRAD, {1e-6, 0.1, 0.01, -1}},
+		{OP_ADADELTA, {-1, -1, -1, -1}},    {OP_ADADELTA, {0.5, 1e-3, 0.1, -1}},
+	};
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		optimizer_steps(cases[i].op, cases[i].f, false);
+		optimizer_steps(cases[i].op, cases[i].f, true);
+	}
 }
 
 /* The output of an elementwise op may be planned onto its dying input. */
@@ -1207,7 +1302,8 @@ int main(void)
 		cmocka_unit_test(test_bias_add),   cmocka_unit_test(test_const),
 		cmocka_unit_test(test_matmul),     cmocka_unit_test(test_softmax),
 		cmocka_unit_test(test_sum_rows),   cmocka_unit_test_teardown(test_losses, reset_tolerance),
-		cmocka_unit_test(test_loss_grads), cmocka_unit_test(test_train),
+		cmocka_unit_test(test_loss_grads), cmocka_unit_test(test_optimizers),
+		cmocka_unit_test(test_train),
 		cmocka_unit_test(test_inplace),    cmocka_unit_test(test_bad_plans),
 		cmocka_unit_test(test_layout),     cmocka_unit_test(test_batchnorm),
 		cmocka_unit_test(test_batchnorm_grads), cmocka_unit_test(test_dropout),

@@ -12,6 +12,7 @@
 #include "frontend/frontend.h"
 
 #include <dirent.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -822,6 +823,39 @@ static void test_config_defaults(void **state)
 	unload(&r);
 }
 
+/* Each optimizer's defaults (PyTorch's), the keys given over them, and its lr. */
+static void test_optimizer_values(void **state)
+{
+	(void)state;
+	static const struct {
+		const char *opt;
+		mlc_opcode op;
+		double lr, f[4];
+	} cases[] = {
+		{"sgd", OP_SGD, 0.01, {0, 1, 0, 0}},
+		{"adam", OP_ADAM, 0.001, {0.9, 0.999, 1e-8, 0}},
+		{"{type: adam, beta2: 0.99, eps: 1e-6}", OP_ADAM, 0.001, {0.9, 0.99, 1e-6, 0}},
+		{"adamw", OP_ADAMW, 0.001, {0.9, 0.999, 1e-8, 0.01}},
+		{"{type: rmsprop, momentum: 0.5, lr: 3}", OP_RMSPROP, 3, {0.99, 1e-8, 0.5, 0}},
+		{"{initial_accumulator: 0.25, type: adagrad}", OP_ADAGRAD, 0.01, {1e-10, 0.25, 0, 0}},
+		{"{type: adadelta, rho: 0.5, weight_decay: 0.1}", OP_ADADELTA, 1.0, {0.5, 1e-6, 0.1, 0}},
+	};
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		char spec[256];
+		snprintf(spec, sizeof spec, "name: n\ninputs: {x: {shape: [3]}}\nlayers: [relu]\nloss: mse\n"
+			 "optimizer: %s\n", cases[i].opt);
+		loaded r;
+		mlc_model *m = must_load("x.yaml", spec, &r);
+		assert_int_equal(m->opt.update, cases[i].op);
+		assert_true(fabs(m->opt.lr - cases[i].lr) <= 1e-15);
+		for (int k = 0; k < 4; k++)
+			if (fabs(m->opt.attrs.f[k] - cases[i].f[k]) > 1e-15)
+				fail_msg("%s: attribute f%d is %g, want %g", cases[i].opt, k, m->opt.attrs.f[k],
+					 cases[i].f[k]);
+		unload(&r);
+	}
+}
+
 static void test_config_values(void **state)
 {
 	loaded r;
@@ -1131,6 +1165,7 @@ int main(void)
 		cmocka_unit_test(test_config_defaults),
 		cmocka_unit_test(test_config_values),
 		cmocka_unit_test(test_config_schedules),
+		cmocka_unit_test(test_optimizer_values),
 		cmocka_unit_test(test_relative_paths),
 		cmocka_unit_test(test_missing_file),
 		cmocka_unit_test(test_limits),

@@ -212,6 +212,21 @@ static mlc_graph *build_all_ops(void)
 	mlc_graph_ret(g, "xent", xe);
 	mlc_graph_ret(g, "bce_grad", bg);
 	mlc_graph_ret(g, "xent_grad", xg);
+	/* the other optimizers, each on a param of its own with non-default attributes */
+	for (mlc_opcode o = OP_ADAM; o <= OP_ADADELTA; o++) {
+		const char *nm = mlc_ops[o].name;
+		mlc_node *src[4];
+		src[0] = source(g, OP_PARAM, mlc_arena_printf(g->arena, "%s.bias", nm), DT_F32, 1, 4, 0, nm, yloc(8, 7));
+		src[1] = sr;
+		for (int k = 2; k < mlc_ops[o].arity; k++)
+			src[k] = source(g, OP_STATE, mlc_arena_printf(g->arena, "%s.bias.s%d", nm, k), DT_F32, 1, 4, 0,
+					nm, yloc(8, 7));
+		mlc_attrs oa = attrs(o, g);
+		oa.f[0] = 0.5;
+		oa.f[1] = 0.25;
+		mlc_graph_ret(g, mlc_arena_printf(g->arena, "update.%s.bias", nm),
+			      mlc_build_n(g, o, src[0], &oa, mlc_ops[o].arity, src));
+	}
 	add_struct_ops(g);
 	add_conv_ops(g);
 	add_loss_ops(g, x, t, lab, one);
@@ -230,7 +245,7 @@ static void plan(mlc_graph *g, int64_t max_batch)
 			continue;
 		/* with its scratch space (ir.h) right after it */
 		int64_t k = (mlc_numel(n, max_batch) + 15) / 16 * 16 + mlc_scratch_elems(n, max_batch);
-		if (n->op == OP_SGD) {
+		if (mlc_op_is_update(n->op)) {
 			n->mem = MEM_PARAM;
 			n->offset = n->src[0]->offset;
 		} else if (n->op == OP_PARAM || n->op == OP_STATE) {
@@ -1051,7 +1066,7 @@ static void test_verify_broken(void **state)
 	up->src[2] = w;
 	expect_verify_error(g, "mlc: error: verifier: %10 (relu): has 2 sources, the op takes 1\n"
 			       "mlc: error: verifier: %30 (sgd): updates %fc.weight.velocity (state), which is not a param\n"
-			       "mlc: error: verifier: %30 (sgd): keeps its velocity in %fc.weight (param), which is not a state\n"
+			       "mlc: error: verifier: %30 (sgd): keeps its optimizer state in %fc.weight (param), which is not a state\n"
 			       "mlc: error: verifier: two nodes have id 1\n"
 			       "mlc: error: verifier: two live values are named 'x'\n");
 	mlc_graph_free(g);

@@ -108,6 +108,50 @@ static void sgd(const mlc_node *v, int64_t cnt, double lr, double *p, const doub
 	}
 }
 
+/* The other optimizers (docs/spec.md, "optimizer"), in double; t = step + 1. */
+static void update(const mlc_node *v, int64_t cnt, double lr, uint32_t step, double **s, double *out)
+{
+	double *p = s[0], *a = s[2], *b = v->nsrc > 3 ? s[3] : NULL;
+	const double *g = s[1];
+	const double *f = v->attr.f;
+	double t = (double)step + 1;
+	for (int64_t i = 0; i < cnt; i++) {
+		double gi = g[i], d;
+		switch (v->op) {
+		case OP_ADAM:
+		case OP_ADAMW:
+			if (v->op == OP_ADAMW)
+				p[i] *= 1 - lr * f[3];
+			else
+				gi += f[3] * p[i];
+			a[i] = f[0] * a[i] + (1 - f[0]) * gi;
+			b[i] = f[1] * b[i] + (1 - f[1]) * gi * gi;
+			d = a[i] / (1 - pow(f[0], t)) / (sqrt(b[i] / (1 - pow(f[1], t))) + f[2]);
+			break;
+		case OP_RMSPROP:
+			gi += f[3] * p[i];
+			a[i] = f[0] * a[i] + (1 - f[0]) * gi * gi;
+			d = gi / (sqrt(a[i]) + f[1]);
+			if (f[2] != 0)
+				d = b[i] = f[2] * b[i] + d;
+			break;
+		case OP_ADAGRAD:
+			gi += f[2] * p[i];
+			a[i] += gi * gi;
+			d = gi / (sqrt(a[i] + f[1]) + f[0]);
+			break;
+		default: /* OP_ADADELTA */
+			gi += f[2] * p[i];
+			a[i] = f[0] * a[i] + (1 - f[0]) * gi * gi;
+			d = sqrt(b[i] + f[1]) / sqrt(a[i] + f[1]) * gi;
+			b[i] = f[0] * b[i] + (1 - f[0]) * d * d;
+			break;
+		}
+		p[i] -= lr * d;
+		out[i] = p[i];
+	}
+}
+
 static void eval_node(const mlc_node *v, int64_t n, double lr, ref_mode m, double **s, double *out)
 {
 	int64_t cnt = mlc_numel(v, n);
@@ -247,6 +291,11 @@ static void eval_node(const mlc_node *v, int64_t n, double lr, ref_mode m, doubl
 		break;
 	}
 	case OP_SGD: sgd(v, cnt, lr, s[0], s[1], s[2], out); break;
+	case OP_ADAM:
+	case OP_ADAMW:
+	case OP_RMSPROP:
+	case OP_ADAGRAD:
+	case OP_ADADELTA: update(v, cnt, lr, m.step, s, out); break;
 	case OP_CONV2D:
 	case OP_CONV2D_GRAD_INPUT:
 	case OP_CONV2D_GRAD_WEIGHT:

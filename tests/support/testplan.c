@@ -9,7 +9,7 @@ void test_plan_memory(mlc_graph *g, int64_t max_batch, int64_t gap)
 		if (v->dead)
 			continue;
 		int64_t size = mlc_numel(v, max_batch);
-		if (v->op == OP_SGD) {
+		if (mlc_op_is_update(v->op)) {
 			v->mem = MEM_PARAM;
 			v->offset = v->src[0]->offset;
 		} else if (v->op == OP_PARAM || v->op == OP_STATE) {

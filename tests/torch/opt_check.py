@@ -1,0 +1,136 @@
+"""opt_check.py — mlc's optimizers against torch.optim on the same weights and batch.
+
+A small MLP (4 → dense 3 tanh → dense 2, mse) on one fixed batch of 8 rows
+(shuffle off, so every epoch is the same single step). For each optimizer case:
+    mlc run SPEC --quiet --epochs 5 --weights W0 --save W5
+and the same 5 steps in PyTorch (float32, torch.optim with the same
+hyperparameters) from W0. Error per tensor: max |mlc - torch| / max |torch|,
+must be <= --tol (1e-5). Also printed: the same against the total change
+W5 - W0, to show the updates themselves agree, not only the weights.
+
+usage: opt_check.py --mlc BIN [--tol 1e-5] [--keep]
+Exit status: 0 all passed, 1 some mismatch or failure.
+"""
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+
+import numpy as np
+import torch
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import st  # noqa: E402
+
+# (label, mlc optimizer mapping, torch constructor)
+CASES = [
+    ("adam", "{type: adam, lr: 0.05}",
+     lambda p: torch.optim.Adam(p, lr=0.05)),
+    ("adam_wd", "{type: adam, lr: 0.02, beta1: 0.8, beta2: 0.99, eps: 1e-6, weight_decay: 0.1}",
+     lambda p: torch.optim.Adam(p, lr=0.02, betas=(0.8, 0.99), eps=1e-6, weight_decay=0.1)),
+    ("adamw", "{type: adamw, lr: 0.05}",
+     lambda p: torch.optim.AdamW(p, lr=0.05)),
+    ("adamw_wd", "{type: adamw, lr: 0.05, beta1: 0.5, weight_decay: 0.3}",
+     lambda p: torch.optim.AdamW(p, lr=0.05, betas=(0.5, 0.999), weight_decay=0.3)),
+    ("rmsprop", "{type: rmsprop, lr: 0.01}",
+     lambda p: torch.optim.RMSprop(p, lr=0.01)),
+    ("rmsprop_momentum", "{type: rmsprop, lr: 0.01, alpha: 0.9, eps: 1e-6, momentum: 0.9, weight_decay: 0.05}",
+     lambda p: torch.optim.RMSprop(p, lr=0.01, alpha=0.9, eps=1e-6, momentum=0.9, weight_decay=0.05)),
+    ("adagrad", "{type: adagrad, lr: 0.1}",
+     lambda p: torch.optim.Adagrad(p, lr=0.1)),
+    ("adagrad_init", "{type: adagrad, lr: 0.1, initial_accumulator: 0.5, eps: 1e-8, weight_decay: 0.1}",
+     lambda p: torch.optim.Adagrad(p, lr=0.1, initial_accumulator_value=0.5, eps=1e-8, weight_decay=0.1)),
+    ("adadelta", "{type: adadelta}",
+     lambda p: torch.optim.Adadelta(p)),
+    ("adadelta_wd", "{type: adadelta, lr: 2, rho: 0.5, eps: 1e-4, weight_decay: 0.1}",
+     lambda p: torch.optim.Adadelta(p, lr=2, rho=0.5, eps=1e-4, weight_decay=0.1)),
+]
+
+SPEC = """name: optcheck
+inputs:
+  x: {{shape: [4]}}
+layers:
+  - dense: 3
+    activation: tanh
+  - dense: 2
+loss: mse
+optimizer: {opt}
+data:
+  format: csv
+  train: train.csv
+  label_columns: 2
+  batch_size: 8
+  epochs: 1
+  shuffle: false
+"""
+
+
+def run(cmd):
+    r = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=300)
+    if r.returncode != 0:
+        raise RuntimeError(f"{' '.join(cmd)}: exit {r.returncode}\n{r.stdout}")
+
+
+def torch_steps(w0, x, y, make, steps):
+    p = {k: torch.tensor(v, dtype=torch.float32, requires_grad=True) for k, v in w0.items()}
+    opt = make(list(p.values()))
+    for _ in range(steps):
+        opt.zero_grad()
+        h = torch.tanh(x @ p["dense1.weight"].T + p["dense1.bias"])
+        pred = h @ p["dense2.weight"].T + p["dense2.bias"]
+        torch.nn.functional.mse_loss(pred, y).backward()
+        opt.step()
+    return {k: v.detach().numpy().astype(np.float64) for k, v in p.items()}
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--mlc", required=True)
+    ap.add_argument("--tol", type=float, default=1e-5)
+    ap.add_argument("--keep", action="store_true")
+    opt = ap.parse_args()
+    work = tempfile.mkdtemp(prefix="mlc_opt_check.")
+    rng = np.random.RandomState(5)
+    x = rng.randn(8, 4).astype(np.float32)
+    y = rng.randn(8, 2).astype(np.float32)
+    with open(os.path.join(work, "train.csv"), "w") as f:
+        for a, b in zip(x, y):
+            f.write(",".join(f"{v:.9g}" for v in list(a) + list(b)) + "\n")
+    xt, yt = torch.tensor(x), torch.tensor(y)
+    passed = failed = 0
+    w0_path = os.path.join(work, "w0.safetensors")
+    for label, mopt, make in CASES:
+        spec = os.path.join(work, f"{label}.yaml")
+        with open(spec, "w") as f:
+            f.write(SPEC.format(opt=mopt))
+        try:
+            if not os.path.exists(w0_path):  # realistic initial weights from mlc's initializers
+                run([opt.mlc, "run", spec, "--quiet", "--epochs", "1", "--seed", "3", "--save", w0_path])
+            w5_path = os.path.join(work, f"{label}.w5.safetensors")
+            run([opt.mlc, "run", spec, "--quiet", "--epochs", "5", "--weights", w0_path, "--save", w5_path])
+        except (RuntimeError, subprocess.TimeoutExpired) as e:
+            print(f"FAIL {label}: {e}")
+            failed += 1
+            continue
+        w0 = {k: v.astype(np.float64) for k, v in st.read(w0_path)[0].items()}
+        got = {k: v.astype(np.float64) for k, v in st.read(w5_path)[0].items()}
+        ref = torch_steps(w0, xt, yt, make, 5)
+        worst = worst_d = 0.0
+        for k, r in ref.items():
+            diff = np.max(np.abs(got[k] - r))
+            worst = max(worst, diff / np.max(np.abs(r)))
+            worst_d = max(worst_d, diff / max(np.max(np.abs(r - w0[k])), 1e-30))
+        ok = worst <= opt.tol
+        print(f"{'ok  ' if ok else 'FAIL'} {label:18s} max rel err {worst:.2e} (vs the change: {worst_d:.2e})")
+        passed += ok
+        failed += not ok
+    if not opt.keep:
+        shutil.rmtree(work)
+    print(f"{passed} passed, {failed} failed")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

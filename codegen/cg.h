@@ -129,6 +129,10 @@ LLVMValueRef cg_gep(cg *c, LLVMValueRef p, LLVMValueRef idx, LLVMTypeRef elt);
 LLVMValueRef cg_load(cg *c, LLVMValueRef p, LLVMValueRef idx);          /* f32 p[idx] */
 LLVMValueRef cg_load_i32(cg *c, LLVMValueRef p, LLVMValueRef idx);      /* i32 p[idx] as i64 */
 void cg_store(cg *c, LLVMValueRef v, LLVMValueRef p, LLVMValueRef idx); /* f32 p[idx] = v */
+/* An alloca of ty in the function's entry block (one static slot however
+ * the code branches; SROA promotes scalars to SSA values); the builder stays
+ * where it was. */
+LLVMValueRef cg_entry_alloca(cg *c, LLVMTypeRef ty, const char *name);
 LLVMValueRef cg_alloca_f32(cg *c, double init);                       /* scalar accumulator */
 LLVMValueRef cg_fadd_reassoc(cg *c, LLVMValueRef a, LLVMValueRef b);  /* vectorizable sum step */
 LLVMValueRef cg_intrin(cg *c, const char *name, LLVMTypeRef overload, LLVMValueRef *args,

@@ -151,14 +151,8 @@ static void sums(cg *c, struct cg_group *G, bool store)
 	for (int a = 0; a < G->count; a++) {
 		if (G->m[a]->op != OP_SUM_ROWS)
 			continue;
-		if (!store) {
-			LLVMBasicBlockRef here = LLVMGetInsertBlock(c->b);
-			LLVMValueRef first = LLVMGetFirstInstruction(LLVMGetEntryBasicBlock(c->fn));
-			if (first)
-				LLVMPositionBuilderBefore(c->b, first);
-			G->acc[a] = LLVMBuildArrayAlloca(c->b, t_f64, cg_i64(c, cols), "acc");
-			LLVMPositionBuilderAtEnd(c->b, here);
-		}
+		if (!store)
+			G->acc[a] = cg_entry_alloca(c, LLVMArrayType2(t_f64, (uint64_t)cols), "acc");
 		cg_loop l;
 		cg_loop_begin(c, &l, cg_i64(c, 0), cg_i64(c, cols), "j");
 		LLVMValueRef p = cg_gep(c, G->acc[a], l.iv, t_f64);

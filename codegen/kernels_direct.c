@@ -38,15 +38,7 @@ static LLVMTypeRef vty(cg *c)
 
 static LLVMValueRef valloca(cg *c)
 {
-	LLVMBasicBlockRef here = LLVMGetInsertBlock(c->b);
-	LLVMValueRef first = LLVMGetFirstInstruction(LLVMGetEntryBasicBlock(c->fn));
-	if (first)
-		LLVMPositionBuilderBefore(c->b, first);
-	else
-		LLVMPositionBuilderAtEnd(c->b, LLVMGetEntryBasicBlock(c->fn));
-	LLVMValueRef slot = LLVMBuildAlloca(c->b, vty(c), "vacc");
-	LLVMPositionBuilderAtEnd(c->b, here);
-	return slot;
+	return cg_entry_alloca(c, vty(c), "vacc");
 }
 
 /* lanes [0, live) on, the rest off; live = VL: NULL (no mask) */

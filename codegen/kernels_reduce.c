@@ -93,12 +93,7 @@ void cg_sum_rows(cg *c, const mlc_node *n)
 	cg_loop r, l;
 	if (width > 0 && width <= SUM_ROWS_MAX_DOUBLE_COLS) {
 		LLVMTypeRef t_f64 = LLVMDoubleTypeInContext(c->ctx);
-		LLVMBasicBlockRef here = LLVMGetInsertBlock(c->b);
-		LLVMValueRef first = LLVMGetFirstInstruction(LLVMGetEntryBasicBlock(c->fn));
-		if (first)
-			LLVMPositionBuilderBefore(c->b, first);
-		LLVMValueRef acc = LLVMBuildArrayAlloca(c->b, t_f64, cg_i64(c, width), "acc");
-		LLVMPositionBuilderAtEnd(c->b, here);
+		LLVMValueRef acc = cg_entry_alloca(c, LLVMArrayType2(t_f64, (uint64_t)width), "acc");
 		cg_loop_begin(c, &l, c->begin, c->end, "j");
 		LLVMBuildStore(c->b, LLVMConstReal(t_f64, 0), cg_gep(c, acc, l.iv, t_f64));
 		cg_loop_end(c, &l);

@@ -85,16 +85,8 @@ typedef struct {
  * static allocation however the kernel branches). */
 static LLVMValueRef stack_array(cg *c, LLVMTypeRef elt, int64_t count, const char *name)
 {
-	LLVMBasicBlockRef here = LLVMGetInsertBlock(c->b);
-	LLVMBasicBlockRef entry = LLVMGetEntryBasicBlock(c->fn);
-	LLVMValueRef first = LLVMGetFirstInstruction(entry);
-	if (first)
-		LLVMPositionBuilderBefore(c->b, first);
-	else
-		LLVMPositionBuilderAtEnd(c->b, entry);
-	LLVMValueRef a = LLVMBuildAlloca(c->b, LLVMArrayType2(elt, (uint64_t)count), name);
+	LLVMValueRef a = cg_entry_alloca(c, LLVMArrayType2(elt, (uint64_t)count), name);
 	LLVMSetAlignment(a, 64);
-	LLVMPositionBuilderAtEnd(c->b, here);
 	return a;
 }
 

@@ -46,6 +46,12 @@ static LLVMValueRef decayed(cg *c, LLVMValueRef g, LLVMValueRef p, double wd)
 	return wd != 0 ? fadd(c, g, fmul(c, p, cg_f32(c, wd))) : g;
 }
 
+/* β old + (1-β) x, the running averages of Adam, RMSProp and Adadelta */
+static LLVMValueRef ema(cg *c, LLVMValueRef old, LLVMValueRef x, double beta)
+{
+	return fadd(c, fmul(c, old, cg_f32(c, beta)), fmul(c, x, cg_f32(c, 1 - beta)));
+}
+
 /* 1 - b^t in double, t = hyper step + 1, as an f32 */
 static LLVMValueRef bias_correction(cg *c, LLVMValueRef t, double b)
 {
@@ -79,9 +85,8 @@ void cg_adam(cg *c, const mlc_node *n)
 		pv = fmul(c, pv, shrink);
 	else
 		gv = decayed(c, gv, pv, wd);
-	LLVMValueRef mv = fadd(c, fmul(c, cg_load(c, m, l.iv), cg_f32(c, b1)), fmul(c, gv, cg_f32(c, 1 - b1)));
-	LLVMValueRef vv = fadd(c, fmul(c, cg_load(c, v, l.iv), cg_f32(c, b2)),
-			       fmul(c, fmul(c, gv, gv), cg_f32(c, 1 - b2)));
+	LLVMValueRef mv = ema(c, cg_load(c, m, l.iv), gv, b1);
+	LLVMValueRef vv = ema(c, cg_load(c, v, l.iv), fmul(c, gv, gv), b2);
 	cg_store(c, mv, m, l.iv);
 	cg_store(c, vv, v, l.iv);
 	LLVMValueRef denom = fadd(c, fdiv(c, fsqrt(c, vv), bc2_sqrt), cg_f32(c, eps));
@@ -99,8 +104,7 @@ void cg_rmsprop(cg *c, const mlc_node *n)
 	cg_loop l;
 	cg_loop_begin(c, &l, c->begin, c->end, "i");
 	LLVMValueRef pv = cg_load(c, p, l.iv), gv = decayed(c, cg_load(c, g, l.iv), pv, wd);
-	LLVMValueRef sv = fadd(c, fmul(c, cg_load(c, s, l.iv), cg_f32(c, alpha)),
-			       fmul(c, fmul(c, gv, gv), cg_f32(c, 1 - alpha)));
+	LLVMValueRef sv = ema(c, cg_load(c, s, l.iv), fmul(c, gv, gv), alpha);
 	cg_store(c, sv, s, l.iv);
 	LLVMValueRef d = fdiv(c, gv, fadd(c, fsqrt(c, sv), cg_f32(c, eps)));
 	if (mu != 0) {
@@ -140,12 +144,11 @@ void cg_adadelta(cg *c, const mlc_node *n)
 	cg_loop l;
 	cg_loop_begin(c, &l, c->begin, c->end, "i");
 	LLVMValueRef pv = cg_load(c, p, l.iv), gv = decayed(c, cg_load(c, g, l.iv), pv, wd);
-	LLVMValueRef sv = fadd(c, fmul(c, cg_load(c, s, l.iv), cg_f32(c, rho)),
-			       fmul(c, fmul(c, gv, gv), cg_f32(c, 1 - rho)));
+	LLVMValueRef sv = ema(c, cg_load(c, s, l.iv), fmul(c, gv, gv), rho);
 	cg_store(c, sv, s, l.iv);
 	LLVMValueRef av = cg_load(c, a, l.iv);
 	LLVMValueRef d = fmul(c, fdiv(c, fsqrt(c, fadd(c, av, e)), fsqrt(c, fadd(c, sv, e))), gv);
-	av = fadd(c, fmul(c, av, cg_f32(c, rho)), fmul(c, fmul(c, d, d), cg_f32(c, 1 - rho)));
+	av = ema(c, av, fmul(c, d, d), rho);
 	cg_store(c, av, a, l.iv);
 	cg_store(c, fsub(c, pv, fmul(c, lr, d)), p, l.iv);
 	cg_loop_end(c, &l);

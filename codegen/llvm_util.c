@@ -43,10 +43,8 @@ void cg_store(cg *c, LLVMValueRef v, LLVMValueRef p, LLVMValueRef idx)
 	LLVMBuildStore(c->b, v, cg_gep(c, p, idx, c->t_f32));
 }
 
-LLVMValueRef cg_alloca_f32(cg *c, double init)
+LLVMValueRef cg_entry_alloca(cg *c, LLVMTypeRef ty, const char *name)
 {
-	/* Allocas go to the entry block, where SROA promotes them to SSA values;
-	 * the initial value is stored where the caller stands (e.g. per row). */
 	LLVMBasicBlockRef here = LLVMGetInsertBlock(c->b);
 	LLVMBasicBlockRef entry = LLVMGetEntryBasicBlock(c->fn);
 	LLVMValueRef first = LLVMGetFirstInstruction(entry);
@@ -54,8 +52,15 @@ LLVMValueRef cg_alloca_f32(cg *c, double init)
 		LLVMPositionBuilderBefore(c->b, first);
 	else
 		LLVMPositionBuilderAtEnd(c->b, entry);
-	LLVMValueRef slot = LLVMBuildAlloca(c->b, c->t_f32, "acc");
+	LLVMValueRef slot = LLVMBuildAlloca(c->b, ty, name);
 	LLVMPositionBuilderAtEnd(c->b, here);
+	return slot;
+}
+
+LLVMValueRef cg_alloca_f32(cg *c, double init)
+{
+	/* the initial value is stored where the caller stands (e.g. per row) */
+	LLVMValueRef slot = cg_entry_alloca(c, c->t_f32, "acc");
 	LLVMBuildStore(c->b, cg_f32(c, init), slot);
 	return slot;
 }

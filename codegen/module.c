@@ -368,8 +368,8 @@ static void make_group_kernel(build *B, int root_index, cg_kernel *k)
 	}
 }
 
-static void call_kernel(build *B, const mlc_node *n, const cg_kernel *k, LLVMValueRef params,
-			LLVMValueRef act, LLVMValueRef hyper, LLVMValueRef block)
+static void call_kernel(build *B, const cg_kernel *k, LLVMValueRef params, LLVMValueRef act,
+			LLVMValueRef hyper, LLVMValueRef block)
 {
 	cg *c = &B->c;
 	LLVMValueRef *ptrs = mlc_xmalloc(sizeof *ptrs * (size_t)(k->nparam + 1));
@@ -377,7 +377,6 @@ static void call_kernel(build *B, const mlc_node *n, const cg_kernel *k, LLVMVal
 		const mlc_node *o = k->opnd[i];
 		ptrs[i] = cg_gep(c, o->mem == MEM_PARAM ? params : act, cg_i64(c, o->offset), c->t_f32);
 	}
-	(void)n;
 	cg_call_kernel(c, k, ptrs, act, hyper, block);
 	free(ptrs);
 }
@@ -453,10 +452,10 @@ static void make_entry(build *B, mlc_entry e, const bool *need)
 				const cg_kernel *k = &B->kern[i];
 				bool training = e == MLC_ENTRY_GRAD || e == MLC_ENTRY_TRAIN;
 				if (training && k->train[0]) {
-					call_kernel(B, g->node[i], k->train[0], params, act, hyper, block);
-					call_kernel(B, g->node[i], k->train[1], params, act, hyper, block);
+					call_kernel(B, k->train[0], params, act, hyper, block);
+					call_kernel(B, k->train[1], params, act, hyper, block);
 				} else {
-					call_kernel(B, g->node[i], k, params, act, hyper, block);
+					call_kernel(B, k, params, act, hyper, block);
 				}
 			}
 		}

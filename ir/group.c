@@ -6,17 +6,15 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-void mlc_group_mark(mlc_graph *g)
+bool *mlc_group_internals(const mlc_graph *g)
 {
-	/* escapes[id]: the value is read outside its group or returned */
+	/* escapes[id]: the value is read outside its group or returned. The
+	 * verifier asks about broken graphs too: NULL slots and sources, and ids
+	 * out of range, are skipped. */
 	bool *escapes = mlc_xmalloc(sizeof *escapes * (size_t)(g->next_id + 1));
-	for (int i = 0; i <= g->next_id; i++)
-		escapes[i] = false;
 	for (int i = 0; i < g->nnode; i++) {
 		const mlc_node *n = g->node[i];
-		if (n->dead)
-			continue;
-		for (int k = 0; k < n->nsrc; k++) {
+		for (int k = 0; n && !n->dead && k < n->nsrc && k < MLC_MAX_SRC; k++) {
 			const mlc_node *s = n->src[k];
 			if (s && s->id >= 0 && s->id < g->next_id && (!s->group || s->group != n->group))
 				escapes[s->id] = true;
@@ -25,13 +23,24 @@ void mlc_group_mark(mlc_graph *g)
 	for (int i = 0; i < g->nret; i++)
 		if (g->ret[i].val && g->ret[i].val->id >= 0 && g->ret[i].val->id < g->next_id)
 			escapes[g->ret[i].val->id] = true;
+	bool *internal = mlc_xmalloc(sizeof *internal * (size_t)(g->next_id + 1));
 	for (int i = 0; i < g->nnode; i++) {
-		mlc_node *n = g->node[i];
+		const mlc_node *n = g->node[i];
 		/* an anchor's product is written to memory before its epilogue reads it */
-		n->internal = !n->dead && n->group && !escapes[n->id] &&
-			      mlc_ops[n->op].fclass != FC_OUTFUSABLE;
+		if (n && n->id >= 0 && n->id < g->next_id)
+			internal[n->id] = !n->dead && n->group && !escapes[n->id] &&
+					  mlc_ops[n->op].fclass != FC_OUTFUSABLE;
 	}
 	free(escapes);
+	return internal;
+}
+
+void mlc_group_mark(mlc_graph *g)
+{
+	bool *internal = mlc_group_internals(g);
+	for (int i = 0; i < g->nnode; i++)
+		g->node[i]->internal = internal[g->node[i]->id];
+	free(internal);
 }
 
 bool mlc_op_loopable(mlc_opcode op)

@@ -179,11 +179,10 @@ typedef struct {
 } mlc_liveness;
 void mlc_liveness_compute(const mlc_graph *g, mlc_liveness *lv);
 void mlc_liveness_free(mlc_liveness *lv);
-/* May n's output take exactly the slot of its source k? The planner's rule
- * and the verifier's one exception to "live values never overlap". */
-bool mlc_inplace_ok(const mlc_liveness *lv, const mlc_node *n, int k);
-/* The same question for any value s its kernel reads: for a member of a
- * fused kernel, the group's anchor or a source of the group (liveness.c). */
+/* May n's output take exactly the slot of a value s its kernel reads (for a
+ * member of a fused kernel: the group's anchor or a source of the group)?
+ * The planner's rule and the verifier's one exception to "live values never
+ * overlap" (liveness.c). */
 bool mlc_inplace_pair(const mlc_liveness *lv, const mlc_node *n, const mlc_node *s);
 
 /* Fusion groups (group.c). mlc_group_mark recomputes every node's
@@ -191,6 +190,9 @@ bool mlc_inplace_pair(const mlc_liveness *lv, const mlc_node *n, const mlc_node 
  * or edit groups and the parser call it. mlc_kernel_of is the node whose
  * position a value is computed at: its group's root, or itself. */
 void mlc_group_mark(mlc_graph *g);
+/* What `internal` should be, by node id (malloc'd, g->next_id + 1 entries);
+ * mlc_group_mark applies it, the verifier compares against it. */
+bool *mlc_group_internals(const mlc_graph *g);
 
 /* The kinds of fused kernel codegen knows (docs/ir.md "Fused kernels"):
  *  LOOP      elementwise/broadcast members over one domain shape, optionally

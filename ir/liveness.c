@@ -144,8 +144,3 @@ bool mlc_inplace_pair(const mlc_liveness *lv, const mlc_node *n, const mlc_node 
 	}
 	return read;
 }
-
-bool mlc_inplace_ok(const mlc_liveness *lv, const mlc_node *n, int k)
-{
-	return k >= 0 && k < n->nsrc && !n->group && mlc_inplace_pair(lv, n, n->src[k]);
-}

@@ -206,26 +206,13 @@ static void check_groups(verifier *V)
 	const mlc_graph *g = V->g;
 	char who[128], why[160];
 	const mlc_node **m = mlc_xmalloc(sizeof *m * (size_t)(g->nnode + 1));
-	bool *escapes = mlc_xmalloc(sizeof *escapes * (size_t)(g->next_id + 1));
-	for (int i = 0; i <= g->next_id; i++)
-		escapes[i] = false;
-	for (int i = 0; i < g->nnode; i++) {
-		const mlc_node *n = g->node[i];
-		for (int k = 0; n && !n->dead && k < n->nsrc && k < MLC_MAX_SRC; k++) {
-			const mlc_node *s = n->src[k];
-			if (s && s->id >= 0 && s->id < g->next_id && (!s->group || s->group != n->group))
-				escapes[s->id] = true;
-		}
-	}
-	for (int i = 0; i < g->nret; i++)
-		if (g->ret[i].val && g->ret[i].val->id >= 0 && g->ret[i].val->id < g->next_id)
-			escapes[g->ret[i].val->id] = true;
+	bool *expect = mlc_group_internals(g);
 	for (int i = 0; i < g->nnode; i++) {
 		const mlc_node *n = g->node[i];
 		if (!n || n->dead)
 			continue;
 		show(n, who, sizeof who);
-		bool internal = n->group && !escapes[n->id] && mlc_ops[n->op].fclass != FC_OUTFUSABLE;
+		bool internal = n->id >= 0 && n->id < g->next_id && expect[n->id];
 		if (n->internal != internal)
 			FAIL("%s: marked %s but is %s", who, n->internal ? "internal" : "not internal",
 			     internal ? "read only inside its fused kernel" : "read outside its fused kernel");
@@ -255,7 +242,7 @@ static void check_groups(verifier *V)
 			FAIL("%s: follows the root of its fused kernel", show(n, who, sizeof who));
 	}
 	free(m);
-	free(escapes);
+	free(expect);
 }
 
 static void check_unique(verifier *V, const mlc_node **v, int n, bool names)

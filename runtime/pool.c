@@ -148,7 +148,7 @@ static void *worker(void *arg)
 static void shutdown_pool(void)
 {
 	if (pthread_mutex_trylock(&P.lock) != 0)
-		return; /* exit() during a job: leave the workers be */
+		return; /* the process ends during a job: leave the workers be */
 	atomic_store_explicit(&P.stop, true, memory_order_relaxed);
 	atomic_fetch_add(&P.gen, 1);
 	futex_wake_all(&P.gen);

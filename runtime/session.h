@@ -30,6 +30,9 @@ struct mlc_session {
 /* runtime/params.c */
 mlc_status mlc_params_prepare(mlc_session *s, mlc_diag *d); /* allocate; init or load --weights */
 mlc_status mlc_params_load(mlc_session *s, const char *path, mlc_diag *d);
+/* Draws param p's initial values (its init, scale, center, spread and fans)
+ * into w, numel(p) floats; false if the initializer is unknown. */
+bool mlc_param_fill(mlc_rng *r, const mlc_node *p, float *w);
 
 /* runtime/batch.c: data sets checked against the model, batches, metrics */
 typedef struct {

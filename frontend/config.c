@@ -601,6 +601,13 @@ static void data_test(fe *f, void *ctx, const yt_node *v)
 		   &c->c->ntest_files);
 }
 
+static void data_validation(fe *f, void *ctx, const yt_node *v)
+{
+	data_ctx *c = ctx;
+	read_files(f, v, "validation", c->fmt, &c->c->val_x, &c->c->val_y, &c->c->val_files,
+		   &c->c->nval_files);
+}
+
 static void data_label_columns(fe *f, void *ctx, const yt_node *v)
 {
 	data_ctx *c = ctx;
@@ -755,6 +762,7 @@ static const fe_key data_keys[] = {
 	{"batch_size", data_batch_size},
 	{"epochs", data_epochs},
 	{"validation_split", data_validation_split},
+	{"validation", data_validation},
 	{"shuffle", data_shuffle},
 	{"seed", data_seed},
 	{"early_stopping", data_early_stopping},
@@ -773,10 +781,19 @@ void fe_data(fe *f, const yt_node *v, mlc_loc key)
 	if (c.fmt >= 0)
 		c.c->format = mlc_arena_strdup(f->m->arena, formats[c.fmt]);
 	fe_read_keys(f, v, data_keys, &c, "in 'data'");
+	mlc_loc split_key, val_key;
+	bool has_val = yt_get(v, "validation", &val_key) != NULL;
+	if (has_val && yt_get(v, "validation_split", &split_key)) {
+		bool split_first = split_key.line < val_key.line || (split_key.line == val_key.line && split_key.col < val_key.col);
+		mlc_error_at(f->d, split_first ? val_key : split_key, "give either 'validation' (a separate data set) "
+			     "or 'validation_split' (a fraction of 'train'), not both");
+	}
 	const mlc_early_cfg *e = &c.c->early;
-	if (e->on && (e->monitor == MLC_MON_VAL_LOSS || e->monitor == MLC_MON_VAL_ACC) && c.c->validation_split == 0)
-		mlc_error_at(f->d, e->loc, "early_stopping monitors %s, which needs a validation_split above 0; "
-			     "monitor 'loss' or 'acc' to watch the training batches", monitor_names[e->monitor]);
+	if (e->on && (e->monitor == MLC_MON_VAL_LOSS || e->monitor == MLC_MON_VAL_ACC) && c.c->validation_split == 0 &&
+	    !has_val)
+		mlc_error_at(f->d, e->loc, "early_stopping monitors %s, which needs a validation set: a "
+			     "validation_split above 0 or a 'validation' file; monitor 'loss' or 'acc' to watch the "
+			     "training batches", monitor_names[e->monitor]);
 }
 
 /* ---- metrics ---- */

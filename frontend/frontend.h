@@ -27,6 +27,9 @@ typedef struct {
 	mlc_path test_x, test_y;
 	const mlc_path *train_files, *test_files; /* cifar10: every file, in order */
 	int ntrain_files, ntest_files;
+	mlc_path val_x, val_y;       /* validation: a separate validation set, like test (none) */
+	const mlc_path *val_files;
+	int nval_files;
 	int label_columns;           /* csv: number of trailing target columns (1) */
 	double scale;                /* features are multiplied by this (1.0) */
 	int nnorm;                   /* normalize: values per channel (0: no normalization) */

@@ -798,10 +798,11 @@ void fe_data(fe *f, const yt_node *v, mlc_loc key)
 
 /* ---- metrics ---- */
 
-static const char *const metric_names[] = {"accuracy", "confusion", "precision", "recall", "f1", "mse", "mae", NULL};
+static const char *const metric_names[] = {"accuracy", "confusion", "precision", "recall", "f1", "mse", "mae",
+					   "perplexity", NULL};
 static const unsigned metric_bits[] = {MLC_METRIC_ACCURACY, MLC_METRIC_CONFUSION, MLC_METRIC_PRECISION,
 				       MLC_METRIC_RECALL,   MLC_METRIC_F1,        MLC_METRIC_MSE,
-				       MLC_METRIC_MAE};
+				       MLC_METRIC_MAE,      MLC_METRIC_PERPLEXITY};
 _Static_assert(MLC_COUNTOF(metric_names) == MLC_COUNTOF(metric_bits) + 1, "metric table");
 
 /* "topK", K in 1..1000; 0 if s is not of that form */
@@ -828,7 +829,7 @@ void fe_metrics(fe *f, const yt_node *v, mlc_loc key)
 		return;
 	}
 	static const char *const hints[] = {"accuracy", "confusion", "precision", "recall", "f1",
-					    "mse",      "mae",       "top5",      NULL};
+					    "mse",      "mae",       "top5",      "perplexity", NULL};
 	for (int i = 0; i < v->n; i++) {
 		const yt_node *x = v->val[i];
 		if (x->kind != YT_SCALAR || yt_is_null(x)) {
@@ -855,6 +856,14 @@ void fe_metrics(fe *f, const yt_node *v, mlc_loc key)
 			else
 				mlc_error_at(f->d, x->loc, "unknown metric %s; expected one of: %s, or topK (e.g. top5)",
 					     fe_show(f, x), fe_join(f, metric_names));
+			continue;
+		}
+		/* the loss: was read before the metrics (a failed loss: nothing to check) */
+		const mlc_node *loss = bit == MLC_METRIC_PERPLEXITY ? mlc_graph_find_ret(f->g, "loss") : NULL;
+		if (loss && loss->op != OP_SOFTMAX_XENT && loss->op != OP_CATEGORICAL_XENT) {
+			mlc_error_at(f->d, x->loc, "perplexity is exp of the mean cross-entropy per sample, so it needs "
+				     "the loss softmax_cross_entropy or categorical_cross_entropy");
+			mlc_note_at(f->d, loss->loc, "this model's loss is given here");
 			continue;
 		}
 		m->set |= bit;

@@ -91,6 +91,7 @@ enum {
 	MLC_METRIC_F1 = 1u << 5,
 	MLC_METRIC_MSE = 1u << 6,       /* regression: pred against f32 targets */
 	MLC_METRIC_MAE = 1u << 7,
+	MLC_METRIC_PERPLEXITY = 1u << 8, /* exp(mean cross-entropy per sample); cross-entropy losses only */
 };
 typedef struct {
 	unsigned set; /* MLC_METRIC_* bits; 0: not given (accuracy, or mse for regression) */

@@ -57,7 +57,8 @@ static mlc_node *param(fe *f, fe_layer *l, const char *suffix, int rank, const i
 static mlc_node *bias_act(fe *f, fe_layer *l, mlc_node *h, int64_t width)
 {
 	if (h && l->args.bias) {
-		mlc_node *b = param(f, l, "bias", 1, (int64_t[]){width}, "zeros", 0, 0, true);
+		mlc_node *b = param(f, l, "bias", 1, (int64_t[]){width}, l->args.bias_init.name, 0, 0, true);
+		fe_init_apply(b, &l->args.bias_init);
 		h = b ? fe_emit(f, l->name, l->loc, OP_BIAS_ADD, NULL, 2, (mlc_node *[]){h, b}) : NULL;
 	}
 	if (h && l->args.act != OP_COUNT)
@@ -93,7 +94,8 @@ mlc_node *fe_build_dense(fe *f, fe_layer *l, mlc_node *const *in)
 	int64_t k = x->dim[1], units = l->args.units;
 	if (!weights_fit(f, l, 2, (int64_t[]){units, k}))
 		return NULL;
-	mlc_node *w = param(f, l, "weight", 2, (int64_t[]){units, k}, l->args.init, k, units, true);
+	mlc_node *w = param(f, l, "weight", 2, (int64_t[]){units, k}, l->args.init.name, k, units, true);
+	fe_init_apply(w, &l->args.init);
 	if (!w)
 		return NULL;
 	mlc_attrs ma;
@@ -170,7 +172,8 @@ mlc_node *fe_build_conv2d(fe *f, fe_layer *l, mlc_node *const *in)
 	if (!weights_fit(f, l, 4, wdim))
 		return NULL;
 	int64_t area = a->kernel[0] * a->kernel[1];
-	mlc_node *w = param(f, l, "weight", 4, wdim, a->init, area * (c / g), area * (fl / g), true);
+	mlc_node *w = param(f, l, "weight", 4, wdim, a->init.name, area * (c / g), area * (fl / g), true);
+	fe_init_apply(w, &a->init);
 	if (!w)
 		return NULL;
 	int64_t pad[4];

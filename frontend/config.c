@@ -601,6 +601,13 @@ static void data_test(fe *f, void *ctx, const yt_node *v)
 		   &c->c->ntest_files);
 }
 
+static void data_validation(fe *f, void *ctx, const yt_node *v)
+{
+	data_ctx *c = ctx;
+	read_files(f, v, "validation", c->fmt, &c->c->val_x, &c->c->val_y, &c->c->val_files,
+		   &c->c->nval_files);
+}
+
 static void data_label_columns(fe *f, void *ctx, const yt_node *v)
 {
 	data_ctx *c = ctx;
@@ -755,6 +762,7 @@ static const fe_key data_keys[] = {
 	{"batch_size", data_batch_size},
 	{"epochs", data_epochs},
 	{"validation_split", data_validation_split},
+	{"validation", data_validation},
 	{"shuffle", data_shuffle},
 	{"seed", data_seed},
 	{"early_stopping", data_early_stopping},
@@ -773,18 +781,28 @@ void fe_data(fe *f, const yt_node *v, mlc_loc key)
 	if (c.fmt >= 0)
 		c.c->format = mlc_arena_strdup(f->m->arena, formats[c.fmt]);
 	fe_read_keys(f, v, data_keys, &c, "in 'data'");
+	mlc_loc split_key, val_key;
+	bool has_val = yt_get(v, "validation", &val_key) != NULL;
+	if (has_val && yt_get(v, "validation_split", &split_key)) {
+		bool split_first = split_key.line < val_key.line || (split_key.line == val_key.line && split_key.col < val_key.col);
+		mlc_error_at(f->d, split_first ? val_key : split_key, "give either 'validation' (a separate data set) "
+			     "or 'validation_split' (a fraction of 'train'), not both");
+	}
 	const mlc_early_cfg *e = &c.c->early;
-	if (e->on && (e->monitor == MLC_MON_VAL_LOSS || e->monitor == MLC_MON_VAL_ACC) && c.c->validation_split == 0)
-		mlc_error_at(f->d, e->loc, "early_stopping monitors %s, which needs a validation_split above 0; "
-			     "monitor 'loss' or 'acc' to watch the training batches", monitor_names[e->monitor]);
+	if (e->on && (e->monitor == MLC_MON_VAL_LOSS || e->monitor == MLC_MON_VAL_ACC) && c.c->validation_split == 0 &&
+	    !has_val)
+		mlc_error_at(f->d, e->loc, "early_stopping monitors %s, which needs a validation set: a "
+			     "validation_split above 0 or a 'validation' file; monitor 'loss' or 'acc' to watch the "
+			     "training batches", monitor_names[e->monitor]);
 }
 
 /* ---- metrics ---- */
 
-static const char *const metric_names[] = {"accuracy", "confusion", "precision", "recall", "f1", "mse", "mae", NULL};
+static const char *const metric_names[] = {"accuracy", "confusion", "precision", "recall", "f1", "mse", "mae",
+					   "perplexity", NULL};
 static const unsigned metric_bits[] = {MLC_METRIC_ACCURACY, MLC_METRIC_CONFUSION, MLC_METRIC_PRECISION,
 				       MLC_METRIC_RECALL,   MLC_METRIC_F1,        MLC_METRIC_MSE,
-				       MLC_METRIC_MAE};
+				       MLC_METRIC_MAE,      MLC_METRIC_PERPLEXITY};
 _Static_assert(MLC_COUNTOF(metric_names) == MLC_COUNTOF(metric_bits) + 1, "metric table");
 
 /* "topK", K in 1..1000; 0 if s is not of that form */
@@ -811,7 +829,7 @@ void fe_metrics(fe *f, const yt_node *v, mlc_loc key)
 		return;
 	}
 	static const char *const hints[] = {"accuracy", "confusion", "precision", "recall", "f1",
-					    "mse",      "mae",       "top5",      NULL};
+					    "mse",      "mae",       "top5",      "perplexity", NULL};
 	for (int i = 0; i < v->n; i++) {
 		const yt_node *x = v->val[i];
 		if (x->kind != YT_SCALAR || yt_is_null(x)) {
@@ -838,6 +856,14 @@ void fe_metrics(fe *f, const yt_node *v, mlc_loc key)
 			else
 				mlc_error_at(f->d, x->loc, "unknown metric %s; expected one of: %s, or topK (e.g. top5)",
 					     fe_show(f, x), fe_join(f, metric_names));
+			continue;
+		}
+		/* the loss: was read before the metrics (a failed loss: nothing to check) */
+		const mlc_node *loss = bit == MLC_METRIC_PERPLEXITY ? mlc_graph_find_ret(f->g, "loss") : NULL;
+		if (loss && loss->op != OP_SOFTMAX_XENT && loss->op != OP_CATEGORICAL_XENT) {
+			mlc_error_at(f->d, x->loc, "perplexity is exp of the mean cross-entropy per sample, so it needs "
+				     "the loss softmax_cross_entropy or categorical_cross_entropy");
+			mlc_note_at(f->d, loss->loc, "this model's loss is given here");
 			continue;
 		}
 		m->set |= bit;

@@ -38,12 +38,22 @@ typedef struct {
 
 typedef enum { FE_PAD_VALID, FE_PAD_SAME, FE_PAD_EXPLICIT } fe_pad;
 
+/* An initializer as the spec gave it (init.c): what its param node gets. */
+typedef struct {
+	const char *name;  /* canonical: "glorot_uniform", ..., "constant" */
+	double scale;      /* gain (he: relative to relu's √2) */
+	double center;     /* constant: value; uniform: (low + high)/2; normal: mean */
+	double spread;     /* uniform: (high − low)/2; normal: std */
+	bool fan_out;      /* he: mode fan_out */
+} fe_init;
+
 /* What a layer's keys said; defaults come from the table and the op schema. */
 typedef struct {
 	int64_t units;     /* dense: units; conv2d: filters */
 	mlc_opcode act;    /* dense, conv2d: the activation op, OP_COUNT for none */
 	bool bias;
-	const char *init;  /* dense, conv2d: weight initializer name */
+	fe_init init;      /* dense, conv2d: the weight's initializer (glorot_uniform) */
+	fe_init bias_init; /* dense, conv2d: the bias's (zeros) */
 	int64_t kernel[2]; /* conv2d: kernel; pools: window size */
 	int64_t stride[2]; /* pools: 0 until given (then the window size) */
 	int64_t dilation[2];
@@ -214,6 +224,13 @@ void fe_parse_layer(fe *f, fe_layer *l, const yt_node *item, const yt_node *key)
 void fe_default_names(fe *f, fe_scope *sc);
 bool fe_claim_name(fe *f, fe_scope *sc, int idx); /* registers lay[idx]'s name; false on a duplicate */
 void fe_build_layer(fe *f, fe_layer *l, mlc_node *const *in);
+
+/* init.c: init: and bias_init: values. */
+fe_init fe_init_default(bool bias);
+/* A name or {type: NAME, ...}; false after reporting an error. */
+bool fe_read_init(fe *f, const yt_node *v, bool bias, fe_init *out);
+/* Sets param p's scale, center and spread (p's fans already set); p may be NULL. */
+void fe_init_apply(mlc_node *p, const fe_init *in);
 
 /* build.c: what each layer op emits. */
 /* A new node of layer `layer` at loc with attributes `attr` (NULL: the op's

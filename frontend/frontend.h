@@ -27,6 +27,9 @@ typedef struct {
 	mlc_path test_x, test_y;
 	const mlc_path *train_files, *test_files; /* cifar10: every file, in order */
 	int ntrain_files, ntest_files;
+	mlc_path val_x, val_y;       /* validation: a separate validation set, like test (none) */
+	const mlc_path *val_files;
+	int nval_files;
 	int label_columns;           /* csv: number of trailing target columns (1) */
 	double scale;                /* features are multiplied by this (1.0) */
 	int nnorm;                   /* normalize: values per channel (0: no normalization) */
@@ -88,6 +91,7 @@ enum {
 	MLC_METRIC_F1 = 1u << 5,
 	MLC_METRIC_MSE = 1u << 6,       /* regression: pred against f32 targets */
 	MLC_METRIC_MAE = 1u << 7,
+	MLC_METRIC_PERPLEXITY = 1u << 8, /* exp(mean cross-entropy per sample); cross-entropy losses only */
 };
 typedef struct {
 	unsigned set; /* MLC_METRIC_* bits; 0: not given (accuracy, or mse for regression) */

@@ -12,9 +12,6 @@ static const mlc_opcode act_ops[] = {OP_COUNT, OP_COUNT, OP_RELU, OP_LEAKY_RELU,
 				     OP_TANH, OP_STEP, OP_SOFTMAX};
 _Static_assert(MLC_COUNTOF(act_names) == MLC_COUNTOF(act_ops) + 1, "activation table");
 
-static const char *const init_names[] = {"glorot_uniform", "glorot_normal", "he_uniform", "he_normal",
-					 "zeros", "uniform", "normal", NULL};
-
 enum { MAX_WINDOW = 1 << 20 }; /* kernel, stride, dilation and padding sizes */
 
 /* ---- argument and attribute parsers (fe_attr_fn) ---- */
@@ -185,10 +182,12 @@ static bool key_bias(fe *f, fe_layer *l, const yt_node *v)
 
 static bool key_init(fe *f, fe_layer *l, const yt_node *v)
 {
-	int i = fe_enum(f, v, "init", "initializer", init_names);
-	if (i >= 0)
-		l->args.init = init_names[i];
-	return i >= 0;
+	return fe_read_init(f, v, false, &l->args.init);
+}
+
+static bool key_bias_init(fe *f, fe_layer *l, const yt_node *v)
+{
+	return fe_read_init(f, v, true, &l->args.bias_init);
 }
 
 static bool key_straight_through(fe *f, fe_layer *l, const yt_node *v)
@@ -203,11 +202,12 @@ static bool key_straight_through(fe *f, fe_layer *l, const yt_node *v)
 /* ---- the table ---- */
 
 static const fe_attr dense_keys[] = {
-	{"activation", key_activation}, {"bias", key_bias}, {"init", key_init}, {NULL, NULL}};
+	{"activation", key_activation}, {"bias", key_bias}, {"init", key_init}, {"bias_init", key_bias_init},
+	{NULL, NULL}};
 static const fe_attr conv_keys[] = {
 	{"kernel", key_kernel}, {"stride", key_stride}, {"padding", key_padding},
 	{"dilation", key_dilation}, {"groups", key_groups}, {"activation", key_activation},
-	{"bias", key_bias}, {"init", key_init}, {NULL, NULL}};
+	{"bias", key_bias}, {"init", key_init}, {"bias_init", key_bias_init}, {NULL, NULL}};
 static const fe_attr pool_keys[] = {{"stride", key_stride}, {"padding", key_padding}, {NULL, NULL}};
 static const fe_attr bn_keys[] = {{"momentum", key_momentum}, {"eps", key_eps}, {NULL, NULL}};
 static const fe_attr step_keys[] = {{"straight_through", key_straight_through}, {NULL, NULL}};
@@ -472,7 +472,8 @@ static void set_defaults(fe *f, fe_layer *l, const fe_kind *k)
 	a->units = 0;
 	a->act = OP_COUNT;
 	a->bias = true;
-	a->init = init_names[0];
+	a->init = fe_init_default(false);
+	a->bias_init = fe_init_default(true);
 	bool pool = k->op == OP_MAXPOOL || k->op == OP_AVGPOOL;
 	a->kernel[0] = a->kernel[1] = pool ? 2 : 3;
 	a->stride[0] = a->stride[1] = pool ? 0 : 1;

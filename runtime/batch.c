@@ -3,6 +3,7 @@
  * planned input buffers, and counting correct predictions. */
 #include "session.h"
 
+#include <float.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,15 +16,22 @@ int64_t mlc_pred_width(const mlc_session *s)
 
 mlc_status mlc_data_load(mlc_session *s, bool test, mlc_data *out, mlc_diag *d)
 {
+	return mlc_data_load_set(s, test ? MLC_SET_TEST : MLC_SET_TRAIN, out, d);
+}
+
+mlc_status mlc_data_load_set(mlc_session *s, mlc_set which, mlc_data *out, mlc_diag *d)
+{
+	bool optional = which != MLC_SET_TRAIN; /* test and validation: absent is no error */
 	memset(out, 0, sizeof *out);
 	if (!s->model) {
 		mlc_error_file(d, s->path, "IR text has no data: section; run a .yaml spec");
 		return MLC_EUSER;
 	}
 	const mlc_data_cfg *c = &s->model->data;
-	const mlc_path *x = test ? &c->test_x : &c->train_x, *y = test ? &c->test_y : &c->train_y;
+	const mlc_path *xs[] = {&c->train_x, &c->test_x, &c->val_x}, *ys[] = {&c->train_y, &c->test_y, &c->val_y};
+	const mlc_path *x = xs[which], *y = ys[which];
 	if (!x->path) {
-		if (!test)
+		if (!optional)
 			mlc_error_file(d, s->path, "no training data: add data: {train: ...} to the spec");
 		return MLC_EUSER;
 	}
@@ -32,8 +40,10 @@ mlc_status mlc_data_load(mlc_session *s, bool test, mlc_data *out, mlc_diag *d)
 	if (c->format && strcmp(c->format, "csv") == 0) {
 		st = mlc_load_csv(x->path, c->label_columns > 0 ? c->label_columns : 1, &out->ds, d);
 	} else if (c->format && strcmp(c->format, "cifar10") == 0) {
-		const mlc_path *files = test ? c->test_files : c->train_files;
-		int n = test ? c->ntest_files : c->ntrain_files;
+		const mlc_path *fs[] = {c->train_files, c->test_files, c->val_files};
+		const int ns[] = {c->ntrain_files, c->ntest_files, c->nval_files};
+		const mlc_path *files = fs[which];
+		int n = ns[which];
 		const char **paths = mlc_xmalloc(sizeof *paths * (size_t)(n ? n : 1));
 		for (int i = 0; i < n; i++)
 			paths[i] = files[i].path;
@@ -151,6 +161,8 @@ void mlc_batch_metrics(const mlc_session *s, const mlc_dataset *ds, const int64_
 	const float *p = s->act + s->pred->offset;
 	int64_t c = mlc_pred_width(s);
 	bool values = s->y && s->y->dtype == DT_F32 && ds->ydim == c;
+	/* perplexity's −log p clamps p as the loss does: categorical_cross_entropy at 1e-7 */
+	m->p_floor = s->loss && s->loss->op == OP_CATEGORICAL_XENT ? (double)1e-7f : FLT_TRUE_MIN;
 	for (int64_t r = 0; r < n; r++) {
 		const float *row = p + r * c, *t = ds->y + idx[r] * ds->ydim;
 		if (m->nclasses) {

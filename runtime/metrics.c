@@ -4,6 +4,7 @@
 
 #include "../frontend/frontend.h"
 
+#include <float.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,6 +14,7 @@ void mlc_metrics_init(mlc_metrics *m, int64_t nclasses, int topk)
 	memset(m, 0, sizeof *m);
 	m->nclasses = nclasses;
 	m->topk = topk;
+	m->p_floor = FLT_TRUE_MIN;
 	if (nclasses > 0)
 		m->confusion = mlc_xmalloc(sizeof *m->confusion * (size_t)(nclasses * nclasses));
 }
@@ -22,7 +24,7 @@ void mlc_metrics_reset(mlc_metrics *m)
 	if (m->confusion)
 		memset(m->confusion, 0, sizeof *m->confusion * (size_t)(m->nclasses * m->nclasses));
 	m->seen = m->correct = m->top_correct = m->nvalues = 0;
-	m->se = m->ae = 0;
+	m->se = m->ae = m->nll = 0;
 }
 
 void mlc_metrics_free(mlc_metrics *m)
@@ -43,6 +45,8 @@ void mlc_metrics_add_class(mlc_metrics *m, const float *row, int64_t c, int64_t 
 				got = j;
 		for (int64_t j = 0; j < c; j++)
 			higher += row[j] > row[want];
+		if (want >= 0 && want < c)
+			m->nll -= log(fmax((double)row[want], m->p_floor));
 	}
 	m->seen++;
 	m->correct += got == want;
@@ -131,6 +135,11 @@ double mlc_metrics_mae(const mlc_metrics *m)
 	return ratio(m->ae, (double)m->nvalues);
 }
 
+double mlc_metrics_perplexity(const mlc_metrics *m)
+{
+	return exp(ratio(m->nll, (double)m->seen));
+}
+
 /* One reportable metric: its name (NULL: "top<k>") and value. */
 typedef struct {
 	unsigned bit;
@@ -147,6 +156,7 @@ static const metric metrics[] = {
 	{MLC_METRIC_F1, "f1", true, mlc_metrics_f1, NULL},
 	{MLC_METRIC_MSE, "mse", false, NULL, mlc_metrics_mse},
 	{MLC_METRIC_MAE, "mae", false, NULL, mlc_metrics_mae},
+	{MLC_METRIC_PERPLEXITY, "perplexity", true, NULL, mlc_metrics_perplexity},
 };
 
 static bool reportable(const mlc_metrics *m, const metric *x, unsigned which)

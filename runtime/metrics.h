@@ -16,12 +16,15 @@ typedef struct {
 	int64_t *confusion; /* nclasses^2 counts, [truth * nclasses + predicted] */
 	int64_t nvalues;    /* regression: values compared */
 	double se, ae;      /* sums of squared and absolute errors */
+	double nll;         /* classes: the sum of −log p(label) over the samples */
+	double p_floor;     /* p(label) is clamped to at least this (the loss's clamp; FLT_TRUE_MIN) */
 } mlc_metrics;
 
 void mlc_metrics_init(mlc_metrics *m, int64_t nclasses, int topk);
 void mlc_metrics_reset(mlc_metrics *m);
 void mlc_metrics_free(mlc_metrics *m);
-/* One sample: `c` outputs (c == 1: the probability of class 1 of 2) against class `want`. */
+/* One sample: `c` outputs (c == 1: the probability of class 1 of 2) against class `want`;
+ * with c > 1 its −log(max(row[want], p_floor)) is added to nll. */
 void mlc_metrics_add_class(mlc_metrics *m, const float *row, int64_t c, int64_t want);
 /* n predicted values against their targets. */
 void mlc_metrics_add_values(mlc_metrics *m, const float *pred, const float *target, int64_t n);
@@ -38,6 +41,8 @@ double mlc_metrics_f1(const mlc_metrics *m, int64_t k);
 double mlc_metrics_macro(const mlc_metrics *m, double (*per_class)(const mlc_metrics *, int64_t));
 double mlc_metrics_mse(const mlc_metrics *m);
 double mlc_metrics_mae(const mlc_metrics *m);
+/* exp(nll / seen): the rows are probabilities (softmax or the model's own). */
+double mlc_metrics_perplexity(const mlc_metrics *m);
 
 /* The chosen metrics (MLC_METRIC_* bits) that this accumulator can report,
  * as "  top5 0.9120  f1 0.8000" and as JSON members ", \"val_top5\": 0.912",

@@ -8,30 +8,36 @@
 
 typedef void (*init_fn)(mlc_rng *r, float *w, int64_t n, const mlc_node *p);
 
-static void fill_uniform(mlc_rng *r, float *w, int64_t n, double a)
+/* center + U(-a, a) */
+static void fill_uniform(mlc_rng *r, float *w, int64_t n, double center, double a)
 {
 	for (int64_t i = 0; i < n; i++)
-		w[i] = (float)((2 * mlc_rng_uniform(r) - 1) * a);
+		w[i] = (float)(center + (2 * mlc_rng_uniform(r) - 1) * a);
 }
 
-static void fill_normal(mlc_rng *r, float *w, int64_t n, double sd)
+static void fill_normal(mlc_rng *r, float *w, int64_t n, double mean, double sd)
 {
 	for (int64_t i = 0; i < n; i++)
-		w[i] = (float)(mlc_rng_normal(r) * sd);
+		w[i] = (float)(mean + mlc_rng_normal(r) * sd);
 }
 
-/* fan_in/fan_out come from the frontend (attr.i[0], attr.i[1]); scale multiplies. */
+/* The param's attributes (ops.def): scale f0, center f1, spread f2; fan_in
+ * i0, fan_out i1. The frontend folds a gain and he's fan mode into scale. */
+static double scale(const mlc_node *p) { return p->attr.f[0]; }
+static double center(const mlc_node *p) { return p->attr.f[1]; }
+static double spread(const mlc_node *p) { return p->attr.f[2]; }
 static double fan_in(const mlc_node *p) { return p->attr.i[0] > 0 ? (double)p->attr.i[0] : 1; }
 static double fan_sum(const mlc_node *p) { return fan_in(p) + (p->attr.i[1] > 0 ? (double)p->attr.i[1] : 1); }
 
 static void init_zeros(mlc_rng *r, float *w, int64_t n, const mlc_node *p) { (void)r, (void)p; memset(w, 0, (size_t)n * 4); }
-static void init_ones(mlc_rng *r, float *w, int64_t n, const mlc_node *p) { (void)r; for (int64_t i = 0; i < n; i++) w[i] = (float)p->attr.f[0]; }
-static void init_glorot_u(mlc_rng *r, float *w, int64_t n, const mlc_node *p) { fill_uniform(r, w, n, p->attr.f[0] * sqrt(6 / fan_sum(p))); }
-static void init_glorot_n(mlc_rng *r, float *w, int64_t n, const mlc_node *p) { fill_normal(r, w, n, p->attr.f[0] * sqrt(2 / fan_sum(p))); }
-static void init_he_u(mlc_rng *r, float *w, int64_t n, const mlc_node *p) { fill_uniform(r, w, n, p->attr.f[0] * sqrt(6 / fan_in(p))); }
-static void init_he_n(mlc_rng *r, float *w, int64_t n, const mlc_node *p) { fill_normal(r, w, n, p->attr.f[0] * sqrt(2 / fan_in(p))); }
-static void init_uniform(mlc_rng *r, float *w, int64_t n, const mlc_node *p) { fill_uniform(r, w, n, 0.05 * p->attr.f[0]); }
-static void init_normal(mlc_rng *r, float *w, int64_t n, const mlc_node *p) { fill_normal(r, w, n, 0.05 * p->attr.f[0]); }
+static void init_ones(mlc_rng *r, float *w, int64_t n, const mlc_node *p) { (void)r; for (int64_t i = 0; i < n; i++) w[i] = (float)scale(p); }
+static void init_constant(mlc_rng *r, float *w, int64_t n, const mlc_node *p) { (void)r; for (int64_t i = 0; i < n; i++) w[i] = (float)center(p); }
+static void init_glorot_u(mlc_rng *r, float *w, int64_t n, const mlc_node *p) { fill_uniform(r, w, n, 0, scale(p) * sqrt(6 / fan_sum(p))); }
+static void init_glorot_n(mlc_rng *r, float *w, int64_t n, const mlc_node *p) { fill_normal(r, w, n, 0, scale(p) * sqrt(2 / fan_sum(p))); }
+static void init_he_u(mlc_rng *r, float *w, int64_t n, const mlc_node *p) { fill_uniform(r, w, n, 0, scale(p) * sqrt(6 / fan_in(p))); }
+static void init_he_n(mlc_rng *r, float *w, int64_t n, const mlc_node *p) { fill_normal(r, w, n, 0, scale(p) * sqrt(2 / fan_in(p))); }
+static void init_uniform(mlc_rng *r, float *w, int64_t n, const mlc_node *p) { fill_uniform(r, w, n, center(p), spread(p) * scale(p)); }
+static void init_normal(mlc_rng *r, float *w, int64_t n, const mlc_node *p) { fill_normal(r, w, n, center(p), spread(p) * scale(p)); }
 
 static const struct {
 	const char *name;
@@ -39,8 +45,19 @@ static const struct {
 } inits[] = {
 	{"zeros", init_zeros},		{"ones", init_ones},		   {"glorot_uniform", init_glorot_u},
 	{"glorot_normal", init_glorot_n}, {"he_uniform", init_he_u},	   {"he_normal", init_he_n},
-	{"uniform", init_uniform},	{"normal", init_normal},
+	{"uniform", init_uniform},	{"normal", init_normal},	   {"constant", init_constant},
 };
+
+bool mlc_param_fill(mlc_rng *r, const mlc_node *p, float *w)
+{
+	const char *kind = p->attr.s ? p->attr.s : "glorot_uniform";
+	for (size_t k = 0; k < MLC_COUNTOF(inits); k++)
+		if (strcmp(inits[k].name, kind) == 0) {
+			inits[k].fn(r, w, mlc_numel(p, 1), p);
+			return true;
+		}
+	return false;
+}
 
 static mlc_status init_params(mlc_session *s, mlc_diag *d)
 {
@@ -49,15 +66,10 @@ static mlc_status init_params(mlc_session *s, mlc_diag *d)
 		mlc_node *p = g->node[i];
 		if (p->dead || p->op != OP_PARAM)
 			continue;
-		const char *kind = p->attr.s ? p->attr.s : "glorot_uniform";
-		size_t k = 0;
-		while (k < MLC_COUNTOF(inits) && strcmp(inits[k].name, kind) != 0)
-			k++;
-		if (k == MLC_COUNTOF(inits)) {
-			mlc_error_at(d, p->loc, "unknown initializer '%s' for '%s'", kind, p->name);
+		if (!mlc_param_fill(&s->rng, p, s->params + p->offset)) {
+			mlc_error_at(d, p->loc, "unknown initializer '%s' for '%s'", p->attr.s, p->name);
 			return MLC_EUSER;
 		}
-		inits[k].fn(&s->rng, s->params + p->offset, mlc_numel(p, 1), p);
 	}
 	return MLC_OK;
 }

@@ -30,13 +30,19 @@ struct mlc_session {
 /* runtime/params.c */
 mlc_status mlc_params_prepare(mlc_session *s, mlc_diag *d); /* allocate; init or load --weights */
 mlc_status mlc_params_load(mlc_session *s, const char *path, mlc_diag *d);
+/* Draws param p's initial values (its init, scale, center, spread and fans)
+ * into w, numel(p) floats; false if the initializer is unknown. */
+bool mlc_param_fill(mlc_rng *r, const mlc_node *p, float *w);
 
 /* runtime/batch.c: data sets checked against the model, batches, metrics */
 typedef struct {
 	mlc_dataset ds;
 	const char *file; /* for messages */
 } mlc_data;
-mlc_status mlc_data_load(mlc_session *s, bool test, mlc_data *out, mlc_diag *d);
+mlc_status mlc_data_load(mlc_session *s, bool test, mlc_data *out, mlc_diag *d); /* train or test */
+typedef enum { MLC_SET_TRAIN, MLC_SET_TEST, MLC_SET_VAL } mlc_set;
+/* The data set `which` of the spec (validation: data.validation). */
+mlc_status mlc_data_load_set(mlc_session *s, mlc_set which, mlc_data *out, mlc_diag *d);
 mlc_status mlc_data_check(mlc_session *s, const mlc_data *data, mlc_diag *d);
 void mlc_batch_fill(mlc_session *s, const mlc_dataset *ds, const int64_t *idx, int64_t n);
 /* Adds a filled and evaluated batch's predictions to m. */

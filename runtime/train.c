@@ -107,6 +107,11 @@ static bool has_test(const mlc_session *s)
 	return s->model && s->model->data.test_x.path;
 }
 
+static bool has_val(const mlc_session *s)
+{
+	return s->model && s->model->data.val_x.path;
+}
+
 static bool show_acc(const report_cfg *r)
 {
 	return r->cls && (r->which & MLC_METRIC_ACCURACY);
@@ -153,22 +158,25 @@ mlc_status mlc_session_train(mlc_session *s, mlc_diag *d)
 		mlc_error_file(d, s->opt.json_log, "cannot write the training log: %s", strerror(errno));
 		return MLC_EIO;
 	}
-	mlc_data tr, te = {0};
-	if ((st = mlc_data_load(s, false, &tr, d)) != MLC_OK || (has_test(s) && (st = mlc_data_load(s, true, &te, d)) != MLC_OK)) {
+	mlc_data tr, te = {0}, va = {0};
+	if ((st = mlc_data_load(s, false, &tr, d)) != MLC_OK || (has_test(s) && (st = mlc_data_load(s, true, &te, d)) != MLC_OK) ||
+	    (has_val(s) && (st = mlc_data_load_set(s, MLC_SET_VAL, &va, d)) != MLC_OK)) {
 		mlc_dataset_free(&tr.ds);
+		mlc_dataset_free(&te.ds);
 		if (jl)
 			fclose(jl);
 		return st;
 	}
 	const mlc_data_cfg *c = &s->model->data;
-	int64_t n = tr.ds.n, nval = (int64_t)floor((double)n * c->validation_split);
-	int64_t ntrain = n - nval;
+	int64_t n = tr.ds.n, nsplit = va.ds.n ? 0 : (int64_t)floor((double)n * c->validation_split);
+	int64_t ntrain = n - nsplit;
 	if (ntrain <= 0) {
 		mlc_error_at(d, c->loc, "validation_split leaves no training samples");
 		if (jl)
 			fclose(jl);
 		mlc_dataset_free(&tr.ds);
 		mlc_dataset_free(&te.ds);
+		mlc_dataset_free(&va.ds);
 		return MLC_EUSER;
 	}
 	int epochs = s->opt.epochs > 0 ? s->opt.epochs : c->epochs;
@@ -190,6 +198,7 @@ mlc_status mlc_session_train(mlc_session *s, mlc_diag *d)
 			fclose(jl);
 		mlc_dataset_free(&tr.ds);
 		mlc_dataset_free(&te.ds);
+		mlc_dataset_free(&va.ds);
 		return MLC_EUSER;
 	}
 	/* reduce_on_plateau lowers cur_lr; early stopping keeps the best epoch's parameters */
@@ -201,6 +210,12 @@ mlc_status mlc_session_train(mlc_session *s, mlc_diag *d)
 	bool stopped = false, show_lr = sc->kind != MLC_SCHED_CONSTANT || sc->warmup_epochs > 0;
 	int done = 0;
 	int64_t *idx = iota(n);
+	/* The validation set, chosen once: data.validation, or the last nsplit
+	 * samples of train (the shuffle leaves them in place). */
+	int64_t *val_idx = va.ds.n ? iota(va.ds.n) : NULL;
+	const mlc_dataset *vds = va.ds.n ? &va.ds : &tr.ds;
+	const int64_t *vidx = va.ds.n ? val_idx : idx + ntrain;
+	int64_t nval = va.ds.n ? va.ds.n : nsplit;
 	stats ep = stats_new(&rc), v = stats_new(&rc);
 	double start = mlc_now();
 	for (int e = 1; e <= epochs && st == MLC_OK && !stopped; e++) {
@@ -236,7 +251,7 @@ mlc_status mlc_session_train(mlc_session *s, mlc_diag *d)
 		done = e;
 		bool print = !s->opt.quiet && (e % every == 0 || e == epochs || e == 1);
 		if (nval > 0 && (print || jl || es->on || sc->kind == MLC_SCHED_PLATEAU))
-			evaluate(s, &tr.ds, idx + ntrain, nval, &v);
+			evaluate(s, vds, vidx, nval, &v);
 		double epoch_lr = hyper[0];
 		if (sc->kind == MLC_SCHED_PLATEAU) /* on the validation loss, else the training loss */
 			cur_lr = mlc_plateau_step(sc, &plateau, nval > 0 ? mean_loss(&v) : mean_loss(&ep), cur_lr);
@@ -287,7 +302,7 @@ mlc_status mlc_session_train(mlc_session *s, mlc_diag *d)
 		if (!s->opt.quiet) {
 			fprintf(s->log, "restored the weights of epoch %d", early.best_epoch);
 			if (nval > 0) { /* evaluated again: the restored weights, not the record */
-				evaluate(s, &tr.ds, idx + ntrain, nval, &v);
+				evaluate(s, vds, vidx, nval, &v);
 				fprintf(s->log, ": val_loss %.4f", mean_loss(&v));
 				if (show_acc(&rc))
 					fprintf(s->log, "  val_acc %.4f", mlc_metrics_accuracy(&v.m));
@@ -318,8 +333,10 @@ mlc_status mlc_session_train(mlc_session *s, mlc_diag *d)
 	mlc_metrics_free(&ep.m);
 	mlc_metrics_free(&v.m);
 	free(idx);
+	free(val_idx);
 	mlc_dataset_free(&tr.ds);
 	mlc_dataset_free(&te.ds);
+	mlc_dataset_free(&va.ds);
 	return st;
 }
 

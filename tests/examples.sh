@@ -48,6 +48,12 @@ expect logistic 0.80 logistic.yaml --quiet
 expect early_stopping 0.80 early_stopping.yaml --quiet
 expect softmax_regression 0.75 softmax_regression.yaml --epochs 1 --quiet
 expect fashion_mlp 0.80 fashion_mlp.yaml --epochs 1 --quiet
+expect fashion_adam 0.80 fashion_adam.yaml --epochs 1 --quiet
+expect fashion_rmsprop 0.80 fashion_rmsprop.yaml --epochs 1 --quiet
+expect fashion_adadelta 0.80 fashion_adadelta.yaml --epochs 1 --quiet
+expect linear_softmax 0.75 linear_softmax.yaml --epochs 1 --quiet
+expect linear_svm 0.70 linear_svm.yaml --epochs 1 --quiet
+expect validation_file 0.80 validation_file.yaml --quiet
 expect lenet 0.80 lenet.yaml --epochs 1 --quiet
 expect cifar_cnn 0.95 "$(synth cifar_cnn.yaml)" --epochs 6 --quiet
 expect resnet 0.95 "$(synth resnet.yaml)" --quiet

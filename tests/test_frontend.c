@@ -802,6 +802,37 @@ static void test_data_cifar_normalize(void **state)
 	unload(&r);
 }
 
+/* data.validation: the same shapes as train/test, per format. */
+static void test_data_validation(void **state)
+{
+	(void)state;
+	loaded r;
+	const char *head = "inputs: {x: {shape: [32, 32, 3]}}\nlayers: [flatten, {dense: 10}]\n"
+			   "loss: softmax_cross_entropy\n";
+	char text[512];
+	snprintf(text, sizeof text, "%sdata: {format: cifar10, train: b1.bin, validation: [v1.bin, /abs/v2.bin]}\n", head);
+	mlc_model *m = must_load("specs/c.yaml", text, &r);
+	assert_int_equal(m->data.nval_files, 2);
+	assert_string_equal(m->data.val_files[0].path, "specs/v1.bin");
+	assert_string_equal(m->data.val_files[1].path, "/abs/v2.bin");
+	assert_string_equal(m->data.val_x.path, "specs/v1.bin");
+	unload(&r);
+	snprintf(text, sizeof text, "%sdata: {train: {images: a, labels: b}, validation: {images: vi, labels: vl}}\n", head);
+	m = must_load("d/c.yaml", text, &r);
+	assert_string_equal(m->data.val_x.path, "d/vi");
+	assert_string_equal(m->data.val_y.path, "d/vl");
+	assert_int_equal(m->data.val_x.loc.line, 4);
+	unload(&r);
+	snprintf(text, sizeof text, "%sdata: {format: csv, validation: v.csv}\n", head);
+	m = must_load("c.yaml", text, &r);
+	assert_string_equal(m->data.val_x.path, "v.csv");
+	assert_null(m->data.val_y.path);
+	unload(&r);
+	m = must_load("x.yaml", "inputs: {x: {shape: [3]}}\nlayers: [relu]\nloss: mse\n", &r);
+	assert_null(m->data.val_x.path);
+	unload(&r);
+}
+
 static void test_config_defaults(void **state)
 {
 	loaded r;
@@ -1162,6 +1193,7 @@ int main(void)
 		cmocka_unit_test(test_block_repeat_counts),
 		cmocka_unit_test(test_block_graph_form),
 		cmocka_unit_test(test_data_cifar_normalize),
+		cmocka_unit_test(test_data_validation),
 		cmocka_unit_test(test_config_defaults),
 		cmocka_unit_test(test_config_values),
 		cmocka_unit_test(test_config_schedules),

@@ -96,6 +96,35 @@ static void test_topk(void **state)
 	mlc_metrics_free(&m);
 }
 
+/* exp of the mean −log p(label), p clamped at p_floor; reported by name. */
+static void test_perplexity(void **state)
+{
+	mlc_metrics m;
+	mlc_metrics_init(&m, 3, 1);
+	assert_true(mlc_metrics_perplexity(&m) == 1.0); /* nothing seen: exp(0) */
+	mlc_metrics_add_class(&m, (float[]){0.5f, 0.25f, 0.25f}, 3, 0);
+	mlc_metrics_add_class(&m, (float[]){0.5f, 0.25f, 0.25f}, 3, 2);
+	mlc_metrics_add_class(&m, (float[]){0.0f, 0.0f, 1.0f}, 3, 2);
+	double want = exp((log(2.0) + log(4.0) + 0) / 3);
+	assert_true(fabs(mlc_metrics_perplexity(&m) - want) < 1e-12);
+	/* a probability of 0: clamped, so finite */
+	mlc_metrics_add_class(&m, (float[]){0.0f, 0.0f, 1.0f}, 3, 0);
+	assert_true(isfinite(mlc_metrics_perplexity(&m)));
+	mlc_metrics_reset(&m);
+	m.p_floor = 1e-7;
+	mlc_metrics_add_class(&m, (float[]){0.0f, 1.0f, 0.0f}, 3, 0);
+	assert_true(fabs(mlc_metrics_perplexity(&m) - 1e7) < 1e-3);
+	char *text = NULL;
+	size_t n = 0;
+	FILE *f = open_memstream(&text, &n);
+	mlc_metrics_text(&m, MLC_METRIC_PERPLEXITY, "val_", f);
+	mlc_metrics_json(&m, MLC_METRIC_PERPLEXITY, "val_", f);
+	fclose(f);
+	assert_string_equal(text, "  val_perplexity 10000000.0000, \"val_perplexity\": 10000000");
+	free(text);
+	mlc_metrics_free(&m);
+}
+
 static void test_regression(void **state)
 {
 	mlc_metrics m;
@@ -237,6 +266,17 @@ static void test_metrics_key(void **state)
 			  "metrics: [top3, top5]\n";
 	assert_int_equal(mlc_frontend_load_text("u.yaml", two, strlen(two), c.d, &m), MLC_EUSER);
 	assert_non_null(strstr(cap_text(&c), "u.yaml:4:17: error: only one top-k metric"));
+	/* perplexity: cross-entropy losses only, the error noting where the loss is */
+	const char *ce = "inputs: {x: {shape: [4]}}\nlayers: [{dense: 3, activation: softmax}]\n"
+			 "loss: categorical_cross_entropy\nmetrics: [perplexity]\n";
+	assert_int_equal(mlc_frontend_load_text("v.yaml", ce, strlen(ce), c.d, &m), MLC_OK);
+	assert_int_equal(m->metrics.set, MLC_METRIC_PERPLEXITY);
+	mlc_model_free(m);
+	const char *hinge = "inputs: {x: {shape: [4]}}\nlayers: [{dense: 3}]\nloss: hinge\n"
+			    "metrics: [accuracy, perplexity]\n";
+	assert_int_equal(mlc_frontend_load_text("w.yaml", hinge, strlen(hinge), c.d, &m), MLC_EUSER);
+	assert_non_null(strstr(cap_text(&c), "w.yaml:4:21: error: perplexity is exp of the mean cross-entropy"));
+	assert_non_null(strstr(cap_text(&c), "w.yaml:3:1: note: this model's loss is given here"));
 	cap_end(&c);
 }
 
@@ -313,6 +353,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_confusion),
 		cmocka_unit_test(test_topk),
+		cmocka_unit_test(test_perplexity),
 		cmocka_unit_test(test_regression),
 		cmocka_unit_test(test_tables),
 		cmocka_unit_test(test_json_round_trip),

@@ -34,6 +34,14 @@ def main():
         rows.append(tuple(rng.gauss(mu * w, 1.0) for w in (1.0, 0.5, -0.5, 0.25)) + (y,))
     write("blobs_train.csv", ["f1", "f2", "f3", "f4", "y"], rows[:500])
     write("blobs_test.csv", ["f1", "f2", "f3", "f4", "y"], rows[500:])
+    # More of the same blobs, drawn after the rest (which stay as they were):
+    # a separate validation file (examples/validation_file.yaml).
+    val = []
+    for i in range(200):
+        y = i % 2
+        mu = 0.8 if y else -0.8
+        val.append(tuple(rng.gauss(mu * w, 1.0) for w in (1.0, 0.5, -0.5, 0.25)) + (y,))
+    write("blobs_val.csv", ["f1", "f2", "f3", "f4", "y"], val)
 
 
 if __name__ == "__main__":

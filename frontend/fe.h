@@ -54,6 +54,7 @@ typedef struct {
 	const yt_node *block_args; /* a block instance: its parameter mapping (NULL: defaults) */
 	int64_t repeat;            /* a block instance: copies in sequence (1) */
 	mlc_loc repeat_loc;
+	bool frozen;       /* trainable: false (its parameters, or all of a block instance's) */
 	mlc_attrs attr;    /* attributes of the result node (alpha, slope, ste, p, momentum, ...) */
 } fe_args;
 
@@ -120,6 +121,7 @@ typedef struct {
 	const fe_block *block;
 	mlc_loc loc;       /* the instance's op key */
 	int parent;        /* the instance whose body holds it, or -1 */
+	bool frozen;       /* it or an enclosing instance says trainable: false */
 } fe_inst;
 
 /* Where names are looked up: the model, a block instance's body, or a block
@@ -214,6 +216,8 @@ void fe_parse_layer(fe *f, fe_layer *l, const yt_node *item, const yt_node *key)
 void fe_default_names(fe *f, fe_scope *sc);
 bool fe_claim_name(fe *f, fe_scope *sc, int idx); /* registers lay[idx]'s name; false on a duplicate */
 void fe_build_layer(fe *f, fe_layer *l, mlc_node *const *in);
+/* trainable: false on the layer or on a block instance around it. */
+bool fe_frozen(const fe *f, const fe_layer *l);
 
 /* build.c: what each layer op emits. */
 /* A new node of layer `layer` at loc with attributes `attr` (NULL: the op's

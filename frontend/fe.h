@@ -272,5 +272,7 @@ void fe_loss(fe *f, const yt_node *v, mlc_loc key);
 void fe_optimizer(fe *f, const yt_node *v, mlc_loc key);
 void fe_data(fe *f, const yt_node *v, mlc_loc key);
 void fe_metrics(fe *f, const yt_node *v, mlc_loc key);
+/* init_from.c: the init_from: key. */
+void fe_init_from(fe *f, const yt_node *v, mlc_loc key);
 
 #endif

@@ -8,10 +8,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-enum { K_NAME, K_INPUTS, K_BLOCKS, K_LAYERS, K_GRAPH, K_OUTPUT, K_LOSS, K_OPTIMIZER, K_DATA, K_METRICS, K_COUNT };
+enum { K_NAME, K_INPUTS, K_BLOCKS, K_LAYERS, K_GRAPH, K_OUTPUT, K_LOSS, K_OPTIMIZER, K_DATA, K_METRICS,
+       K_INIT_FROM, K_COUNT };
 static const char *const top_keys[K_COUNT + 1] = {"name", "inputs", "blocks", "layers", "graph",
 						  "output", "loss", "optimizer", "data", "metrics",
-						  NULL};
+						  "init_from", NULL};
 
 enum { MAX_INPUT_RANK = MLC_MAX_RANK - 1 }; /* one dimension is the batch */
 
@@ -197,6 +198,8 @@ static void read_spec(fe *f, const yt_node *root)
 		fe_data(f, v[K_DATA], k[K_DATA]);
 	if (v[K_METRICS])
 		fe_metrics(f, v[K_METRICS], k[K_METRICS]);
+	if (v[K_INIT_FROM]) /* after the layers: it names them */
+		fe_init_from(f, v[K_INIT_FROM], k[K_INIT_FROM]);
 }
 
 static void set_defaults(mlc_model *m)

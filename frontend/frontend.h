@@ -95,6 +95,16 @@ typedef struct {
 	mlc_loc loc;  /* the metrics: key */
 } mlc_metrics_cfg;
 
+/* `init_from:` — parameters loaded by name from another model's weights
+ * (runtime/init_from.c), after the initializers ran. */
+typedef struct {
+	mlc_path file;      /* file.path NULL: not given */
+	int nlayers;        /* `layers:` restricts it to these layers' parameters; 0: every match */
+	const char **layers;
+	mlc_loc *layer_loc;
+	mlc_loc loc;        /* the init_from: key */
+} mlc_init_cfg;
+
 typedef struct {
 	mlc_arena *arena;   /* owns the strings below; the graph has its own */
 	const char *path;
@@ -102,6 +112,7 @@ typedef struct {
 	mlc_data_cfg data;
 	mlc_opt_cfg opt;
 	mlc_metrics_cfg metrics;
+	mlc_init_cfg init;
 } mlc_model;
 
 /* Parses and checks a spec; every error found is reported to d (all of them,

@@ -24,6 +24,8 @@ expect() { # name, min accuracy, mlc run args...
 }
 
 for spec in *.yaml; do
+	# needs transfer_base's trained weights: checked and trained by transfer.sh
+	[ "$spec" = transfer_head.yaml ] && continue
 	if "$mlc" check "$spec" >/dev/null; then pass=$((pass + 1)); else echo "FAIL check $spec"; fail=$((fail + 1)); fi
 done
 

@@ -159,6 +159,8 @@ struct fe {
 	mlc_loc failed_loc;
 	const yt_node *failed_args;
 	bool too_big;       /* the expansion limit was reported */
+	int depth;          /* 0: the model; 1: a distillation teacher it loads */
+	const yt_node *loss_map; /* the loss: mapping, for the keys of its type (distillation) */
 };
 
 /* schema.c: reading typed values, with located errors naming the key. */
@@ -272,6 +274,11 @@ void fe_loss(fe *f, const yt_node *v, mlc_loc key);
 void fe_optimizer(fe *f, const yt_node *v, mlc_loc key);
 void fe_data(fe *f, const yt_node *v, mlc_loc key);
 void fe_metrics(fe *f, const yt_node *v, mlc_loc key);
+/* distill.c: loss type distillation (its loss_fn in config.c's table). */
+mlc_node *fe_loss_distill(fe *f, const char *name, mlc_opcode op, const mlc_attrs *a, mlc_loc loc,
+			  mlc_node **pred);
+extern const char *const fe_distill_keys[]; /* its keys besides type */
+mlc_status fe_load_teacher(fe *f, const char *path, mlc_model **out); /* a spec, one level down */
 /* init_from.c: the init_from: key. */
 void fe_init_from(fe *f, const yt_node *v, mlc_loc key);
 

@@ -223,8 +223,9 @@ static void set_defaults(mlc_model *m)
 	m->opt.loc = c->loc;
 }
 
-mlc_status mlc_frontend_load_text(const char *path, const char *text, size_t len, mlc_diag *d,
-				  mlc_model **out)
+/* depth: 0 for the model, 1 for a distillation teacher it loads */
+static mlc_status load_text(const char *path, const char *text, size_t len, mlc_diag *d, int depth,
+			    mlc_model **out)
 {
 	MLC_ASSERT(path && (text || !len) && out);
 	*out = NULL;
@@ -240,7 +241,7 @@ mlc_status mlc_frontend_load_text(const char *path, const char *text, size_t len
 	set_defaults(m);
 	m->graph = mlc_graph_new(NULL);
 
-	fe f = {.d = d, .tmp = mlc_arena_new(), .m = m, .g = m->graph, .noted = errors};
+	fe f = {.d = d, .tmp = mlc_arena_new(), .m = m, .g = m->graph, .noted = errors, .depth = depth};
 	f.top = (fe_scope){.prefix = "", .inst = -1};
 	f.file = mlc_arena_strdup(m->graph->arena, path);
 	const char *slash = strrchr(path, '/');
@@ -266,9 +267,15 @@ mlc_status mlc_frontend_load_text(const char *path, const char *text, size_t len
 	return MLC_OK;
 }
 
+mlc_status mlc_frontend_load_text(const char *path, const char *text, size_t len, mlc_diag *d,
+				  mlc_model **out)
+{
+	return load_text(path, text, len, d, 0, out);
+}
+
 /* Reads at most one byte past the limit, so a huge file or an endless pipe
  * is refused without being swallowed whole. */
-mlc_status mlc_frontend_load(const char *path, mlc_diag *d, mlc_model **out)
+static mlc_status load_file(const char *path, mlc_diag *d, int depth, mlc_model **out)
 {
 	*out = NULL;
 	FILE *fp = fopen(path, "rb");
@@ -301,10 +308,20 @@ mlc_status mlc_frontend_load(const char *path, mlc_diag *d, mlc_model **out)
 		mlc_error_file(d, path, "the spec is larger than 16 MiB; specs are limited to 16 MiB");
 		st = MLC_EUSER;
 	} else {
-		st = mlc_frontend_load_text(path, buf, n, d, out);
+		st = load_text(path, buf, n, d, depth, out);
 	}
 	free(buf);
 	return st;
+}
+
+mlc_status mlc_frontend_load(const char *path, mlc_diag *d, mlc_model **out)
+{
+	return load_file(path, d, 0, out);
+}
+
+mlc_status fe_load_teacher(fe *f, const char *path, mlc_model **out)
+{
+	return load_file(path, f->d, f->depth + 1, out);
 }
 
 void mlc_model_free(mlc_model *m)

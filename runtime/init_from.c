@@ -160,7 +160,63 @@ mlc_status mlc_init_from(mlc_session *s, float *params, FILE *report, mlc_diag *
 	return st;
 }
 
+/* A distillation teacher's parameters, "teacher.<name>", from its own
+ * weights file, where they are "<name>": all of them, with their shapes;
+ * anything else in the file is not the teacher's business (a PyTorch
+ * num_batches_tracked, say) and is left alone. */
+mlc_status mlc_teacher_load(mlc_session *s, float *params, mlc_diag *d)
+{
+	if (!s->model || !s->model->teacher.weights.path)
+		return MLC_OK;
+	const mlc_path *w = &s->model->teacher.weights;
+	mlc_tensor *t;
+	const char **dt;
+	int nt;
+	mlc_status st = mlc_safetensors_read_any(w->path, &t, &dt, &nt, d);
+	if (st != MLC_OK) {
+		mlc_note_at(d, w->loc, "reading the teacher's weights named here");
+		return st;
+	}
+	mlc_graph *g = s->graph;
+	static const char prefix[] = "teacher.";
+	for (int i = 0; i < g->nnode && st == MLC_OK; i++) {
+		mlc_node *p = g->node[i];
+		if (p->dead || p->op != OP_PARAM || strncmp(p->name, prefix, sizeof prefix - 1) != 0)
+			continue;
+		const char *name = p->name + sizeof prefix - 1;
+		int k = 0;
+		while (k < nt && strcmp(t[k].name, name) != 0)
+			k++;
+		char here[96], there[96];
+		if (k == nt) {
+			mlc_error_at(d, w->loc, "%s has no tensor '%s' for the teacher's layer '%s'", w->path, name,
+				     p->layer + sizeof prefix - 1);
+			st = MLC_EUSER;
+			break;
+		}
+		tensor_str(&t[k], dt[k], there, sizeof there);
+		bool same = t[k].rank == p->rank && strcmp(dt[k], "F32") == 0;
+		for (int j = 0; same && j < p->rank; j++)
+			same = t[k].dim[j] == p->dim[j];
+		if (!same) {
+			mlc_error_at(d, p->loc, "the teacher's layer '%s' %s is %s in its spec but %s in %s",
+				     p->layer + sizeof prefix - 1, suffix(p), mlc_type_str(p, here, sizeof here), there,
+				     w->path);
+			st = MLC_EUSER;
+			break;
+		}
+		if (params)
+			memcpy(params + p->offset, t[k].data, (size_t)mlc_numel(p, 1) * 4);
+	}
+	free(dt);
+	mlc_tensors_free(t, nt);
+	return st;
+}
+
 mlc_status mlc_session_init_report(mlc_session *s, FILE *out, mlc_diag *d)
 {
-	return s->opt.weights ? MLC_OK : mlc_init_from(s, NULL, out, d);
+	if (s->opt.weights)
+		return MLC_OK;
+	mlc_status st = mlc_init_from(s, NULL, out, d);
+	return st == MLC_OK ? mlc_teacher_load(s, NULL, d) : st;
 }

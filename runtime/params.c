@@ -116,6 +116,8 @@ mlc_status mlc_params_prepare(mlc_session *s, mlc_diag *d)
 		st = s->opt.weights ? mlc_params_load(s, s->opt.weights, d) : init_params(s, d);
 	if (st == MLC_OK && !s->opt.weights)
 		st = mlc_init_from(s, s->params, s->opt.quiet ? NULL : s->log, d);
+	if (st == MLC_OK && !s->opt.weights)
+		st = mlc_teacher_load(s, s->params, d);
 	s->params_ready = st == MLC_OK;
 	return st;
 }

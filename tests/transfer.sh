@@ -170,5 +170,31 @@ else
 	bad "partial file (rc $rc)" "$out"
 fi
 
+# 10. a block instance's name in layers: covers its body; a frozen parameter
+#     the file does not cover is flagged in the report
+block='blocks:
+  mlp:
+    layers: [{dense: 8, activation: relu}, {dense: 8}]'
+printf 'inputs:\n  x: {shape: [4]}\n%s\nlayers:\n  - {mlp: , name: body, trainable: false}\n  - {dense: 3, name: out}\nloss: softmax_cross_entropy\ndata: {format: csv, train: %s}\n' \
+	"$block" "$src/examples/data/blobs_train.csv" >blk.yaml
+printf 'inputs:\n  x: {shape: [4]}\n%s\nlayers:\n  - {mlp: , name: body, trainable: false}\n  - {dense: 3, name: out}\ninit_from: {path: blk.safetensors, layers: [body]}\nloss: softmax_cross_entropy\n' \
+	"$block" >blk_layers.yaml
+printf 'inputs:\n  x: {shape: [4]}\nlayers:\n  - {dense: 8, name: other, trainable: false}\n  - {dense: 3, name: out}\ninit_from: blk.safetensors\nloss: softmax_cross_entropy\n' >blk_other.yaml
+"$mlc" run blk.yaml --epochs 1 --quiet --save blk.safetensors >/dev/null 2>&1
+out=$("$mlc" check blk_layers.yaml 2>&1)
+if echo "$out" | grep -q '^init_from blk.safetensors: 4 loaded, 2 skipped, 2 parameters kept their initializer$' &&
+	echo "$out" | grep -q '^  loaded   body.dense2.weight f32\[8,8\]$' &&
+	echo "$out" | grep -qF "  skipped  out.weight f32[3,8]: layer 'out' is not in init_from's layers"; then
+	ok "layers: [a block instance] loads its whole body"
+else
+	bad "block instance in layers:" "$out"
+fi
+out=$("$mlc" check blk_other.yaml 2>&1)
+if echo "$out" | grep -qF "  kept     other.weight f32[8,4]: glorot_uniform (frozen: it stays at this initializer)"; then
+	ok "a frozen parameter the file does not cover is flagged"
+else
+	bad "frozen and not covered" "$out"
+fi
+
 echo "$pass passed, $fail failed"
 [ "$fail" -eq 0 ]

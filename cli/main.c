@@ -56,6 +56,7 @@ static int cmd_check(args *a, mlc_diag *d)
 	mlc_status st = mlc_session_open(a->file, &a->o, d, &s);
 	if (st == MLC_OK) {
 		mlc_session_summary(s, stdout);
+		st = mlc_session_init_report(s, stdout, d);
 		mlc_session_close(s);
 	}
 	return exit_code(st);

@@ -250,6 +250,7 @@ LLVMValueRef cg_sc_const(cg *c, const mlc_node *n, LLVMValueRef const *in);
 LLVMValueRef cg_sc_add(cg *c, const mlc_node *n, LLVMValueRef const *in);
 LLVMValueRef cg_sc_relu(cg *c, const mlc_node *n, LLVMValueRef const *in);
 LLVMValueRef cg_sc_leaky_relu(cg *c, const mlc_node *n, LLVMValueRef const *in);
+LLVMValueRef cg_sc_scale(cg *c, const mlc_node *n, LLVMValueRef const *in);
 LLVMValueRef cg_sc_sigmoid(cg *c, const mlc_node *n, LLVMValueRef const *in);
 LLVMValueRef cg_sc_tanh(cg *c, const mlc_node *n, LLVMValueRef const *in);
 LLVMValueRef cg_sc_step(cg *c, const mlc_node *n, LLVMValueRef const *in);

@@ -102,6 +102,11 @@ LLVMValueRef cg_sc_leaky_relu(cg *c, const mlc_node *n, LLVMValueRef const *in)
 	return LLVMBuildSelect(c->b, gt0(c, in[0]), in[0], scaled, "");
 }
 
+LLVMValueRef cg_sc_scale(cg *c, const mlc_node *n, LLVMValueRef const *in)
+{
+	return LLVMBuildFMul(c->b, in[0], cg_f32(c, n->attr.f[0]), "");
+}
+
 LLVMValueRef cg_sc_sigmoid(cg *c, const mlc_node *n, LLVMValueRef const *in)
 {
 	LLVMValueRef t = LLVMBuildFMul(c->b, in[0], cg_f32(c, -n->attr.f[0]), "");

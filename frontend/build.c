@@ -49,7 +49,7 @@ static mlc_node *param(fe *f, fe_layer *l, const char *suffix, int rank, const i
 	p->attr.s = mlc_arena_strdup(a, init);
 	fe_attr_set(OP_PARAM, &p->attr, "fan_in", (double)fan_in);
 	fe_attr_set(OP_PARAM, &p->attr, "fan_out", (double)fan_out);
-	fe_attr_set(OP_PARAM, &p->attr, "trainable", trainable);
+	fe_attr_set(OP_PARAM, &p->attr, "trainable", trainable && !fe_frozen(f, l));
 	return shaped(f, p);
 }
 

@@ -104,7 +104,7 @@ static mlc_node *loss_distributions(fe *f, const char *name, mlc_opcode op, cons
 static const char *const loss_names[] = {"softmax_cross_entropy", "cross_entropy", "mse",
 					 "binary_cross_entropy", "hinge", "mae",
 					 "binary_cross_entropy_with_logits", "categorical_cross_entropy",
-					 "kl_div", NULL};
+					 "kl_div", "distillation", NULL};
 static const struct {
 	mlc_opcode op;
 	loss_fn build;
@@ -118,6 +118,7 @@ static const struct {
 	{OP_BCE_LOGITS, loss_logit_targets},
 	{OP_CATEGORICAL_XENT, loss_scores},
 	{OP_KL_DIV, loss_distributions},
+	{OP_SOFTMAX_XENT, fe_loss_distill},
 };
 _Static_assert(MLC_COUNTOF(loss_names) == MLC_COUNTOF(loss_kinds) + 1, "loss table");
 
@@ -139,7 +140,7 @@ static bool loss_attrs(fe *f, const yt_node *v, mlc_opcode op, mlc_attrs *a)
 
 void fe_loss(fe *f, const yt_node *v, mlc_loc key)
 {
-	static const char *const keys[] = {"type", "margin", NULL};
+	static const char *const keys[] = {"type", "margin", "teacher", "temperature", "alpha", NULL};
 	const yt_node *type = v;
 	if (v->kind == YT_SEQ) {
 		mlc_error_at(f->d, v->loc, "expected a loss name or a mapping such as '{type: mse}', got a list");
@@ -157,6 +158,14 @@ void fe_loss(fe *f, const yt_node *v, mlc_loc key)
 	mlc_attrs a;
 	if (i < 0 || !loss_attrs(f, v, loss_kinds[i].op, &a) || !f->output)
 		return;
+	/* teacher, temperature, alpha: read by distillation's builder */
+	for (int k = 0; v->kind == YT_MAP && k < v->n && loss_kinds[i].build != fe_loss_distill; k++)
+		for (const char *const *dk = fe_distill_keys; *dk; dk++)
+			if (strcmp(v->key[k]->str, *dk) == 0) {
+				mlc_error_at(f->d, v->key[k]->loc, "'%s' applies only to 'loss: {type: distillation}'", *dk);
+				return;
+			}
+	f->loss_map = v;
 	mlc_node *pred = NULL;
 	mlc_node *loss = loss_kinds[i].build(f, loss_names[i], loss_kinds[i].op, &a, key, &pred);
 	if (!loss)

@@ -64,6 +64,7 @@ typedef struct {
 	const yt_node *block_args; /* a block instance: its parameter mapping (NULL: defaults) */
 	int64_t repeat;            /* a block instance: copies in sequence (1) */
 	mlc_loc repeat_loc;
+	bool frozen;       /* trainable: false (its parameters, or all of a block instance's) */
 	mlc_attrs attr;    /* attributes of the result node (alpha, slope, ste, p, momentum, ...) */
 } fe_args;
 
@@ -130,6 +131,7 @@ typedef struct {
 	const fe_block *block;
 	mlc_loc loc;       /* the instance's op key */
 	int parent;        /* the instance whose body holds it, or -1 */
+	bool frozen;       /* it or an enclosing instance says trainable: false */
 } fe_inst;
 
 /* Where names are looked up: the model, a block instance's body, or a block
@@ -167,6 +169,8 @@ struct fe {
 	mlc_loc failed_loc;
 	const yt_node *failed_args;
 	bool too_big;       /* the expansion limit was reported */
+	int depth;          /* 0: the model; 1: a distillation teacher it loads */
+	const yt_node *loss_map; /* the loss: mapping, for the keys of its type (distillation) */
 };
 
 /* schema.c: reading typed values, with located errors naming the key. */
@@ -224,6 +228,8 @@ void fe_parse_layer(fe *f, fe_layer *l, const yt_node *item, const yt_node *key)
 void fe_default_names(fe *f, fe_scope *sc);
 bool fe_claim_name(fe *f, fe_scope *sc, int idx); /* registers lay[idx]'s name; false on a duplicate */
 void fe_build_layer(fe *f, fe_layer *l, mlc_node *const *in);
+/* trainable: false on the layer or on a block instance around it. */
+bool fe_frozen(const fe *f, const fe_layer *l);
 
 /* init.c: init: and bias_init: values. */
 fe_init fe_init_default(bool bias);
@@ -285,5 +291,12 @@ void fe_loss(fe *f, const yt_node *v, mlc_loc key);
 void fe_optimizer(fe *f, const yt_node *v, mlc_loc key);
 void fe_data(fe *f, const yt_node *v, mlc_loc key);
 void fe_metrics(fe *f, const yt_node *v, mlc_loc key);
+/* distill.c: loss type distillation (its loss_fn in config.c's table). */
+mlc_node *fe_loss_distill(fe *f, const char *name, mlc_opcode op, const mlc_attrs *a, mlc_loc loc,
+			  mlc_node **pred);
+extern const char *const fe_distill_keys[]; /* its keys besides type */
+mlc_status fe_load_teacher(fe *f, const char *path, mlc_model **out); /* a spec, one level down */
+/* init_from.c: the init_from: key. */
+void fe_init_from(fe *f, const yt_node *v, mlc_loc key);
 
 #endif

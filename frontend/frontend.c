@@ -8,10 +8,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-enum { K_NAME, K_INPUTS, K_BLOCKS, K_LAYERS, K_GRAPH, K_OUTPUT, K_LOSS, K_OPTIMIZER, K_DATA, K_METRICS, K_COUNT };
+enum { K_NAME, K_INPUTS, K_BLOCKS, K_LAYERS, K_GRAPH, K_OUTPUT, K_LOSS, K_OPTIMIZER, K_DATA, K_METRICS,
+       K_INIT_FROM, K_COUNT };
 static const char *const top_keys[K_COUNT + 1] = {"name", "inputs", "blocks", "layers", "graph",
 						  "output", "loss", "optimizer", "data", "metrics",
-						  NULL};
+						  "init_from", NULL};
 
 enum { MAX_INPUT_RANK = MLC_MAX_RANK - 1 }; /* one dimension is the batch */
 
@@ -197,6 +198,8 @@ static void read_spec(fe *f, const yt_node *root)
 		fe_data(f, v[K_DATA], k[K_DATA]);
 	if (v[K_METRICS])
 		fe_metrics(f, v[K_METRICS], k[K_METRICS]);
+	if (v[K_INIT_FROM]) /* after the layers: it names them */
+		fe_init_from(f, v[K_INIT_FROM], k[K_INIT_FROM]);
 }
 
 static void set_defaults(mlc_model *m)
@@ -220,8 +223,9 @@ static void set_defaults(mlc_model *m)
 	m->opt.loc = c->loc;
 }
 
-mlc_status mlc_frontend_load_text(const char *path, const char *text, size_t len, mlc_diag *d,
-				  mlc_model **out)
+/* depth: 0 for the model, 1 for a distillation teacher it loads */
+static mlc_status load_text(const char *path, const char *text, size_t len, mlc_diag *d, int depth,
+			    mlc_model **out)
 {
 	MLC_ASSERT(path && (text || !len) && out);
 	*out = NULL;
@@ -237,7 +241,7 @@ mlc_status mlc_frontend_load_text(const char *path, const char *text, size_t len
 	set_defaults(m);
 	m->graph = mlc_graph_new(NULL);
 
-	fe f = {.d = d, .tmp = mlc_arena_new(), .m = m, .g = m->graph, .noted = errors};
+	fe f = {.d = d, .tmp = mlc_arena_new(), .m = m, .g = m->graph, .noted = errors, .depth = depth};
 	f.top = (fe_scope){.prefix = "", .inst = -1};
 	f.file = mlc_arena_strdup(m->graph->arena, path);
 	const char *slash = strrchr(path, '/');
@@ -263,9 +267,15 @@ mlc_status mlc_frontend_load_text(const char *path, const char *text, size_t len
 	return MLC_OK;
 }
 
+mlc_status mlc_frontend_load_text(const char *path, const char *text, size_t len, mlc_diag *d,
+				  mlc_model **out)
+{
+	return load_text(path, text, len, d, 0, out);
+}
+
 /* Reads at most one byte past the limit, so a huge file or an endless pipe
  * is refused without being swallowed whole. */
-mlc_status mlc_frontend_load(const char *path, mlc_diag *d, mlc_model **out)
+static mlc_status load_file(const char *path, mlc_diag *d, int depth, mlc_model **out)
 {
 	*out = NULL;
 	FILE *fp = fopen(path, "rb");
@@ -298,10 +308,20 @@ mlc_status mlc_frontend_load(const char *path, mlc_diag *d, mlc_model **out)
 		mlc_error_file(d, path, "the spec is larger than 16 MiB; specs are limited to 16 MiB");
 		st = MLC_EUSER;
 	} else {
-		st = mlc_frontend_load_text(path, buf, n, d, out);
+		st = load_text(path, buf, n, d, depth, out);
 	}
 	free(buf);
 	return st;
+}
+
+mlc_status mlc_frontend_load(const char *path, mlc_diag *d, mlc_model **out)
+{
+	return load_file(path, d, 0, out);
+}
+
+mlc_status fe_load_teacher(fe *f, const char *path, mlc_model **out)
+{
+	return load_file(path, f->d, f->depth + 1, out);
 }
 
 void mlc_model_free(mlc_model *m)

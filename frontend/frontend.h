@@ -99,6 +99,28 @@ typedef struct {
 	mlc_loc loc;  /* the metrics: key */
 } mlc_metrics_cfg;
 
+/* `init_from:` — parameters loaded by name from another model's weights
+ * (runtime/init_from.c), after the initializers ran. */
+typedef struct {
+	mlc_path file;      /* file.path NULL: not given */
+	int nlayers;        /* `layers:` restricts it to these layers' parameters; 0: every match */
+	const char **layers;
+	mlc_loc *layer_loc;
+	mlc_loc loc;        /* the init_from: key */
+} mlc_init_cfg;
+
+/* loss type distillation: the teacher's parameters are "teacher.<name>",
+ * frozen, loaded from `weights` (runtime/init_from.c). */
+typedef struct {
+	mlc_path weights;   /* weights.path NULL: no teacher */
+} mlc_teacher_cfg;
+
+/* The composed distillation loss (frontend/distill.c), also for tests:
+ * (1 − alpha)·softmax_xent(zs, labels) + alpha·T²·kl_div(zs/T, softmax(zt/T)),
+ * nodes of from's layer and loc. */
+mlc_node *mlc_distill_loss(mlc_graph *g, const mlc_node *from, mlc_node *zs, mlc_node *zt, mlc_node *labels,
+			   double temperature, double alpha);
+
 typedef struct {
 	mlc_arena *arena;   /* owns the strings below; the graph has its own */
 	const char *path;
@@ -106,6 +128,8 @@ typedef struct {
 	mlc_data_cfg data;
 	mlc_opt_cfg opt;
 	mlc_metrics_cfg metrics;
+	mlc_init_cfg init;
+	mlc_teacher_cfg teacher;
 } mlc_model;
 
 /* Parses and checks a spec; every error found is reported to d (all of them,

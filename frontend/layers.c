@@ -276,7 +276,7 @@ static bool any_attr_key(const char *key)
 		for (const fe_attr *a = kinds[i].attrs; a->key; a++)
 			if (strcmp(a->key, key) == 0)
 				return true;
-	static const char *const others[] = {"name", "input", "inputs", "repeat", NULL};
+	static const char *const others[] = {"name", "input", "inputs", "repeat", "trainable", NULL};
 	for (const char *const *p = others; *p; p++)
 		if (strcmp(*p, key) == 0)
 			return true;
@@ -324,6 +324,13 @@ static const yt_node *find_op_key(fe *f, const yt_node *m)
 	return NULL;
 }
 
+/* Layers that own parameters (or may: a block instance), so `trainable` applies. */
+static bool has_params(const fe_kind *k)
+{
+	return k->block || k->build == fe_build_dense || k->build == fe_build_conv2d ||
+	       k->build == fe_build_batchnorm;
+}
+
 /* The allowed keys of a layer in messages: its attributes + the common ones. */
 static const char *const *allowed_keys(fe *f, const fe_kind *k, bool graph_form)
 {
@@ -333,12 +340,37 @@ static const char *const *allowed_keys(fe *f, const fe_kind *k, bool graph_form)
 		n++;
 	while (common[c])
 		c++;
-	const char **v = mlc_arena_alloc(f->tmp, sizeof *v * (size_t)(n + c + 1));
+	const char **v = mlc_arena_alloc(f->tmp, sizeof *v * (size_t)(n + c + 2));
 	for (int i = 0; i < n; i++)
 		v[i] = k->attrs[i].key;
 	for (int i = 0; i < c; i++)
 		v[n + i] = common[i];
+	if (has_params(k))
+		v[n + c++] = "trainable";
+	v[n + c] = NULL;
 	return v;
+}
+
+/* trainable: false freezes the layer's parameters (a block instance: every
+ * parameter in its body). On a layer without parameters it would do nothing,
+ * which is a mistake worth saying rather than ignoring. */
+static bool key_trainable(fe *f, fe_layer *l, const yt_node *k, const yt_node *v)
+{
+	bool b;
+	if (!has_params(l->kind)) {
+		mlc_error_at(f->d, k->loc, "'trainable' does nothing on a %s layer: it has no parameters",
+			     l->kind->name);
+		return false;
+	}
+	if (!fe_bool(f, v, "trainable", &b))
+		return false;
+	l->args.frozen = !b;
+	return true;
+}
+
+bool fe_frozen(const fe *f, const fe_layer *l)
+{
+	return l->args.frozen || (l->inst >= 0 && f->inst[l->inst].frozen);
 }
 
 /* "dense", "block 'bottleneck'" */
@@ -455,6 +487,10 @@ static void parse_key(fe *f, fe_layer *l, const yt_node *k, const yt_node *v, bo
 			l->bad |= !a->parse(f, l, v);
 			return;
 		}
+	if (strcmp(key, "trainable") == 0) {
+		l->bad |= !key_trainable(f, l, k, v);
+		return;
+	}
 	if (strcmp(key, "repeat") == 0) {
 		mlc_error_at(f->d, k->loc, "'repeat' only applies to blocks; %s is a layer op "
 			     "(define a block under 'blocks:' to repeat layers)", l->kind->name);

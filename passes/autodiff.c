@@ -1,7 +1,11 @@
 /* autodiff.c — reverse-mode differentiation as a graph → graph pass. Walks the
  * forward nodes backwards from ret "loss", asks each op's gradient builder for
  * the gradients of its sources and sums fan-out with add nodes. Adds
- * ret "grad.<name>" for every trainable parameter (and f32 input, if asked). */
+ * ret "grad.<name>" for every trainable parameter (and f32 input, if asked).
+ * Only values that depend on such a parameter (or input) get a gradient, so a
+ * frozen subgraph (trainable: false) has no backward nodes at all; the
+ * builders' by-products nobody reads (the input gradient of a layer above a
+ * frozen one) are marked dead here, so the IR after autodiff shows none. */
 #include "passes.h"
 
 #include <stdlib.h>
@@ -56,6 +60,22 @@ mlc_status mlc_autodiff(mlc_graph *g, const mlc_pass_opts *o, mlc_diag *d)
 		if (!n->dead && wants_grad(n, o) && n->grad)
 			mlc_graph_ret(g, mlc_arena_printf(g->arena, "grad.%s", n->name), n->grad);
 	}
+	/* the backward nodes no result reads (sources come before their users) */
+	bool *live = mlc_xmalloc(sizeof(bool) * (size_t)g->next_id);
+	for (int i = 0; i < g->nret; i++)
+		live[g->ret[i].val->id] = true;
+	for (int i = g->nnode - 1; i >= 0; i--) {
+		mlc_node *n = g->node[i];
+		if (n->dead)
+			continue;
+		if (i >= nfwd && !live[n->id]) {
+			n->dead = true;
+			continue;
+		}
+		for (int k = 0; k < n->nsrc; k++)
+			live[n->src[k]->id] = true;
+	}
+	free(live);
 	free(needs);
 	return MLC_OK;
 }

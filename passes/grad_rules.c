@@ -49,6 +49,12 @@ void grad_matmul(mlc_graph *g, node *n, node *dy, node **dx)
 	}
 }
 
+/* d(factor·x) = factor·dy */
+void grad_scale(mlc_graph *g, node *n, node *dy, node **dx)
+{
+	dx[0] = mlc_build(g, OP_SCALE, n, &n->attr, dy, NULL, NULL);
+}
+
 void grad_bias_add(mlc_graph *g, node *n, node *dy, node **dx)
 {
 	dx[0] = dy;

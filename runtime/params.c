@@ -123,8 +123,13 @@ mlc_status mlc_params_prepare(mlc_session *s, mlc_diag *d)
 	if (s->params_ready)
 		return MLC_OK;
 	mlc_status st = mlc_session_jit(s, d);
+	/* --weights holds every parameter, so init_from has nothing left to do */
 	if (st == MLC_OK)
 		st = s->opt.weights ? mlc_params_load(s, s->opt.weights, d) : init_params(s, d);
+	if (st == MLC_OK && !s->opt.weights)
+		st = mlc_init_from(s, s->params, s->opt.quiet ? NULL : s->log, d);
+	if (st == MLC_OK && !s->opt.weights)
+		st = mlc_teacher_load(s, s->params, d);
 	s->params_ready = st == MLC_OK;
 	return st;
 }

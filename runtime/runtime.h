@@ -33,7 +33,7 @@ typedef struct {
 	char *name;
 	int rank;
 	int64_t dim[6];
-	float *data; /* owned */
+	float *data; /* owned; NULL for a tensor of another dtype (mlc_safetensors_read_any) */
 } mlc_tensor;
 
 /* Writes atomically: temp file in the same folder, fsync, rename. Tensors are
@@ -43,6 +43,11 @@ mlc_status mlc_safetensors_write(const char *path, const mlc_tensor *t, int n,
 				 const char *const *meta, mlc_diag *d);
 /* Reads F32 tensors (other dtypes are an error naming the tensor). */
 mlc_status mlc_safetensors_read(const char *path, mlc_tensor **t, int *n, mlc_diag *d);
+/* Also reads tensors of safetensors' other dtypes, as names and shapes
+ * without data (init_from reports and skips them); (*dtype)[i] is tensor i's
+ * ("F32", "I64", ...; static strings, the array is the caller's to free). */
+mlc_status mlc_safetensors_read_any(const char *path, mlc_tensor **t, const char ***dtype, int *n,
+				    mlc_diag *d);
 void mlc_tensors_free(mlc_tensor *t, int n);
 
 /* Deterministic PRNG (xoshiro256**), one per run; seeded explicitly. */

@@ -26,10 +26,10 @@ static uint64_t get_le64(const unsigned char *p)
 	return v;
 }
 
-/* Element count, or -1 if it does not fit 4-byte items in an int64/size_t. */
+/* Element count, or -1 if it does not fit 8-byte items in an int64/size_t. */
 static int64_t count_of(int rank, const int64_t *dim)
 {
-	const int64_t max = (int64_t)(SIZE_MAX / sizeof(float) / 2);
+	const int64_t max = (int64_t)(SIZE_MAX / 8 / 2);
 	int64_t n = 1;
 	for (int i = 0; i < rank; i++) {
 		if (dim[i] && n > max / dim[i])
@@ -207,6 +207,8 @@ typedef struct {
 	int rank;
 	int64_t dim[MAX_RANK];
 	int64_t begin, end;
+	const char *dtype;
+	int size; /* bytes per element */
 } entry;
 
 typedef struct {
@@ -214,7 +216,24 @@ typedef struct {
 	mlc_diag *d;
 	yaml_document_t *doc;
 	int64_t data_len;
+	bool any_dtype; /* other dtypes are read as names and shapes, without data */
 } reader;
+
+/* safetensors' dtypes and their element sizes. */
+static const struct {
+	const char *name;
+	int size;
+} dtypes[] = {{"F32", 4}, {"F64", 8}, {"F16", 2}, {"BF16", 2}, {"I64", 8}, {"I32", 4}, {"I16", 2},
+	      {"I8", 1},   {"U64", 8}, {"U32", 4}, {"U16", 2},  {"U8", 1},    {"BOOL", 1}};
+
+/* Its row of dtypes, or -1. */
+static int dtype_index(const char *dtype)
+{
+	for (int i = 0; i < (int)MLC_COUNTOF(dtypes); i++)
+		if (strcmp(dtypes[i].name, dtype) == 0)
+			return i;
+	return -1;
+}
 
 static bool bad(reader *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
@@ -309,7 +328,12 @@ static bool parse_entry(reader *r, const char *name, yaml_node_t *v, entry *e)
 	const char *dtype = scalar(f[0]);
 	if (!dtype || f[0]->data.scalar.style == YAML_PLAIN_SCALAR_STYLE)
 		return bad(r, "tensor '%s': dtype must be a string", name);
-	if (strcmp(dtype, "F32") != 0)
+	int dt = dtype_index(dtype);
+	e->dtype = dt >= 0 ? dtypes[dt].name : NULL;
+	e->size = dt == 0 || (dt > 0 && r->any_dtype) ? dtypes[dt].size : 0;
+	if (!e->size && r->any_dtype)
+		return bad(r, "tensor '%s' has an unknown dtype %s", name, dtype);
+	if (!e->size)
 		return bad(r, "tensor '%s' has dtype %s; only F32 is supported", name, dtype);
 	if (!get_ints(r, f[1], e->dim, MAX_RANK, &e->rank))
 		return bad(r, "tensor '%s': shape must be a list of integers", name);
@@ -330,9 +354,9 @@ static bool parse_entry(reader *r, const char *name, yaml_node_t *v, entry *e)
 	int64_t count = count_of(e->rank, e->dim);
 	if (count < 0)
 		return bad(r, "tensor '%s': shape is too large", name);
-	if (e->end - e->begin != count * 4)
+	if (e->end - e->begin != count * e->size)
 		return bad(r, "tensor '%s': shape has %lld elements (%lld bytes) but data_offsets span %lld bytes",
-			   name, (long long)count, (long long)count * 4, (long long)(e->end - e->begin));
+			   name, (long long)count, (long long)count * e->size, (long long)(e->end - e->begin));
 	return true;
 }
 
@@ -447,8 +471,9 @@ static float get_f32(const unsigned char *p)
 	return f;
 }
 
-mlc_status mlc_safetensors_read(const char *path, mlc_tensor **t, int *n, mlc_diag *d)
+static mlc_status read_file(const char *path, const char ***dtype, mlc_tensor **t, int *n, mlc_diag *d)
 {
+	bool any_dtype = dtype != NULL;
 	*t = NULL;
 	*n = 0;
 	size_t len;
@@ -460,7 +485,7 @@ mlc_status mlc_safetensors_read(const char *path, mlc_tensor **t, int *n, mlc_di
 	/* Zeroed so deleting it is safe whether or not a load succeeded. */
 	yaml_document_t doc;
 	memset(&doc, 0, sizeof doc);
-	reader r = {path, d, &doc, 0};
+	reader r = {path, d, &doc, 0, any_dtype};
 	yaml_parser_t yp;
 	yaml_parser_initialize(&yp);
 	entry *es = NULL;
@@ -479,12 +504,18 @@ mlc_status mlc_safetensors_read(const char *path, mlc_tensor **t, int *n, mlc_di
 		const unsigned char *data = buf + 8 + hlen;
 		*t = mlc_xmalloc(sizeof **t * (size_t)(ne ? ne : 1));
 		*n = ne;
+		if (dtype)
+			*dtype = mlc_xmalloc(sizeof **dtype * (size_t)(ne ? ne : 1));
 		for (int i = 0; i < ne; i++) {
 			mlc_tensor *o = &(*t)[i];
-			int64_t count = (es[i].end - es[i].begin) / 4;
+			int64_t count = (es[i].end - es[i].begin) / es[i].size;
 			o->name = mlc_xstrdup(es[i].name);
 			o->rank = es[i].rank;
 			memcpy(o->dim, es[i].dim, sizeof o->dim);
+			if (dtype)
+				(*dtype)[i] = es[i].dtype;
+			if (strcmp(es[i].dtype, "F32") != 0)
+				continue; /* any_dtype: name and shape only */
 			o->data = mlc_xmalloc(sizeof(float) * (size_t)count);
 			for (int64_t j = 0; j < count; j++)
 				o->data[j] = get_f32(data + es[i].begin + 4 * j);
@@ -495,6 +526,18 @@ mlc_status mlc_safetensors_read(const char *path, mlc_tensor **t, int *n, mlc_di
 	yaml_parser_delete(&yp);
 	free(buf);
 	return ok ? MLC_OK : MLC_EUSER;
+}
+
+mlc_status mlc_safetensors_read(const char *path, mlc_tensor **t, int *n, mlc_diag *d)
+{
+	return read_file(path, NULL, t, n, d);
+}
+
+mlc_status mlc_safetensors_read_any(const char *path, mlc_tensor **t, const char ***dtype, int *n,
+				    mlc_diag *d)
+{
+	*dtype = NULL;
+	return read_file(path, dtype, t, n, d);
 }
 
 void mlc_tensors_free(mlc_tensor *t, int n)

@@ -33,6 +33,11 @@ mlc_status mlc_params_load(mlc_session *s, const char *path, mlc_diag *d);
 /* Draws param p's initial values (its init, scale, center, spread and fans)
  * into w, numel(p) floats; false if the initializer is unknown. */
 bool mlc_param_fill(mlc_rng *r, const mlc_node *p, float *w);
+/* runtime/init_from.c: the spec's init_from: loads matching tensors into
+ * params (NULL: only checks them) and reports what matched (report NULL: quiet). */
+mlc_status mlc_init_from(mlc_session *s, float *params, FILE *report, mlc_diag *d);
+/* ... and a distillation teacher's parameters from its weights file. */
+mlc_status mlc_teacher_load(mlc_session *s, float *params, mlc_diag *d);
 
 /* runtime/batch.c: data sets checked against the model, batches, metrics */
 typedef struct {

@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "frontend/frontend.h"
 #include "ir/conv.h"
 #include "passes/passes.h"
 #include "refeval.h"
@@ -349,6 +350,49 @@ static void test_kl_div(void **s)
 	report("dense → kl_div", check(g, 1));
 }
 
+static void test_scale(void **s) { (void)s; unary_case(OP_SCALE, -1.5); }
+
+/* The distillation loss as the frontend composes it, on a dense student and a
+ * frozen dense teacher: the student's weights get the gradient of
+ * (1 − α)·CE + α·T²·KL(softmax(zt/T) ‖ softmax(zs/T)), the teacher's none.
+ * The teacher's output is a target (PyTorch's teacher under no_grad), so here
+ * it reads an input of its own: through a shared input, finite differences
+ * would also see the teacher move. */
+static mlc_graph *distillation(double temperature, double alpha)
+{
+	mlc_graph *g = mlc_graph_new("distillation");
+	mlc_node *zs = dense(g, 4, 3);
+	mlc_node *u = input(g, "u", 4);
+	mlc_node *tw = param(g, "teacher.w", 2, 3, 4);
+	tw->attr.i[2] = 0; /* frozen */
+	mlc_attrs at;
+	mlc_attrs_default(OP_MATMUL, &at, g->arena);
+	at.i[1] = 1;
+	mlc_node *zt = mlc_build(g, OP_MATMUL, u, &at, u, tw, NULL);
+	mlc_node *lab = labels(g);
+	mlc_graph_ret(g, "loss", mlc_distill_loss(g, lab, zs, zt, lab, temperature, alpha));
+	return g;
+}
+
+static void test_distillation(void **s)
+{
+	(void)s;
+	static const double cases[][2] = {{4, 0.5}, {1, 0}, {2.5, 1}, {0.5, 0.3}};
+	for (size_t i = 0; i < MLC_COUNTOF(cases); i++) {
+		char what[64];
+		snprintf(what, sizeof what, "distillation T=%g alpha=%g", cases[i][0], cases[i][1]);
+		report(what, check(distillation(cases[i][0], cases[i][1]), 3));
+	}
+	mlc_graph *g = distillation(4, 0.5);
+	mlc_diag *d = mlc_diag_new(stderr);
+	mlc_pass_opts o = {.no_update = true, .max_batch = N};
+	assert_int_equal(mlc_run_passes(g, &o, "dce", d), MLC_OK);
+	assert_null(mlc_graph_find_ret(g, "grad.teacher.w"));
+	assert_non_null(mlc_graph_find_ret(g, "grad.w"));
+	mlc_diag_free(d);
+	mlc_graph_free(g);
+}
+
 /* Fan-out: h feeds two branches that are added back (a residual), so the
  * gradients of h must be summed. */
 static void test_fanout_add(void **s)
@@ -670,6 +714,8 @@ int main(void)
 		cmocka_unit_test(test_hinge),        cmocka_unit_test(test_mae),
 		cmocka_unit_test(test_bce_logits),   cmocka_unit_test(test_categorical_xent),
 		cmocka_unit_test(test_kl_div),
+		cmocka_unit_test(test_scale),
+		cmocka_unit_test(test_distillation),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

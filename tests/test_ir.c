@@ -230,6 +230,9 @@ static mlc_graph *build_all_ops(void)
 	add_struct_ops(g);
 	add_conv_ops(g);
 	add_loss_ops(g, x, t, lab, one);
+	mlc_attrs sc = attrs(OP_SCALE, g);
+	sc.f[0] = 0.25;
+	mlc_graph_ret(g, "scaled", mlc_build(g, OP_SCALE, x, &sc, x, NULL, NULL));
 	return g;
 }
 

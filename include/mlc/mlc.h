@@ -85,6 +85,9 @@ mlc_status mlc_session_open(const char *path, const mlc_options *o, mlc_diag *d,
 void mlc_session_close(mlc_session *s);
 /* Keras-style table: layer, ops, output shape, parameters; totals; planned memory. */
 void mlc_session_summary(const mlc_session *s, FILE *out);
+/* The spec's init_from: checks its file against the model and prints what
+ * would be loaded, skipped and kept (mlc check); MLC_OK without init_from. */
+mlc_status mlc_session_init_report(mlc_session *s, FILE *out, mlc_diag *d);
 /* The graph's text IR as it stands. */
 void mlc_session_print_ir(const mlc_session *s, FILE *out);
 /* what: "llvm", "llvm-opt", "asm" (path "-" is stdout) or "obj". */

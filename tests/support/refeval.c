@@ -179,6 +179,10 @@ static void eval_node(const mlc_node *v, int64_t n, double lr, ref_mode m, doubl
 		for (int64_t i = 0; i < cnt; i++)
 			out[i] = s[0][i] > 0 ? s[0][i] : 0;
 		break;
+	case OP_SCALE:
+		for (int64_t i = 0; i < cnt; i++)
+			out[i] = a * s[0][i];
+		break;
 	case OP_LEAKY_RELU:
 		for (int64_t i = 0; i < cnt; i++)
 			out[i] = s[0][i] > 0 ? s[0][i] : a * s[0][i];

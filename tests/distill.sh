@@ -1,0 +1,130 @@
+#!/usr/bin/env bash
+# distill.sh MLC SRC — loss: {type: distillation} end to end on a small CSV
+# problem: a teacher is trained and saved, a student distilled from it; the
+# teacher's layers appear frozen in `mlc check` and get no gradient in the IR;
+# the teacher's weights file is checked (missing tensor, wrong shape, missing
+# file: located errors); --weights with the student's saved file works.
+set -uo pipefail
+mlc=$1
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+cd "$tmp"
+pass=0 fail=0
+ok() { echo "ok   $1"; pass=$((pass + 1)); }
+bad() { echo "FAIL $1"; shift; printf '%s\n' "$@"; fail=$((fail + 1)); }
+
+python3 -c '
+import random
+random.seed(4)
+with open("train.csv", "w") as f:
+    for i in range(600):
+        c = i % 3
+        x = [random.gauss(2.0 * (c == k), 0.8) for k in range(3)] + [random.gauss(0, 1)]
+        f.write(",".join("%.5f" % v for v in x) + ",%d\n" % c)'
+data='data: {format: csv, train: train.csv, test: train.csv, batch_size: 32, epochs: 2, seed: 1}'
+cat >teacher.yaml <<EOT
+inputs:
+  x: {shape: [4]}
+layers:
+  - {dense: 16, activation: relu, name: h}
+  - {dropout: 0.2}
+  - {dense: 3, name: out}
+loss: softmax_cross_entropy
+optimizer: {type: sgd, lr: 0.1, momentum: 0.9}
+$data
+EOT
+student() { # weights file
+	cat <<EOT
+inputs:
+  x: {shape: [4]}
+layers:
+  - {dense: 3, name: s}
+loss:
+  type: distillation
+  teacher: {spec: teacher.yaml, weights: $1}
+  temperature: 3
+  alpha: 0.7
+optimizer: {type: sgd, lr: 0.1, momentum: 0.9}
+$data
+EOT
+}
+student teacher.safetensors >student.yaml
+
+out=$("$mlc" run teacher.yaml --quiet --save teacher.safetensors 2>&1) || bad "teacher did not train" "$out"
+out=$("$mlc" run student.yaml --quiet --save student.safetensors 2>&1)
+acc=$(echo "$out" | awk '/^test:/ { for (i = 1; i <= NF; i++) if ($i == "accuracy") print $(i + 1) }')
+if [ -n "$acc" ] && awk -v a="$acc" 'BEGIN { exit !(a >= 0.8) }'; then
+	ok "student distilled: accuracy $acc >= 0.8"
+else
+	bad "student run" "$out"
+fi
+
+out=$("$mlc" check student.yaml 2>&1)
+if echo "$out" | grep -qE '^teacher\.h +matmul, bias_add, relu +16 +80$' && echo "$out" | grep -q '^Trainable params: 15$' &&
+	echo "$out" | grep -q '^Non-trainable params: 131$' && ! echo "$out" | grep -q dropout; then
+	ok "check: the teacher's layers, frozen, no dropout"
+else
+	bad "check" "$out"
+fi
+
+ir=$("$mlc" ir --stop-after autodiff --print-after autodiff student.yaml 2>&1)
+if ! echo "$ir" | grep -E '_grad|ret grad' | grep -q teacher && echo "$ir" | grep -q 'ret grad.s.weight' &&
+	echo "$ir" | grep -q ' = kl_div(' && echo "$ir" | grep -q 'scale(.*) {factor=6.29'; then
+	ok "ir: no gradient into the teacher; kl_div and alpha T^2 = 6.3 present"
+else
+	bad "ir" "$ir"
+fi
+
+# the student's saved file holds the teacher too: --weights restores both
+out=$("$mlc" run student.yaml --weights student.safetensors --eval 2>&1)
+if echo "$out" | grep -q "^test: .*accuracy $acc"; then ok "--weights --eval: accuracy $acc again"; else bad "--weights --eval" "$out"; fi
+
+python3 -c '
+import json, struct
+raw = open("teacher.safetensors", "rb").read()
+n = struct.unpack("<Q", raw[:8])[0]
+h = json.loads(raw[8:8 + n])
+meta = h.pop("__metadata__", None)
+def write(path, keep, reshape=None):
+    hdr, data = {}, b""
+    for k, v in h.items():
+        if k not in keep:
+            continue
+        b = raw[8 + n + v["data_offsets"][0]:8 + n + v["data_offsets"][1]]
+        shape = v["shape"]
+        if k == reshape:
+            shape, b = [shape[0] - 1] + shape[1:], b[:len(b) // shape[0] * (shape[0] - 1)]
+        hdr[k] = {"dtype": "F32", "shape": shape, "data_offsets": [len(data), len(data) + len(b)]}
+        data += b
+    hb = json.dumps(hdr).encode()
+    open(path, "wb").write(struct.pack("<Q", len(hb)) + hb + data)
+write("partial.safetensors", [k for k in h if k != "out.bias"])
+write("shape.safetensors", list(h), reshape="h.weight")'
+student partial.safetensors >partial.yaml
+out=$("$mlc" check partial.yaml 2>&1)
+rc=$?
+if [ $rc -eq 2 ] && echo "$out" | grep -qF "partial.yaml:7:42: error: partial.safetensors has no tensor 'out.bias' for the teacher's layer 'out'"; then
+	ok "teacher weights: a missing tensor"
+else
+	bad "missing tensor (rc $rc)" "$out"
+fi
+student shape.safetensors >shape.yaml
+out=$("$mlc" run shape.yaml 2>&1)
+rc=$?
+if [ $rc -eq 2 ] && echo "$out" | grep -qF "teacher.yaml:4:6: error: the teacher's layer 'h' weight is f32[16,4] in its spec but f32[15,4] in shape.safetensors"; then
+	ok "teacher weights: a wrong shape, at the teacher's layer"
+else
+	bad "wrong shape (rc $rc)" "$out"
+fi
+student nothere.safetensors >missing.yaml
+out=$("$mlc" run missing.yaml 2>&1)
+rc=$?
+if [ $rc -eq 2 ] && echo "$out" | grep -qF "nothere.safetensors: error: cannot read: No such file or directory" &&
+	echo "$out" | grep -qF "missing.yaml:7:42: note: reading the teacher's weights named here"; then
+	ok "teacher weights: a missing file"
+else
+	bad "missing file (rc $rc)" "$out"
+fi
+
+echo "$pass passed, $fail failed"
+[ "$fail" -eq 0 ]

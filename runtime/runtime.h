@@ -4,6 +4,8 @@
 
 #include "../ir/base.h"
 
+#include <stdio.h>
+
 /* A data set in memory: n samples of `dim` float features, and `ydim` float
  * targets per sample (class indices are stored as floats, ydim = 1). */
 typedef struct {
@@ -27,6 +29,19 @@ mlc_status mlc_load_csv(const char *path, int label_columns, mlc_dataset *out, m
  * concatenated in order. Errors name the file and what is wrong. */
 mlc_status mlc_load_cifar(const char *const *paths, int npaths, mlc_dataset *out, mlc_diag *d);
 void mlc_dataset_free(mlc_dataset *ds);
+
+/* A file written atomically (runtime/atomic.c): write to `f`, then commit
+ * (fflush, fsync, rename over `path`, fsync the folder) or abort. On any
+ * failure the temp file `<path>.tmp.<pid>` is removed, `path` is untouched,
+ * and "path: error: cannot write: <reason>" is reported (MLC_EIO). */
+typedef struct {
+	FILE *f;
+	const char *path;
+	char *tmp;
+} mlc_atomic;
+mlc_status mlc_atomic_open(mlc_atomic *a, const char *path, mlc_diag *d);
+mlc_status mlc_atomic_commit(mlc_atomic *a, mlc_diag *d);
+void mlc_atomic_abort(mlc_atomic *a);
 
 /* A named f32 tensor, as in a safetensors file. */
 typedef struct {

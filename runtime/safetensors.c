@@ -2,12 +2,9 @@
 #include "runtime.h"
 
 #include <errno.h>
-#include <fcntl.h>
-#include <libgen.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 #include <yaml.h>
 
 enum { MAX_RANK = 6, MAX_DEPTH = 64 };
@@ -114,14 +111,14 @@ static char *build_header(const mlc_tensor *t, int n, const char *const *meta, s
 	return buf;
 }
 
-/* Returns 0 or an errno value. */
-static int write_contents(FILE *f, const char *hdr, size_t hlen, const mlc_tensor *t, int n)
+/* Returns false when a write failed (the stream's error flag says so too). */
+static bool write_contents(FILE *f, const char *hdr, size_t hlen, const mlc_tensor *t, int n)
 {
 	unsigned char lenbytes[8];
 	for (int i = 0; i < 8; i++)
 		lenbytes[i] = (unsigned char)((uint64_t)hlen >> 8 * i);
 	if (fwrite(lenbytes, 1, 8, f) != 8 || fwrite(hdr, 1, hlen, f) != hlen)
-		return errno ? errno : EIO;
+		return false;
 	unsigned char buf[4096];
 	for (int i = 0; i < n; i++) {
 		int64_t count = count_of(t[i].rank, t[i].dim);
@@ -133,24 +130,10 @@ static int write_contents(FILE *f, const char *hdr, size_t hlen, const mlc_tenso
 				put_le32(buf + k, u);
 			}
 			if (fwrite(buf, 1, k, f) != k)
-				return errno ? errno : EIO;
+				return false;
 		}
 	}
-	if (fflush(f) != 0 || fsync(fileno(f)) != 0)
-		return errno ? errno : EIO;
-	return 0;
-}
-
-/* Makes the rename itself durable; failure here loses nothing already written. */
-static void sync_dir(const char *path)
-{
-	char *copy = mlc_xstrdup(path);
-	int fd = open(dirname(copy), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd >= 0) {
-		fsync(fd);
-		close(fd);
-	}
-	free(copy);
+	return true;
 }
 
 mlc_status mlc_safetensors_write(const char *path, const mlc_tensor *t, int n,
@@ -168,35 +151,14 @@ mlc_status mlc_safetensors_write(const char *path, const mlc_tensor *t, int n,
 
 	size_t hlen;
 	char *hdr = build_header(t, n, meta, &hlen);
-	size_t tlen = strlen(path) + 32;
-	char *tmp = mlc_xmalloc(tlen);
-	snprintf(tmp, tlen, "%s.tmp.%ld", path, (long)getpid());
-
-	int err = 0;
-	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
-	FILE *f = fd >= 0 ? fdopen(fd, "wb") : NULL;
-	if (!f) {
-		err = errno;
-		if (fd >= 0)
-			close(fd);
-	} else {
-		errno = 0;
-		err = write_contents(f, hdr, hlen, t, n);
-		if (fclose(f) != 0 && !err)
-			err = errno ? errno : EIO;
-		if (!err && rename(tmp, path) != 0)
-			err = errno;
+	mlc_atomic a;
+	mlc_status st = mlc_atomic_open(&a, path, d);
+	if (st == MLC_OK) {
+		write_contents(a.f, hdr, hlen, t, n); /* a failure shows in the commit */
+		st = mlc_atomic_commit(&a, d);
 	}
-	if (err) {
-		if (fd >= 0)
-			unlink(tmp);
-		mlc_error_file(d, path, "cannot write: %s", strerror(err));
-	} else {
-		sync_dir(path);
-	}
-	free(tmp);
 	free(hdr);
-	return err ? MLC_EIO : MLC_OK;
+	return st;
 }
 
 /* ---- reading ---- */

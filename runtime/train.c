@@ -356,12 +356,12 @@ mlc_status mlc_session_predict(mlc_session *s, const char *csv_path, mlc_diag *d
 	bool test = has_test(s);
 	if ((st = mlc_data_load(s, test, &data, d)) != MLC_OK)
 		return st;
-	FILE *f = strcmp(csv_path, "-") == 0 ? stdout : fopen(csv_path, "w");
-	if (!f) {
-		mlc_error_file(d, csv_path, "cannot write: %s", strerror(errno));
+	mlc_atomic a = {.f = stdout};
+	if (strcmp(csv_path, "-") != 0 && mlc_atomic_open(&a, csv_path, d) != MLC_OK) {
 		mlc_dataset_free(&data.ds);
 		return MLC_EIO;
 	}
+	FILE *f = a.f;
 	int64_t c = mlc_pred_width(s), *idx = iota(data.ds.n);
 	float hyper[MLC_HYPER_COUNT];
 	mlc_hyper_set(hyper, 0, s->seed, s->step);
@@ -382,10 +382,8 @@ mlc_status mlc_session_predict(mlc_session *s, const char *csv_path, mlc_diag *d
 			fputc('\n', f);
 		}
 	}
-	if (f != stdout && fclose(f) != 0) {
-		mlc_error_file(d, csv_path, "cannot write: %s", strerror(errno));
-		st = MLC_EIO;
-	}
+	if (f != stdout)
+		st = mlc_atomic_commit(&a, d);
 	free(idx);
 	mlc_dataset_free(&data.ds);
 	return st;

@@ -268,5 +268,6 @@ void fe_loss(fe *f, const yt_node *v, mlc_loc key);
 void fe_optimizer(fe *f, const yt_node *v, mlc_loc key);
 void fe_data(fe *f, const yt_node *v, mlc_loc key);
 void fe_metrics(fe *f, const yt_node *v, mlc_loc key);
+void fe_checkpoint(fe *f, const yt_node *v, mlc_loc key); /* checkpoint.c */
 
 #endif

@@ -8,10 +8,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-enum { K_NAME, K_INPUTS, K_BLOCKS, K_LAYERS, K_GRAPH, K_OUTPUT, K_LOSS, K_OPTIMIZER, K_DATA, K_METRICS, K_COUNT };
+enum { K_NAME, K_INPUTS, K_BLOCKS, K_LAYERS, K_GRAPH, K_OUTPUT, K_LOSS, K_OPTIMIZER, K_DATA, K_METRICS,
+       K_CHECKPOINT, K_COUNT };
 static const char *const top_keys[K_COUNT + 1] = {"name", "inputs", "blocks", "layers", "graph",
 						  "output", "loss", "optimizer", "data", "metrics",
-						  NULL};
+						  "checkpoint", NULL};
 
 enum { MAX_INPUT_RANK = MLC_MAX_RANK - 1 }; /* one dimension is the batch */
 
@@ -197,6 +198,8 @@ static void read_spec(fe *f, const yt_node *root)
 		fe_data(f, v[K_DATA], k[K_DATA]);
 	if (v[K_METRICS])
 		fe_metrics(f, v[K_METRICS], k[K_METRICS]);
+	if (v[K_CHECKPOINT])
+		fe_checkpoint(f, v[K_CHECKPOINT], k[K_CHECKPOINT]);
 }
 
 static void set_defaults(mlc_model *m)
@@ -210,6 +213,7 @@ static void set_defaults(mlc_model *m)
 	c->shuffle = true;
 	c->seed = 42;
 	c->early = (mlc_early_cfg){.patience = 5, .restore_best = true};
+	m->checkpoint.every_epochs = 1;
 	c->loc = (mlc_loc){m->path, 0, 0};
 	m->opt.type = mlc_arena_strdup(m->arena, "sgd");
 	m->opt.lr = 0.01;

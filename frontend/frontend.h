@@ -95,6 +95,14 @@ typedef struct {
 	mlc_loc loc;  /* the metrics: key */
 } mlc_metrics_cfg;
 
+/* `checkpoint:` — where and how often training saves its whole state. */
+typedef struct {
+	mlc_path path;        /* NULL: no checkpoints (unless --checkpoint) */
+	int every_epochs;     /* 1; 0: not at epoch ends */
+	int64_t every_steps;  /* 0: not every N train steps */
+	mlc_loc loc;          /* the checkpoint: key */
+} mlc_ckpt_cfg;
+
 typedef struct {
 	mlc_arena *arena;   /* owns the strings below; the graph has its own */
 	const char *path;
@@ -102,6 +110,7 @@ typedef struct {
 	mlc_data_cfg data;
 	mlc_opt_cfg opt;
 	mlc_metrics_cfg metrics;
+	mlc_ckpt_cfg checkpoint;
 } mlc_model;
 
 /* Parses and checks a spec; every error found is reported to d (all of them,

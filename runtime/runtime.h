@@ -58,7 +58,15 @@ mlc_status mlc_safetensors_write(const char *path, const mlc_tensor *t, int n,
 				 const char *const *meta, mlc_diag *d);
 /* Reads F32 tensors (other dtypes are an error naming the tensor). */
 mlc_status mlc_safetensors_read(const char *path, mlc_tensor **t, int *n, mlc_diag *d);
+/* The same, and the __metadata__ pairs as a NULL-terminated key, value list
+ * (free(*meta) frees it all; values must be strings). */
+mlc_status mlc_safetensors_read_meta(const char *path, mlc_tensor **t, int *n, char ***meta, mlc_diag *d);
 void mlc_tensors_free(mlc_tensor *t, int n);
+
+/* K-fold cross-validation's fold i of k (runtime/kfold.c): out gets the n
+ * indices of perm with fold i — perm[n*i/k, n*(i+1)/k) — moved to the end;
+ * returns its size. */
+int64_t mlc_fold_order(const int64_t *perm, int64_t n, int k, int i, int64_t *out);
 
 /* Deterministic PRNG (xoshiro256**), one per run; seeded explicitly. */
 typedef struct { uint64_t s[4]; } mlc_rng;

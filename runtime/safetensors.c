@@ -176,6 +176,7 @@ typedef struct {
 	mlc_diag *d;
 	yaml_document_t *doc;
 	int64_t data_len;
+	yaml_node_t *meta; /* the __metadata__ object, if any */
 } reader;
 
 static bool bad(reader *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -391,6 +392,7 @@ static bool parse_header(reader *r, entry **es, int *n)
 		if (strcmp(name, "__metadata__") == 0) {
 			if (v->type != YAML_MAPPING_NODE)
 				return bad(r, "__metadata__ must be an object");
+			r->meta = v;
 			continue;
 		}
 		entry *e = &(*es)[(*n)++];
@@ -409,10 +411,43 @@ static float get_f32(const unsigned char *p)
 	return f;
 }
 
+/* The __metadata__ pairs as a NULL-terminated key, value list (one allocation). */
+static bool copy_meta(reader *r, char ***out)
+{
+	yaml_node_pair_t *p = r->meta ? r->meta->data.mapping.pairs.start : NULL;
+	yaml_node_pair_t *top = r->meta ? r->meta->data.mapping.pairs.top : NULL;
+	size_t bytes = sizeof(char *) * (size_t)(2 * (top - p) + 1);
+	for (yaml_node_pair_t *q = p; q < top; q++) {
+		yaml_node_t *k = node(r, q->key), *v = node(r, q->value);
+		if (!scalar(k) || !scalar(v) || v->data.scalar.style == YAML_PLAIN_SCALAR_STYLE)
+			return bad(r, "__metadata__ values must be strings");
+		bytes += k->data.scalar.length + v->data.scalar.length + 2;
+	}
+	char **m = mlc_xmalloc(bytes), *at = (char *)(m + 2 * (top - p) + 1);
+	int i = 0;
+	for (yaml_node_pair_t *q = p; q < top; q++)
+		for (int j = 0; j < 2; j++) {
+			yaml_node_t *x = node(r, j ? q->value : q->key);
+			m[i++] = at;
+			memcpy(at, x->data.scalar.value, x->data.scalar.length + 1);
+			at += x->data.scalar.length + 1;
+		}
+	m[i] = NULL;
+	*out = m;
+	return true;
+}
+
 mlc_status mlc_safetensors_read(const char *path, mlc_tensor **t, int *n, mlc_diag *d)
+{
+	return mlc_safetensors_read_meta(path, t, n, NULL, d);
+}
+
+mlc_status mlc_safetensors_read_meta(const char *path, mlc_tensor **t, int *n, char ***meta, mlc_diag *d)
 {
 	*t = NULL;
 	*n = 0;
+	if (meta)
+		*meta = NULL;
 	size_t len;
 	unsigned char *buf = (unsigned char *)mlc_read_file(path, &len);
 	if (!buf) {
@@ -422,7 +457,7 @@ mlc_status mlc_safetensors_read(const char *path, mlc_tensor **t, int *n, mlc_di
 	/* Zeroed so deleting it is safe whether or not a load succeeded. */
 	yaml_document_t doc;
 	memset(&doc, 0, sizeof doc);
-	reader r = {path, d, &doc, 0};
+	reader r = {path, d, &doc, 0, NULL};
 	yaml_parser_t yp;
 	yaml_parser_initialize(&yp);
 	entry *es = NULL;
@@ -435,7 +470,8 @@ mlc_status mlc_safetensors_read(const char *path, mlc_tensor **t, int *n, mlc_di
 		bad(&r, "header length %llu runs past the end of the file (%zu bytes)", (unsigned long long)hlen, len);
 	} else {
 		r.data_len = (int64_t)(len - 8 - hlen);
-		ok = load_header(&r, &yp, buf + 8, hlen) && parse_header(&r, &es, &ne);
+		ok = load_header(&r, &yp, buf + 8, hlen) && parse_header(&r, &es, &ne) &&
+		     (!meta || copy_meta(&r, meta));
 	}
 	if (ok) {
 		const unsigned char *data = buf + 8 + hlen;

@@ -259,11 +259,13 @@ static mlc_status load_arena(mlc_session *s, const char *path, mlc_tensor *t, in
 		used[k] = true;
 		memcpy(s->params + p->offset, t[k].data, (size_t)mlc_numel(p, 1) * 4);
 	}
+	bool have_best = false;
 	for (int k = 0; k < nt; k++) {
 		if (used[k])
 			continue;
 		if (strcmp(t[k].name, BEST) == 0 && c->best && t[k].rank == 1 && t[k].dim[0] == g->param_size) {
 			memcpy(c->best, t[k].data, sizeof(float) * (size_t)g->param_size);
+			have_best = true;
 			continue;
 		}
 		mlc_error_file(d, path, "checkpoint tensor '%s' matches nothing of the model", t[k].name);
@@ -271,6 +273,11 @@ static mlc_status load_arena(mlc_session *s, const char *path, mlc_tensor *t, in
 		return MLC_EUSER;
 	}
 	free(used);
+	if (c->best && c->early.best_epoch > 0 && !have_best) {
+		mlc_error_file(d, path, "checkpoint has no tensor '%s' (the weights of epoch %d, which early stopping "
+			       "restores)", BEST, c->early.best_epoch);
+		return MLC_EUSER;
+	}
 	return MLC_OK;
 }
 

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # atomic.sh MLC SRC — no data loss when a disk fills up or turns read-only:
-# --save, --predict and `mlc plot` on a tiny tmpfs fail with exit 2 and
+# --save, --checkpoint, --predict and `mlc plot` on a tiny tmpfs fail with exit 2 and
 # "path: error: cannot write: ...", leave the previous file byte for byte and
 # no temp file. Needs root (mount); skipped with a reason otherwise.
 set -uo pipefail
@@ -26,10 +26,12 @@ run "$mlc" run --quiet --epochs 2 --save "$mnt/w.safetensors" "$ex/xor.yaml"
 [ $rc -eq 0 ] && ok || bad "first save: $rc $err"
 run "$mlc" run --eval --predict "$mnt/p.csv" "$ex/xor.yaml"
 [ $rc -eq 0 ] && ok || bad "first predict: $rc $err"
+run "$mlc" run --quiet --epochs 2 --checkpoint "$mnt/k.ckpt" "$ex/xor.yaml"
+[ $rc -eq 0 ] && ok || bad "first checkpoint: $rc $err"
 run "$mlc" run --quiet --epochs 3 --log "$tmp/log.jsonl" "$ex/xor.yaml"
 run "$mlc" plot "$tmp/log.jsonl" -o "$mnt/c.svg"
 [ $rc -eq 0 ] && ok || bad "first plot: $rc $err"
-cp "$mnt/w.safetensors" "$mnt/p.csv" "$mnt/c.svg" "$tmp/"
+cp "$mnt/w.safetensors" "$mnt/p.csv" "$mnt/c.svg" "$mnt/k.ckpt" "$tmp/"
 
 # then the disk is full: every write fails, nothing changes
 dd if=/dev/zero of="$mnt/fill" bs=4k >/dev/null 2>&1
@@ -45,6 +47,8 @@ run "$mlc" run --predict "$mnt/p.csv" --epochs 1 "$ex/xor.yaml"
 check p.csv "predict on a full disk" "No space left on device"
 run "$mlc" plot "$tmp/log.jsonl" -o "$mnt/c.svg"
 check c.svg "plot on a full disk" "No space left on device"
+run "$mlc" run --quiet --epochs 2 --seed 9 --checkpoint "$mnt/k.ckpt" "$ex/xor.yaml"
+check k.ckpt "checkpoint on a full disk" "No space left on device"
 
 # read-only: the same
 rm -f "$mnt/fill"
@@ -53,6 +57,8 @@ run "$mlc" run --quiet --epochs 2 --seed 9 --save "$mnt/w.safetensors" "$ex/xor.
 check w.safetensors "save on a read-only disk" "Read-only file system"
 run "$mlc" plot "$tmp/log.jsonl" -o "$mnt/c.svg"
 check c.svg "plot on a read-only disk" "Read-only file system"
+run "$mlc" run --quiet --epochs 2 --seed 9 --checkpoint "$mnt/k.ckpt" "$ex/xor.yaml"
+check k.ckpt "checkpoint on a read-only disk" "Read-only file system"
 mount -o remount,rw "$mnt"
 
 echo "$pass passed, $fail failed"

@@ -105,6 +105,26 @@ open(sys.argv[2], "wb").write(raw)
 PY
 run "$mlc" run "$spec" --resume "$tmp/bent.ckpt"
 [ $rc -eq 2 ] && [[ $err == "$tmp/bent.ckpt: error: checkpoint is inconsistent"* ]] && ok || bad "tampered checkpoint: $rc $err"
+python3 - "$tmp/c.ckpt" "$tmp/nobest.ckpt" <<'PY'
+import json, struct, sys
+raw = open(sys.argv[1], "rb").read()
+n = struct.unpack("<Q", raw[:8])[0]
+h = json.loads(raw[8:8 + n])
+data, out, off = raw[8 + n:], {"__metadata__": h.pop("__metadata__")}, 0
+parts = []
+for k, v in h.items():
+    if k == "mlc.best":
+        continue
+    b, e = v["data_offsets"]
+    parts.append(data[b:e])
+    out[k] = dict(v, data_offsets=[off, off + e - b])
+    off += e - b
+hdr = json.dumps(out).encode()
+hdr += b" " * (-len(hdr) % 8)
+open(sys.argv[2], "wb").write(struct.pack("<Q", len(hdr)) + hdr + b"".join(parts))
+PY
+run "$mlc" run "$spec" --resume "$tmp/nobest.ckpt"
+[ $rc -eq 2 ] && [[ $err == "$tmp/nobest.ckpt: error: checkpoint has no tensor 'mlc.best' (the weights of epoch 2"* ]] && ok || bad "no best weights: $rc $err"
 run "$mlc" run "$spec" --batch 8 --resume "$tmp/c.ckpt"
 [ $rc -eq 2 ] && [[ $err == "$tmp/c.ckpt: error: was written by a run with batch size 7; this run has 8"* ]] && ok || bad "another batch size: $rc $err"
 run "$mlc" run "$spec" --resume "$tmp/c.ckpt" --weights "$tmp/full.st"

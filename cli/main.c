@@ -1,6 +1,7 @@
 /* main.c — the `mlc` command line: subcommands, their flags (table-driven,
  * unknown flags are errors with a did-you-mean) and exit codes:
- * 0 success, 2 a user mistake (spec, data, flags), 1 an internal failure. */
+ * 0 success, 2 a user mistake (spec, data, flags), 1 an internal failure,
+ * 128 + the signal when SIGINT/SIGTERM stopped training. */
 #include "mlc/mlc.h"
 
 #include <errno.h>
@@ -253,7 +254,8 @@ static void usage(FILE *f)
 	fprintf(f, "usage: mlc <command> [options] FILE\n\ncommands:\n");
 	for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
 		fprintf(f, "  %-8s %s\n", commands[i].name, commands[i].summary);
-	fprintf(f, "\n'mlc <command> --help' lists a command's options. Exit codes: 0 ok, 2 user error, 1 internal error.\n");
+	fprintf(f, "\n'mlc <command> --help' lists a command's options. Exit codes: 0 ok, 2 user error, 1 internal error,\n"
+		   "130/143 training stopped by SIGINT/SIGTERM.\n");
 }
 
 static void command_help(const command *c)

@@ -38,6 +38,10 @@ static void mean_std(const double *x, int n, double *mean, double *sd)
 mlc_status mlc_session_kfold(mlc_session *s, int k, mlc_diag *d)
 {
 	MLC_ASSERT(k >= 2);
+	if (s->opt.resume) {
+		mlc_error_file(d, s->opt.resume, "a K-fold cross-validation cannot be resumed from a checkpoint");
+		return MLC_EUSER;
+	}
 	mlc_rng r0 = s->rng; /* as seeded: every fold starts from it, as a fresh run */
 	mlc_data data;
 	mlc_status st = mlc_session_jit(s, d);

@@ -17,6 +17,7 @@ run() { "$@" >"$tmp/out" 2>"$tmp/err"; rc=$?; out=$(cat "$tmp/out"); err=$(cat "
 # epoch lines without their timing: "epoch 3/12  loss ...  lr 0.01"
 epochs_of() { grep '^epoch ' "$1" | sed 's/  [0-9.]*s  [0-9]* samples\/s$//'; }
 now_ms() { echo $(($(date +%s%N) / 1000000)); }
+sleep_ms() { sleep "$(($1 / 1000)).$(printf '%03d' $(($1 % 1000)))"; }
 
 # the reference: no checkpoints
 run "$mlc" run "$spec" --save "$tmp/full.st"
@@ -40,7 +41,7 @@ for every in "--checkpoint-steps 1" "--checkpoint-epochs 1" "--checkpoint-steps 
 		"$mlc" run "$spec" --quiet --checkpoint "$tmp/k.ckpt" $every >/dev/null 2>&1 &
 		pid=$!
 		delay=$((RANDOM % (span + 50)))
-		sleep "$(printf '0.%03d' "$delay")"
+		sleep_ms "$delay"
 		kill -KILL $pid 2>/dev/null
 		wait $pid 2>/dev/null
 		[ -f "$tmp/k.ckpt" ] || continue # killed before the first checkpoint
@@ -62,7 +63,7 @@ for sig in TERM INT; do
 	rm -f "$tmp/s.ckpt"
 	"$mlc" run "$spec" --quiet --checkpoint "$tmp/s.ckpt" --checkpoint-steps 1 >"$tmp/out" 2>&1 &
 	pid=$!
-	sleep "$(printf '0.%03d' $((span / 3)))"
+	sleep_ms $((span / 3))
 	kill -$sig $pid
 	wait $pid
 	rc=$?

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # atomic.sh MLC SRC — no data loss when a disk fills up or turns read-only:
-# --save, --checkpoint, --predict and `mlc plot` on a tiny tmpfs fail with exit 2 and
+# --save, --checkpoint, --predict, `mlc compile` and `mlc plot` on a tiny tmpfs fail with exit 2 and
 # "path: error: cannot write: ...", leave the previous file byte for byte and
 # no temp file. Needs root (mount); skipped with a reason otherwise.
 set -uo pipefail
@@ -28,10 +28,12 @@ run "$mlc" run --eval --predict "$mnt/p.csv" "$ex/xor.yaml"
 [ $rc -eq 0 ] && ok || bad "first predict: $rc $err"
 run "$mlc" run --quiet --epochs 2 --checkpoint "$mnt/k.ckpt" "$ex/xor.yaml"
 [ $rc -eq 0 ] && ok || bad "first checkpoint: $rc $err"
+run "$mlc" compile -o "$mnt/x" "$ex/xor.yaml"
+[ $rc -eq 0 ] && ok || bad "first compile: $rc $err"
 run "$mlc" run --quiet --epochs 3 --log "$tmp/log.jsonl" "$ex/xor.yaml"
 run "$mlc" plot "$tmp/log.jsonl" -o "$mnt/c.svg"
 [ $rc -eq 0 ] && ok || bad "first plot: $rc $err"
-cp "$mnt/w.safetensors" "$mnt/p.csv" "$mnt/c.svg" "$mnt/k.ckpt" "$tmp/"
+cp "$mnt/w.safetensors" "$mnt/p.csv" "$mnt/c.svg" "$mnt/k.ckpt" "$mnt/x.ll" "$tmp/"
 
 # then the disk is full: every write fails, nothing changes
 dd if=/dev/zero of="$mnt/fill" bs=4k >/dev/null 2>&1
@@ -49,6 +51,8 @@ run "$mlc" plot "$tmp/log.jsonl" -o "$mnt/c.svg"
 check c.svg "plot on a full disk" "No space left on device"
 run "$mlc" run --quiet --epochs 2 --seed 9 --checkpoint "$mnt/k.ckpt" "$ex/xor.yaml"
 check k.ckpt "checkpoint on a full disk" "No space left on device"
+run "$mlc" compile -o "$mnt/x" "$ex/fashion_mlp.yaml"
+check x.ll "compile on a full disk" "No space left on device"
 
 # read-only: the same
 rm -f "$mnt/fill"

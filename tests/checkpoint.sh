@@ -3,7 +3,8 @@
 # at random moments and resumed from its last checkpoint ends with the
 # uninterrupted run's weights bit for bit and prints the same epoch lines
 # (tests/ckpt/mlp.yaml: shuffling, dropout, batchnorm, Adam, reduce_on_plateau,
-# early stopping's best weights); SIGTERM/SIGINT checkpoint and exit 143/130;
+# early stopping's best weights); SIGTERM/SIGINT checkpoint and exit 143/130, a
+# second signal ends the process at once;
 # bad checkpoints are file-level errors (exit 2).
 set -uo pipefail
 mlc=$1 src=$(cd "$2" && pwd)
@@ -76,6 +77,36 @@ for sig in TERM INT; do
 	run "$mlc" run "$spec" --resume "$tmp/s.ckpt" --save "$tmp/r.st"
 	[ $rc -eq 0 ] && cmp -s "$tmp/r.st" "$tmp/full.st" && ok || bad "resume after SIG$sig: $rc $err"
 done
+
+# a signal during compilation (--no-cache: ~0.6 s) stops the run after its first step;
+# a second one ends it at once: no step, no checkpoint, killed by the signal
+rm -f "$tmp/s.ckpt"
+"$mlc" run "$spec" --quiet --no-cache --checkpoint "$tmp/s.ckpt" >"$tmp/out" 2>&1 &
+pid=$!
+sleep 0.3
+kill -TERM $pid
+wait $pid
+rc=$?
+if [ $rc -eq 143 ] && [ ! -s "$tmp/out" ]; then
+	echo "note: SIGTERM arrived before mlc installed its handler (a slow start)"
+else
+	[ $rc -eq 143 ] && grep -q "^stopped by signal 15 after step 1 (epoch 1, 7 of 400 samples)" "$tmp/out" &&
+		[ -f "$tmp/s.ckpt" ] && ok || bad "SIGTERM while compiling: exit $rc: $(cat "$tmp/out")"
+fi
+rm -f "$tmp/s.ckpt"
+"$mlc" run "$spec" --quiet --no-cache --checkpoint "$tmp/s.ckpt" >"$tmp/out" 2>&1 &
+pid=$!
+sleep 0.3
+kill -TERM $pid
+sleep 0.05
+kill -TERM $pid
+wait $pid
+rc=$?
+if grep -q "^stopped by signal" "$tmp/out"; then
+	echo "note: compilation ended before the second SIGTERM"
+else
+	[ $rc -eq 143 ] && [ ! -e "$tmp/s.ckpt" ] && ok || bad "second SIGTERM: exit $rc: $(cat "$tmp/out") $(ls "$tmp")"
+fi
 
 # the spec's checkpoint: section (relative to the spec's folder) and a log that continues
 sed "s#train: ../../examples#train: $src/examples#" "$spec" >"$tmp/spec.yaml"

@@ -1,9 +1,11 @@
 /* main.c — the `mlc` command line: subcommands, their flags (table-driven,
  * unknown flags are errors with a did-you-mean) and exit codes:
- * 0 success, 2 a user mistake (spec, data, flags), 1 an internal failure. */
+ * 0 success, 2 a user mistake (spec, data, flags), 1 an internal failure,
+ * 128 + the signal when SIGINT/SIGTERM stopped training. */
 #include "mlc/mlc.h"
 
 #include <errno.h>
+#include <signal.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,6 +14,7 @@
 typedef struct {
 	mlc_options o;
 	const char *file, *out, *save, *predict, *emit;
+	int kfold;
 	bool eval, help;
 } args;
 
@@ -41,7 +44,7 @@ static const flag f_no_cache = {"no-cache", F_BOOL, A(o.no_cache), "compile with
 
 typedef struct {
 	const char *name, *usage, *summary;
-	const flag *flags[20]; /* NULL-terminated */
+	const flag *flags[40]; /* NULL-terminated */
 	int (*run)(args *a, mlc_diag *d);
 } command;
 
@@ -78,14 +81,68 @@ static int cmd_ir(args *a, mlc_diag *d)
 	return exit_code(st);
 }
 
+/* SIGINT/SIGTERM while training: the first asks the loop to stop after the
+ * current step (and checkpoint); a second one ends the process at once. */
+_Static_assert(_Generic((sig_atomic_t)0, int: 1, default: 0), "mlc_options.stop is an int");
+static volatile sig_atomic_t stop_signal;
+
+static void on_stop_signal(int sig)
+{
+	if (stop_signal) {
+		signal(sig, SIG_DFL);
+		raise(sig);
+		return;
+	}
+	stop_signal = sig;
+}
+
+/* Flags that only make sense while training, or only apart. */
+static bool run_flags_ok(const args *a, mlc_diag *d)
+{
+	const char *mode = a->eval ? "--eval" : a->predict ? "--predict" : a->kfold ? "--kfold" : NULL;
+	const struct {
+		bool set, with_eval, with_kfold;
+		const char *name;
+	} f[] = {
+		{a->o.json_log != NULL, false, true, "--log"},
+		{a->o.checkpoint != NULL, false, false, "--checkpoint"},
+		{a->o.checkpoint_epochs > 0, false, false, "--checkpoint-epochs"},
+		{a->o.checkpoint_steps > 0, false, false, "--checkpoint-steps"},
+		{a->o.resume != NULL, false, false, "--resume"},
+		{a->save != NULL, true, false, "--save"},
+	};
+	for (size_t i = 0; mode && i < sizeof f / sizeof f[0]; i++)
+		if (f[i].set && !(a->kfold ? f[i].with_kfold : f[i].with_eval)) {
+			mlc_error_file(d, NULL, "%s %s; it cannot be combined with %s", f[i].name,
+				       i == 0 ? "records training" : a->kfold ? "is for one training run" : "is for training",
+				       mode);
+			return false;
+		}
+	if (a->o.resume && a->o.weights) {
+		mlc_error_file(d, NULL, "--resume restores the weights from the checkpoint; it cannot be combined with "
+			       "--weights");
+		return false;
+	}
+	if (a->kfold == 1) {
+		mlc_error_file(d, NULL, "--kfold needs at least 2 folds, got 1");
+		return false;
+	}
+	return true;
+}
+
 static int cmd_run(args *a, mlc_diag *d)
 {
-	if (a->o.json_log && (a->eval || a->predict)) {
-		mlc_error_file(d, NULL, "--log records training; it cannot be combined with --%s",
-			       a->eval ? "eval" : "predict");
+	if (!run_flags_ok(a, d))
 		return 2;
-	}
 	mlc_session *s;
+	bool train = !a->predict && !a->eval;
+	if (train) {
+		struct sigaction sa = {.sa_handler = on_stop_signal};
+		sigemptyset(&sa.sa_mask);
+		sigaction(SIGINT, &sa, NULL);
+		sigaction(SIGTERM, &sa, NULL);
+		a->o.stop = &stop_signal;
+	}
 	mlc_status st = mlc_session_open(a->file, &a->o, d, &s);
 	if (st != MLC_OK)
 		return exit_code(st);
@@ -93,6 +150,8 @@ static int cmd_run(args *a, mlc_diag *d)
 		st = mlc_session_predict(s, a->predict, d);
 	else if (a->eval)
 		st = mlc_session_evaluate(s, d);
+	else if (a->kfold)
+		st = mlc_session_kfold(s, a->kfold, d);
 	else {
 		st = mlc_session_train(s, d);
 		/* what the planned arenas (mlc check) cost in practice, with the
@@ -104,7 +163,8 @@ static int cmd_run(args *a, mlc_diag *d)
 	if (st == MLC_OK && a->save)
 		st = mlc_session_save(s, a->save, d);
 	mlc_session_close(s);
-	return exit_code(st);
+	/* stopped by a signal: the shell's code for it, 130 (SIGINT) or 143 (SIGTERM) */
+	return st == MLC_ESTOPPED ? 128 + stop_signal : exit_code(st);
 }
 
 static int cmd_compile(args *a, mlc_diag *d)
@@ -172,7 +232,12 @@ static const command commands[] = {
 	  &(flag){"predict", F_STR, A(predict), "write test-set predictions to a CSV file"},
 	  &(flag){"quiet", F_BOOL, A(o.quiet), "no per-epoch lines"},
 	  &(flag){"log", F_STR, A(o.json_log), "write one JSON line per epoch, and the test's, to FILE"}, &f_threads, &f_verbose, &f_no_fuse,
-	  &f_fuse_off, &f_cache_dir, &f_no_cache},
+	  &f_fuse_off, &f_cache_dir, &f_no_cache,
+	  &(flag){"checkpoint", F_STR, A(o.checkpoint), "save the training state to FILE (overrides checkpoint.path)"},
+	  &(flag){"checkpoint-epochs", F_INT, A(o.checkpoint_epochs), "checkpoint every N epochs (overrides the spec)"},
+	  &(flag){"checkpoint-steps", F_INT, A(o.checkpoint_steps), "checkpoint every N train steps (overrides the spec)"},
+	  &(flag){"resume", F_STR, A(o.resume), "continue training from a checkpoint FILE"},
+	  &(flag){"kfold", F_INT, A(kfold), "K-fold cross-validation on the training set: mean and std of K runs"}},
 	 cmd_run},
 	{"compile", "mlc compile [options] MODEL.yaml -o OUT", "write OUT.ll (optimized LLVM IR) and OUT.o",
 	 {&f_out, &f_batch, &f_threads, &f_verbose, &f_no_fuse, &f_fuse_off}, cmd_compile},
@@ -190,7 +255,8 @@ static void usage(FILE *f)
 	fprintf(f, "usage: mlc <command> [options] FILE\n\ncommands:\n");
 	for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
 		fprintf(f, "  %-8s %s\n", commands[i].name, commands[i].summary);
-	fprintf(f, "\n'mlc <command> --help' lists a command's options. Exit codes: 0 ok, 2 user error, 1 internal error.\n");
+	fprintf(f, "\n'mlc <command> --help' lists a command's options. Exit codes: 0 ok, 2 user error, 1 internal error,\n"
+		   "130/143 training stopped by SIGINT/SIGTERM.\n");
 }
 
 static void command_help(const command *c)
@@ -265,7 +331,7 @@ static bool parse_args(const command *c, int argc, char **argv, args *a, mlc_dia
 		const char *eq = strchr(name, '=');
 		size_t len = eq ? (size_t)(eq - name) : strlen(name);
 		const flag *f = NULL;
-		const char *names[21];
+		const char *names[41];
 		int k = 0;
 		for (; c->flags[k]; k++) {
 			names[k] = c->flags[k]->name;

@@ -2,26 +2,28 @@
  * optimization), host assembly, or a PIC object file (for AOT use and for
  * looking at what the vectorizer made of a kernel). */
 #include "cg.h"
+#include "../runtime/runtime.h"
 
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
 
+/* A file is written atomically (runtime/atomic.c), "-" is stdout. */
 static mlc_status write_out(const char *path, const char *data, size_t len, mlc_diag *d)
 {
-	bool to_stdout = strcmp(path, "-") == 0;
-	FILE *f = to_stdout ? stdout : fopen(path, "wb");
-	if (!f) {
-		mlc_error_file(d, path, "cannot open for writing: %s", strerror(errno));
-		return MLC_EIO;
+	if (strcmp(path, "-") == 0) {
+		if (fwrite(data, 1, len, stdout) != len || fflush(stdout) != 0) {
+			mlc_error_file(d, NULL, "write failed: %s", strerror(errno));
+			return MLC_EIO;
+		}
+		return MLC_OK;
 	}
-	bool ok = fwrite(data, 1, len, f) == len;
-	ok = (to_stdout ? fflush(f) == 0 : fclose(f) == 0) && ok;
-	if (!ok) {
-		mlc_error_file(d, to_stdout ? NULL : path, "write failed: %s", strerror(errno));
-		return MLC_EIO;
-	}
-	return MLC_OK;
+	mlc_atomic a;
+	mlc_status st = mlc_atomic_open(&a, path, d);
+	if (st != MLC_OK)
+		return st;
+	fwrite(data, 1, len, a.f); /* a failure shows in the commit */
+	return mlc_atomic_commit(&a, d);
 }
 
 /* Machine code goes through a memory buffer rather than

@@ -298,5 +298,6 @@ extern const char *const fe_distill_keys[]; /* its keys besides type */
 mlc_status fe_load_teacher(fe *f, const char *path, mlc_model **out); /* a spec, one level down */
 /* init_from.c: the init_from: key. */
 void fe_init_from(fe *f, const yt_node *v, mlc_loc key);
+void fe_checkpoint(fe *f, const yt_node *v, mlc_loc key); /* checkpoint.c */
 
 #endif

@@ -9,10 +9,10 @@
 #include <string.h>
 
 enum { K_NAME, K_INPUTS, K_BLOCKS, K_LAYERS, K_GRAPH, K_OUTPUT, K_LOSS, K_OPTIMIZER, K_DATA, K_METRICS,
-       K_INIT_FROM, K_COUNT };
+       K_INIT_FROM, K_CHECKPOINT, K_COUNT };
 static const char *const top_keys[K_COUNT + 1] = {"name", "inputs", "blocks", "layers", "graph",
 						  "output", "loss", "optimizer", "data", "metrics",
-						  "init_from", NULL};
+						  "init_from", "checkpoint", NULL};
 
 enum { MAX_INPUT_RANK = MLC_MAX_RANK - 1 }; /* one dimension is the batch */
 
@@ -200,6 +200,8 @@ static void read_spec(fe *f, const yt_node *root)
 		fe_metrics(f, v[K_METRICS], k[K_METRICS]);
 	if (v[K_INIT_FROM]) /* after the layers: it names them */
 		fe_init_from(f, v[K_INIT_FROM], k[K_INIT_FROM]);
+	if (v[K_CHECKPOINT])
+		fe_checkpoint(f, v[K_CHECKPOINT], k[K_CHECKPOINT]);
 }
 
 static void set_defaults(mlc_model *m)
@@ -213,6 +215,7 @@ static void set_defaults(mlc_model *m)
 	c->shuffle = true;
 	c->seed = 42;
 	c->early = (mlc_early_cfg){.patience = 5, .restore_best = true};
+	m->checkpoint.every_epochs = 1;
 	c->loc = (mlc_loc){m->path, 0, 0};
 	m->opt.type = mlc_arena_strdup(m->arena, "sgd");
 	m->opt.lr = 0.01;

@@ -120,6 +120,13 @@ typedef struct {
  * nodes of from's layer and loc. */
 mlc_node *mlc_distill_loss(mlc_graph *g, const mlc_node *from, mlc_node *zs, mlc_node *zt, mlc_node *labels,
 			   double temperature, double alpha);
+/* `checkpoint:` — where and how often training saves its whole state. */
+typedef struct {
+	mlc_path path;        /* NULL: no checkpoints (unless --checkpoint) */
+	int every_epochs;     /* 1; 0: not at epoch ends */
+	int64_t every_steps;  /* 0: not every N train steps */
+	mlc_loc loc;          /* the checkpoint: key */
+} mlc_ckpt_cfg;
 
 typedef struct {
 	mlc_arena *arena;   /* owns the strings below; the graph has its own */
@@ -130,6 +137,7 @@ typedef struct {
 	mlc_metrics_cfg metrics;
 	mlc_init_cfg init;
 	mlc_teacher_cfg teacher;
+	mlc_ckpt_cfg checkpoint;
 } mlc_model;
 
 /* Parses and checks a spec; every error found is reported to d (all of them,

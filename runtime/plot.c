@@ -3,6 +3,7 @@
  * hand-written SVG chart: loss and val_loss in one panel, acc and val_acc in
  * a second, against the epoch. */
 #include "metrics.h"
+#include "runtime.h"
 
 #include <errno.h>
 #include <math.h>
@@ -484,12 +485,12 @@ mlc_status mlc_plot(const char *log_path, const char *svg_path, mlc_diag *d)
 		return st;
 	}
 	bool acc = has_series(&c, S_ACC) || has_series(&c, S_VAL_ACC);
-	FILE *f = fopen(svg_path, "w");
-	if (!f) {
-		mlc_error_file(d, svg_path, "cannot write: %s", strerror(errno));
+	mlc_atomic a;
+	if (mlc_atomic_open(&a, svg_path, d) != MLC_OK) {
 		curves_free(&c);
 		return MLC_EIO;
 	}
+	FILE *f = a.f;
 	int w = PANEL_W * (acc ? 2 : 1);
 	fprintf(f, "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%d\" height=\"%d\" viewBox=\"0 0 %d %d\" "
 		"font-family=\"sans-serif\">\n<rect width=\"100%%\" height=\"100%%\" fill=\"white\"/>\n",
@@ -498,10 +499,7 @@ mlc_status mlc_plot(const char *log_path, const char *svg_path, mlc_diag *d)
 	if (acc)
 		panel(f, &c, S_ACC, "accuracy", PANEL_W, 0);
 	fputs("</svg>\n", f);
-	if (fclose(f) != 0) {
-		mlc_error_file(d, svg_path, "cannot write: %s", strerror(errno));
-		st = MLC_EIO;
-	}
+	st = mlc_atomic_commit(&a, d);
 	curves_free(&c);
 	return st;
 }

@@ -4,6 +4,8 @@
 
 #include "../ir/base.h"
 
+#include <stdio.h>
+
 /* A data set in memory: n samples of `dim` float features, and `ydim` float
  * targets per sample (class indices are stored as floats, ydim = 1). */
 typedef struct {
@@ -28,6 +30,19 @@ mlc_status mlc_load_csv(const char *path, int label_columns, mlc_dataset *out, m
 mlc_status mlc_load_cifar(const char *const *paths, int npaths, mlc_dataset *out, mlc_diag *d);
 void mlc_dataset_free(mlc_dataset *ds);
 
+/* A file written atomically (runtime/atomic.c): write to `f`, then commit
+ * (fflush, fsync, rename over `path`, fsync the folder) or abort. On any
+ * failure the temp file `<path>.tmp.<pid>` is removed, `path` is untouched,
+ * and "path: error: cannot write: <reason>" is reported (MLC_EIO). */
+typedef struct {
+	FILE *f;
+	const char *path;
+	char *tmp;
+} mlc_atomic;
+mlc_status mlc_atomic_open(mlc_atomic *a, const char *path, mlc_diag *d);
+mlc_status mlc_atomic_commit(mlc_atomic *a, mlc_diag *d);
+void mlc_atomic_abort(mlc_atomic *a);
+
 /* A named f32 tensor, as in a safetensors file. */
 typedef struct {
 	char *name;
@@ -48,7 +63,15 @@ mlc_status mlc_safetensors_read(const char *path, mlc_tensor **t, int *n, mlc_di
  * ("F32", "I64", ...; static strings, the array is the caller's to free). */
 mlc_status mlc_safetensors_read_any(const char *path, mlc_tensor **t, const char ***dtype, int *n,
 				    mlc_diag *d);
+/* The same, and the __metadata__ pairs as a NULL-terminated key, value list
+ * (free(*meta) frees it all; values must be strings). */
+mlc_status mlc_safetensors_read_meta(const char *path, mlc_tensor **t, int *n, char ***meta, mlc_diag *d);
 void mlc_tensors_free(mlc_tensor *t, int n);
+
+/* K-fold cross-validation's fold i of k (runtime/kfold.c): out gets the n
+ * indices of perm with fold i — perm[n*i/k, n*(i+1)/k) — moved to the end;
+ * returns its size. */
+int64_t mlc_fold_order(const int64_t *perm, int64_t n, int k, int i, int64_t *out);
 
 /* Deterministic PRNG (xoshiro256**), one per run; seeded explicitly. */
 typedef struct { uint64_t s[4]; } mlc_rng;

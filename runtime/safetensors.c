@@ -2,12 +2,9 @@
 #include "runtime.h"
 
 #include <errno.h>
-#include <fcntl.h>
-#include <libgen.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 #include <yaml.h>
 
 enum { MAX_RANK = 6, MAX_DEPTH = 64 };
@@ -114,14 +111,14 @@ static char *build_header(const mlc_tensor *t, int n, const char *const *meta, s
 	return buf;
 }
 
-/* Returns 0 or an errno value. */
-static int write_contents(FILE *f, const char *hdr, size_t hlen, const mlc_tensor *t, int n)
+/* Returns false when a write failed (the stream's error flag says so too). */
+static bool write_contents(FILE *f, const char *hdr, size_t hlen, const mlc_tensor *t, int n)
 {
 	unsigned char lenbytes[8];
 	for (int i = 0; i < 8; i++)
 		lenbytes[i] = (unsigned char)((uint64_t)hlen >> 8 * i);
 	if (fwrite(lenbytes, 1, 8, f) != 8 || fwrite(hdr, 1, hlen, f) != hlen)
-		return errno ? errno : EIO;
+		return false;
 	unsigned char buf[4096];
 	for (int i = 0; i < n; i++) {
 		int64_t count = count_of(t[i].rank, t[i].dim);
@@ -133,24 +130,10 @@ static int write_contents(FILE *f, const char *hdr, size_t hlen, const mlc_tenso
 				put_le32(buf + k, u);
 			}
 			if (fwrite(buf, 1, k, f) != k)
-				return errno ? errno : EIO;
+				return false;
 		}
 	}
-	if (fflush(f) != 0 || fsync(fileno(f)) != 0)
-		return errno ? errno : EIO;
-	return 0;
-}
-
-/* Makes the rename itself durable; failure here loses nothing already written. */
-static void sync_dir(const char *path)
-{
-	char *copy = mlc_xstrdup(path);
-	int fd = open(dirname(copy), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd >= 0) {
-		fsync(fd);
-		close(fd);
-	}
-	free(copy);
+	return true;
 }
 
 mlc_status mlc_safetensors_write(const char *path, const mlc_tensor *t, int n,
@@ -168,35 +151,14 @@ mlc_status mlc_safetensors_write(const char *path, const mlc_tensor *t, int n,
 
 	size_t hlen;
 	char *hdr = build_header(t, n, meta, &hlen);
-	size_t tlen = strlen(path) + 32;
-	char *tmp = mlc_xmalloc(tlen);
-	snprintf(tmp, tlen, "%s.tmp.%ld", path, (long)getpid());
-
-	int err = 0;
-	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
-	FILE *f = fd >= 0 ? fdopen(fd, "wb") : NULL;
-	if (!f) {
-		err = errno;
-		if (fd >= 0)
-			close(fd);
-	} else {
-		errno = 0;
-		err = write_contents(f, hdr, hlen, t, n);
-		if (fclose(f) != 0 && !err)
-			err = errno ? errno : EIO;
-		if (!err && rename(tmp, path) != 0)
-			err = errno;
+	mlc_atomic a;
+	mlc_status st = mlc_atomic_open(&a, path, d);
+	if (st == MLC_OK) {
+		write_contents(a.f, hdr, hlen, t, n); /* a failure shows in the commit */
+		st = mlc_atomic_commit(&a, d);
 	}
-	if (err) {
-		if (fd >= 0)
-			unlink(tmp);
-		mlc_error_file(d, path, "cannot write: %s", strerror(err));
-	} else {
-		sync_dir(path);
-	}
-	free(tmp);
 	free(hdr);
-	return err ? MLC_EIO : MLC_OK;
+	return st;
 }
 
 /* ---- reading ---- */
@@ -217,6 +179,7 @@ typedef struct {
 	yaml_document_t *doc;
 	int64_t data_len;
 	bool any_dtype; /* other dtypes are read as names and shapes, without data */
+	yaml_node_t *meta; /* the __metadata__ object, if any */
 } reader;
 
 /* safetensors' dtypes and their element sizes. */
@@ -453,6 +416,7 @@ static bool parse_header(reader *r, entry **es, int *n)
 		if (strcmp(name, "__metadata__") == 0) {
 			if (v->type != YAML_MAPPING_NODE)
 				return bad(r, "__metadata__ must be an object");
+			r->meta = v;
 			continue;
 		}
 		entry *e = &(*es)[(*n)++];
@@ -471,11 +435,40 @@ static float get_f32(const unsigned char *p)
 	return f;
 }
 
-static mlc_status read_file(const char *path, const char ***dtype, mlc_tensor **t, int *n, mlc_diag *d)
+/* The __metadata__ pairs as a NULL-terminated key, value list (one allocation). */
+static bool copy_meta(reader *r, char ***out)
+{
+	yaml_node_pair_t *p = r->meta ? r->meta->data.mapping.pairs.start : NULL;
+	yaml_node_pair_t *top = r->meta ? r->meta->data.mapping.pairs.top : NULL;
+	size_t bytes = sizeof(char *) * (size_t)(2 * (top - p) + 1);
+	for (yaml_node_pair_t *q = p; q < top; q++) {
+		yaml_node_t *k = node(r, q->key), *v = node(r, q->value);
+		if (!scalar(k) || !scalar(v) || v->data.scalar.style == YAML_PLAIN_SCALAR_STYLE)
+			return bad(r, "__metadata__ values must be strings");
+		bytes += k->data.scalar.length + v->data.scalar.length + 2;
+	}
+	char **m = mlc_xmalloc(bytes), *at = (char *)(m + 2 * (top - p) + 1);
+	int i = 0;
+	for (yaml_node_pair_t *q = p; q < top; q++)
+		for (int j = 0; j < 2; j++) {
+			yaml_node_t *x = node(r, j ? q->value : q->key);
+			m[i++] = at;
+			memcpy(at, x->data.scalar.value, x->data.scalar.length + 1);
+			at += x->data.scalar.length + 1;
+		}
+	m[i] = NULL;
+	*out = m;
+	return true;
+}
+
+static mlc_status read_file(const char *path, const char ***dtype, mlc_tensor **t, int *n, char ***meta,
+			    mlc_diag *d)
 {
 	bool any_dtype = dtype != NULL;
 	*t = NULL;
 	*n = 0;
+	if (meta)
+		*meta = NULL;
 	size_t len;
 	unsigned char *buf = (unsigned char *)mlc_read_file(path, &len);
 	if (!buf) {
@@ -485,7 +478,7 @@ static mlc_status read_file(const char *path, const char ***dtype, mlc_tensor **
 	/* Zeroed so deleting it is safe whether or not a load succeeded. */
 	yaml_document_t doc;
 	memset(&doc, 0, sizeof doc);
-	reader r = {path, d, &doc, 0, any_dtype};
+	reader r = {path, d, &doc, 0, any_dtype, NULL};
 	yaml_parser_t yp;
 	yaml_parser_initialize(&yp);
 	entry *es = NULL;
@@ -498,7 +491,8 @@ static mlc_status read_file(const char *path, const char ***dtype, mlc_tensor **
 		bad(&r, "header length %llu runs past the end of the file (%zu bytes)", (unsigned long long)hlen, len);
 	} else {
 		r.data_len = (int64_t)(len - 8 - hlen);
-		ok = load_header(&r, &yp, buf + 8, hlen) && parse_header(&r, &es, &ne);
+		ok = load_header(&r, &yp, buf + 8, hlen) && parse_header(&r, &es, &ne) &&
+		     (!meta || copy_meta(&r, meta));
 	}
 	if (ok) {
 		const unsigned char *data = buf + 8 + hlen;
@@ -530,14 +524,14 @@ static mlc_status read_file(const char *path, const char ***dtype, mlc_tensor **
 
 mlc_status mlc_safetensors_read(const char *path, mlc_tensor **t, int *n, mlc_diag *d)
 {
-	return read_file(path, NULL, t, n, d);
+	return read_file(path, NULL, t, n, NULL, d);
 }
 
 mlc_status mlc_safetensors_read_any(const char *path, mlc_tensor **t, const char ***dtype, int *n,
 				    mlc_diag *d)
 {
 	*dtype = NULL;
-	return read_file(path, dtype, t, n, d);
+	return read_file(path, dtype, t, n, NULL, d);
 }
 
 void mlc_tensors_free(mlc_tensor *t, int n)
@@ -547,4 +541,9 @@ void mlc_tensors_free(mlc_tensor *t, int n)
 		free(t[i].data);
 	}
 	free(t);
+}
+
+mlc_status mlc_safetensors_read_meta(const char *path, mlc_tensor **t, int *n, char ***meta, mlc_diag *d)
+{
+	return read_file(path, NULL, t, n, meta, d);
 }

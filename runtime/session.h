@@ -25,7 +25,21 @@ struct mlc_session {
 	uint32_t seed;      /* hyper seed word (dropout masks): the run's seed folded to 32 bits */
 	uint32_t step;      /* train steps taken: the hyper step word of the next one */
 	FILE *log;
+	struct mlc_fold *fold; /* set by mlc_session_kfold while it trains one fold */
 };
+
+/* One fold of K-fold cross-validation (runtime/kfold.c): mlc_session_train
+ * trains on order[0, n - nval) and holds out order[n - nval, n) as its
+ * validation set (instead of validation_split), skips the test set and the
+ * log, and leaves the held-out evaluation here. */
+typedef struct mlc_fold {
+	const int64_t *order; /* n indices */
+	int64_t n, nval;
+	double loss;          /* mean loss on the held-out fold after training */
+	double acc;           /* its accuracy (classifiers), else NAN */
+	double mse;           /* its mse (regression), else NAN */
+	int epochs;           /* epochs trained */
+} mlc_fold;
 
 /* runtime/params.c */
 mlc_status mlc_params_prepare(mlc_session *s, mlc_diag *d); /* allocate; init or load --weights */

@@ -987,6 +987,31 @@ static void test_relative_paths(void **state)
 	unload(&r);
 }
 
+/* checkpoint: its defaults, the short form, and paths relative to the spec */
+static void test_checkpoint_keys(void **state)
+{
+	loaded r;
+	const char *head = "inputs: {x: {shape: [3]}}\nlayers: [relu]\nloss: mse\n";
+	char text[512];
+	mlc_model *m = must_load("specs/net.yaml", head, &r);
+	assert_null(m->checkpoint.path.path);
+	assert_int_equal(m->checkpoint.every_epochs, 1);
+	assert_int_equal(m->checkpoint.every_steps, 0);
+	unload(&r);
+	snprintf(text, sizeof text, "%scheckpoint: run.ckpt\n", head);
+	m = must_load("specs/net.yaml", text, &r);
+	assert_string_equal(m->checkpoint.path.path, "specs/run.ckpt");
+	assert_int_equal(m->checkpoint.every_epochs, 1);
+	unload(&r);
+	snprintf(text, sizeof text, "%scheckpoint: {path: /abs/c, every_epochs: 0, every_steps: 250}\n", head);
+	m = must_load("specs/net.yaml", text, &r);
+	assert_string_equal(m->checkpoint.path.path, "/abs/c");
+	assert_int_equal(m->checkpoint.every_epochs, 0);
+	assert_int_equal(m->checkpoint.every_steps, 250);
+	assert_int_equal(m->checkpoint.loc.line, 4);
+	unload(&r);
+}
+
 static void test_missing_file(void **state)
 {
 	loaded r = load_file("golden/no such spec.yaml");
@@ -1199,6 +1224,7 @@ int main(void)
 		cmocka_unit_test(test_config_schedules),
 		cmocka_unit_test(test_optimizer_values),
 		cmocka_unit_test(test_relative_paths),
+		cmocka_unit_test(test_checkpoint_keys),
 		cmocka_unit_test(test_missing_file),
 		cmocka_unit_test(test_limits),
 		cmocka_unit_test(test_status_counts_own_errors),

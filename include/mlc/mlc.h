@@ -17,6 +17,7 @@ typedef enum {
 	MLC_EUSER,     /* a user mistake (spec, data file, flag); already diagnosed */
 	MLC_EIO,       /* a file could not be read or written; already diagnosed */
 	MLC_EINTERNAL, /* a failure inside mlc or LLVM; already diagnosed */
+	MLC_ESTOPPED,  /* training stopped on request (*mlc_options.stop), after a checkpoint if configured */
 } mlc_status;
 
 /* A position in a source file; line and col are 1-based, 0 means unknown. */
@@ -75,6 +76,17 @@ typedef struct {
 	int verbose;           /* compile times and plan sizes */
 	FILE *log;             /* progress and results (stdout if NULL) */
 	const char *json_log;  /* training: one JSON object a line per epoch, then the test's (NULL: none) */
+	/* checkpoints (docs/spec.md#checkpoints): the path overrides the spec's
+	 * checkpoint.path; when either interval is set (> 0) both replace the
+	 * spec's every_epochs / every_steps (an unset one is then 0: off) */
+	const char *checkpoint;
+	int checkpoint_epochs, checkpoint_steps;
+	const char *resume;    /* continue training from this checkpoint */
+	/* Polled after every train step: nonzero stops training there (after a
+	 * checkpoint when one is configured) with MLC_ESTOPPED; its value is
+	 * reported as the signal number. A signal handler may set it (it is a
+	 * sig_atomic_t on Linux). NULL: never. */
+	const volatile int *stop;
 } mlc_options;
 
 typedef struct mlc_session mlc_session;
@@ -103,6 +115,12 @@ mlc_status mlc_session_predict(mlc_session *s, const char *csv_path, mlc_diag *d
  * gradients under their parameters' names). Needs a session opened with no_update. */
 mlc_status mlc_session_grad(mlc_session *s, const char *out_path, mlc_diag *d);
 mlc_status mlc_session_save(mlc_session *s, const char *path, mlc_diag *d);
+/* K-fold cross-validation on the training set (shuffled once with the seed):
+ * for each fold, parameters and optimizer state start afresh from the seed,
+ * train on the other K-1 folds for the spec's epochs and are evaluated on
+ * the held-out fold; prints each fold and the mean ± sample std of the loss
+ * and the headline metric; json_log gets one line per fold and a summary. */
+mlc_status mlc_session_kfold(mlc_session *s, int k, mlc_diag *d);
 
 /* `mlc plot`: reads a JSON-lines training log (as written for json_log) and
  * writes an SVG chart of loss and val_loss, and of acc and val_acc when the

@@ -1,0 +1,36 @@
+/* checkpoint.h — a training run's whole state in one safetensors file, so
+ * `mlc run --resume` continues bit for bit (internal; docs/spec.md). */
+#ifndef MLC_CHECKPOINT_H
+#define MLC_CHECKPOINT_H
+
+#include "session.h"
+#include "watch.h"
+
+/* Where a run is and what it has learned besides the parameter arena. */
+typedef struct {
+	int epoch;          /* the epoch in progress, 1-based (epochs + 1: all done) */
+	int64_t pos;        /* its training samples done; 0: not shuffled yet */
+	uint32_t step;      /* s->step: train steps taken */
+	mlc_rng rng0;       /* the run's generator before the first epoch's shuffle */
+	mlc_rng rng;        /* and now */
+	double cur_lr;      /* reduce_on_plateau's rate */
+	mlc_plateau plateau;
+	mlc_early early;
+	bool stopped;       /* early stopping ended the run */
+	/* the epoch in progress: running loss sum and metrics */
+	double ep_loss;
+	int64_t ep_seen;
+	mlc_metrics *ep_m;
+	float *best;        /* early stopping's best arena (param_size floats), or NULL */
+	/* what must match for the resumed run to be the same run */
+	uint64_t seed;
+	int64_t batch, n, ntrain;
+} mlc_ckpt;
+
+/* Writes it atomically with every param and state tensor of the arena. */
+mlc_status mlc_ckpt_write(mlc_session *s, const char *path, const mlc_ckpt *c, mlc_diag *d);
+/* Loads the arena and *c (whose seed, batch, n, ntrain, ep_m and best are
+ * this run's, checked against the file's); errors name the file. */
+mlc_status mlc_ckpt_read(mlc_session *s, const char *path, mlc_ckpt *c, mlc_diag *d);
+
+#endif

@@ -1,0 +1,168 @@
+#!/usr/bin/env bash
+# checkpoint.sh MLC SRC — checkpoints and --resume: a run killed with SIGKILL
+# at random moments and resumed from its last checkpoint ends with the
+# uninterrupted run's weights bit for bit and prints the same epoch lines
+# (tests/ckpt/mlp.yaml: shuffling, dropout, batchnorm, Adam, reduce_on_plateau,
+# early stopping's best weights); SIGTERM/SIGINT checkpoint and exit 143/130, a
+# second signal ends the process at once;
+# bad checkpoints are file-level errors (exit 2).
+set -uo pipefail
+mlc=$1 src=$(cd "$2" && pwd)
+spec=$src/tests/ckpt/mlp.yaml
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+pass=0 fail=0
+ok() { pass=$((pass + 1)); }
+bad() { echo "FAIL: $*"; fail=$((fail + 1)); }
+run() { "$@" >"$tmp/out" 2>"$tmp/err"; rc=$?; out=$(cat "$tmp/out"); err=$(cat "$tmp/err"); }
+# epoch lines without their timing: "epoch 3/12  loss ...  lr 0.01"
+epochs_of() { grep '^epoch ' "$1" | sed 's/  [0-9.]*s  [0-9]* samples\/s$//'; }
+now_ms() { echo $(($(date +%s%N) / 1000000)); }
+sleep_ms() { sleep "$(($1 / 1000)).$(printf '%03d' $(($1 % 1000)))"; }
+
+# the reference: no checkpoints
+run "$mlc" run "$spec" --save "$tmp/full.st"
+[ $rc -eq 0 ] && ok || bad "reference run: $rc $err"
+epochs_of "$tmp/out" >"$tmp/full.epochs"
+[ "$(wc -l <"$tmp/full.epochs")" -eq 12 ] && ok || bad "reference run has no 12 epoch lines: $out"
+
+# checkpointing changes nothing
+t0=$(now_ms)
+run "$mlc" run "$spec" --quiet --checkpoint "$tmp/c.ckpt" --checkpoint-steps 1 --save "$tmp/w.st"
+span=$(($(now_ms) - t0))
+[ $rc -eq 0 ] && cmp -s "$tmp/w.st" "$tmp/full.st" && ok || bad "a checkpointing run differs: $rc $err"
+
+# SIGKILL at random moments, resume, compare; checkpoints every step (mid-epoch),
+# every epoch (between epochs) and every 58 steps (= the epoch's last batch,
+# before its validation and epoch-end decisions)
+resumed=0
+for every in "--checkpoint-steps 1" "--checkpoint-epochs 1" "--checkpoint-steps 58"; do
+	for try in 1 2 3 4; do
+		rm -f "$tmp/k.ckpt" "$tmp/r.st"
+		"$mlc" run "$spec" --quiet --checkpoint "$tmp/k.ckpt" $every >/dev/null 2>&1 &
+		pid=$!
+		delay=$((RANDOM % (span + 50)))
+		sleep_ms "$delay"
+		kill -KILL $pid 2>/dev/null
+		wait $pid 2>/dev/null
+		[ -f "$tmp/k.ckpt" ] || continue # killed before the first checkpoint
+		run "$mlc" run "$spec" --resume "$tmp/k.ckpt" --save "$tmp/r.st"
+		if [ $rc -ne 0 ]; then
+			bad "resume ($every, killed after ${delay} ms): exit $rc: $err"
+			continue
+		fi
+		resumed=$((resumed + 1))
+		cmp -s "$tmp/r.st" "$tmp/full.st" && ok || bad "resumed weights differ ($every, killed after ${delay} ms): $(head -1 "$tmp/out")"
+		epochs_of "$tmp/out" >"$tmp/r.epochs"
+		grep -qxvFf "$tmp/full.epochs" "$tmp/r.epochs" && bad "resumed epoch lines differ ($every): $(grep -xvFf "$tmp/full.epochs" "$tmp/r.epochs")" || ok
+	done
+done
+[ $resumed -ge 4 ] && ok || bad "only $resumed runs were killed after a checkpoint"
+
+# SIGTERM and SIGINT: checkpoint after the current step, a message, 128 + the signal
+for sig in TERM INT; do
+	rm -f "$tmp/s.ckpt"
+	"$mlc" run "$spec" --quiet --checkpoint "$tmp/s.ckpt" --checkpoint-steps 1 >"$tmp/out" 2>&1 &
+	pid=$!
+	sleep_ms $((span / 3))
+	kill -$sig $pid
+	wait $pid
+	rc=$?
+	want=$([ $sig = TERM ] && echo 143 || echo 130)
+	if [ $rc -eq 0 ]; then
+		echo "note: the run ended before SIG$sig arrived"
+		continue
+	fi
+	[ $rc -eq $want ] && grep -q "^stopped by signal .* resume with --resume $tmp/s.ckpt" "$tmp/out" && ok || bad "SIG$sig: exit $rc: $(cat "$tmp/out")"
+	run "$mlc" run "$spec" --resume "$tmp/s.ckpt" --save "$tmp/r.st"
+	[ $rc -eq 0 ] && cmp -s "$tmp/r.st" "$tmp/full.st" && ok || bad "resume after SIG$sig: $rc $err"
+done
+
+# a signal during compilation (--no-cache: ~0.6 s) stops the run after its first step;
+# a second one ends it at once: no step, no checkpoint, killed by the signal
+rm -f "$tmp/s.ckpt"
+"$mlc" run "$spec" --quiet --no-cache --checkpoint "$tmp/s.ckpt" >"$tmp/out" 2>&1 &
+pid=$!
+sleep 0.3
+kill -TERM $pid
+wait $pid
+rc=$?
+if [ $rc -eq 143 ] && [ ! -s "$tmp/out" ]; then
+	echo "note: SIGTERM arrived before mlc installed its handler (a slow start)"
+else
+	[ $rc -eq 143 ] && grep -q "^stopped by signal 15 after step 1 (epoch 1, 7 of 400 samples)" "$tmp/out" &&
+		[ -f "$tmp/s.ckpt" ] && ok || bad "SIGTERM while compiling: exit $rc: $(cat "$tmp/out")"
+fi
+rm -f "$tmp/s.ckpt"
+"$mlc" run "$spec" --quiet --no-cache --checkpoint "$tmp/s.ckpt" >"$tmp/out" 2>&1 &
+pid=$!
+sleep 0.3
+kill -TERM $pid
+sleep 0.05
+kill -TERM $pid
+wait $pid
+rc=$?
+if grep -q "^stopped by signal" "$tmp/out"; then
+	echo "note: compilation ended before the second SIGTERM"
+else
+	[ $rc -eq 143 ] && [ ! -e "$tmp/s.ckpt" ] && ok || bad "second SIGTERM: exit $rc: $(cat "$tmp/out") $(ls "$tmp")"
+fi
+
+# the spec's checkpoint: section (relative to the spec's folder) and a log that continues
+sed "s#train: ../../examples#train: $src/examples#" "$spec" >"$tmp/spec.yaml"
+printf 'checkpoint: {path: spec.ckpt, every_epochs: 5}\n' >>"$tmp/spec.yaml"
+run "$mlc" run "$tmp/spec.yaml" --quiet --epochs 7
+[ $rc -eq 0 ] && [ -f "$tmp/spec.ckpt" ] && ok || bad "checkpoint: in the spec: $rc $err $(ls "$tmp")"
+run "$mlc" run "$tmp/spec.yaml" --epochs 7 --resume "$tmp/spec.ckpt" --log "$tmp/log.jsonl"
+[ $rc -eq 0 ] && [[ $out == "resumed from $tmp/spec.ckpt: epoch 6, 0 of 400 samples, step 290"* ]] && ok || bad "resume at an epoch boundary: $out $err"
+[ "$(grep -c '"epoch"' "$tmp/log.jsonl")" -eq 2 ] && ok || bad "resumed log: $(cat "$tmp/log.jsonl")"
+
+# errors: exit 2, "path: error: ..."
+"$mlc" run "$src/examples/xor.yaml" --quiet --epochs 2 --checkpoint "$tmp/xor.ckpt" >/dev/null 2>&1
+run "$mlc" run "$spec" --resume "$tmp/xor.ckpt"
+[ $rc -eq 2 ] && [[ $err == "$tmp/xor.ckpt: error: is a checkpoint of another model ('xor'"* ]] && ok || bad "another model's checkpoint: $rc $err"
+run "$mlc" run "$spec" --resume "$tmp/none.ckpt"
+[ $rc -eq 2 ] && [[ $err == "$tmp/none.ckpt: error: cannot read: No such file or directory"* ]] && ok || bad "missing checkpoint: $rc $err"
+run "$mlc" run "$spec" --resume "$tmp/full.st"
+[ $rc -eq 2 ] && [[ $err == "$tmp/full.st: error: is not an mlc checkpoint but a weights file (--save); start from it with --weights"* ]] && ok || bad "weights as checkpoint: $rc $err"
+head -c 3000 "$tmp/c.ckpt" >"$tmp/cut.ckpt"
+run "$mlc" run "$spec" --resume "$tmp/cut.ckpt"
+[ $rc -eq 2 ] && [[ $err == "$tmp/cut.ckpt: error: "* ]] && ok || bad "truncated checkpoint: $rc $err"
+python3 - "$tmp/c.ckpt" "$tmp/bent.ckpt" <<'PY'
+import sys
+raw = bytearray(open(sys.argv[1], "rb").read())
+i = raw.index(b'"rng0":"') + 8
+raw[i] = ord("0") if raw[i] != ord("0") else ord("1")
+open(sys.argv[2], "wb").write(raw)
+PY
+run "$mlc" run "$spec" --resume "$tmp/bent.ckpt"
+[ $rc -eq 2 ] && [[ $err == "$tmp/bent.ckpt: error: checkpoint is inconsistent"* ]] && ok || bad "tampered checkpoint: $rc $err"
+python3 - "$tmp/c.ckpt" "$tmp/nobest.ckpt" <<'PY'
+import json, struct, sys
+raw = open(sys.argv[1], "rb").read()
+n = struct.unpack("<Q", raw[:8])[0]
+h = json.loads(raw[8:8 + n])
+data, out, off = raw[8 + n:], {"__metadata__": h.pop("__metadata__")}, 0
+parts = []
+for k, v in h.items():
+    if k == "mlc.best":
+        continue
+    b, e = v["data_offsets"]
+    parts.append(data[b:e])
+    out[k] = dict(v, data_offsets=[off, off + e - b])
+    off += e - b
+hdr = json.dumps(out).encode()
+hdr += b" " * (-len(hdr) % 8)
+open(sys.argv[2], "wb").write(struct.pack("<Q", len(hdr)) + hdr + b"".join(parts))
+PY
+run "$mlc" run "$spec" --resume "$tmp/nobest.ckpt"
+[ $rc -eq 2 ] && [[ $err == "$tmp/nobest.ckpt: error: checkpoint has no tensor 'mlc.best' (the weights of epoch 2"* ]] && ok || bad "no best weights: $rc $err"
+run "$mlc" run "$spec" --batch 8 --resume "$tmp/c.ckpt"
+[ $rc -eq 2 ] && [[ $err == "$tmp/c.ckpt: error: was written by a run with batch size 7; this run has 8"* ]] && ok || bad "another batch size: $rc $err"
+run "$mlc" run "$spec" --resume "$tmp/c.ckpt" --weights "$tmp/full.st"
+[ $rc -eq 2 ] && [[ $err == *"--resume restores the weights"* ]] && ok || bad "--resume with --weights: $rc $err"
+run "$mlc" run "$spec" --eval --checkpoint "$tmp/e.ckpt"
+[ $rc -eq 2 ] && [[ $err == *"--checkpoint is for training; it cannot be combined with --eval"* ]] && ok || bad "--checkpoint with --eval: $rc $err"
+
+echo "$pass passed, $fail failed"
+[ "$fail" -eq 0 ]

@@ -153,3 +153,53 @@ void cg_adadelta(cg *c, const mlc_node *n)
 	cg_store(c, fsub(c, pv, fmul(c, lr, d)), p, l.iv);
 	cg_loop_end(c, &l);
 }
+
+/* ---- gradient clipping (docs/spec.md, "clip_norm", "clip_value") ---- */
+
+static LLVMTypeRef f64_type(cg *c) { return LLVMDoubleTypeInContext(LLVMGetTypeContext(c->t_f32)); }
+
+/* Σ x² over the whole tensor, accumulated in double (reassociable, so it
+ * vectorizes), stored as an f32 scalar. */
+void cg_sumsq(cg *c, const mlc_node *n)
+{
+	LLVMTypeRef f64 = f64_type(c);
+	LLVMValueRef count = cg_numel(c, n->src[0]);
+	LLVMValueRef acc = cg_entry_alloca(c, f64, "acc");
+	LLVMBuildStore(c->b, LLVMConstReal(f64, 0), acc);
+	cg_loop l;
+	cg_loop_begin(c, &l, cg_i64(c, 0), count, "i");
+	LLVMValueRef x = LLVMBuildFPExt(c->b, cg_load(c, c->opnd[1], l.iv), f64, "");
+	LLVMValueRef s = cg_fadd_reassoc(c, LLVMBuildLoad2(c->b, f64, acc, ""), LLVMBuildFMul(c->b, x, x, ""));
+	LLVMBuildStore(c->b, s, acc);
+	cg_loop_end(c, &l);
+	LLVMValueRef total = LLVMBuildFPTrunc(c->b, LLVMBuildLoad2(c->b, f64, acc, ""), c->t_f32, "");
+	cg_store(c, total, c->opnd[0], cg_i64(c, 0));
+}
+
+/* PyTorch's clip_grad_norm_ coefficient min(1, max_norm / (‖g‖ + 1e-6)), in
+ * double; a NaN norm gives a NaN coefficient (the step then shows it). */
+LLVMValueRef cg_sc_clip_coef(cg *c, const mlc_node *n, LLVMValueRef const *in)
+{
+	LLVMTypeRef f64 = f64_type(c);
+	LLVMValueRef s = LLVMBuildFPExt(c->b, in[0], f64, "");
+	LLVMValueRef norm = cg_intrin(c, "llvm.sqrt", f64, &s, 1);
+	LLVMValueRef coef = LLVMBuildFDiv(c->b, LLVMConstReal(f64, n->attr.f[0]),
+					  LLVMBuildFAdd(c->b, norm, LLVMConstReal(f64, 1e-6), ""), "");
+	LLVMValueRef one = LLVMConstReal(f64, 1);
+	coef = LLVMBuildSelect(c->b, LLVMBuildFCmp(c->b, LLVMRealOGT, coef, one, ""), one, coef, "");
+	return LLVMBuildFPTrunc(c->b, coef, c->t_f32, "");
+}
+
+LLVMValueRef cg_sc_mul_scalar(cg *c, const mlc_node *n, LLVMValueRef const *in)
+{
+	(void)n;
+	return fmul(c, in[0], in[1]);
+}
+
+/* clip_grad_value_: x > v ? v : x < -v ? -v : x (NaN stays NaN, as clamp) */
+LLVMValueRef cg_sc_clip_value(cg *c, const mlc_node *n, LLVMValueRef const *in)
+{
+	LLVMValueRef x = in[0], hi = cg_f32(c, n->attr.f[0]), lo = cg_f32(c, -n->attr.f[0]);
+	x = LLVMBuildSelect(c->b, LLVMBuildFCmp(c->b, LLVMRealOGT, x, hi, ""), hi, x, "");
+	return LLVMBuildSelect(c->b, LLVMBuildFCmp(c->b, LLVMRealOLT, x, lo, ""), lo, x, "");
+}

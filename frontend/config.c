@@ -277,6 +277,17 @@ static void opt_nesterov(fe *f, void *ctx, const yt_node *v)
 		c->nesterov = v;
 }
 
+/* clip_norm, clip_value: any optimizer type (passes/optimizer.c) */
+static void opt_clip_norm(fe *f, void *ctx, const yt_node *v)
+{
+	fe_num(f, v, "clip_norm", FE_POSITIVE, &((opt_ctx *)ctx)->o->clip_norm);
+}
+
+static void opt_clip_value(fe *f, void *ctx, const yt_node *v)
+{
+	fe_num(f, v, "clip_value", FE_POSITIVE, &((opt_ctx *)ctx)->o->clip_value);
+}
+
 static const char *const sched_names[] = {"constant",  "step",         "exponential",       "cosine",
 					  "multistep", "inverse_time", "reduce_on_plateau", NULL};
 
@@ -422,7 +433,8 @@ static const fe_key opt_keys[] = {
 	{"type", NULL}, {"lr", opt_lr}, {"momentum", opt_momentum}, {"nesterov", opt_nesterov},
 	{"beta1", opt_beta1}, {"beta2", opt_beta2}, {"eps", opt_eps}, {"weight_decay", opt_weight_decay},
 	{"alpha", opt_alpha}, {"rho", opt_rho}, {"initial_accumulator", opt_initial_accumulator},
-	{"schedule", opt_schedule}, {NULL, NULL}};
+	{"schedule", opt_schedule}, {"clip_norm", opt_clip_norm}, {"clip_value", opt_clip_value},
+	{NULL, NULL}};
 
 /* Resolves the update op's attributes: its defaults (ir/ops.def), then the
  * keys given, each of which must be one of the type's options; and the

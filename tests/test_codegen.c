@@ -265,7 +265,7 @@ static void check_entry(mlc_graph *g, mlc_jit *j, mlc_entry e, int64_t n)
 	for (int i = 0; i < g->nnode; i++) {
 		const mlc_node *v = g->node[i];
 		bool source = v->op == OP_INPUT || v->op == OP_PARAM || v->op == OP_STATE;
-		if (v->dead || (!need[i] && !source))
+		if (v->dead || (!need[i] && !source) || v->internal) /* internal: in registers only */
 			continue;
 		bool *ok = v->mem == MEM_PARAM ? ok_p : ok_a;
 		for (int64_t k = 0; k < mlc_numel(v, n); k++)
@@ -700,6 +700,31 @@ static void test_optimizers(void **state)
 	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
 		optimizer_steps(cases[i].op, cases[i].f, false);
 		optimizer_steps(cases[i].op, cases[i].f, true);
+	}
+}
+
+/* Gradient clipping as the optimizer pass builds it: Σ sumsq -> clip_coef,
+ * then mul_scalar and clip_value on each gradient (fused into one loop or
+ * not), with the coefficient below 1 (max_norm 0.5) and capped at 1. */
+static void test_clipping(void **state)
+{
+	for (int c = 0; c < 4; c++) {
+		mlc_graph *g = mlc_graph_new("clip");
+		mlc_node *g1 = IN(g, "wide1", N, 13), *g2 = IN(g, "x2", 37);
+		mlc_node *total = op(g, OP_ADD, op(g, OP_SUMSQ, g1, NULL, NULL), op(g, OP_SUMSQ, g2, NULL, NULL), NULL);
+		mlc_node *coef = opa(g, OP_CLIP_COEF, c & 1 ? 1e6 : 0.5, 0, 0, total, NULL, NULL);
+		mlc_node *s1 = op(g, OP_MUL_SCALAR, g1, coef, NULL);
+		mlc_node *v1 = opa(g, OP_CLIP_VALUE, 0.3, 0, 0, s1, NULL, NULL);
+		if (c & 2) {
+			s1->group = v1;
+			v1->group = v1;
+			mlc_group_mark(g);
+		}
+		mlc_graph_ret(g, "pred", v1);
+		mlc_graph_ret(g, "loss", coef);
+		mlc_graph_ret(g, "grad.x2", opa(g, OP_CLIP_VALUE, 1.5, 0, 0, op(g, OP_MUL_SCALAR, g2, coef, NULL),
+						 NULL, NULL));
+		run(g);
 	}
 }
 
@@ -1303,7 +1328,7 @@ int main(void)
 		cmocka_unit_test(test_matmul),     cmocka_unit_test(test_softmax),
 		cmocka_unit_test(test_sum_rows),   cmocka_unit_test_teardown(test_losses, reset_tolerance),
 		cmocka_unit_test(test_loss_grads), cmocka_unit_test(test_optimizers),
-		cmocka_unit_test(test_train),
+		cmocka_unit_test(test_train),      cmocka_unit_test(test_clipping),
 		cmocka_unit_test(test_inplace),    cmocka_unit_test(test_bad_plans),
 		cmocka_unit_test(test_layout),     cmocka_unit_test(test_batchnorm),
 		cmocka_unit_test(test_batchnorm_grads), cmocka_unit_test(test_dropout),

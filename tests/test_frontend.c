@@ -856,6 +856,31 @@ static void test_optimizer_values(void **state)
 	}
 }
 
+/* clip_norm and clip_value: none by default, for any optimizer type. */
+static void test_clip_values(void **state)
+{
+	(void)state;
+	static const struct {
+		const char *opt;
+		double norm, value;
+	} cases[] = {
+		{"sgd", 0, 0},
+		{"{type: adam, clip_norm: 1.5}", 1.5, 0},
+		{"{clip_value: 0.25, type: rmsprop}", 0, 0.25},
+		{"{clip_norm: 2, clip_value: 0.5}", 2, 0.5},
+	};
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		char spec[256];
+		snprintf(spec, sizeof spec, "name: n\ninputs: {x: {shape: [3]}}\nlayers: [relu]\nloss: mse\n"
+			 "optimizer: %s\n", cases[i].opt);
+		loaded r;
+		mlc_model *m = must_load("x.yaml", spec, &r);
+		assert_true(m->opt.clip_norm == cases[i].norm);
+		assert_true(m->opt.clip_value == cases[i].value);
+		unload(&r);
+	}
+}
+
 static void test_config_values(void **state)
 {
 	loaded r;
@@ -1165,7 +1190,7 @@ int main(void)
 		cmocka_unit_test(test_config_defaults),
 		cmocka_unit_test(test_config_values),
 		cmocka_unit_test(test_config_schedules),
-		cmocka_unit_test(test_optimizer_values),
+		cmocka_unit_test(test_optimizer_values), cmocka_unit_test(test_clip_values),
 		cmocka_unit_test(test_relative_paths),
 		cmocka_unit_test(test_missing_file),
 		cmocka_unit_test(test_limits),

@@ -324,6 +324,22 @@ static void eval_node(const mlc_node *v, int64_t n, double lr, ref_mode m, doubl
 	case OP_CATEGORICAL_XENT_GRAD:
 	case OP_KL_DIV:
 	case OP_KL_DIV_GRAD: ref_eval_loss(v, n, s, out); break;
+	case OP_SUMSQ:
+		out[0] = 0;
+		for (int64_t i = 0; i < scnt; i++)
+			out[0] += s[0][i] * s[0][i];
+		break;
+	case OP_CLIP_COEF:
+		out[0] = fmin(1, a / (sqrt(s[0][0]) + 1e-6));
+		break;
+	case OP_MUL_SCALAR:
+		for (int64_t i = 0; i < cnt; i++)
+			out[i] = s[0][i] * s[1][0];
+		break;
+	case OP_CLIP_VALUE:
+		for (int64_t i = 0; i < cnt; i++)
+			out[i] = fmax(-a, fmin(a, s[0][i]));
+		break;
 	case OP_COUNT: MLC_UNREACHABLE();
 	}
 }

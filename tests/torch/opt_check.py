@@ -1,10 +1,11 @@
-"""opt_check.py — mlc's optimizers against torch.optim on the same weights and batch.
+"""opt_check.py — mlc's optimizers and gradient clipping against torch.optim on the same weights and batch.
 
 A small MLP (4 → dense 3 tanh → dense 2, mse) on one fixed batch of 8 rows
 (shuffle off, so every epoch is the same single step). For each optimizer case:
     mlc run SPEC --quiet --epochs 5 --weights W0 --save W5
 and the same 5 steps in PyTorch (float32, torch.optim with the same
-hyperparameters) from W0. Error per tensor: max |mlc - torch| / max |torch|,
+hyperparameters, torch.nn.utils.clip_grad_norm_/clip_grad_value_ before each
+step for the clipping cases) from W0. Error per tensor: max |mlc - torch| / max |torch|,
 must be <= --tol (1e-5). Also printed: the same against the total change
 W5 - W0, to show the updates themselves agree, not only the weights.
 
@@ -24,7 +25,23 @@ import torch
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import st  # noqa: E402
 
-# (label, mlc optimizer mapping, torch constructor)
+
+def clip_norm(c):
+    return lambda ps: torch.nn.utils.clip_grad_norm_(ps, c)
+
+
+def clip_value(v):
+    return lambda ps: torch.nn.utils.clip_grad_value_(ps, v)
+
+
+def clip_both(c, v):  # mlc's order: the norm first, then the value (as Keras)
+    def f(ps):
+        torch.nn.utils.clip_grad_norm_(ps, c)
+        torch.nn.utils.clip_grad_value_(ps, v)
+    return f
+
+
+# (label, mlc optimizer mapping, torch constructor[, gradient clipping before each step])
 CASES = [
     ("adam", "{type: adam, lr: 0.05}",
      lambda p: torch.optim.Adam(p, lr=0.05)),
@@ -46,6 +63,23 @@ CASES = [
      lambda p: torch.optim.Adadelta(p)),
     ("adadelta_wd", "{type: adadelta, lr: 2, rho: 0.5, eps: 1e-4, weight_decay: 0.1}",
      lambda p: torch.optim.Adadelta(p, lr=2, rho=0.5, eps=1e-4, weight_decay=0.1)),
+    # clipping (the gradient norm here starts near 1.3, its largest element near 0.54)
+    ("sgd_clip_norm", "{type: sgd, lr: 0.1, momentum: 0.9, clip_norm: 0.2}",
+     lambda p: torch.optim.SGD(p, lr=0.1, momentum=0.9), clip_norm(0.2)),
+    ("sgd_clip_value", "{type: sgd, lr: 0.1, clip_value: 0.05}",
+     lambda p: torch.optim.SGD(p, lr=0.1), clip_value(0.05)),
+    ("adam_clip_norm", "{type: adam, lr: 0.05, clip_norm: 0.3}",
+     lambda p: torch.optim.Adam(p, lr=0.05), clip_norm(0.3)),
+    ("adamw_clip_value", "{type: adamw, lr: 0.05, clip_value: 0.02}",
+     lambda p: torch.optim.AdamW(p, lr=0.05), clip_value(0.02)),
+    ("rmsprop_clip_both", "{type: rmsprop, lr: 0.01, momentum: 0.5, clip_norm: 0.5, clip_value: 0.1}",
+     lambda p: torch.optim.RMSprop(p, lr=0.01, momentum=0.5), clip_both(0.5, 0.1)),
+    ("adagrad_clip_norm", "{type: adagrad, lr: 0.1, clip_norm: 0.1}",
+     lambda p: torch.optim.Adagrad(p, lr=0.1), clip_norm(0.1)),
+    ("adadelta_clip_both", "{type: adadelta, lr: 1, clip_norm: 0.4, clip_value: 0.05}",
+     lambda p: torch.optim.Adadelta(p, lr=1), clip_both(0.4, 0.05)),
+    ("sgd_clip_loose", "{type: sgd, lr: 0.1, clip_norm: 100}",  # above the norm: no change
+     lambda p: torch.optim.SGD(p, lr=0.1), clip_norm(100)),
 ]
 
 SPEC = """name: optcheck
@@ -73,7 +107,7 @@ def run(cmd):
         raise RuntimeError(f"{' '.join(cmd)}: exit {r.returncode}\n{r.stdout}")
 
 
-def torch_steps(w0, x, y, make, steps):
+def torch_steps(w0, x, y, make, steps, clip=None):
     p = {k: torch.tensor(v, dtype=torch.float32, requires_grad=True) for k, v in w0.items()}
     opt = make(list(p.values()))
     for _ in range(steps):
@@ -81,6 +115,8 @@ def torch_steps(w0, x, y, make, steps):
         h = torch.tanh(x @ p["dense1.weight"].T + p["dense1.bias"])
         pred = h @ p["dense2.weight"].T + p["dense2.bias"]
         torch.nn.functional.mse_loss(pred, y).backward()
+        if clip:
+            clip(list(p.values()))
         opt.step()
     return {k: v.detach().numpy().astype(np.float64) for k, v in p.items()}
 
@@ -101,7 +137,7 @@ def main():
     xt, yt = torch.tensor(x), torch.tensor(y)
     passed = failed = 0
     w0_path = os.path.join(work, "w0.safetensors")
-    for label, mopt, make in CASES:
+    for label, mopt, make, *clip in CASES:
         spec = os.path.join(work, f"{label}.yaml")
         with open(spec, "w") as f:
             f.write(SPEC.format(opt=mopt))
@@ -116,7 +152,7 @@ def main():
             continue
         w0 = {k: v.astype(np.float64) for k, v in st.read(w0_path)[0].items()}
         got = {k: v.astype(np.float64) for k, v in st.read(w5_path)[0].items()}
-        ref = torch_steps(w0, xt, yt, make, 5)
+        ref = torch_steps(w0, xt, yt, make, 5, clip[0] if clip else None)
         worst = worst_d = 0.0
         for k, r in ref.items():
             diff = np.max(np.abs(got[k] - r))

@@ -38,7 +38,13 @@ static LLVMValueRef fsub(cg *c, LLVMValueRef a, LLVMValueRef b) { return LLVMBui
 static LLVMValueRef fdiv(cg *c, LLVMValueRef a, LLVMValueRef b) { return LLVMBuildFDiv(c->b, a, b, ""); }
 static LLVMValueRef fsqrt(cg *c, LLVMValueRef x) { return cg_intrin(c, "llvm.sqrt", c->t_f32, &x, 1); }
 
-static LLVMValueRef hyper_lr(cg *c) { return cg_load(c, c->hyper, cg_i64(c, 0)); }
+/* hyper[0] times the update's lr_mult (a layer's; 1 by default) */
+static LLVMValueRef hyper_lr(cg *c, const mlc_node *n)
+{
+	LLVMValueRef lr = cg_load(c, c->hyper, cg_i64(c, 0));
+	double mult = n->attr.f[mlc_op_attr_slot(n->op, "lr_mult")];
+	return mult == 1 ? lr : fmul(c, lr, cg_f32(c, mult));
+}
 
 /* g + wd p (PyTorch's coupled L2 weight decay) */
 static LLVMValueRef decayed(cg *c, LLVMValueRef g, LLVMValueRef p, double wd)
@@ -70,7 +76,7 @@ void cg_adam(cg *c, const mlc_node *n)
 	bool decoupled = n->op == OP_ADAMW;
 	double b1 = n->attr.f[0], b2 = n->attr.f[1], eps = n->attr.f[2], wd = n->attr.f[3];
 	LLVMValueRef p = c->opnd[0], g = c->opnd[2], m = c->opnd[3], v = c->opnd[4];
-	LLVMValueRef lr = hyper_lr(c);
+	LLVMValueRef lr = hyper_lr(c, n);
 	LLVMTypeRef f64 = LLVMDoubleTypeInContext(LLVMGetTypeContext(c->t_f32));
 	LLVMValueRef step = LLVMBuildLoad2(c->b, LLVMInt32TypeInContext(LLVMGetTypeContext(c->t_f32)),
 					   cg_gep(c, c->hyper, cg_i64(c, MLC_HYPER_STEP), c->t_f32), "step");
@@ -100,7 +106,7 @@ void cg_rmsprop(cg *c, const mlc_node *n)
 {
 	double alpha = n->attr.f[0], eps = n->attr.f[1], mu = n->attr.f[2], wd = n->attr.f[3];
 	LLVMValueRef p = c->opnd[0], g = c->opnd[2], s = c->opnd[3], b = c->opnd[4];
-	LLVMValueRef lr = hyper_lr(c);
+	LLVMValueRef lr = hyper_lr(c, n);
 	cg_loop l;
 	cg_loop_begin(c, &l, c->begin, c->end, "i");
 	LLVMValueRef pv = cg_load(c, p, l.iv), gv = decayed(c, cg_load(c, g, l.iv), pv, wd);
@@ -121,7 +127,7 @@ void cg_adagrad(cg *c, const mlc_node *n)
 {
 	double eps = n->attr.f[0], s0 = n->attr.f[1], wd = n->attr.f[2];
 	LLVMValueRef p = c->opnd[0], g = c->opnd[2], s = c->opnd[3];
-	LLVMValueRef lr = hyper_lr(c);
+	LLVMValueRef lr = hyper_lr(c, n);
 	cg_loop l;
 	cg_loop_begin(c, &l, c->begin, c->end, "i");
 	LLVMValueRef pv = cg_load(c, p, l.iv), gv = decayed(c, cg_load(c, g, l.iv), pv, wd);
@@ -140,7 +146,7 @@ void cg_adadelta(cg *c, const mlc_node *n)
 {
 	double rho = n->attr.f[0], eps = n->attr.f[1], wd = n->attr.f[2];
 	LLVMValueRef p = c->opnd[0], g = c->opnd[2], s = c->opnd[3], a = c->opnd[4];
-	LLVMValueRef lr = hyper_lr(c), e = cg_f32(c, eps);
+	LLVMValueRef lr = hyper_lr(c, n), e = cg_f32(c, eps);
 	cg_loop l;
 	cg_loop_begin(c, &l, c->begin, c->end, "i");
 	LLVMValueRef pv = cg_load(c, p, l.iv), gv = decayed(c, cg_load(c, g, l.iv), pv, wd);

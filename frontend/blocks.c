@@ -481,7 +481,7 @@ void fe_expand(fe *f, fe_scope *sc, int idx)
 		f->inst = mlc_xrealloc(f->inst, sizeof *f->inst * (size_t)f->capinst);
 	}
 	int k = f->ninst++;
-	f->inst[k] = (fe_inst){l->name, b, l->loc, sc->inst};
+	f->inst[k] = (fe_inst){l->name, b, l->loc, sc->inst, l->lr_mult};
 
 	fe_scope child = {.inst = k, .depth = sc->depth + 1, .lo = f->nlay};
 	child.prefix = mlc_arena_printf(f->tmp, "%s.", l->name);

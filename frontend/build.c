@@ -50,6 +50,11 @@ static mlc_node *param(fe *f, fe_layer *l, const char *suffix, int rank, const i
 	fe_attr_set(OP_PARAM, &p->attr, "fan_in", (double)fan_in);
 	fe_attr_set(OP_PARAM, &p->attr, "fan_out", (double)fan_out);
 	fe_attr_set(OP_PARAM, &p->attr, "trainable", trainable);
+	double mult = l->lr_mult; /* the layer's, times every enclosing instance's */
+	for (int k = l->inst; k >= 0; k = f->inst[k].parent)
+		mult *= f->inst[k].lr_mult;
+	if (trainable)
+		fe_attr_set(OP_PARAM, &p->attr, "lr_mult", mult);
 	return shaped(f, p);
 }
 

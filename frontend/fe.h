@@ -81,6 +81,7 @@ struct fe_layer {
 	unsigned char mark; /* topological sort: 0 new, 1 on the stack, 2 done */
 	bool in_cycle;      /* already named in a reported cycle */
 	int stackpos, next_src;
+	double lr_mult;     /* `lr_mult:` (1): scales the learning rate of its parameters */
 };
 
 /* A string → index table (open addressing) for names: inputs and layers. */
@@ -120,6 +121,7 @@ typedef struct {
 	const fe_block *block;
 	mlc_loc loc;       /* the instance's op key */
 	int parent;        /* the instance whose body holds it, or -1 */
+	double lr_mult;    /* the instance layer's lr_mult: its body's parameters get it too */
 } fe_inst;
 
 /* Where names are looked up: the model, a block instance's body, or a block

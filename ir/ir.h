@@ -136,6 +136,7 @@ typedef struct {
 } mlc_attrdesc;
 int mlc_op_attrs(mlc_opcode op, mlc_attrdesc *out, int max); /* count */
 void mlc_attrs_default(mlc_opcode op, mlc_attrs *a, mlc_arena *arena);
+int mlc_op_attr_slot(mlc_opcode op, const char *name); /* attribute `name`'s slot, -1 if none */
 
 /* Shapes. */
 int64_t mlc_numel(const mlc_node *n, int64_t batch); /* MLC_BATCH dims count as `batch` */

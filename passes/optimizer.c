@@ -96,6 +96,8 @@ mlc_status mlc_optimizer(mlc_graph *g, const mlc_pass_opts *o, mlc_diag *d)
 		} else if (o->update_attrs) {
 			a = *o->update_attrs;
 		}
+		/* the layer's lr_mult, for every type (PyTorch: a param group's lr) */
+		a.f[mlc_op_attr_slot(op, "lr_mult")] = p->attr.f[mlc_op_attr_slot(OP_PARAM, "lr_mult")];
 		mlc_node *src[4] = {p, clipped(g, o, p, r.val, coef), st[0], st[1]};
 		mlc_node *u = mlc_build_n(g, op, p, &a, 2 + nstate, src);
 		mlc_graph_ret(g, mlc_arena_printf(g->arena, "update.%s", p->name), u);

@@ -611,7 +611,7 @@ static void test_train(void **state)
 /* Each optimizer's update kernel, alone and in one fused update group, for
  * five train steps (hyper step 0..4: Adam's t = 1..5) against the double
  * reference, from zero state as in training; gradients are inputs, new each step. */
-static void optimizer_steps(mlc_opcode o, const double *f, bool fused)
+static void optimizer_steps(mlc_opcode o, const double *f, bool fused, double lr_mult)
 {
 	mlc_graph *g = mlc_graph_new("opt");
 	mlc_node *w[2] = {PARAM(g, "w", 3, 5), PARAM(g, "b", 7)};
@@ -628,6 +628,7 @@ static void optimizer_steps(mlc_opcode o, const double *f, bool fused)
 		for (int i = 0; i < 4; i++)
 			if (f[i] >= 0)
 				at.f[i] = f[i];
+		at.f[mlc_op_attr_slot(o, "lr_mult")] = lr_mult;
 		mlc_node *src[4] = {w[k], gr[k], st[k][0], st[k][1]};
 		u[k] = mlc_build_n(g, o, w[k], &at, mlc_ops[o].arity, src);
 		mlc_graph_ret(g, k ? "update.b" : "update.w", u[k]);
@@ -698,8 +699,9 @@ static void test_optimizers(void **state)
 		{OP_ADADELTA, {-1, -1, -1, -1}},    {OP_ADADELTA, {0.5, 1e-3, 0.1, -1}},
 	};
 	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-		optimizer_steps(cases[i].op, cases[i].f, false);
-		optimizer_steps(cases[i].op, cases[i].f, true);
+		optimizer_steps(cases[i].op, cases[i].f, false, 1);
+		optimizer_steps(cases[i].op, cases[i].f, true, 1);
+		optimizer_steps(cases[i].op, cases[i].f, i % 2, 2.5);
 	}
 }
 

@@ -837,8 +837,8 @@ static void test_optimizer_values(void **state)
 		{"{type: adam, beta2: 0.99, eps: 1e-6}", OP_ADAM, 0.001, {0.9, 0.99, 1e-6, 0}},
 		{"adamw", OP_ADAMW, 0.001, {0.9, 0.999, 1e-8, 0.01}},
 		{"{type: rmsprop, momentum: 0.5, lr: 3}", OP_RMSPROP, 3, {0.99, 1e-8, 0.5, 0}},
-		{"{initial_accumulator: 0.25, type: adagrad}", OP_ADAGRAD, 0.01, {1e-10, 0.25, 0, 0}},
-		{"{type: adadelta, rho: 0.5, weight_decay: 0.1}", OP_ADADELTA, 1.0, {0.5, 1e-6, 0.1, 0}},
+		{"{initial_accumulator: 0.25, type: adagrad}", OP_ADAGRAD, 0.01, {1e-10, 0.25, 0, 1}},
+		{"{type: adadelta, rho: 0.5, weight_decay: 0.1}", OP_ADADELTA, 1.0, {0.5, 1e-6, 0.1, 1}},
 	};
 	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
 		char spec[256];
@@ -879,6 +879,41 @@ static void test_clip_values(void **state)
 		assert_true(m->opt.clip_value == cases[i].value);
 		unload(&r);
 	}
+}
+
+/* lr_mult: 1 by default, the layer's on every one of its params, times the
+ * enclosing block instances' (graph and sequential form). */
+static void test_lr_mult(void **state)
+{
+	(void)state;
+	loaded r;
+	mlc_graph *g = must_load("x.yaml",
+				 "name: n\n"
+				 "inputs: {x: {shape: [3]}}\n"
+				 "blocks:\n"
+				 "  pair:\n"
+				 "    layers:\n"
+				 "      - {dense: 3, lr_mult: 0.5}\n"
+				 "      - {batchnorm}\n"
+				 "graph:\n"
+				 "  a: {dense: 3, input: x, lr_mult: 0}\n"
+				 "  b: {pair, input: a, lr_mult: 4}\n"
+				 "  c: {dense: 2, input: b}\n"
+				 "loss: mse\n",
+				 &r)->graph;
+	static const struct {
+		const char *param;
+		double mult;
+	} want[] = {{"a.weight", 0}, {"a.bias", 0}, {"b.dense1.weight", 2}, {"b.dense1.bias", 2},
+		    {"b.batchnorm1.weight", 4}, {"b.batchnorm1.bias", 4}, {"b.batchnorm1.running_mean", 1}, {"c.weight", 1}, {"c.bias", 1}};
+	int slot = mlc_op_attr_slot(OP_PARAM, "lr_mult");
+	for (size_t i = 0; i < sizeof want / sizeof want[0]; i++) {
+		mlc_node *p = mlc_graph_find_value(g, want[i].param);
+		assert_non_null(p);
+		if (p->attr.f[slot] != want[i].mult)
+			fail_msg("%s: lr_mult %g, want %g", want[i].param, p->attr.f[slot], want[i].mult);
+	}
+	unload(&r);
 }
 
 static void test_config_values(void **state)
@@ -1191,6 +1226,7 @@ int main(void)
 		cmocka_unit_test(test_config_values),
 		cmocka_unit_test(test_config_schedules),
 		cmocka_unit_test(test_optimizer_values), cmocka_unit_test(test_clip_values),
+		cmocka_unit_test(test_lr_mult),
 		cmocka_unit_test(test_relative_paths),
 		cmocka_unit_test(test_missing_file),
 		cmocka_unit_test(test_limits),

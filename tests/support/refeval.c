@@ -115,6 +115,7 @@ static void update(const mlc_node *v, int64_t cnt, double lr, uint32_t step, dou
 	const double *g = s[1];
 	const double *f = v->attr.f;
 	double t = (double)step + 1;
+	lr *= f[mlc_op_attr_slot(v->op, "lr_mult")];
 	for (int64_t i = 0; i < cnt; i++) {
 		double gi = g[i], d;
 		switch (v->op) {

@@ -1,11 +1,12 @@
-"""opt_check.py — mlc's optimizers and gradient clipping against torch.optim on the same weights and batch.
+"""opt_check.py — mlc's optimizers, gradient clipping and lr_mult against torch.optim on the same weights and batch.
 
 A small MLP (4 → dense 3 tanh → dense 2, mse) on one fixed batch of 8 rows
 (shuffle off, so every epoch is the same single step). For each optimizer case:
     mlc run SPEC --quiet --epochs 5 --weights W0 --save W5
 and the same 5 steps in PyTorch (float32, torch.optim with the same
 hyperparameters, torch.nn.utils.clip_grad_norm_/clip_grad_value_ before each
-step for the clipping cases) from W0. Error per tensor: max |mlc - torch| / max |torch|,
+step for the clipping cases, param groups with lr·lr_mult for the lr_mult
+cases, where a layer with lr_mult 0 must keep its weights bit for bit) from W0. Error per tensor: max |mlc - torch| / max |torch|,
 must be <= --tol (1e-5). Also printed: the same against the total change
 W5 - W0, to show the updates themselves agree, not only the weights.
 
@@ -41,7 +42,8 @@ def clip_both(c, v):  # mlc's order: the norm first, then the value (as Keras)
     return f
 
 
-# (label, mlc optimizer mapping, torch constructor[, gradient clipping before each step])
+# (label, mlc optimizer mapping, torch constructor[, gradient clipping before
+# each step[, (lr, lr_mult of dense1, of dense2): torch param groups of lr·lr_mult]])
 CASES = [
     ("adam", "{type: adam, lr: 0.05}",
      lambda p: torch.optim.Adam(p, lr=0.05)),
@@ -80,6 +82,19 @@ CASES = [
      lambda p: torch.optim.Adadelta(p, lr=1), clip_both(0.4, 0.05)),
     ("sgd_clip_loose", "{type: sgd, lr: 0.1, clip_norm: 100}",  # above the norm: no change
      lambda p: torch.optim.SGD(p, lr=0.1), clip_norm(100)),
+    # per-layer lr_mult: PyTorch param groups with lr·lr_mult (0 freezes a layer)
+    ("sgd_lr_mult", "{type: sgd, lr: 0.1, momentum: 0.9}",
+     lambda p: torch.optim.SGD(p, lr=0.1, momentum=0.9), None, (0.1, 0, 2)),
+    ("adam_lr_mult", "{type: adam, lr: 0.02}",
+     lambda p: torch.optim.Adam(p, lr=0.02), None, (0.02, 2, 0.5)),
+    ("adamw_lr_mult", "{type: adamw, lr: 0.05, weight_decay: 0.3}",
+     lambda p: torch.optim.AdamW(p, lr=0.05, weight_decay=0.3), None, (0.05, 0, 2)),
+    ("rmsprop_lr_mult", "{type: rmsprop, lr: 0.01, momentum: 0.5}",
+     lambda p: torch.optim.RMSprop(p, lr=0.01, momentum=0.5), None, (0.01, 3, 0)),
+    ("adagrad_lr_mult", "{type: adagrad, lr: 0.1, clip_norm: 0.2}",
+     lambda p: torch.optim.Adagrad(p, lr=0.1), clip_norm(0.2), (0.1, 2, 0.25)),
+    ("adadelta_lr_mult", "{type: adadelta, lr: 1}",
+     lambda p: torch.optim.Adadelta(p, lr=1), None, (1.0, 0.5, 2)),
 ]
 
 SPEC = """name: optcheck
@@ -87,8 +102,8 @@ inputs:
   x: {{shape: [4]}}
 layers:
   - dense: 3
-    activation: tanh
-  - dense: 2
+    activation: tanh{m1}
+  - dense: 2{m2}
 loss: mse
 optimizer: {opt}
 data:
@@ -107,9 +122,14 @@ def run(cmd):
         raise RuntimeError(f"{' '.join(cmd)}: exit {r.returncode}\n{r.stdout}")
 
 
-def torch_steps(w0, x, y, make, steps, clip=None):
+def torch_steps(w0, x, y, make, steps, clip=None, mult=None):
     p = {k: torch.tensor(v, dtype=torch.float32, requires_grad=True) for k, v in w0.items()}
-    opt = make(list(p.values()))
+    if mult:
+        lr, m1, m2 = mult
+        opt = make([{"params": [p["dense1.weight"], p["dense1.bias"]], "lr": lr * m1},
+                    {"params": [p["dense2.weight"], p["dense2.bias"]], "lr": lr * m2}])
+    else:
+        opt = make(list(p.values()))
     for _ in range(steps):
         opt.zero_grad()
         h = torch.tanh(x @ p["dense1.weight"].T + p["dense1.bias"])
@@ -137,10 +157,13 @@ def main():
     xt, yt = torch.tensor(x), torch.tensor(y)
     passed = failed = 0
     w0_path = os.path.join(work, "w0.safetensors")
-    for label, mopt, make, *clip in CASES:
+    for label, mopt, make, *extra in CASES:
+        clip = extra[0] if extra else None
+        mult = extra[1] if len(extra) > 1 else None
         spec = os.path.join(work, f"{label}.yaml")
+        lines = [f"\n    lr_mult: {m}" if mult else "" for m in (mult or (0, 0, 0))[1:]]
         with open(spec, "w") as f:
-            f.write(SPEC.format(opt=mopt))
+            f.write(SPEC.format(opt=mopt, m1=lines[0], m2=lines[1]))
         try:
             if not os.path.exists(w0_path):  # realistic initial weights from mlc's initializers
                 run([opt.mlc, "run", spec, "--quiet", "--epochs", "1", "--seed", "3", "--save", w0_path])
@@ -152,13 +175,18 @@ def main():
             continue
         w0 = {k: v.astype(np.float64) for k, v in st.read(w0_path)[0].items()}
         got = {k: v.astype(np.float64) for k, v in st.read(w5_path)[0].items()}
-        ref = torch_steps(w0, xt, yt, make, 5, clip[0] if clip else None)
+        ref = torch_steps(w0, xt, yt, make, 5, clip, mult)
         worst = worst_d = 0.0
         for k, r in ref.items():
             diff = np.max(np.abs(got[k] - r))
             worst = max(worst, diff / np.max(np.abs(r)))
             worst_d = max(worst_d, diff / max(np.max(np.abs(r - w0[k])), 1e-30))
         ok = worst <= opt.tol
+        for layer, m in zip(("dense1", "dense2"), (mult or (1, 1, 1))[1:]):
+            moved = any(np.any(got[k] != w0[k]) for k in got if k.startswith(layer + "."))
+            if moved != (m != 0):  # lr_mult 0: bit for bit the starting weights
+                print(f"FAIL {label}: {layer} (lr_mult {m}) {'moved' if moved else 'did not move'}")
+                ok = False
         print(f"{'ok  ' if ok else 'FAIL'} {label:18s} max rel err {worst:.2e} (vs the change: {worst_d:.2e})")
         passed += ok
         failed += not ok

@@ -2,21 +2,30 @@
  * arena over an element range [begin, end). */
 #include "cg.h"
 
-/* SGD with PyTorch's momentum/Nesterov semantics:
+/* SGD with PyTorch's momentum/Nesterov semantics and weight decay wd:
+ *   decoupled: p *= 1 - lr wd      else: g += wd p
  *   μ ≠ 0: v = μ v + g;  d = nesterov ? g + μ v : v      μ = 0: d = g
  *   p -= lr d,  lr = hyper[0] * lr_mult
  * The SGD node is planned at its parameter's offset, so operand 0 (the
  * output) and operand 1 (the parameter) are one pointer. */
 void cg_sgd(cg *c, const mlc_node *n)
 {
-	double mu = n->attr.f[0];
-	bool nesterov = n->attr.i[0] != 0;
+	double mu = n->attr.f[0], wd = n->attr.f[2];
+	bool nesterov = n->attr.i[0] != 0, decoupled = n->attr.i[1] != 0;
 	LLVMValueRef p = c->opnd[0], g = c->opnd[2], v = c->opnd[3];
 	LLVMValueRef lr = cg_load(c, c->hyper, cg_i64(c, 0));
 	lr = LLVMBuildFMul(c->b, lr, cg_f32(c, n->attr.f[1]), "");
+	LLVMValueRef shrink = NULL;
+	if (decoupled && wd != 0)
+		shrink = LLVMBuildFSub(c->b, cg_f32(c, 1), LLVMBuildFMul(c->b, lr, cg_f32(c, wd), ""), "");
 	cg_loop l;
 	cg_loop_begin(c, &l, c->begin, c->end, "i");
-	LLVMValueRef gv = cg_load(c, g, l.iv), d = gv;
+	LLVMValueRef gv = cg_load(c, g, l.iv), pv = cg_load(c, p, l.iv);
+	if (shrink)
+		pv = LLVMBuildFMul(c->b, pv, shrink, "");
+	else if (wd != 0)
+		gv = LLVMBuildFAdd(c->b, gv, LLVMBuildFMul(c->b, pv, cg_f32(c, wd), ""), "");
+	LLVMValueRef d = gv;
 	if (mu != 0) {
 		LLVMValueRef muv = cg_f32(c, mu);
 		LLVMValueRef vel = LLVMBuildFMul(c->b, muv, cg_load(c, v, l.iv), "");
@@ -24,7 +33,7 @@ void cg_sgd(cg *c, const mlc_node *n)
 		cg_store(c, vel, v, l.iv);
 		d = nesterov ? LLVMBuildFAdd(c->b, gv, LLVMBuildFMul(c->b, muv, vel, ""), "") : vel;
 	}
-	LLVMValueRef pv = LLVMBuildFSub(c->b, cg_load(c, p, l.iv), LLVMBuildFMul(c->b, lr, d, ""), "");
+	pv = LLVMBuildFSub(c->b, pv, LLVMBuildFMul(c->b, lr, d, ""), "");
 	cg_store(c, pv, p, l.iv);
 	cg_loop_end(c, &l);
 }

@@ -189,6 +189,7 @@ static const struct {
 
 typedef struct {
 	mlc_opt_cfg *o;
+	const yt_node *decoupled; /* decoupled_weight_decay: true, checked against the type */
 	const yt_node *nesterov; /* checked against momentum once both are read */
 	const yt_node *momentum, *lr;
 	bool bad_type; /* reported: the other keys are not checked against it */
@@ -219,8 +220,8 @@ static bool applies(fe *f, opt_ctx *c, const char *key, const yt_node *v)
 	int nd = mlc_op_attrs(op, desc, MLC_MAX_ATTR);
 	char opts[MLC_MAX_ATTR * (sizeof desc[0].name + 2)] = "";
 	for (int i = 0; i < nd; i++) {
-		if (!strcmp(desc[i].name, "lr_mult"))
-			continue; /* per layer, not an optimizer key */
+		if (!strcmp(desc[i].name, "lr_mult") || !strcmp(desc[i].name, "decoupled"))
+			continue; /* per layer; decoupled_weight_decay */
 		if (*opts)
 			strcat(opts, ", ");
 		strcat(opts, desc[i].name);
@@ -275,6 +276,15 @@ static void opt_nesterov(fe *f, void *ctx, const yt_node *v)
 	opt_ctx *c = ctx;
 	if (fe_bool(f, v, "nesterov", &c->o->nesterov) && applies(f, c, "nesterov", v))
 		c->nesterov = v;
+}
+
+/* sgd and adam: weight decay as p ← p·(1 − lr·wd) instead of g ← g + wd·p */
+static void opt_decoupled(fe *f, void *ctx, const yt_node *v)
+{
+	opt_ctx *c = ctx;
+	bool on;
+	if (fe_bool(f, v, "decoupled_weight_decay", &on) && on)
+		c->decoupled = v;
 }
 
 /* clip_norm, clip_value: any optimizer type (passes/optimizer.c) */
@@ -434,7 +444,7 @@ static const fe_key opt_keys[] = {
 	{"beta1", opt_beta1}, {"beta2", opt_beta2}, {"eps", opt_eps}, {"weight_decay", opt_weight_decay},
 	{"alpha", opt_alpha}, {"rho", opt_rho}, {"initial_accumulator", opt_initial_accumulator},
 	{"schedule", opt_schedule}, {"clip_norm", opt_clip_norm}, {"clip_value", opt_clip_value},
-	{NULL, NULL}};
+	{"decoupled_weight_decay", opt_decoupled}, {NULL, NULL}};
 
 /* Resolves the update op's attributes: its defaults (ir/ops.def), then the
  * keys given, each of which must be one of the type's options; and the
@@ -448,14 +458,22 @@ static void opt_finish(fe *f, opt_ctx *c)
 	mlc_attrs_default(op, &o->attrs, f->m->arena);
 	if (!c->lr && op != OP_SGD)
 		o->lr = op == OP_ADAM || op == OP_ADAMW ? 0.001 : op == OP_ADADELTA ? 1.0 : 0.01;
-	if (op == OP_SGD)
-		return; /* momentum and nesterov stay in o (mlc_pass_opts) */
+	/* sgd's momentum and nesterov stay in o (mlc_pass_opts) as well */
 	for (int k = -1; k < HP_COUNT; k++) {
 		const yt_node *v = k < 0 ? c->momentum : c->hp[k]; /* -1: rmsprop's momentum */
 		int slot = v ? attr_slot(op, k < 0 ? "momentum" : hp[k].key) : -1;
 		if (slot >= 0)
 			o->attrs.f[slot] = k < 0 ? o->momentum : c->val[k];
 	}
+	if (!c->decoupled)
+		return;
+	if (op == OP_ADAM)
+		o->update = OP_ADAMW; /* the same update, attributes in the same slots */
+	else if (op == OP_SGD)
+		o->attrs.i[attr_slot(op, "decoupled")] = 1;
+	else
+		mlc_error_at(f->d, c->decoupled->loc, "decoupled_weight_decay applies to sgd and adam%s, not %s",
+			     op == OP_ADAMW ? " (adamw's decay is always decoupled)" : "", o->type);
 }
 
 /* The schedule alone, before any warm-up_epochs factor. */

@@ -90,11 +90,11 @@ mlc_status mlc_optimizer(mlc_graph *g, const mlc_pass_opts *o, mlc_diag *d)
 		}
 		mlc_attrs a;
 		mlc_attrs_default(op, &a, g->arena);
+		if (o->update_attrs)
+			a = *o->update_attrs;
 		if (op == OP_SGD) {
 			a.f[0] = o->momentum;
 			a.i[0] = o->nesterov;
-		} else if (o->update_attrs) {
-			a = *o->update_attrs;
 		}
 		/* the layer's lr_mult, for every type (PyTorch: a param group's lr) */
 		a.f[mlc_op_attr_slot(op, "lr_mult")] = p->attr.f[mlc_op_attr_slot(OP_PARAM, "lr_mult")];

@@ -566,7 +566,14 @@ static void test_loss_grads(void **state)
 
 /* A whole train step: linear → bias → relu → linear → xent or mse, its
  * backward pass and SGD updates, with every momentum flavour. */
-static void train_graph(double momentum, int nesterov, double lr_mult, bool xent)
+static mlc_node *decay(mlc_node *sgd, double wd, int decoupled)
+{
+	sgd->attr.f[2] = wd;
+	sgd->attr.i[1] = decoupled;
+	return sgd;
+}
+
+static void train_graph(double momentum, int nesterov, double lr_mult, bool xent, double wd, int decoupled)
 {
 	mlc_graph *g = mlc_graph_new("mlp");
 	mlc_node *x = IN(g, "x", N, 6);
@@ -595,17 +602,20 @@ static void train_graph(double momentum, int nesterov, double lr_mult, bool xent
 	mlc_graph_ret(g, "grad.w1", gw1);
 	mlc_graph_ret(g, "grad.b1", gb1);
 	mlc_graph_ret(g, "grad.w2", gw2);
-	mlc_graph_ret(g, "update.w1", opa(g, OP_SGD, momentum, lr_mult, nesterov, w1, gw1, v1));
-	mlc_graph_ret(g, "update.b1", opa(g, OP_SGD, momentum, lr_mult, nesterov, b1, gb1, vb));
-	mlc_graph_ret(g, "update.w2", opa(g, OP_SGD, momentum, lr_mult, nesterov, w2, gw2, v2));
+	mlc_graph_ret(g, "update.w1", decay(opa(g, OP_SGD, momentum, lr_mult, nesterov, w1, gw1, v1), wd, decoupled));
+	mlc_graph_ret(g, "update.b1", decay(opa(g, OP_SGD, momentum, lr_mult, nesterov, b1, gb1, vb), wd, decoupled));
+	mlc_graph_ret(g, "update.w2", decay(opa(g, OP_SGD, momentum, lr_mult, nesterov, w2, gw2, v2), wd, decoupled));
 	run(g);
 }
 
 static void test_train(void **state)
 {
-	train_graph(0, 0, 1, true);
-	train_graph(0.9, 0, 1, true);
-	train_graph(0.9, 1, 0.5, false);
+	train_graph(0, 0, 1, true, 0, 0);
+	train_graph(0.9, 0, 1, true, 0, 0);
+	train_graph(0.9, 1, 0.5, false, 0, 0);
+	train_graph(0.9, 0, 1, true, 0.1, 0); /* weight decay, coupled and decoupled */
+	train_graph(0, 0, 2, false, 0.3, 1);
+	train_graph(0.5, 1, 1, true, 0.05, 1);
 }
 
 /* Each optimizer's update kernel, alone and in one fused update group, for

@@ -839,6 +839,10 @@ static void test_optimizer_values(void **state)
 		{"{type: rmsprop, momentum: 0.5, lr: 3}", OP_RMSPROP, 3, {0.99, 1e-8, 0.5, 0}},
 		{"{initial_accumulator: 0.25, type: adagrad}", OP_ADAGRAD, 0.01, {1e-10, 0.25, 0, 1}},
 		{"{type: adadelta, rho: 0.5, weight_decay: 0.1}", OP_ADADELTA, 1.0, {0.5, 1e-6, 0.1, 1}},
+		{"{type: sgd, weight_decay: 0.1}", OP_SGD, 0.01, {0, 1, 0.1, 0}},
+		{"{type: sgd, weight_decay: 0.5, decoupled_weight_decay: true}", OP_SGD, 0.01, {0, 1, 0.5, 0}},
+		{"{type: adam, weight_decay: 0.2, decoupled_weight_decay: true}", OP_ADAMW, 0.001, {0.9, 0.999, 1e-8, 0.2}},
+		{"{type: adam, decoupled_weight_decay: false}", OP_ADAM, 0.001, {0.9, 0.999, 1e-8, 0}},
 	};
 	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
 		char spec[256];
@@ -852,6 +856,8 @@ static void test_optimizer_values(void **state)
 			if (fabs(m->opt.attrs.f[k] - cases[i].f[k]) > 1e-15)
 				fail_msg("%s: attribute f%d is %g, want %g", cases[i].opt, k, m->opt.attrs.f[k],
 					 cases[i].f[k]);
+		if (cases[i].op == OP_SGD) /* decoupled */
+			assert_int_equal(m->opt.attrs.i[1], strstr(cases[i].opt, "decoupled") != NULL);
 		unload(&r);
 	}
 }

@@ -95,13 +95,17 @@ static int64_t label(double y, int64_t classes)
 static void sgd(const mlc_node *v, int64_t cnt, double lr, double *p, const double *g, double *vel,
 		double *out)
 {
-	double mu = v->attr.f[0];
+	double mu = v->attr.f[0], wd = v->attr.f[2];
 	lr *= v->attr.f[1];
 	for (int64_t i = 0; i < cnt; i++) {
 		double d = g[i];
+		if (v->attr.i[1])
+			p[i] *= 1 - lr * wd;
+		else
+			d += wd * p[i];
 		if (mu != 0) {
-			vel[i] = mu * vel[i] + g[i];
-			d = v->attr.i[0] ? g[i] + mu * vel[i] : vel[i];
+			vel[i] = mu * vel[i] + d;
+			d = v->attr.i[0] ? d + mu * vel[i] : vel[i];
 		}
 		p[i] -= lr * d;
 		out[i] = p[i];

@@ -42,6 +42,14 @@ def clip_both(c, v):  # mlc's order: the norm first, then the value (as Keras)
     return f
 
 
+def shrink(f):  # decoupled weight decay before a torch step without it: p ← p·f
+    def run(ps):
+        with torch.no_grad():
+            for p in ps:
+                p.mul_(f)
+    return run
+
+
 # (label, mlc optimizer mapping, torch constructor[, gradient clipping before
 # each step[, (lr, lr_mult of dense1, of dense2): torch param groups of lr·lr_mult]])
 CASES = [
@@ -82,6 +90,16 @@ CASES = [
      lambda p: torch.optim.Adadelta(p, lr=1), clip_both(0.4, 0.05)),
     ("sgd_clip_loose", "{type: sgd, lr: 0.1, clip_norm: 100}",  # above the norm: no change
      lambda p: torch.optim.SGD(p, lr=0.1), clip_norm(100)),
+    # weight decay: sgd's coupled one is torch's; decoupled adam is AdamW;
+    # decoupled sgd (no torch.optim class) is p·(1 − lr·wd) before a plain SGD step
+    ("sgd_wd", "{type: sgd, lr: 0.1, weight_decay: 0.05}",
+     lambda p: torch.optim.SGD(p, lr=0.1, weight_decay=0.05)),
+    ("sgd_wd_nesterov", "{type: sgd, lr: 0.1, momentum: 0.9, nesterov: true, weight_decay: 0.2}",
+     lambda p: torch.optim.SGD(p, lr=0.1, momentum=0.9, nesterov=True, weight_decay=0.2)),
+    ("sgd_decoupled", "{type: sgd, lr: 0.1, momentum: 0.5, weight_decay: 0.3, decoupled_weight_decay: true}",
+     lambda p: torch.optim.SGD(p, lr=0.1, momentum=0.5), shrink(1 - 0.1 * 0.3)),
+    ("adam_decoupled", "{type: adam, lr: 0.05, weight_decay: 0.3, decoupled_weight_decay: true}",
+     lambda p: torch.optim.AdamW(p, lr=0.05, weight_decay=0.3)),
     # per-layer lr_mult: PyTorch param groups with lr·lr_mult (0 freezes a layer)
     ("sgd_lr_mult", "{type: sgd, lr: 0.1, momentum: 0.9}",
      lambda p: torch.optim.SGD(p, lr=0.1, momentum=0.9), None, (0.1, 0, 2)),

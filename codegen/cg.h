@@ -286,5 +286,8 @@ LLVMValueRef cg_sc_dropout(cg *c, const mlc_node *n, LLVMValueRef const *in); /*
 LLVMValueRef cg_sc_clip_coef(cg *c, const mlc_node *n, LLVMValueRef const *in);
 LLVMValueRef cg_sc_mul_scalar(cg *c, const mlc_node *n, LLVMValueRef const *in);
 LLVMValueRef cg_sc_clip_value(cg *c, const mlc_node *n, LLVMValueRef const *in);
+/* L1/L2 penalties' gradients (kernels_update.c; cg_sumsq also does abs_sum) */
+LLVMValueRef cg_sc_abs_sum_grad(cg *c, const mlc_node *n, LLVMValueRef const *in);
+LLVMValueRef cg_sc_sumsq_grad(cg *c, const mlc_node *n, LLVMValueRef const *in);
 
 #endif

@@ -1,5 +1,6 @@
 /* kernels_update.c — optimizer updates, applied in place to the parameter
- * arena over an element range [begin, end). */
+ * arena over an element range [begin, end); gradient clipping; the L1/L2
+ * penalties and their gradients. */
 #include "cg.h"
 
 /* SGD with PyTorch's momentum/Nesterov semantics and weight decay wd:
@@ -173,8 +174,9 @@ void cg_adadelta(cg *c, const mlc_node *n)
 
 static LLVMTypeRef f64_type(cg *c) { return LLVMDoubleTypeInContext(LLVMGetTypeContext(c->t_f32)); }
 
-/* Σ x² over the whole tensor, accumulated in double (reassociable, so it
- * vectorizes), stored as an f32 scalar. */
+/* sumsq: scale·Σ x², abs_sum: scale·Σ |x|, over the whole tensor,
+ * accumulated in double (reassociable, so it vectorizes), stored as an f32
+ * scalar. */
 void cg_sumsq(cg *c, const mlc_node *n)
 {
 	LLVMTypeRef f64 = f64_type(c);
@@ -184,11 +186,13 @@ void cg_sumsq(cg *c, const mlc_node *n)
 	cg_loop l;
 	cg_loop_begin(c, &l, cg_i64(c, 0), count, "i");
 	LLVMValueRef x = LLVMBuildFPExt(c->b, cg_load(c, c->opnd[1], l.iv), f64, "");
-	LLVMValueRef s = cg_fadd_reassoc(c, LLVMBuildLoad2(c->b, f64, acc, ""), LLVMBuildFMul(c->b, x, x, ""));
-	LLVMBuildStore(c->b, s, acc);
+	x = n->op == OP_ABS_SUM ? cg_intrin(c, "llvm.fabs", f64, &x, 1) : LLVMBuildFMul(c->b, x, x, "");
+	LLVMBuildStore(c->b, cg_fadd_reassoc(c, LLVMBuildLoad2(c->b, f64, acc, ""), x), acc);
 	cg_loop_end(c, &l);
-	LLVMValueRef total = LLVMBuildFPTrunc(c->b, LLVMBuildLoad2(c->b, f64, acc, ""), c->t_f32, "");
-	cg_store(c, total, c->opnd[0], cg_i64(c, 0));
+	LLVMValueRef total = LLVMBuildLoad2(c->b, f64, acc, "");
+	if (n->attr.f[0] != 1)
+		total = LLVMBuildFMul(c->b, total, LLVMConstReal(f64, n->attr.f[0]), "");
+	cg_store(c, LLVMBuildFPTrunc(c->b, total, c->t_f32, ""), c->opnd[0], cg_i64(c, 0));
 }
 
 /* PyTorch's clip_grad_norm_ coefficient min(1, max_norm / (‖g‖ + 1e-6)), in
@@ -217,4 +221,20 @@ LLVMValueRef cg_sc_clip_value(cg *c, const mlc_node *n, LLVMValueRef const *in)
 	LLVMValueRef x = in[0], hi = cg_f32(c, n->attr.f[0]), lo = cg_f32(c, -n->attr.f[0]);
 	x = LLVMBuildSelect(c->b, LLVMBuildFCmp(c->b, LLVMRealOGT, x, hi, ""), hi, x, "");
 	return LLVMBuildSelect(c->b, LLVMBuildFCmp(c->b, LLVMRealOLT, x, lo, ""), lo, x, "");
+}
+
+/* d(scale·Σ|x|)/dx = scale·sign(x), 0 at x = 0 (PyTorch's sign) */
+LLVMValueRef cg_sc_abs_sum_grad(cg *c, const mlc_node *n, LLVMValueRef const *in)
+{
+	LLVMValueRef x = in[0], zero = cg_f32(c, 0), k = cg_f32(c, n->attr.f[0]);
+	LLVMValueRef s = LLVMBuildSelect(c->b, LLVMBuildFCmp(c->b, LLVMRealOLT, x, zero, ""), LLVMBuildFNeg(c->b, k, ""),
+					 zero, "");
+	s = LLVMBuildSelect(c->b, LLVMBuildFCmp(c->b, LLVMRealOGT, x, zero, ""), k, s, "");
+	return fmul(c, s, in[1]);
+}
+
+/* d(scale·Σx²)/dx = 2·scale·x */
+LLVMValueRef cg_sc_sumsq_grad(cg *c, const mlc_node *n, LLVMValueRef const *in)
+{
+	return fmul(c, fmul(c, in[0], cg_f32(c, 2 * n->attr.f[0])), in[1]);
 }

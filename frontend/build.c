@@ -55,7 +55,10 @@ static mlc_node *param(fe *f, fe_layer *l, const char *suffix, int rank, const i
 		mult *= f->inst[k].lr_mult;
 	if (trainable)
 		fe_attr_set(OP_PARAM, &p->attr, "lr_mult", mult);
-	return shaped(f, p);
+	p = shaped(f, p);
+	if (p && trainable && strcmp(suffix, "weight") == 0 && strcmp(l->kind->name, "batchnorm") != 0)
+		fe_note_weight(f, l, p);
+	return p;
 }
 
 /* h + bias (zeros, one per last-dimension entry), then the activation. */

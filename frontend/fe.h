@@ -82,6 +82,9 @@ struct fe_layer {
 	bool in_cycle;      /* already named in a reported cycle */
 	int stackpos, next_src;
 	double lr_mult;     /* `lr_mult:` (1): scales the learning rate of its parameters */
+	double l1, l2;      /* `l1:`, `l2:` penalties on its weight (0: none; regularize.c) */
+	mlc_loc l1_loc, l2_loc;
+	bool has_weight;    /* it made a weight penalties can apply to */
 };
 
 /* A string → index table (open addressing) for names: inputs and layers. */
@@ -136,6 +139,12 @@ struct fe_scope {
 	int first;            /* its layers start here */
 };
 
+/* A layer's weight and its layer's l1/l2 (regularize.c). */
+typedef struct {
+	mlc_node *p;
+	double l1, l2;
+} fe_weight;
+
 struct fe {
 	mlc_diag *d;
 	mlc_arena *tmp;     /* the spec tree and scratch; freed after loading */
@@ -159,6 +168,8 @@ struct fe {
 	mlc_loc failed_loc;
 	const yt_node *failed_args;
 	bool too_big;       /* the expansion limit was reported */
+	fe_weight *weights; /* every layer weight, in f->tmp (regularize.c) */
+	int nweights, capweights;
 };
 
 /* schema.c: reading typed values, with located errors naming the key. */
@@ -268,6 +279,11 @@ void fe_note_instances(fe *f, int inst);
 /* config.c: loss, optimizer and data sections. */
 void fe_loss(fe *f, const yt_node *v, mlc_loc key);
 void fe_optimizer(fe *f, const yt_node *v, mlc_loc key);
+/* regularize.c: `l1:`/`l2:` of a layer; a layer's weight; then, after the
+ * loss, the penalties (and `regularization:`, v may be NULL) added to it. */
+void fe_layer_penalty(fe *f, fe_layer *l, const yt_node *k, const yt_node *v);
+void fe_note_weight(fe *f, fe_layer *l, mlc_node *p);
+void fe_penalties(fe *f, const yt_node *v, mlc_loc key);
 void fe_data(fe *f, const yt_node *v, mlc_loc key);
 void fe_metrics(fe *f, const yt_node *v, mlc_loc key);
 

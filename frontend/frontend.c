@@ -8,10 +8,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-enum { K_NAME, K_INPUTS, K_BLOCKS, K_LAYERS, K_GRAPH, K_OUTPUT, K_LOSS, K_OPTIMIZER, K_DATA, K_METRICS, K_COUNT };
+enum { K_NAME, K_INPUTS, K_BLOCKS, K_LAYERS, K_GRAPH, K_OUTPUT, K_LOSS, K_OPTIMIZER, K_DATA, K_METRICS,
+       K_REGULARIZATION, K_COUNT };
 static const char *const top_keys[K_COUNT + 1] = {"name", "inputs", "blocks", "layers", "graph",
 						  "output", "loss", "optimizer", "data", "metrics",
-						  NULL};
+						  "regularization", NULL};
 
 enum { MAX_INPUT_RANK = MLC_MAX_RANK - 1 }; /* one dimension is the batch */
 
@@ -191,6 +192,7 @@ static void read_spec(fe *f, const yt_node *root)
 	else if (absent[K_LOSS])
 		mlc_error_file(f->d, f->file, "the spec has no 'loss'; name one, e.g. "
 			       "'loss: softmax_cross_entropy'");
+	fe_penalties(f, v[K_REGULARIZATION], k[K_REGULARIZATION]);
 	if (v[K_OPTIMIZER])
 		fe_optimizer(f, v[K_OPTIMIZER], k[K_OPTIMIZER]);
 	if (v[K_DATA])

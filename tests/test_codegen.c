@@ -740,6 +740,24 @@ static void test_clipping(void **state)
 	}
 }
 
+/* The L1/L2 penalties and their gradients, at scale 1 and not, on values
+ * with exact zeros ("sat": 0, 0.3, 1) and signed ones. */
+static void test_penalties(void **state)
+{
+	for (int c = 0; c < 4; c++) {
+		mlc_graph *g = mlc_graph_new("penalty");
+		mlc_node *x = c & 1 ? IN(g, "sat", N, 13) : IN(g, "x", 37);
+		mlc_node *dl = scalar_in(g, OP_INPUT, "dl");
+		double scale = c & 2 ? 0.25 : 1;
+		mlc_node *l1 = opa(g, OP_ABS_SUM, scale, 0, 0, x, NULL, NULL);
+		mlc_node *l2 = opa(g, OP_SUMSQ, scale, 0, 0, x, NULL, NULL);
+		mlc_graph_ret(g, "loss", op(g, OP_ADD, l1, l2, NULL));
+		mlc_node *g1 = opa(g, OP_ABS_SUM_GRAD, scale, 0, 0, x, dl, NULL);
+		mlc_graph_ret(g, "pred", op(g, OP_ADD, g1, opa(g, OP_SUMSQ_GRAD, scale, 0, 0, x, dl, NULL), NULL));
+		run(g);
+	}
+}
+
 /* The output of an elementwise op may be planned onto its dying input. */
 static void test_inplace(void **state)
 {
@@ -1341,6 +1359,7 @@ int main(void)
 		cmocka_unit_test(test_sum_rows),   cmocka_unit_test_teardown(test_losses, reset_tolerance),
 		cmocka_unit_test(test_loss_grads), cmocka_unit_test(test_optimizers),
 		cmocka_unit_test(test_train),      cmocka_unit_test(test_clipping),
+		cmocka_unit_test(test_penalties),
 		cmocka_unit_test(test_inplace),    cmocka_unit_test(test_bad_plans),
 		cmocka_unit_test(test_layout),     cmocka_unit_test(test_batchnorm),
 		cmocka_unit_test(test_batchnorm_grads), cmocka_unit_test(test_dropout),

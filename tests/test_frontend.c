@@ -922,6 +922,58 @@ static void test_lr_mult(void **state)
 	unload(&r);
 }
 
+/* l1/l2 on layers and regularization: one abs_sum/sumsq per penalized
+ * parameter with the summed λ, added to the loss; weights by default. */
+static void test_penalties(void **state)
+{
+	(void)state;
+	loaded r;
+	mlc_graph *g = must_load("x.yaml",
+				 "name: n\n"
+				 "inputs: {x: {shape: [3]}}\n"
+				 "layers:\n"
+				 "  - {dense: 3, l1: 0.25}\n"
+				 "  - batchnorm\n"
+				 "  - {dense: 2, l2: 0.5, l1: 0.125}\n"
+				 "loss: mse\n"
+				 "regularization: {l2: 1.5}\n",
+				 &r)->graph;
+	static const struct {
+		mlc_opcode op;
+		const char *param;
+		double scale;
+	} want[] = {{OP_ABS_SUM, "dense1.weight", 0.25}, {OP_SUMSQ, "dense1.weight", 1.5},
+		    {OP_ABS_SUM, "dense2.weight", 0.125}, {OP_SUMSQ, "dense2.weight", 2}};
+	int k = 0;
+	for (int i = 0; i < g->nnode; i++) {
+		mlc_node *n = g->node[i];
+		if (n->op != OP_ABS_SUM && n->op != OP_SUMSQ)
+			continue;
+		assert_true(k < 4);
+		assert_int_equal(n->op, want[k].op);
+		assert_string_equal(n->src[0]->name, want[k].param);
+		assert_true(n->attr.f[0] == want[k].scale);
+		k++;
+	}
+	assert_int_equal(k, 4);
+	mlc_node *loss = mlc_graph_find_ret(g, "loss");
+	assert_int_equal(loss->op, OP_ADD); /* the last penalty added */
+	unload(&r);
+	/* params: patterns, biases allowed */
+	g = must_load("x.yaml",
+		      "name: n\ninputs: {x: {shape: [3]}}\nlayers: [{dense: 3}, {dense: 2}]\nloss: mse\n"
+		      "regularization: {l1: 0.5, params: ['*.bias']}\n",
+		      &r)->graph;
+	k = 0;
+	for (int i = 0; i < g->nnode; i++)
+		if (g->node[i]->op == OP_ABS_SUM) {
+			assert_non_null(strstr(g->node[i]->src[0]->name, ".bias"));
+			k++;
+		}
+	assert_int_equal(k, 2);
+	unload(&r);
+}
+
 static void test_config_values(void **state)
 {
 	loaded r;
@@ -1232,7 +1284,7 @@ int main(void)
 		cmocka_unit_test(test_config_values),
 		cmocka_unit_test(test_config_schedules),
 		cmocka_unit_test(test_optimizer_values), cmocka_unit_test(test_clip_values),
-		cmocka_unit_test(test_lr_mult),
+		cmocka_unit_test(test_lr_mult), cmocka_unit_test(test_penalties),
 		cmocka_unit_test(test_relative_paths),
 		cmocka_unit_test(test_missing_file),
 		cmocka_unit_test(test_limits),

@@ -330,9 +330,19 @@ static void eval_node(const mlc_node *v, int64_t n, double lr, ref_mode m, doubl
 	case OP_KL_DIV:
 	case OP_KL_DIV_GRAD: ref_eval_loss(v, n, s, out); break;
 	case OP_SUMSQ:
+	case OP_ABS_SUM:
 		out[0] = 0;
 		for (int64_t i = 0; i < scnt; i++)
-			out[0] += s[0][i] * s[0][i];
+			out[0] += v->op == OP_SUMSQ ? s[0][i] * s[0][i] : fabs(s[0][i]);
+		out[0] *= a;
+		break;
+	case OP_SUMSQ_GRAD:
+		for (int64_t i = 0; i < cnt; i++)
+			out[i] = 2 * a * s[0][i] * s[1][0];
+		break;
+	case OP_ABS_SUM_GRAD:
+		for (int64_t i = 0; i < cnt; i++)
+			out[i] = a * (s[0][i] > 0 ? 1 : s[0][i] < 0 ? -1 : 0) * s[1][0];
 		break;
 	case OP_CLIP_COEF:
 		out[0] = fmin(1, a / (sqrt(s[0][0]) + 1e-6));

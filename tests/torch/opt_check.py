@@ -51,7 +51,8 @@ def shrink(f):  # decoupled weight decay before a torch step without it: p ← p
 
 
 # (label, mlc optimizer mapping, torch constructor[, gradient clipping before
-# each step[, (lr, lr_mult of dense1, of dense2): torch param groups of lr·lr_mult]])
+# each step[, (lr, lr_mult of dense1, of dense2): torch param groups of lr·lr_mult
+# [, (YAML lines for dense1, for dense2, penalty(p) added to the torch loss)]]])
 CASES = [
     ("adam", "{type: adam, lr: 0.05}",
      lambda p: torch.optim.Adam(p, lr=0.05)),
@@ -113,6 +114,19 @@ CASES = [
      lambda p: torch.optim.Adagrad(p, lr=0.1), clip_norm(0.2), (0.1, 2, 0.25)),
     ("adadelta_lr_mult", "{type: adadelta, lr: 1}",
      lambda p: torch.optim.Adadelta(p, lr=1), None, (1.0, 0.5, 2)),
+    # L1/L2 penalties in the loss: layer keys and `regularization:`
+    ("sgd_l1_l2", "{type: sgd, lr: 0.1, momentum: 0.9}",
+     lambda p: torch.optim.SGD(p, lr=0.1, momentum=0.9), None, None,
+     ("\n    l1: 0.02", "\n    l2: 0.05",
+      lambda p: 0.02 * p["dense1.weight"].abs().sum() + 0.05 * (p["dense2.weight"] ** 2).sum())),
+    ("adam_regularization", "{type: adam, lr: 0.05}\nregularization: {l2: 0.1, l1: 0.01}",
+     lambda p: torch.optim.Adam(p, lr=0.05), None, None,
+     ("", "\n    l2: 0.05",
+      lambda p: sum(0.1 * (p[k] ** 2).sum() + 0.01 * p[k].abs().sum() for k in ("dense1.weight", "dense2.weight"))
+      + 0.05 * (p["dense2.weight"] ** 2).sum())),
+    ("sgd_l2_is_wd", "{type: sgd, lr: 0.1}\nregularization: {l2: 0.05, params: ['dense*']}",
+     lambda p: torch.optim.SGD(p, lr=0.1, weight_decay=0.1), None, None,  # wd = 2λ, on every param
+     ("", "", lambda p: 0)),
 ]
 
 SPEC = """name: optcheck
@@ -140,7 +154,7 @@ def run(cmd):
         raise RuntimeError(f"{' '.join(cmd)}: exit {r.returncode}\n{r.stdout}")
 
 
-def torch_steps(w0, x, y, make, steps, clip=None, mult=None):
+def torch_steps(w0, x, y, make, steps, clip=None, mult=None, penalty=None):
     p = {k: torch.tensor(v, dtype=torch.float32, requires_grad=True) for k, v in w0.items()}
     if mult:
         lr, m1, m2 = mult
@@ -152,7 +166,10 @@ def torch_steps(w0, x, y, make, steps, clip=None, mult=None):
         opt.zero_grad()
         h = torch.tanh(x @ p["dense1.weight"].T + p["dense1.bias"])
         pred = h @ p["dense2.weight"].T + p["dense2.bias"]
-        torch.nn.functional.mse_loss(pred, y).backward()
+        loss = torch.nn.functional.mse_loss(pred, y)
+        if penalty:
+            loss = loss + penalty(p)
+        loss.backward()
         if clip:
             clip(list(p.values()))
         opt.step()
@@ -178,8 +195,11 @@ def main():
     for label, mopt, make, *extra in CASES:
         clip = extra[0] if extra else None
         mult = extra[1] if len(extra) > 1 else None
+        reg = extra[2] if len(extra) > 2 else None
         spec = os.path.join(work, f"{label}.yaml")
         lines = [f"\n    lr_mult: {m}" if mult else "" for m in (mult or (0, 0, 0))[1:]]
+        if reg:
+            lines = [a + b for a, b in zip(lines, reg[:2])]
         with open(spec, "w") as f:
             f.write(SPEC.format(opt=mopt, m1=lines[0], m2=lines[1]))
         try:
@@ -193,7 +213,7 @@ def main():
             continue
         w0 = {k: v.astype(np.float64) for k, v in st.read(w0_path)[0].items()}
         got = {k: v.astype(np.float64) for k, v in st.read(w5_path)[0].items()}
-        ref = torch_steps(w0, xt, yt, make, 5, clip, mult)
+        ref = torch_steps(w0, xt, yt, make, 5, clip, mult, reg[2] if reg else None)
         worst = worst_d = 0.0
         for k, r in ref.items():
             diff = np.max(np.abs(got[k] - r))

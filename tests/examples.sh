@@ -48,6 +48,7 @@ expect logistic 0.80 logistic.yaml --quiet
 expect early_stopping 0.80 early_stopping.yaml --quiet
 expect softmax_regression 0.75 softmax_regression.yaml --epochs 1 --quiet
 expect fashion_mlp 0.80 fashion_mlp.yaml --epochs 1 --quiet
+expect regularized_mlp 0.78 regularized_mlp.yaml --epochs 1 --quiet
 expect lenet 0.80 lenet.yaml --epochs 1 --quiet
 expect cifar_cnn 0.95 "$(synth cifar_cnn.yaml)" --epochs 6 --quiet
 expect resnet 0.95 "$(synth resnet.yaml)" --quiet

@@ -289,5 +289,6 @@ LLVMValueRef cg_sc_clip_value(cg *c, const mlc_node *n, LLVMValueRef const *in);
 /* L1/L2 penalties' gradients (kernels_update.c; cg_sumsq also does abs_sum) */
 LLVMValueRef cg_sc_abs_sum_grad(cg *c, const mlc_node *n, LLVMValueRef const *in);
 LLVMValueRef cg_sc_sumsq_grad(cg *c, const mlc_node *n, LLVMValueRef const *in);
+LLVMValueRef cg_sc_scale(cg *c, const mlc_node *n, LLVMValueRef const *in); /* kernels_elementwise.c */
 
 #endif

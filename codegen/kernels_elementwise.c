@@ -190,3 +190,8 @@ LLVMValueRef cg_sc_bce_logits_grad(cg *c, const mlc_node *n, LLVMValueRef const 
 	LLVMValueRef s = LLVMBuildFDiv(c->b, cg_f32(c, 1), den, "");
 	return LLVMBuildFMul(c->b, LLVMBuildFSub(c->b, s, in[1], ""), seed_per_elem(c, n, in[2]), "");
 }
+
+LLVMValueRef cg_sc_scale(cg *c, const mlc_node *n, LLVMValueRef const *in)
+{
+	return LLVMBuildFMul(c->b, in[0], cg_f32(c, n->attr.f[0]), "");
+}

@@ -22,9 +22,21 @@ static bool need_classes(fe *f, const char *name, mlc_loc loc)
 	return false;
 }
 
-/* The "labels" input of the loss layer. */
+/* The "labels" input of the loss layer; with a list of losses (loss_sum.c)
+ * all read the first one's, which must suit them (NULL after an error). */
 static mlc_node *labels_input(fe *f, mlc_dtype t, int rank, const int64_t *dim, mlc_loc loc)
 {
+	mlc_node *old = mlc_graph_find_value(f->g, "labels");
+	if (old) {
+		mlc_node want = {.dtype = t, .rank = rank};
+		memcpy(want.dim, dim, sizeof *dim * (size_t)rank);
+		char a[96], b[96];
+		if (old->dtype == t && mlc_same_shape(old, &want))
+			return old;
+		mlc_error_at(f->d, loc, "every loss of the list reads the same labels: this one needs %s, "
+			     "the first one %s", mlc_type_str(&want, a, sizeof a), mlc_type_str(old, b, sizeof b));
+		return NULL;
+	}
 	mlc_node *labels = mlc_source(f->g, OP_INPUT, "labels", t, rank, dim, loc);
 	labels->layer = mlc_arena_strdup(f->g->arena, "loss");
 	return labels;
@@ -54,7 +66,7 @@ static mlc_node *loss_classes(fe *f, const char *name, mlc_opcode op, const mlc_
 	if (!need_classes(f, name, loc))
 		return NULL;
 	mlc_node *labels = labels_input(f, DT_I32, 1, (int64_t[]){MLC_BATCH}, loc);
-	return loss_folding(f, op, OP_SOFTMAX, labels, loc, pred);
+	return labels ? loss_folding(f, op, OP_SOFTMAX, labels, loc, pred) : NULL;
 }
 
 /* Scores or probabilities against integer labels, read as they are: the
@@ -65,6 +77,8 @@ static mlc_node *loss_scores(fe *f, const char *name, mlc_opcode op, const mlc_a
 	if (!need_classes(f, name, loc))
 		return NULL;
 	mlc_node *labels = labels_input(f, DT_I32, 1, (int64_t[]){MLC_BATCH}, loc);
+	if (!labels)
+		return NULL;
 	*pred = f->output;
 	return fe_emit(f, labels->layer, loc, op, a, 2, (mlc_node *[]){f->output, labels});
 }
@@ -76,6 +90,8 @@ static mlc_node *loss_targets(fe *f, const char *name, mlc_opcode op, const mlc_
 	(void)name, (void)a;
 	mlc_node *out = f->output;
 	mlc_node *labels = labels_input(f, DT_F32, out->rank, out->dim, loc);
+	if (!labels)
+		return NULL;
 	*pred = out;
 	return fe_emit(f, labels->layer, loc, op, NULL, 2, (mlc_node *[]){out, labels});
 }
@@ -87,7 +103,7 @@ static mlc_node *loss_logit_targets(fe *f, const char *name, mlc_opcode op, cons
 	(void)name, (void)a;
 	mlc_node *out = f->output;
 	mlc_node *labels = labels_input(f, DT_F32, out->rank, out->dim, loc);
-	return loss_folding(f, op, OP_SIGMOID, labels, loc, pred);
+	return labels ? loss_folding(f, op, OP_SIGMOID, labels, loc, pred) : NULL;
 }
 
 /* Logits against target distributions f32[N,C]; a softmax at the output is folded. */
@@ -98,7 +114,7 @@ static mlc_node *loss_distributions(fe *f, const char *name, mlc_opcode op, cons
 	if (!need_classes(f, name, loc))
 		return NULL;
 	mlc_node *labels = labels_input(f, DT_F32, 2, f->output->dim, loc);
-	return loss_folding(f, op, OP_SOFTMAX, labels, loc, pred);
+	return labels ? loss_folding(f, op, OP_SOFTMAX, labels, loc, pred) : NULL;
 }
 
 static const char *const loss_names[] = {"softmax_cross_entropy", "cross_entropy", "mse",

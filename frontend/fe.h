@@ -284,6 +284,8 @@ void fe_optimizer(fe *f, const yt_node *v, mlc_loc key);
 void fe_layer_penalty(fe *f, fe_layer *l, const yt_node *k, const yt_node *v);
 void fe_note_weight(fe *f, fe_layer *l, mlc_node *p);
 void fe_penalties(fe *f, const yt_node *v, mlc_loc key);
+/* loss_sum.c: `loss:` as a list, Σ weight·loss (each built by fe_loss). */
+void fe_loss_list(fe *f, const yt_node *v, mlc_loc key);
 void fe_data(fe *f, const yt_node *v, mlc_loc key);
 void fe_metrics(fe *f, const yt_node *v, mlc_loc key);
 

@@ -187,7 +187,9 @@ static void read_spec(fe *f, const yt_node *root)
 		mlc_error_file(f->d, f->file, "the spec has no 'layers' (or 'graph'); list the model's "
 			       "layers, e.g. 'layers: [{dense: 10}]'");
 	}
-	if (v[K_LOSS])
+	if (v[K_LOSS] && v[K_LOSS]->kind == YT_SEQ)
+		fe_loss_list(f, v[K_LOSS], k[K_LOSS]);
+	else if (v[K_LOSS])
 		fe_loss(f, v[K_LOSS], k[K_LOSS]);
 	else if (absent[K_LOSS])
 		mlc_error_file(f->d, f->file, "the spec has no 'loss'; name one, e.g. "

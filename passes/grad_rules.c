@@ -173,3 +173,9 @@ void grad_abs_sum(mlc_graph *g, node *n, node *dy, node **dx)
 {
 	penalty_grad(g, n, OP_ABS_SUM_GRAD, dy, dx);
 }
+
+/* scale: d(x·factor) = dy·factor */
+void grad_scale(mlc_graph *g, node *n, node *dy, node **dx)
+{
+	dx[0] = mlc_build(g, OP_SCALE, n, &n->attr, dy, NULL, NULL);
+}

@@ -353,7 +353,7 @@ static void test_unary(void **state)
 	} cases[] = {
 		{OP_RELU, 0, "x"},     {OP_LEAKY_RELU, 0.1, "x"}, {OP_SIGMOID, 1, "x"},
 		{OP_SIGMOID, 2.5, "wide"}, {OP_TANH, 0, "x"},     {OP_TANH, 0, "wide"},
-		{OP_STEP, 0, "x"},
+		{OP_STEP, 0, "x"},     {OP_SCALE, 0.3, "x"},
 	};
 	for (size_t c = 0; c < MLC_COUNTOF(cases); c++)
 		for (int shape = 0; shape < NSHAPES; shape++) {

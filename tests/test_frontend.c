@@ -974,6 +974,46 @@ static void test_penalties(void **state)
 	unload(&r);
 }
 
+/* loss: a list — each loss on its output, one labels input, the weighted
+ * ones scaled, summed into "loss"; "pred" from the first. */
+static void test_loss_list(void **state)
+{
+	(void)state;
+	loaded r;
+	mlc_graph *g = must_load("x.yaml",
+				 "name: n\n"
+				 "inputs: {x: {shape: [4]}}\n"
+				 "graph:\n"
+				 "  h: {dense: 8, activation: relu, input: x}\n"
+				 "  aux: {dense: 3, input: h}\n"
+				 "  out: {dense: 3, activation: softmax, input: h}\n"
+				 "output: out\n"
+				 "loss: [cross_entropy, {type: cross_entropy, output: aux, weight: 0.3}, "
+				 "{output: aux, type: hinge}]\n",
+				 &r)->graph;
+	mlc_node *loss = mlc_graph_find_ret(g, "loss"), *pred = mlc_graph_find_ret(g, "pred");
+	assert_string_equal(pred->layer, "out"); /* the first loss's: the softmax kept */
+	assert_int_equal(pred->op, OP_SOFTMAX);
+	/* ((xent(out) + scale(xent(aux))) + hinge(aux)) */
+	assert_int_equal(loss->op, OP_ADD);
+	assert_int_equal(loss->src[1]->op, OP_HINGE);
+	mlc_node *first = loss->src[0];
+	assert_int_equal(first->op, OP_ADD);
+	assert_int_equal(first->src[0]->op, OP_SOFTMAX_XENT);
+	assert_ptr_equal(first->src[0]->src[0], pred->src[0]); /* folded: reads the logits */
+	assert_int_equal(first->src[1]->op, OP_SCALE);
+	assert_true(first->src[1]->attr.f[0] == 0.3);
+	mlc_node *aux = first->src[1]->src[0];
+	assert_int_equal(aux->op, OP_SOFTMAX_XENT);
+	assert_string_equal(aux->src[0]->layer, "aux");
+	assert_ptr_equal(aux->src[1], loss->src[1]->src[1]); /* one labels input */
+	int inputs = 0;
+	for (int i = 0; i < g->nnode; i++)
+		inputs += g->node[i]->op == OP_INPUT;
+	assert_int_equal(inputs, 2); /* x and labels */
+	unload(&r);
+}
+
 static void test_config_values(void **state)
 {
 	loaded r;
@@ -1285,6 +1325,7 @@ int main(void)
 		cmocka_unit_test(test_config_schedules),
 		cmocka_unit_test(test_optimizer_values), cmocka_unit_test(test_clip_values),
 		cmocka_unit_test(test_lr_mult), cmocka_unit_test(test_penalties),
+		cmocka_unit_test(test_loss_list),
 		cmocka_unit_test(test_relative_paths),
 		cmocka_unit_test(test_missing_file),
 		cmocka_unit_test(test_limits),

@@ -374,6 +374,10 @@ static void test_penalties(void **s)
 		mlc_node *loss = op2(g, OP_MSE, h, input(g, "t", 3));
 		loss = op2(g, OP_ADD, loss, mlc_build(g, OP_ABS_SUM, w, &l1, w, NULL, NULL));
 		loss = op2(g, OP_ADD, loss, mlc_build(g, OP_SUMSQ, w, &l2, w, NULL, NULL));
+		mlc_attrs sc;
+		mlc_attrs_default(OP_SCALE, &sc, g->arena);
+		sc.f[0] = 0.75; /* a weighted loss */
+		loss = mlc_build(g, OP_SCALE, loss, &sc, loss, NULL, NULL);
 		mlc_graph_ret(g, "loss", loss);
 		check(g, 1);
 	}

@@ -234,6 +234,7 @@ static mlc_graph *build_all_ops(void)
 	mlc_node *ss = mlc_build(g, OP_SUMSQ, w, NULL, gw, NULL, NULL);
 	mlc_node *cc = mlc_build(g, OP_CLIP_COEF, NULL, &cn, ss, NULL, NULL);
 	mlc_node *pa = mlc_build(g, OP_ABS_SUM, w, &cn, gw, NULL, NULL);
+	mlc_graph_ret(g, "scaled", mlc_build(g, OP_SCALE, w, &cv, pa, NULL, NULL));
 	mlc_graph_ret(g, "l1", mlc_build(g, OP_ABS_SUM_GRAD, w, &cv, gw, pa, NULL));
 	mlc_graph_ret(g, "l2", mlc_build(g, OP_SUMSQ_GRAD, w, &cv, gw, ss, NULL));
 	mlc_graph_ret(g, "clipped", mlc_build(g, OP_CLIP_VALUE, w, &cv, mlc_build(g, OP_MUL_SCALAR, w, NULL, gw, cc, NULL),

@@ -336,6 +336,10 @@ static void eval_node(const mlc_node *v, int64_t n, double lr, ref_mode m, doubl
 			out[0] += v->op == OP_SUMSQ ? s[0][i] * s[0][i] : fabs(s[0][i]);
 		out[0] *= a;
 		break;
+	case OP_SCALE:
+		for (int64_t i = 0; i < cnt; i++)
+			out[i] = s[0][i] * a;
+		break;
 	case OP_SUMSQ_GRAD:
 		for (int64_t i = 0; i < cnt; i++)
 			out[i] = 2 * a * s[0][i] * s[1][0];

@@ -52,7 +52,8 @@ def shrink(f):  # decoupled weight decay before a torch step without it: p ← p
 
 # (label, mlc optimizer mapping, torch constructor[, gradient clipping before
 # each step[, (lr, lr_mult of dense1, of dense2): torch param groups of lr·lr_mult
-# [, (YAML lines for dense1, for dense2, penalty(p) added to the torch loss)]]])
+# [, (YAML lines for dense1, for dense2, penalty(p) added to the torch loss)
+# [, a loss list in YAML: then the third item is the torch loss(p, pred, y)]]]])
 CASES = [
     ("adam", "{type: adam, lr: 0.05}",
      lambda p: torch.optim.Adam(p, lr=0.05)),
@@ -124,6 +125,12 @@ CASES = [
      ("", "\n    l2: 0.05",
       lambda p: sum(0.1 * (p[k] ** 2).sum() + 0.01 * p[k].abs().sum() for k in ("dense1.weight", "dense2.weight"))
       + 0.05 * (p["dense2.weight"] ** 2).sum())),
+    # a weighted sum of losses (loss: a list) against the same sum in torch
+    ("sgd_loss_sum", "{type: sgd, lr: 0.1, momentum: 0.5}",
+     lambda p: torch.optim.SGD(p, lr=0.1, momentum=0.5), None, None,
+     ("", "", lambda p, pred, y: 1.5 * torch.nn.functional.mse_loss(pred, y)
+      + 2 * torch.nn.functional.l1_loss(pred, y)),
+     "[{type: mse, weight: 0.5}, {type: mae, weight: 2}, mse]"),
     ("sgd_l2_is_wd", "{type: sgd, lr: 0.1}\nregularization: {l2: 0.05, params: ['dense*']}",
      lambda p: torch.optim.SGD(p, lr=0.1, weight_decay=0.1), None, None,  # wd = 2λ, on every param
      ("", "", lambda p: 0)),
@@ -136,7 +143,7 @@ layers:
   - dense: 3
     activation: tanh{m1}
   - dense: 2{m2}
-loss: mse
+loss: {loss}
 optimizer: {opt}
 data:
   format: csv
@@ -154,7 +161,7 @@ def run(cmd):
         raise RuntimeError(f"{' '.join(cmd)}: exit {r.returncode}\n{r.stdout}")
 
 
-def torch_steps(w0, x, y, make, steps, clip=None, mult=None, penalty=None):
+def torch_steps(w0, x, y, make, steps, clip=None, mult=None, penalty=None, loss_fn=None):
     p = {k: torch.tensor(v, dtype=torch.float32, requires_grad=True) for k, v in w0.items()}
     if mult:
         lr, m1, m2 = mult
@@ -166,7 +173,7 @@ def torch_steps(w0, x, y, make, steps, clip=None, mult=None, penalty=None):
         opt.zero_grad()
         h = torch.tanh(x @ p["dense1.weight"].T + p["dense1.bias"])
         pred = h @ p["dense2.weight"].T + p["dense2.bias"]
-        loss = torch.nn.functional.mse_loss(pred, y)
+        loss = loss_fn(p, pred, y) if loss_fn else torch.nn.functional.mse_loss(pred, y)
         if penalty:
             loss = loss + penalty(p)
         loss.backward()
@@ -196,12 +203,13 @@ def main():
         clip = extra[0] if extra else None
         mult = extra[1] if len(extra) > 1 else None
         reg = extra[2] if len(extra) > 2 else None
+        loss = extra[3] if len(extra) > 3 else None  # YAML of a loss list; reg[2] is then the torch loss
         spec = os.path.join(work, f"{label}.yaml")
         lines = [f"\n    lr_mult: {m}" if mult else "" for m in (mult or (0, 0, 0))[1:]]
         if reg:
             lines = [a + b for a, b in zip(lines, reg[:2])]
         with open(spec, "w") as f:
-            f.write(SPEC.format(opt=mopt, m1=lines[0], m2=lines[1]))
+            f.write(SPEC.format(opt=mopt, m1=lines[0], m2=lines[1], loss=loss or "mse"))
         try:
             if not os.path.exists(w0_path):  # realistic initial weights from mlc's initializers
                 run([opt.mlc, "run", spec, "--quiet", "--epochs", "1", "--seed", "3", "--save", w0_path])
@@ -213,7 +221,8 @@ def main():
             continue
         w0 = {k: v.astype(np.float64) for k, v in st.read(w0_path)[0].items()}
         got = {k: v.astype(np.float64) for k, v in st.read(w5_path)[0].items()}
-        ref = torch_steps(w0, xt, yt, make, 5, clip, mult, reg[2] if reg else None)
+        ref = torch_steps(w0, xt, yt, make, 5, clip, mult, reg[2] if reg and not loss else None,
+                          reg[2] if loss else None)
         worst = worst_d = 0.0
         for k, r in ref.items():
             diff = np.max(np.abs(got[k] - r))

@@ -46,6 +46,7 @@ expect xor 1.0 xor.yaml --quiet
 expect perceptron 0.96 perceptron.yaml --quiet
 expect logistic 0.80 logistic.yaml --quiet
 expect early_stopping 0.80 early_stopping.yaml --quiet
+expect aux_classifier 0.80 aux_classifier.yaml --quiet
 expect softmax_regression 0.75 softmax_regression.yaml --epochs 1 --quiet
 expect fashion_mlp 0.80 fashion_mlp.yaml --epochs 1 --quiet
 expect regularized_mlp 0.78 regularized_mlp.yaml --epochs 1 --quiet

@@ -222,6 +222,7 @@ void cg_adam(cg *c, const mlc_node *n); /* adam and adamw */
 void cg_rmsprop(cg *c, const mlc_node *n);
 void cg_adagrad(cg *c, const mlc_node *n);
 void cg_adadelta(cg *c, const mlc_node *n);
+void cg_sumsq(cg *c, const mlc_node *n);
 
 /* Convolution and pooling (kernels_conv.c, kernels_pool.c). */
 void cg_conv2d(cg *c, const mlc_node *n);
@@ -282,5 +283,12 @@ LLVMValueRef cg_bn_apply(cg *c, LLVMValueRef x, LLVMValueRef shift, LLVMValueRef
 void cg_batchnorm_grad(cg *c, const mlc_node *n);
 void cg_batchnorm_grad_gamma(cg *c, const mlc_node *n);
 LLVMValueRef cg_sc_dropout(cg *c, const mlc_node *n, LLVMValueRef const *in); /* and dropout_grad */
+/* gradient clipping (kernels_update.c) */
+LLVMValueRef cg_sc_clip_coef(cg *c, const mlc_node *n, LLVMValueRef const *in);
+LLVMValueRef cg_sc_mul_scalar(cg *c, const mlc_node *n, LLVMValueRef const *in);
+LLVMValueRef cg_sc_clip_value(cg *c, const mlc_node *n, LLVMValueRef const *in);
+/* L1/L2 penalties' gradients (kernels_update.c; cg_sumsq also does abs_sum) */
+LLVMValueRef cg_sc_abs_sum_grad(cg *c, const mlc_node *n, LLVMValueRef const *in);
+LLVMValueRef cg_sc_sumsq_grad(cg *c, const mlc_node *n, LLVMValueRef const *in);
 
 #endif

@@ -22,8 +22,8 @@ typedef void (*mlc_entry_fn)(float *params, float *act, int64_t n, const float *
 extern const char *const mlc_entry_names[MLC_ENTRY_COUNT]; /* "mlc_predict", ... */
 
 /* The hyper block, 32-bit words (docs/design.md, "Run-time hyperparameters"):
- *   hyper[MLC_HYPER_LR]    learning rate, a float (times each sgd's lr_mult;
- *                          the other updates use it as is);
+ *   hyper[MLC_HYPER_LR]    learning rate, a float (times each update's
+ *                          lr_mult, its parameter's layer's);
  *   hyper[MLC_HYPER_SEED]  dropout seed, raw uint32 bits (not a float value);
  *   hyper[MLC_HYPER_STEP]  train-step counter (dropout masks; adam/adamw bias
  *                          correction with t = step + 1), raw uint32 bits.

@@ -1,22 +1,32 @@
 /* kernels_update.c — optimizer updates, applied in place to the parameter
- * arena over an element range [begin, end). */
+ * arena over an element range [begin, end); gradient clipping; the L1/L2
+ * penalties and their gradients. */
 #include "cg.h"
 
-/* SGD with PyTorch's momentum/Nesterov semantics:
+/* SGD with PyTorch's momentum/Nesterov semantics and weight decay wd:
+ *   decoupled: p *= 1 - lr wd      else: g += wd p
  *   μ ≠ 0: v = μ v + g;  d = nesterov ? g + μ v : v      μ = 0: d = g
  *   p -= lr d,  lr = hyper[0] * lr_mult
  * The SGD node is planned at its parameter's offset, so operand 0 (the
  * output) and operand 1 (the parameter) are one pointer. */
 void cg_sgd(cg *c, const mlc_node *n)
 {
-	double mu = n->attr.f[0];
-	bool nesterov = n->attr.i[0] != 0;
+	double mu = n->attr.f[0], wd = n->attr.f[2];
+	bool nesterov = n->attr.i[0] != 0, decoupled = n->attr.i[1] != 0;
 	LLVMValueRef p = c->opnd[0], g = c->opnd[2], v = c->opnd[3];
 	LLVMValueRef lr = cg_load(c, c->hyper, cg_i64(c, 0));
 	lr = LLVMBuildFMul(c->b, lr, cg_f32(c, n->attr.f[1]), "");
+	LLVMValueRef shrink = NULL;
+	if (decoupled && wd != 0)
+		shrink = LLVMBuildFSub(c->b, cg_f32(c, 1), LLVMBuildFMul(c->b, lr, cg_f32(c, wd), ""), "");
 	cg_loop l;
 	cg_loop_begin(c, &l, c->begin, c->end, "i");
-	LLVMValueRef gv = cg_load(c, g, l.iv), d = gv;
+	LLVMValueRef gv = cg_load(c, g, l.iv), pv = cg_load(c, p, l.iv);
+	if (shrink)
+		pv = LLVMBuildFMul(c->b, pv, shrink, "");
+	else if (wd != 0)
+		gv = LLVMBuildFAdd(c->b, gv, LLVMBuildFMul(c->b, pv, cg_f32(c, wd), ""), "");
+	LLVMValueRef d = gv;
 	if (mu != 0) {
 		LLVMValueRef muv = cg_f32(c, mu);
 		LLVMValueRef vel = LLVMBuildFMul(c->b, muv, cg_load(c, v, l.iv), "");
@@ -24,7 +34,7 @@ void cg_sgd(cg *c, const mlc_node *n)
 		cg_store(c, vel, v, l.iv);
 		d = nesterov ? LLVMBuildFAdd(c->b, gv, LLVMBuildFMul(c->b, muv, vel, ""), "") : vel;
 	}
-	LLVMValueRef pv = LLVMBuildFSub(c->b, cg_load(c, p, l.iv), LLVMBuildFMul(c->b, lr, d, ""), "");
+	pv = LLVMBuildFSub(c->b, pv, LLVMBuildFMul(c->b, lr, d, ""), "");
 	cg_store(c, pv, p, l.iv);
 	cg_loop_end(c, &l);
 }
@@ -38,7 +48,13 @@ static LLVMValueRef fsub(cg *c, LLVMValueRef a, LLVMValueRef b) { return LLVMBui
 static LLVMValueRef fdiv(cg *c, LLVMValueRef a, LLVMValueRef b) { return LLVMBuildFDiv(c->b, a, b, ""); }
 static LLVMValueRef fsqrt(cg *c, LLVMValueRef x) { return cg_intrin(c, "llvm.sqrt", c->t_f32, &x, 1); }
 
-static LLVMValueRef hyper_lr(cg *c) { return cg_load(c, c->hyper, cg_i64(c, 0)); }
+/* hyper[0] times the update's lr_mult (a layer's; 1 by default) */
+static LLVMValueRef hyper_lr(cg *c, const mlc_node *n)
+{
+	LLVMValueRef lr = cg_load(c, c->hyper, cg_i64(c, 0));
+	double mult = n->attr.f[mlc_op_attr_slot(n->op, "lr_mult")];
+	return mult == 1 ? lr : fmul(c, lr, cg_f32(c, mult));
+}
 
 /* g + wd p (PyTorch's coupled L2 weight decay) */
 static LLVMValueRef decayed(cg *c, LLVMValueRef g, LLVMValueRef p, double wd)
@@ -70,7 +86,7 @@ void cg_adam(cg *c, const mlc_node *n)
 	bool decoupled = n->op == OP_ADAMW;
 	double b1 = n->attr.f[0], b2 = n->attr.f[1], eps = n->attr.f[2], wd = n->attr.f[3];
 	LLVMValueRef p = c->opnd[0], g = c->opnd[2], m = c->opnd[3], v = c->opnd[4];
-	LLVMValueRef lr = hyper_lr(c);
+	LLVMValueRef lr = hyper_lr(c, n);
 	LLVMTypeRef f64 = LLVMDoubleTypeInContext(LLVMGetTypeContext(c->t_f32));
 	LLVMValueRef step = LLVMBuildLoad2(c->b, LLVMInt32TypeInContext(LLVMGetTypeContext(c->t_f32)),
 					   cg_gep(c, c->hyper, cg_i64(c, MLC_HYPER_STEP), c->t_f32), "step");
@@ -100,7 +116,7 @@ void cg_rmsprop(cg *c, const mlc_node *n)
 {
 	double alpha = n->attr.f[0], eps = n->attr.f[1], mu = n->attr.f[2], wd = n->attr.f[3];
 	LLVMValueRef p = c->opnd[0], g = c->opnd[2], s = c->opnd[3], b = c->opnd[4];
-	LLVMValueRef lr = hyper_lr(c);
+	LLVMValueRef lr = hyper_lr(c, n);
 	cg_loop l;
 	cg_loop_begin(c, &l, c->begin, c->end, "i");
 	LLVMValueRef pv = cg_load(c, p, l.iv), gv = decayed(c, cg_load(c, g, l.iv), pv, wd);
@@ -121,7 +137,7 @@ void cg_adagrad(cg *c, const mlc_node *n)
 {
 	double eps = n->attr.f[0], s0 = n->attr.f[1], wd = n->attr.f[2];
 	LLVMValueRef p = c->opnd[0], g = c->opnd[2], s = c->opnd[3];
-	LLVMValueRef lr = hyper_lr(c);
+	LLVMValueRef lr = hyper_lr(c, n);
 	cg_loop l;
 	cg_loop_begin(c, &l, c->begin, c->end, "i");
 	LLVMValueRef pv = cg_load(c, p, l.iv), gv = decayed(c, cg_load(c, g, l.iv), pv, wd);
@@ -140,7 +156,7 @@ void cg_adadelta(cg *c, const mlc_node *n)
 {
 	double rho = n->attr.f[0], eps = n->attr.f[1], wd = n->attr.f[2];
 	LLVMValueRef p = c->opnd[0], g = c->opnd[2], s = c->opnd[3], a = c->opnd[4];
-	LLVMValueRef lr = hyper_lr(c), e = cg_f32(c, eps);
+	LLVMValueRef lr = hyper_lr(c, n), e = cg_f32(c, eps);
 	cg_loop l;
 	cg_loop_begin(c, &l, c->begin, c->end, "i");
 	LLVMValueRef pv = cg_load(c, p, l.iv), gv = decayed(c, cg_load(c, g, l.iv), pv, wd);
@@ -152,4 +168,73 @@ void cg_adadelta(cg *c, const mlc_node *n)
 	cg_store(c, av, a, l.iv);
 	cg_store(c, fsub(c, pv, fmul(c, lr, d)), p, l.iv);
 	cg_loop_end(c, &l);
+}
+
+/* ---- gradient clipping (docs/spec.md, "clip_norm", "clip_value") ---- */
+
+static LLVMTypeRef f64_type(cg *c) { return LLVMDoubleTypeInContext(LLVMGetTypeContext(c->t_f32)); }
+
+/* sumsq: scale·Σ x², abs_sum: scale·Σ |x|, over the whole tensor,
+ * accumulated in double (reassociable, so it vectorizes), stored as an f32
+ * scalar. */
+void cg_sumsq(cg *c, const mlc_node *n)
+{
+	LLVMTypeRef f64 = f64_type(c);
+	LLVMValueRef count = cg_numel(c, n->src[0]);
+	LLVMValueRef acc = cg_entry_alloca(c, f64, "acc");
+	LLVMBuildStore(c->b, LLVMConstReal(f64, 0), acc);
+	cg_loop l;
+	cg_loop_begin(c, &l, cg_i64(c, 0), count, "i");
+	LLVMValueRef x = LLVMBuildFPExt(c->b, cg_load(c, c->opnd[1], l.iv), f64, "");
+	x = n->op == OP_ABS_SUM ? cg_intrin(c, "llvm.fabs", f64, &x, 1) : LLVMBuildFMul(c->b, x, x, "");
+	LLVMBuildStore(c->b, cg_fadd_reassoc(c, LLVMBuildLoad2(c->b, f64, acc, ""), x), acc);
+	cg_loop_end(c, &l);
+	LLVMValueRef total = LLVMBuildLoad2(c->b, f64, acc, "");
+	if (n->attr.f[0] != 1)
+		total = LLVMBuildFMul(c->b, total, LLVMConstReal(f64, n->attr.f[0]), "");
+	cg_store(c, LLVMBuildFPTrunc(c->b, total, c->t_f32, ""), c->opnd[0], cg_i64(c, 0));
+}
+
+/* PyTorch's clip_grad_norm_ coefficient min(1, max_norm / (‖g‖ + 1e-6)), in
+ * double; a NaN norm gives a NaN coefficient (the step then shows it). */
+LLVMValueRef cg_sc_clip_coef(cg *c, const mlc_node *n, LLVMValueRef const *in)
+{
+	LLVMTypeRef f64 = f64_type(c);
+	LLVMValueRef s = LLVMBuildFPExt(c->b, in[0], f64, "");
+	LLVMValueRef norm = cg_intrin(c, "llvm.sqrt", f64, &s, 1);
+	LLVMValueRef coef = LLVMBuildFDiv(c->b, LLVMConstReal(f64, n->attr.f[0]),
+					  LLVMBuildFAdd(c->b, norm, LLVMConstReal(f64, 1e-6), ""), "");
+	LLVMValueRef one = LLVMConstReal(f64, 1);
+	coef = LLVMBuildSelect(c->b, LLVMBuildFCmp(c->b, LLVMRealOGT, coef, one, ""), one, coef, "");
+	return LLVMBuildFPTrunc(c->b, coef, c->t_f32, "");
+}
+
+LLVMValueRef cg_sc_mul_scalar(cg *c, const mlc_node *n, LLVMValueRef const *in)
+{
+	(void)n;
+	return fmul(c, in[0], in[1]);
+}
+
+/* clip_grad_value_: x > v ? v : x < -v ? -v : x (NaN stays NaN, as clamp) */
+LLVMValueRef cg_sc_clip_value(cg *c, const mlc_node *n, LLVMValueRef const *in)
+{
+	LLVMValueRef x = in[0], hi = cg_f32(c, n->attr.f[0]), lo = cg_f32(c, -n->attr.f[0]);
+	x = LLVMBuildSelect(c->b, LLVMBuildFCmp(c->b, LLVMRealOGT, x, hi, ""), hi, x, "");
+	return LLVMBuildSelect(c->b, LLVMBuildFCmp(c->b, LLVMRealOLT, x, lo, ""), lo, x, "");
+}
+
+/* d(scale·Σ|x|)/dx = scale·sign(x), 0 at x = 0 (PyTorch's sign) */
+LLVMValueRef cg_sc_abs_sum_grad(cg *c, const mlc_node *n, LLVMValueRef const *in)
+{
+	LLVMValueRef x = in[0], zero = cg_f32(c, 0), k = cg_f32(c, n->attr.f[0]);
+	LLVMValueRef s = LLVMBuildSelect(c->b, LLVMBuildFCmp(c->b, LLVMRealOLT, x, zero, ""), LLVMBuildFNeg(c->b, k, ""),
+					 zero, "");
+	s = LLVMBuildSelect(c->b, LLVMBuildFCmp(c->b, LLVMRealOGT, x, zero, ""), k, s, "");
+	return fmul(c, s, in[1]);
+}
+
+/* d(scale·Σx²)/dx = 2·scale·x */
+LLVMValueRef cg_sc_sumsq_grad(cg *c, const mlc_node *n, LLVMValueRef const *in)
+{
+	return fmul(c, fmul(c, in[0], cg_f32(c, 2 * n->attr.f[0])), in[1]);
 }

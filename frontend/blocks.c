@@ -482,7 +482,7 @@ void fe_expand(fe *f, fe_scope *sc, int idx)
 	}
 	int k = f->ninst++;
 	f->inst[k] = (fe_inst){l->name, b, l->loc, sc->inst,
-			       l->args.frozen || (sc->inst >= 0 && f->inst[sc->inst].frozen)};
+			       l->args.frozen || (sc->inst >= 0 && f->inst[sc->inst].frozen), l->lr_mult};
 
 	fe_scope child = {.inst = k, .depth = sc->depth + 1, .lo = f->nlay};
 	child.prefix = mlc_arena_printf(f->tmp, "%s.", l->name);

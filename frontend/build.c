@@ -49,8 +49,17 @@ static mlc_node *param(fe *f, fe_layer *l, const char *suffix, int rank, const i
 	p->attr.s = mlc_arena_strdup(a, init);
 	fe_attr_set(OP_PARAM, &p->attr, "fan_in", (double)fan_in);
 	fe_attr_set(OP_PARAM, &p->attr, "fan_out", (double)fan_out);
-	fe_attr_set(OP_PARAM, &p->attr, "trainable", trainable && !fe_frozen(f, l));
-	return shaped(f, p);
+	trainable = trainable && !fe_frozen(f, l);
+	fe_attr_set(OP_PARAM, &p->attr, "trainable", trainable);
+	double mult = l->lr_mult; /* the layer's, times every enclosing instance's */
+	for (int k = l->inst; k >= 0; k = f->inst[k].parent)
+		mult *= f->inst[k].lr_mult;
+	if (trainable)
+		fe_attr_set(OP_PARAM, &p->attr, "lr_mult", mult);
+	p = shaped(f, p);
+	if (p && trainable && strcmp(suffix, "weight") == 0 && strcmp(l->kind->name, "batchnorm") != 0)
+		fe_note_weight(f, l, p);
+	return p;
 }
 
 /* h + bias (zeros, one per last-dimension entry), then the activation. */

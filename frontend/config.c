@@ -22,9 +22,21 @@ static bool need_classes(fe *f, const char *name, mlc_loc loc)
 	return false;
 }
 
-/* The "labels" input of the loss layer. */
+/* The "labels" input of the loss layer; with a list of losses (loss_sum.c)
+ * all read the first one's, which must suit them (NULL after an error). */
 static mlc_node *labels_input(fe *f, mlc_dtype t, int rank, const int64_t *dim, mlc_loc loc)
 {
+	mlc_node *old = mlc_graph_find_value(f->g, "labels");
+	if (old) {
+		mlc_node want = {.dtype = t, .rank = rank};
+		memcpy(want.dim, dim, sizeof *dim * (size_t)rank);
+		char a[96], b[96];
+		if (old->dtype == t && mlc_same_shape(old, &want))
+			return old;
+		mlc_error_at(f->d, loc, "every loss of the list reads the same labels: this one needs %s, "
+			     "the first one %s", mlc_type_str(&want, a, sizeof a), mlc_type_str(old, b, sizeof b));
+		return NULL;
+	}
 	mlc_node *labels = mlc_source(f->g, OP_INPUT, "labels", t, rank, dim, loc);
 	labels->layer = mlc_arena_strdup(f->g->arena, "loss");
 	return labels;
@@ -54,7 +66,7 @@ static mlc_node *loss_classes(fe *f, const char *name, mlc_opcode op, const mlc_
 	if (!need_classes(f, name, loc))
 		return NULL;
 	mlc_node *labels = labels_input(f, DT_I32, 1, (int64_t[]){MLC_BATCH}, loc);
-	return loss_folding(f, op, OP_SOFTMAX, labels, loc, pred);
+	return labels ? loss_folding(f, op, OP_SOFTMAX, labels, loc, pred) : NULL;
 }
 
 /* Scores or probabilities against integer labels, read as they are: the
@@ -65,6 +77,8 @@ static mlc_node *loss_scores(fe *f, const char *name, mlc_opcode op, const mlc_a
 	if (!need_classes(f, name, loc))
 		return NULL;
 	mlc_node *labels = labels_input(f, DT_I32, 1, (int64_t[]){MLC_BATCH}, loc);
+	if (!labels)
+		return NULL;
 	*pred = f->output;
 	return fe_emit(f, labels->layer, loc, op, a, 2, (mlc_node *[]){f->output, labels});
 }
@@ -76,6 +90,8 @@ static mlc_node *loss_targets(fe *f, const char *name, mlc_opcode op, const mlc_
 	(void)name, (void)a;
 	mlc_node *out = f->output;
 	mlc_node *labels = labels_input(f, DT_F32, out->rank, out->dim, loc);
+	if (!labels)
+		return NULL;
 	*pred = out;
 	return fe_emit(f, labels->layer, loc, op, NULL, 2, (mlc_node *[]){out, labels});
 }
@@ -87,7 +103,7 @@ static mlc_node *loss_logit_targets(fe *f, const char *name, mlc_opcode op, cons
 	(void)name, (void)a;
 	mlc_node *out = f->output;
 	mlc_node *labels = labels_input(f, DT_F32, out->rank, out->dim, loc);
-	return loss_folding(f, op, OP_SIGMOID, labels, loc, pred);
+	return labels ? loss_folding(f, op, OP_SIGMOID, labels, loc, pred) : NULL;
 }
 
 /* Logits against target distributions f32[N,C]; a softmax at the output is folded. */
@@ -98,7 +114,7 @@ static mlc_node *loss_distributions(fe *f, const char *name, mlc_opcode op, cons
 	if (!need_classes(f, name, loc))
 		return NULL;
 	mlc_node *labels = labels_input(f, DT_F32, 2, f->output->dim, loc);
-	return loss_folding(f, op, OP_SOFTMAX, labels, loc, pred);
+	return labels ? loss_folding(f, op, OP_SOFTMAX, labels, loc, pred) : NULL;
 }
 
 static const char *const loss_names[] = {"softmax_cross_entropy", "cross_entropy", "mse",
@@ -198,6 +214,7 @@ static const struct {
 
 typedef struct {
 	mlc_opt_cfg *o;
+	const yt_node *decoupled; /* decoupled_weight_decay: true, checked against the type */
 	const yt_node *nesterov; /* checked against momentum once both are read */
 	const yt_node *momentum, *lr;
 	bool bad_type; /* reported: the other keys are not checked against it */
@@ -228,8 +245,8 @@ static bool applies(fe *f, opt_ctx *c, const char *key, const yt_node *v)
 	int nd = mlc_op_attrs(op, desc, MLC_MAX_ATTR);
 	char opts[MLC_MAX_ATTR * (sizeof desc[0].name + 2)] = "";
 	for (int i = 0; i < nd; i++) {
-		if (!strcmp(desc[i].name, "lr_mult"))
-			continue; /* per layer, not an optimizer key */
+		if (!strcmp(desc[i].name, "lr_mult") || !strcmp(desc[i].name, "decoupled"))
+			continue; /* per layer; decoupled_weight_decay */
 		if (*opts)
 			strcat(opts, ", ");
 		strcat(opts, desc[i].name);
@@ -284,6 +301,26 @@ static void opt_nesterov(fe *f, void *ctx, const yt_node *v)
 	opt_ctx *c = ctx;
 	if (fe_bool(f, v, "nesterov", &c->o->nesterov) && applies(f, c, "nesterov", v))
 		c->nesterov = v;
+}
+
+/* sgd and adam: weight decay as p ← p·(1 − lr·wd) instead of g ← g + wd·p */
+static void opt_decoupled(fe *f, void *ctx, const yt_node *v)
+{
+	opt_ctx *c = ctx;
+	bool on;
+	if (fe_bool(f, v, "decoupled_weight_decay", &on) && on)
+		c->decoupled = v;
+}
+
+/* clip_norm, clip_value: any optimizer type (passes/optimizer.c) */
+static void opt_clip_norm(fe *f, void *ctx, const yt_node *v)
+{
+	fe_num(f, v, "clip_norm", FE_POSITIVE, &((opt_ctx *)ctx)->o->clip_norm);
+}
+
+static void opt_clip_value(fe *f, void *ctx, const yt_node *v)
+{
+	fe_num(f, v, "clip_value", FE_POSITIVE, &((opt_ctx *)ctx)->o->clip_value);
 }
 
 static const char *const sched_names[] = {"constant",  "step",         "exponential",       "cosine",
@@ -431,7 +468,8 @@ static const fe_key opt_keys[] = {
 	{"type", NULL}, {"lr", opt_lr}, {"momentum", opt_momentum}, {"nesterov", opt_nesterov},
 	{"beta1", opt_beta1}, {"beta2", opt_beta2}, {"eps", opt_eps}, {"weight_decay", opt_weight_decay},
 	{"alpha", opt_alpha}, {"rho", opt_rho}, {"initial_accumulator", opt_initial_accumulator},
-	{"schedule", opt_schedule}, {NULL, NULL}};
+	{"schedule", opt_schedule}, {"clip_norm", opt_clip_norm}, {"clip_value", opt_clip_value},
+	{"decoupled_weight_decay", opt_decoupled}, {NULL, NULL}};
 
 /* Resolves the update op's attributes: its defaults (ir/ops.def), then the
  * keys given, each of which must be one of the type's options; and the
@@ -445,14 +483,22 @@ static void opt_finish(fe *f, opt_ctx *c)
 	mlc_attrs_default(op, &o->attrs, f->m->arena);
 	if (!c->lr && op != OP_SGD)
 		o->lr = op == OP_ADAM || op == OP_ADAMW ? 0.001 : op == OP_ADADELTA ? 1.0 : 0.01;
-	if (op == OP_SGD)
-		return; /* momentum and nesterov stay in o (mlc_pass_opts) */
+	/* sgd's momentum and nesterov stay in o (mlc_pass_opts) as well */
 	for (int k = -1; k < HP_COUNT; k++) {
 		const yt_node *v = k < 0 ? c->momentum : c->hp[k]; /* -1: rmsprop's momentum */
 		int slot = v ? attr_slot(op, k < 0 ? "momentum" : hp[k].key) : -1;
 		if (slot >= 0)
 			o->attrs.f[slot] = k < 0 ? o->momentum : c->val[k];
 	}
+	if (!c->decoupled)
+		return;
+	if (op == OP_ADAM)
+		o->update = OP_ADAMW; /* the same update, attributes in the same slots */
+	else if (op == OP_SGD)
+		o->attrs.i[attr_slot(op, "decoupled")] = 1;
+	else
+		mlc_error_at(f->d, c->decoupled->loc, "decoupled_weight_decay applies to sgd and adam%s, not %s",
+			     op == OP_ADAMW ? " (adamw's decay is always decoupled)" : "", o->type);
 }
 
 /* The schedule alone, before any warm-up_epochs factor. */
@@ -868,7 +914,7 @@ void fe_metrics(fe *f, const yt_node *v, mlc_loc key)
 			continue;
 		}
 		/* the loss: was read before the metrics (a failed loss: nothing to check) */
-		const mlc_node *loss = bit == MLC_METRIC_PERPLEXITY ? mlc_graph_find_ret(f->g, "loss") : NULL;
+		const mlc_node *loss = bit == MLC_METRIC_PERPLEXITY ? mlc_graph_main_loss(f->g) : NULL;
 		if (loss && loss->op != OP_SOFTMAX_XENT && loss->op != OP_CATEGORICAL_XENT) {
 			mlc_error_at(f->d, x->loc, "perplexity is exp of the mean cross-entropy per sample, so it needs "
 				     "the loss softmax_cross_entropy or categorical_cross_entropy");

@@ -92,6 +92,10 @@ struct fe_layer {
 	unsigned char mark; /* topological sort: 0 new, 1 on the stack, 2 done */
 	bool in_cycle;      /* already named in a reported cycle */
 	int stackpos, next_src;
+	double lr_mult;     /* `lr_mult:` (1): scales the learning rate of its parameters */
+	double l1, l2;      /* `l1:`, `l2:` penalties on its weight (0: none; regularize.c) */
+	mlc_loc l1_loc, l2_loc;
+	bool has_weight;    /* it made a weight penalties can apply to */
 };
 
 /* A string → index table (open addressing) for names: inputs and layers. */
@@ -132,6 +136,7 @@ typedef struct {
 	mlc_loc loc;       /* the instance's op key */
 	int parent;        /* the instance whose body holds it, or -1 */
 	bool frozen;       /* it or an enclosing instance says trainable: false */
+	double lr_mult;    /* the instance layer's lr_mult: its body's parameters get it too */
 } fe_inst;
 
 /* Where names are looked up: the model, a block instance's body, or a block
@@ -145,6 +150,12 @@ struct fe_scope {
 	int lo;               /* its names live in fe.lay[lo, ...): inputs/ports first */
 	int first;            /* its layers start here */
 };
+
+/* A layer's weight and its layer's l1/l2 (regularize.c). */
+typedef struct {
+	mlc_node *p;
+	double l1, l2;
+} fe_weight;
 
 struct fe {
 	mlc_diag *d;
@@ -171,6 +182,8 @@ struct fe {
 	bool too_big;       /* the expansion limit was reported */
 	int depth;          /* 0: the model; 1: a distillation teacher it loads */
 	const yt_node *loss_map; /* the loss: mapping, for the keys of its type (distillation) */
+	fe_weight *weights; /* every layer weight, in f->tmp (regularize.c) */
+	int nweights, capweights;
 };
 
 /* schema.c: reading typed values, with located errors naming the key. */
@@ -289,6 +302,13 @@ void fe_note_instances(fe *f, int inst);
 /* config.c: loss, optimizer and data sections. */
 void fe_loss(fe *f, const yt_node *v, mlc_loc key);
 void fe_optimizer(fe *f, const yt_node *v, mlc_loc key);
+/* regularize.c: `l1:`/`l2:` of a layer; a layer's weight; then, after the
+ * loss, the penalties (and `regularization:`, v may be NULL) added to it. */
+void fe_layer_penalty(fe *f, fe_layer *l, const yt_node *k, const yt_node *v);
+void fe_note_weight(fe *f, fe_layer *l, mlc_node *p);
+void fe_penalties(fe *f, const yt_node *v, mlc_loc key);
+/* loss_sum.c: `loss:` as a list, Σ weight·loss (each built by fe_loss). */
+void fe_loss_list(fe *f, const yt_node *v, mlc_loc key);
 void fe_data(fe *f, const yt_node *v, mlc_loc key);
 void fe_metrics(fe *f, const yt_node *v, mlc_loc key);
 /* distill.c: loss type distillation (its loss_fn in config.c's table). */

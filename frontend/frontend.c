@@ -9,10 +9,10 @@
 #include <string.h>
 
 enum { K_NAME, K_INPUTS, K_BLOCKS, K_LAYERS, K_GRAPH, K_OUTPUT, K_LOSS, K_OPTIMIZER, K_DATA, K_METRICS,
-       K_INIT_FROM, K_CHECKPOINT, K_COUNT };
+       K_INIT_FROM, K_CHECKPOINT, K_REGULARIZATION, K_COUNT };
 static const char *const top_keys[K_COUNT + 1] = {"name", "inputs", "blocks", "layers", "graph",
 						  "output", "loss", "optimizer", "data", "metrics",
-						  "init_from", "checkpoint", NULL};
+						  "init_from", "checkpoint", "regularization", NULL};
 
 enum { MAX_INPUT_RANK = MLC_MAX_RANK - 1 }; /* one dimension is the batch */
 
@@ -187,11 +187,14 @@ static void read_spec(fe *f, const yt_node *root)
 		mlc_error_file(f->d, f->file, "the spec has no 'layers' (or 'graph'); list the model's "
 			       "layers, e.g. 'layers: [{dense: 10}]'");
 	}
-	if (v[K_LOSS])
+	if (v[K_LOSS] && v[K_LOSS]->kind == YT_SEQ)
+		fe_loss_list(f, v[K_LOSS], k[K_LOSS]);
+	else if (v[K_LOSS])
 		fe_loss(f, v[K_LOSS], k[K_LOSS]);
 	else if (absent[K_LOSS])
 		mlc_error_file(f->d, f->file, "the spec has no 'loss'; name one, e.g. "
 			       "'loss: softmax_cross_entropy'");
+	fe_penalties(f, v[K_REGULARIZATION], k[K_REGULARIZATION]);
 	if (v[K_OPTIMIZER])
 		fe_optimizer(f, v[K_OPTIMIZER], k[K_OPTIMIZER]);
 	if (v[K_DATA])

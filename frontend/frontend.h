@@ -73,6 +73,8 @@ typedef struct {
 	bool nesterov;      /* false */
 	mlc_opcode update;  /* the type's update op: OP_SGD, OP_ADAM, ... */
 	mlc_attrs attrs;    /* its attributes (not sgd's: momentum and nesterov above) */
+	double clip_norm;   /* any type: global gradient L2 norm limit (0: none) */
+	double clip_value;  /* any type: gradient element limit (0: none) */
 	mlc_sched_cfg schedule;
 	mlc_loc loc;
 } mlc_opt_cfg;

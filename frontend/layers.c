@@ -265,8 +265,8 @@ static const char *const *kind_names(fe *f, bool ops_only)
 }
 
 /* Keys any layer may have besides its op; in graph form the name is the key. */
-static const char *const seq_common[] = {"name", NULL};
-static const char *const graph_common[] = {"input", "inputs", NULL};
+static const char *const seq_common[] = {"name", "lr_mult", "l1", "l2", NULL};
+static const char *const graph_common[] = {"input", "inputs", "lr_mult", "l1", "l2", NULL};
 
 /* Is `key` an attribute some layer op takes? Then a mapping holding only such
  * keys lacks its op, rather than misspelling it. */
@@ -276,7 +276,7 @@ static bool any_attr_key(const char *key)
 		for (const fe_attr *a = kinds[i].attrs; a->key; a++)
 			if (strcmp(a->key, key) == 0)
 				return true;
-	static const char *const others[] = {"name", "input", "inputs", "repeat", "trainable", NULL};
+	static const char *const others[] = {"name", "input", "inputs", "repeat", "trainable", "lr_mult", "l1", "l2", NULL};
 	for (const char *const *p = others; *p; p++)
 		if (strcmp(*p, key) == 0)
 			return true;
@@ -443,6 +443,7 @@ fe_layer *fe_new_layer(fe *f)
 	fe_layer *l = &f->lay[f->nlay++];
 	memset(l, 0, sizeof *l);
 	l->inst = -1;
+	l->lr_mult = 1;
 	return l;
 }
 
@@ -480,6 +481,15 @@ static void parse_key(fe *f, fe_layer *l, const yt_node *k, const yt_node *v, bo
 	}
 	if (fe_has_ref(v)) {
 		l->bad = true; /* checked where the parameter is given */
+		return;
+	}
+	if (strcmp(key, "lr_mult") == 0) {
+		if (fe_num(f, v, "lr_mult", FE_ANY, &l->lr_mult) && !(l->lr_mult >= 0))
+			mlc_error_at(f->d, v->loc, "lr_mult must not be negative, got %s", v->str);
+		return;
+	}
+	if (strcmp(key, "l1") == 0 || strcmp(key, "l2") == 0) {
+		fe_layer_penalty(f, l, k, v);
 		return;
 	}
 	for (const fe_attr *a = l->kind->attrs; a->key; a++)

@@ -103,6 +103,17 @@ mlc_node *mlc_graph_find_ret(const mlc_graph *g, const char *key)
 	return NULL;
 }
 
+/* The "loss" result is the first loss term, possibly weighted (scale) and
+ * with more terms added after it (a loss list, L1/L2 penalties): the term
+ * the prediction "pred" belongs to is found down the first operands. */
+mlc_node *mlc_graph_main_loss(const mlc_graph *g)
+{
+	mlc_node *n = mlc_graph_find_ret(g, "loss");
+	while (n && (n->op == OP_ADD || n->op == OP_SCALE))
+		n = n->src[0];
+	return n;
+}
+
 mlc_node *mlc_graph_find_value(const mlc_graph *g, const char *name)
 {
 	for (int i = 0; i < g->nnode; i++)

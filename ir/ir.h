@@ -125,6 +125,7 @@ mlc_node *mlc_source(mlc_graph *g, mlc_opcode op, const char *name, mlc_dtype t,
 		     const int64_t *dim, mlc_loc loc);
 void mlc_graph_ret(mlc_graph *g, const char *key, mlc_node *v); /* adds or replaces */
 mlc_node *mlc_graph_find_ret(const mlc_graph *g, const char *key);
+mlc_node *mlc_graph_main_loss(const mlc_graph *g); /* the loss term "pred" comes from */
 mlc_node *mlc_graph_find_value(const mlc_graph *g, const char *name);
 
 /* Attribute schema access (generic: printer, parser, frontends). */
@@ -136,6 +137,7 @@ typedef struct {
 } mlc_attrdesc;
 int mlc_op_attrs(mlc_opcode op, mlc_attrdesc *out, int max); /* count */
 void mlc_attrs_default(mlc_opcode op, mlc_attrs *a, mlc_arena *arena);
+int mlc_op_attr_slot(mlc_opcode op, const char *name); /* attribute `name`'s slot, -1 if none */
 
 /* Shapes. */
 int64_t mlc_numel(const mlc_node *n, int64_t batch); /* MLC_BATCH dims count as `batch` */

@@ -62,6 +62,16 @@ int mlc_op_attrs(mlc_opcode op, mlc_attrdesc *out, int max)
 	return k;
 }
 
+int mlc_op_attr_slot(mlc_opcode op, const char *name)
+{
+	mlc_attrdesc desc[MLC_MAX_ATTR * 2 + 1];
+	int n = mlc_op_attrs(op, desc, (int)MLC_COUNTOF(desc));
+	for (int i = 0; i < n && i < (int)MLC_COUNTOF(desc); i++)
+		if (strcmp(desc[i].name, name) == 0)
+			return desc[i].slot;
+	return -1;
+}
+
 void mlc_attrs_default(mlc_opcode op, mlc_attrs *a, mlc_arena *arena)
 {
 	mlc_attrdesc desc[MLC_MAX_ATTR * 2 + 1];

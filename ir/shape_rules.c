@@ -169,3 +169,26 @@ bool shape_update(mlc_node *n, mlc_diag *d)
 	copy_shape(n, n->src[0]);
 	return true;
 }
+
+/* sumsq: any f32 tensor -> its Σ x² as f32[] */
+bool shape_sumsq(mlc_node *n, mlc_diag *d)
+{
+	if (!need_f32(n, 0, d))
+		return false;
+	n->dtype = DT_F32;
+	n->rank = 0;
+	return true;
+}
+
+/* mul_scalar: x times a scalar f32[] */
+bool shape_mul_scalar(mlc_node *n, mlc_diag *d)
+{
+	char a[96];
+	if (!need_f32(n, 0, d) || !need_f32(n, 1, d))
+		return false;
+	if (n->src[1]->rank != 0)
+		FAIL("%s%s expects a scalar f32[] factor, got %s", WHERE, mlc_ops[n->op].name,
+		     mlc_type_str(n->src[1], a, sizeof a));
+	copy_shape(n, n->src[0]);
+	return true;
+}

@@ -19,6 +19,55 @@ static int state_names(mlc_opcode op, const char *name[2])
 	}
 }
 
+/* The parameter a "grad.<param>" result updates, or NULL (an input's gradient). */
+static mlc_node *updated_param(const mlc_graph *g, mlc_ret r)
+{
+	if (strncmp(r.key, "grad.", 5) != 0)
+		return NULL;
+	mlc_node *p = mlc_graph_find_value(g, r.key + 5);
+	return p && p->op == OP_PARAM ? p : NULL;
+}
+
+/* clip_norm: PyTorch's clip_grad_norm_ over every updated gradient, as
+ * clip_coef(Σ sumsq(g)); NULL without clip_norm or gradients. */
+static mlc_node *clip_coef(mlc_graph *g, const mlc_pass_opts *o)
+{
+	if (!(o->clip_norm > 0))
+		return NULL;
+	mlc_node *total = NULL, *first = NULL;
+	for (int i = 0; i < g->nret; i++) {
+		mlc_node *p = updated_param(g, g->ret[i]);
+		if (!p)
+			continue;
+		mlc_node *s = mlc_build(g, OP_SUMSQ, p, NULL, g->ret[i].val, NULL, NULL);
+		total = total ? mlc_build(g, OP_ADD, p, NULL, total, s, NULL) : s;
+		first = first ? first : p;
+	}
+	if (!total)
+		return NULL;
+	mlc_attrs a;
+	mlc_attrs_default(OP_CLIP_COEF, &a, g->arena);
+	a.f[0] = o->clip_norm;
+	mlc_node *coef = mlc_build(g, OP_CLIP_COEF, first, &a, total, NULL, NULL);
+	coef->layer = NULL; /* of every layer */
+	return coef;
+}
+
+/* The gradient the update reads: scaled by the norm's coefficient, then
+ * clamped to ±clip_value (Keras' order when both are given). */
+static mlc_node *clipped(mlc_graph *g, const mlc_pass_opts *o, mlc_node *p, mlc_node *grad, mlc_node *coef)
+{
+	if (coef)
+		grad = mlc_build(g, OP_MUL_SCALAR, p, NULL, grad, coef, NULL);
+	if (o->clip_value > 0) {
+		mlc_attrs a;
+		mlc_attrs_default(OP_CLIP_VALUE, &a, g->arena);
+		a.f[0] = o->clip_value;
+		grad = mlc_build(g, OP_CLIP_VALUE, p, &a, grad, NULL, NULL);
+	}
+	return grad;
+}
+
 mlc_status mlc_optimizer(mlc_graph *g, const mlc_pass_opts *o, mlc_diag *d)
 {
 	(void)d;
@@ -27,12 +76,11 @@ mlc_status mlc_optimizer(mlc_graph *g, const mlc_pass_opts *o, mlc_diag *d)
 	const char *sname[2];
 	int nstate = state_names(op, sname);
 	int nret = g->nret;
+	mlc_node *coef = clip_coef(g, o);
 	for (int i = 0; i < nret; i++) {
 		mlc_ret r = g->ret[i];
-		if (strncmp(r.key, "grad.", 5) != 0)
-			continue;
-		mlc_node *p = mlc_graph_find_value(g, r.key + 5);
-		if (!p || p->op != OP_PARAM)
+		mlc_node *p = updated_param(g, r);
+		if (!p)
 			continue; /* input gradients are results, not updates */
 		mlc_node *st[2] = {NULL, NULL};
 		for (int k = 0; k < nstate; k++) {
@@ -42,13 +90,15 @@ mlc_status mlc_optimizer(mlc_graph *g, const mlc_pass_opts *o, mlc_diag *d)
 		}
 		mlc_attrs a;
 		mlc_attrs_default(op, &a, g->arena);
+		if (o->update_attrs)
+			a = *o->update_attrs;
 		if (op == OP_SGD) {
 			a.f[0] = o->momentum;
 			a.i[0] = o->nesterov;
-		} else if (o->update_attrs) {
-			a = *o->update_attrs;
 		}
-		mlc_node *src[4] = {p, r.val, st[0], st[1]};
+		/* the layer's lr_mult, for every type (PyTorch: a param group's lr) */
+		a.f[mlc_op_attr_slot(op, "lr_mult")] = p->attr.f[mlc_op_attr_slot(OP_PARAM, "lr_mult")];
+		mlc_node *src[4] = {p, clipped(g, o, p, r.val, coef), st[0], st[1]};
 		mlc_node *u = mlc_build_n(g, op, p, &a, 2 + nstate, src);
 		mlc_graph_ret(g, mlc_arena_printf(g->arena, "update.%s", p->name), u);
 	}

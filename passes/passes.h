@@ -11,6 +11,8 @@ typedef struct {
 	bool nesterov;
 	mlc_opcode update;     /* optimizer pass: the update op (OP_ADAM, ...); 0: sgd */
 	const mlc_attrs *update_attrs; /* its attributes; NULL: the op's defaults */
+	double clip_norm;      /* optimizer pass: global gradient norm limit (0: none) */
+	double clip_value;     /* optimizer pass: gradient element limit (0: none) */
 	int64_t max_batch;     /* plan_memory: largest batch the buffers must hold */
 	int threads;           /* kernel threads the plan serves (per-thread scratch); >= 1 */
 	bool no_fuse;          /* skip the fuse pass (A/B comparisons) */

@@ -105,6 +105,8 @@ mlc_status mlc_session_open(const char *path, const mlc_options *o, mlc_diag *d,
 		po.nesterov = s->model->opt.nesterov;
 		po.update = s->model->opt.update;
 		po.update_attrs = &s->model->opt.attrs;
+		po.clip_norm = s->model->opt.clip_norm;
+		po.clip_value = s->model->opt.clip_value;
 	}
 	po.max_batch = s->batch;
 	uint64_t seed = o->seed_set ? o->seed : s->model ? s->model->data.seed : 42;

@@ -48,6 +48,7 @@ expect xor 1.0 xor.yaml --quiet
 expect perceptron 0.96 perceptron.yaml --quiet
 expect logistic 0.80 logistic.yaml --quiet
 expect early_stopping 0.80 early_stopping.yaml --quiet
+expect aux_classifier 0.80 aux_classifier.yaml --quiet
 expect softmax_regression 0.75 softmax_regression.yaml --epochs 1 --quiet
 expect fashion_mlp 0.80 fashion_mlp.yaml --epochs 1 --quiet
 expect fashion_adam 0.80 fashion_adam.yaml --epochs 1 --quiet
@@ -56,6 +57,7 @@ expect fashion_adadelta 0.80 fashion_adadelta.yaml --epochs 1 --quiet
 expect linear_softmax 0.75 linear_softmax.yaml --epochs 1 --quiet
 expect linear_svm 0.70 linear_svm.yaml --epochs 1 --quiet
 expect validation_file 0.80 validation_file.yaml --quiet
+expect regularized_mlp 0.78 regularized_mlp.yaml --epochs 1 --quiet
 expect lenet 0.80 lenet.yaml --epochs 1 --quiet --save "$tmp/lenet.safetensors"
 # distill.yaml's teacher is lenet, with the weights just saved beside a copy
 cp distill.yaml lenet.yaml "$tmp/"

@@ -265,7 +265,7 @@ static void check_entry(mlc_graph *g, mlc_jit *j, mlc_entry e, int64_t n)
 	for (int i = 0; i < g->nnode; i++) {
 		const mlc_node *v = g->node[i];
 		bool source = v->op == OP_INPUT || v->op == OP_PARAM || v->op == OP_STATE;
-		if (v->dead || (!need[i] && !source))
+		if (v->dead || (!need[i] && !source) || v->internal) /* internal: in registers only */
 			continue;
 		bool *ok = v->mem == MEM_PARAM ? ok_p : ok_a;
 		for (int64_t k = 0; k < mlc_numel(v, n); k++)
@@ -353,7 +353,7 @@ static void test_unary(void **state)
 	} cases[] = {
 		{OP_RELU, 0, "x"},     {OP_LEAKY_RELU, 0.1, "x"}, {OP_SIGMOID, 1, "x"},
 		{OP_SIGMOID, 2.5, "wide"}, {OP_TANH, 0, "x"},     {OP_TANH, 0, "wide"},
-		{OP_STEP, 0, "x"},     {OP_SCALE, -0.25, "x"},
+		{OP_STEP, 0, "x"},     {OP_SCALE, -0.25, "x"}, {OP_SCALE, 0.3, "x"},
 	};
 	for (size_t c = 0; c < MLC_COUNTOF(cases); c++)
 		for (int shape = 0; shape < NSHAPES; shape++) {
@@ -566,7 +566,14 @@ static void test_loss_grads(void **state)
 
 /* A whole train step: linear → bias → relu → linear → xent or mse, its
  * backward pass and SGD updates, with every momentum flavour. */
-static void train_graph(double momentum, int nesterov, double lr_mult, bool xent)
+static mlc_node *decay(mlc_node *sgd, double wd, int decoupled)
+{
+	sgd->attr.f[2] = wd;
+	sgd->attr.i[1] = decoupled;
+	return sgd;
+}
+
+static void train_graph(double momentum, int nesterov, double lr_mult, bool xent, double wd, int decoupled)
 {
 	mlc_graph *g = mlc_graph_new("mlp");
 	mlc_node *x = IN(g, "x", N, 6);
@@ -595,23 +602,26 @@ static void train_graph(double momentum, int nesterov, double lr_mult, bool xent
 	mlc_graph_ret(g, "grad.w1", gw1);
 	mlc_graph_ret(g, "grad.b1", gb1);
 	mlc_graph_ret(g, "grad.w2", gw2);
-	mlc_graph_ret(g, "update.w1", opa(g, OP_SGD, momentum, lr_mult, nesterov, w1, gw1, v1));
-	mlc_graph_ret(g, "update.b1", opa(g, OP_SGD, momentum, lr_mult, nesterov, b1, gb1, vb));
-	mlc_graph_ret(g, "update.w2", opa(g, OP_SGD, momentum, lr_mult, nesterov, w2, gw2, v2));
+	mlc_graph_ret(g, "update.w1", decay(opa(g, OP_SGD, momentum, lr_mult, nesterov, w1, gw1, v1), wd, decoupled));
+	mlc_graph_ret(g, "update.b1", decay(opa(g, OP_SGD, momentum, lr_mult, nesterov, b1, gb1, vb), wd, decoupled));
+	mlc_graph_ret(g, "update.w2", decay(opa(g, OP_SGD, momentum, lr_mult, nesterov, w2, gw2, v2), wd, decoupled));
 	run(g);
 }
 
 static void test_train(void **state)
 {
-	train_graph(0, 0, 1, true);
-	train_graph(0.9, 0, 1, true);
-	train_graph(0.9, 1, 0.5, false);
+	train_graph(0, 0, 1, true, 0, 0);
+	train_graph(0.9, 0, 1, true, 0, 0);
+	train_graph(0.9, 1, 0.5, false, 0, 0);
+	train_graph(0.9, 0, 1, true, 0.1, 0); /* weight decay, coupled and decoupled */
+	train_graph(0, 0, 2, false, 0.3, 1);
+	train_graph(0.5, 1, 1, true, 0.05, 1);
 }
 
 /* Each optimizer's update kernel, alone and in one fused update group, for
  * five train steps (hyper step 0..4: Adam's t = 1..5) against the double
  * reference, from zero state as in training; gradients are inputs, new each step. */
-static void optimizer_steps(mlc_opcode o, const double *f, bool fused)
+static void optimizer_steps(mlc_opcode o, const double *f, bool fused, double lr_mult)
 {
 	mlc_graph *g = mlc_graph_new("opt");
 	mlc_node *w[2] = {PARAM(g, "w", 3, 5), PARAM(g, "b", 7)};
@@ -628,6 +638,7 @@ static void optimizer_steps(mlc_opcode o, const double *f, bool fused)
 		for (int i = 0; i < 4; i++)
 			if (f[i] >= 0)
 				at.f[i] = f[i];
+		at.f[mlc_op_attr_slot(o, "lr_mult")] = lr_mult;
 		mlc_node *src[4] = {w[k], gr[k], st[k][0], st[k][1]};
 		u[k] = mlc_build_n(g, o, w[k], &at, mlc_ops[o].arity, src);
 		mlc_graph_ret(g, k ? "update.b" : "update.w", u[k]);
@@ -698,8 +709,52 @@ static void test_optimizers(void **state)
 		{OP_ADADELTA, {-1, -1, -1, -1}},    {OP_ADADELTA, {0.5, 1e-3, 0.1, -1}},
 	};
 	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-		optimizer_steps(cases[i].op, cases[i].f, false);
-		optimizer_steps(cases[i].op, cases[i].f, true);
+		optimizer_steps(cases[i].op, cases[i].f, false, 1);
+		optimizer_steps(cases[i].op, cases[i].f, true, 1);
+		optimizer_steps(cases[i].op, cases[i].f, i % 2, 2.5);
+	}
+}
+
+/* Gradient clipping as the optimizer pass builds it: Σ sumsq -> clip_coef,
+ * then mul_scalar and clip_value on each gradient (fused into one loop or
+ * not), with the coefficient below 1 (max_norm 0.5) and capped at 1. */
+static void test_clipping(void **state)
+{
+	for (int c = 0; c < 4; c++) {
+		mlc_graph *g = mlc_graph_new("clip");
+		mlc_node *g1 = IN(g, "wide1", N, 13), *g2 = IN(g, "x2", 37);
+		mlc_node *total = op(g, OP_ADD, op(g, OP_SUMSQ, g1, NULL, NULL), op(g, OP_SUMSQ, g2, NULL, NULL), NULL);
+		mlc_node *coef = opa(g, OP_CLIP_COEF, c & 1 ? 1e6 : 0.5, 0, 0, total, NULL, NULL);
+		mlc_node *s1 = op(g, OP_MUL_SCALAR, g1, coef, NULL);
+		mlc_node *v1 = opa(g, OP_CLIP_VALUE, 0.3, 0, 0, s1, NULL, NULL);
+		if (c & 2) {
+			s1->group = v1;
+			v1->group = v1;
+			mlc_group_mark(g);
+		}
+		mlc_graph_ret(g, "pred", v1);
+		mlc_graph_ret(g, "loss", coef);
+		mlc_graph_ret(g, "grad.x2", opa(g, OP_CLIP_VALUE, 1.5, 0, 0, op(g, OP_MUL_SCALAR, g2, coef, NULL),
+						 NULL, NULL));
+		run(g);
+	}
+}
+
+/* The L1/L2 penalties and their gradients, at scale 1 and not, on values
+ * with exact zeros ("sat": 0, 0.3, 1) and signed ones. */
+static void test_penalties(void **state)
+{
+	for (int c = 0; c < 4; c++) {
+		mlc_graph *g = mlc_graph_new("penalty");
+		mlc_node *x = c & 1 ? IN(g, "sat", N, 13) : IN(g, "x", 37);
+		mlc_node *dl = scalar_in(g, OP_INPUT, "dl");
+		double scale = c & 2 ? 0.25 : 1;
+		mlc_node *l1 = opa(g, OP_ABS_SUM, scale, 0, 0, x, NULL, NULL);
+		mlc_node *l2 = opa(g, OP_SUMSQ, scale, 0, 0, x, NULL, NULL);
+		mlc_graph_ret(g, "loss", op(g, OP_ADD, l1, l2, NULL));
+		mlc_node *g1 = opa(g, OP_ABS_SUM_GRAD, scale, 0, 0, x, dl, NULL);
+		mlc_graph_ret(g, "pred", op(g, OP_ADD, g1, opa(g, OP_SUMSQ_GRAD, scale, 0, 0, x, dl, NULL), NULL));
+		run(g);
 	}
 }
 
@@ -1303,7 +1358,8 @@ int main(void)
 		cmocka_unit_test(test_matmul),     cmocka_unit_test(test_softmax),
 		cmocka_unit_test(test_sum_rows),   cmocka_unit_test_teardown(test_losses, reset_tolerance),
 		cmocka_unit_test(test_loss_grads), cmocka_unit_test(test_optimizers),
-		cmocka_unit_test(test_train),
+		cmocka_unit_test(test_train),      cmocka_unit_test(test_clipping),
+		cmocka_unit_test(test_penalties),
 		cmocka_unit_test(test_inplace),    cmocka_unit_test(test_bad_plans),
 		cmocka_unit_test(test_layout),     cmocka_unit_test(test_batchnorm),
 		cmocka_unit_test(test_batchnorm_grads), cmocka_unit_test(test_dropout),

@@ -868,8 +868,12 @@ static void test_optimizer_values(void **state)
 		{"{type: adam, beta2: 0.99, eps: 1e-6}", OP_ADAM, 0.001, {0.9, 0.99, 1e-6, 0}},
 		{"adamw", OP_ADAMW, 0.001, {0.9, 0.999, 1e-8, 0.01}},
 		{"{type: rmsprop, momentum: 0.5, lr: 3}", OP_RMSPROP, 3, {0.99, 1e-8, 0.5, 0}},
-		{"{initial_accumulator: 0.25, type: adagrad}", OP_ADAGRAD, 0.01, {1e-10, 0.25, 0, 0}},
-		{"{type: adadelta, rho: 0.5, weight_decay: 0.1}", OP_ADADELTA, 1.0, {0.5, 1e-6, 0.1, 0}},
+		{"{initial_accumulator: 0.25, type: adagrad}", OP_ADAGRAD, 0.01, {1e-10, 0.25, 0, 1}},
+		{"{type: adadelta, rho: 0.5, weight_decay: 0.1}", OP_ADADELTA, 1.0, {0.5, 1e-6, 0.1, 1}},
+		{"{type: sgd, weight_decay: 0.1}", OP_SGD, 0.01, {0, 1, 0.1, 0}},
+		{"{type: sgd, weight_decay: 0.5, decoupled_weight_decay: true}", OP_SGD, 0.01, {0, 1, 0.5, 0}},
+		{"{type: adam, weight_decay: 0.2, decoupled_weight_decay: true}", OP_ADAMW, 0.001, {0.9, 0.999, 1e-8, 0.2}},
+		{"{type: adam, decoupled_weight_decay: false}", OP_ADAM, 0.001, {0.9, 0.999, 1e-8, 0}},
 	};
 	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
 		char spec[256];
@@ -883,8 +887,162 @@ static void test_optimizer_values(void **state)
 			if (fabs(m->opt.attrs.f[k] - cases[i].f[k]) > 1e-15)
 				fail_msg("%s: attribute f%d is %g, want %g", cases[i].opt, k, m->opt.attrs.f[k],
 					 cases[i].f[k]);
+		if (cases[i].op == OP_SGD) /* decoupled */
+			assert_int_equal(m->opt.attrs.i[1], strstr(cases[i].opt, "decoupled") != NULL);
 		unload(&r);
 	}
+}
+
+/* clip_norm and clip_value: none by default, for any optimizer type. */
+static void test_clip_values(void **state)
+{
+	(void)state;
+	static const struct {
+		const char *opt;
+		double norm, value;
+	} cases[] = {
+		{"sgd", 0, 0},
+		{"{type: adam, clip_norm: 1.5}", 1.5, 0},
+		{"{clip_value: 0.25, type: rmsprop}", 0, 0.25},
+		{"{clip_norm: 2, clip_value: 0.5}", 2, 0.5},
+	};
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		char spec[256];
+		snprintf(spec, sizeof spec, "name: n\ninputs: {x: {shape: [3]}}\nlayers: [relu]\nloss: mse\n"
+			 "optimizer: %s\n", cases[i].opt);
+		loaded r;
+		mlc_model *m = must_load("x.yaml", spec, &r);
+		assert_true(m->opt.clip_norm == cases[i].norm);
+		assert_true(m->opt.clip_value == cases[i].value);
+		unload(&r);
+	}
+}
+
+/* lr_mult: 1 by default, the layer's on every one of its params, times the
+ * enclosing block instances' (graph and sequential form). */
+static void test_lr_mult(void **state)
+{
+	(void)state;
+	loaded r;
+	mlc_graph *g = must_load("x.yaml",
+				 "name: n\n"
+				 "inputs: {x: {shape: [3]}}\n"
+				 "blocks:\n"
+				 "  pair:\n"
+				 "    layers:\n"
+				 "      - {dense: 3, lr_mult: 0.5}\n"
+				 "      - {batchnorm}\n"
+				 "graph:\n"
+				 "  a: {dense: 3, input: x, lr_mult: 0}\n"
+				 "  b: {pair, input: a, lr_mult: 4}\n"
+				 "  c: {dense: 2, input: b}\n"
+				 "loss: mse\n",
+				 &r)->graph;
+	static const struct {
+		const char *param;
+		double mult;
+	} want[] = {{"a.weight", 0}, {"a.bias", 0}, {"b.dense1.weight", 2}, {"b.dense1.bias", 2},
+		    {"b.batchnorm1.weight", 4}, {"b.batchnorm1.bias", 4}, {"b.batchnorm1.running_mean", 1}, {"c.weight", 1}, {"c.bias", 1}};
+	int slot = mlc_op_attr_slot(OP_PARAM, "lr_mult");
+	for (size_t i = 0; i < sizeof want / sizeof want[0]; i++) {
+		mlc_node *p = mlc_graph_find_value(g, want[i].param);
+		assert_non_null(p);
+		if (p->attr.f[slot] != want[i].mult)
+			fail_msg("%s: lr_mult %g, want %g", want[i].param, p->attr.f[slot], want[i].mult);
+	}
+	unload(&r);
+}
+
+/* l1/l2 on layers and regularization: one abs_sum/sumsq per penalized
+ * parameter with the summed λ, added to the loss; weights by default. */
+static void test_penalties(void **state)
+{
+	(void)state;
+	loaded r;
+	mlc_graph *g = must_load("x.yaml",
+				 "name: n\n"
+				 "inputs: {x: {shape: [3]}}\n"
+				 "layers:\n"
+				 "  - {dense: 3, l1: 0.25}\n"
+				 "  - batchnorm\n"
+				 "  - {dense: 2, l2: 0.5, l1: 0.125}\n"
+				 "loss: mse\n"
+				 "regularization: {l2: 1.5}\n",
+				 &r)->graph;
+	static const struct {
+		mlc_opcode op;
+		const char *param;
+		double scale;
+	} want[] = {{OP_ABS_SUM, "dense1.weight", 0.25}, {OP_SUMSQ, "dense1.weight", 1.5},
+		    {OP_ABS_SUM, "dense2.weight", 0.125}, {OP_SUMSQ, "dense2.weight", 2}};
+	int k = 0;
+	for (int i = 0; i < g->nnode; i++) {
+		mlc_node *n = g->node[i];
+		if (n->op != OP_ABS_SUM && n->op != OP_SUMSQ)
+			continue;
+		assert_true(k < 4);
+		assert_int_equal(n->op, want[k].op);
+		assert_string_equal(n->src[0]->name, want[k].param);
+		assert_true(n->attr.f[0] == want[k].scale);
+		k++;
+	}
+	assert_int_equal(k, 4);
+	mlc_node *loss = mlc_graph_find_ret(g, "loss");
+	assert_int_equal(loss->op, OP_ADD); /* the last penalty added */
+	unload(&r);
+	/* params: patterns, biases allowed */
+	g = must_load("x.yaml",
+		      "name: n\ninputs: {x: {shape: [3]}}\nlayers: [{dense: 3}, {dense: 2}]\nloss: mse\n"
+		      "regularization: {l1: 0.5, params: ['*.bias']}\n",
+		      &r)->graph;
+	k = 0;
+	for (int i = 0; i < g->nnode; i++)
+		if (g->node[i]->op == OP_ABS_SUM) {
+			assert_non_null(strstr(g->node[i]->src[0]->name, ".bias"));
+			k++;
+		}
+	assert_int_equal(k, 2);
+	unload(&r);
+}
+
+/* loss: a list — each loss on its output, one labels input, the weighted
+ * ones scaled, summed into "loss"; "pred" from the first. */
+static void test_loss_list(void **state)
+{
+	(void)state;
+	loaded r;
+	mlc_graph *g = must_load("x.yaml",
+				 "name: n\n"
+				 "inputs: {x: {shape: [4]}}\n"
+				 "graph:\n"
+				 "  h: {dense: 8, activation: relu, input: x}\n"
+				 "  aux: {dense: 3, input: h}\n"
+				 "  out: {dense: 3, activation: softmax, input: h}\n"
+				 "output: out\n"
+				 "loss: [cross_entropy, {type: cross_entropy, output: aux, weight: 0.3}, "
+				 "{output: aux, type: hinge}]\n",
+				 &r)->graph;
+	mlc_node *loss = mlc_graph_find_ret(g, "loss"), *pred = mlc_graph_find_ret(g, "pred");
+	assert_string_equal(pred->layer, "out"); /* the first loss's: the softmax kept */
+	assert_int_equal(pred->op, OP_SOFTMAX);
+	/* ((xent(out) + scale(xent(aux))) + hinge(aux)) */
+	assert_int_equal(loss->op, OP_ADD);
+	assert_int_equal(loss->src[1]->op, OP_HINGE);
+	mlc_node *first = loss->src[0];
+	assert_int_equal(first->op, OP_ADD);
+	assert_int_equal(first->src[0]->op, OP_SOFTMAX_XENT);
+	assert_ptr_equal(first->src[0]->src[0], pred->src[0]); /* folded: reads the logits */
+	assert_int_equal(first->src[1]->op, OP_SCALE);
+	assert_true(first->src[1]->attr.f[0] == 0.3);
+	mlc_node *aux = first->src[1]->src[0];
+	assert_int_equal(aux->op, OP_SOFTMAX_XENT);
+	assert_string_equal(aux->src[0]->layer, "aux");
+	assert_ptr_equal(aux->src[1], loss->src[1]->src[1]); /* one labels input */
+	int inputs = 0;
+	for (int i = 0; i < g->nnode; i++)
+		inputs += g->node[i]->op == OP_INPUT;
+	assert_int_equal(inputs, 2); /* x and labels */
+	unload(&r);
 }
 
 static void test_config_values(void **state)
@@ -1222,7 +1380,9 @@ int main(void)
 		cmocka_unit_test(test_config_defaults),
 		cmocka_unit_test(test_config_values),
 		cmocka_unit_test(test_config_schedules),
-		cmocka_unit_test(test_optimizer_values),
+		cmocka_unit_test(test_optimizer_values), cmocka_unit_test(test_clip_values),
+		cmocka_unit_test(test_lr_mult), cmocka_unit_test(test_penalties),
+		cmocka_unit_test(test_loss_list),
 		cmocka_unit_test(test_relative_paths),
 		cmocka_unit_test(test_checkpoint_keys),
 		cmocka_unit_test(test_missing_file),

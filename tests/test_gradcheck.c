@@ -64,7 +64,8 @@ static mlc_node *op2(mlc_graph *g, mlc_opcode op, mlc_node *a, mlc_node *b)
 }
 
 /* Fills inputs and params: "p*" in (0.1, 0.9) (probabilities), "t*" in (0, 1)
- * (targets), labels in [0, classes), the rest ±(0.1..1). */
+ * (targets), "z*" every other element exactly 0, labels in [0, classes), the
+ * rest ±(0.1..1). */
 static void fill(mlc_graph *g, double **val, int64_t classes)
 {
 	for (int i = 0; i < g->nnode; i++) {
@@ -79,6 +80,8 @@ static void fill(mlc_graph *g, double **val, int64_t classes)
 				x[k] = uniform(0.1, 0.9);
 			else if (v->name[0] == 't')
 				x[k] = uniform(0.0, 1.0);
+			else if (v->name[0] == 'z')
+				x[k] = k % 2 ? 0 : away_from_zero();
 			else
 				x[k] = away_from_zero();
 		}
@@ -395,6 +398,35 @@ static void test_distillation(void **s)
 
 /* Fan-out: h feeds two branches that are added back (a residual), so the
  * gradients of h must be summed. */
+/* The L1/L2 penalties on a weight that also feeds the loss (fan-out), with
+ * elements at exactly 0, where |θ|'s gradient is 0 (and so is the central
+ * difference). */
+static void test_penalties(void **s)
+{
+	(void)s;
+	for (int zeros = 0; zeros < 2; zeros++) {
+		mlc_graph *g = mlc_graph_new("penalties");
+		mlc_node *x = input(g, "x", 4), *w = param(g, zeros ? "zw" : "w", 2, 3, 4);
+		mlc_attrs at, l1, l2;
+		mlc_attrs_default(OP_MATMUL, &at, g->arena);
+		at.i[1] = 1;
+		mlc_attrs_default(OP_ABS_SUM, &l1, g->arena);
+		mlc_attrs_default(OP_SUMSQ, &l2, g->arena);
+		l1.f[0] = 0.3;
+		l2.f[0] = 0.7;
+		mlc_node *h = mlc_build(g, OP_MATMUL, x, &at, x, w, NULL);
+		mlc_node *loss = op2(g, OP_MSE, h, input(g, "t", 3));
+		loss = op2(g, OP_ADD, loss, mlc_build(g, OP_ABS_SUM, w, &l1, w, NULL, NULL));
+		loss = op2(g, OP_ADD, loss, mlc_build(g, OP_SUMSQ, w, &l2, w, NULL, NULL));
+		mlc_attrs sc;
+		mlc_attrs_default(OP_SCALE, &sc, g->arena);
+		sc.f[0] = 0.75; /* a weighted loss */
+		loss = mlc_build(g, OP_SCALE, loss, &sc, loss, NULL, NULL);
+		mlc_graph_ret(g, "loss", loss);
+		check(g, 1);
+	}
+}
+
 static void test_fanout_add(void **s)
 {
 	(void)s;
@@ -704,7 +736,7 @@ int main(void)
 		cmocka_unit_test(test_matmul_transposes), cmocka_unit_test(test_dense),
 		cmocka_unit_test(test_bce),	     cmocka_unit_test(test_bce_after_sigmoid),
 		cmocka_unit_test(test_mse),	     cmocka_unit_test(test_softmax_xent),
-		cmocka_unit_test(test_fanout_add),   cmocka_unit_test(test_mlp),
+		cmocka_unit_test(test_fanout_add),   cmocka_unit_test(test_penalties),   cmocka_unit_test(test_mlp),
 		cmocka_unit_test(test_conv2d),       cmocka_unit_test(test_conv2d_algos),       cmocka_unit_test(test_maxpool),
 		cmocka_unit_test(test_avgpool),      cmocka_unit_test(test_global_avgpool),
 		cmocka_unit_test(test_cnn),

@@ -227,12 +227,24 @@ static mlc_graph *build_all_ops(void)
 		mlc_graph_ret(g, mlc_arena_printf(g->arena, "update.%s.bias", nm),
 			      mlc_build_n(g, o, src[0], &oa, mlc_ops[o].arity, src));
 	}
+	/* gradient clipping */
+	mlc_attrs cn = attrs(OP_CLIP_COEF, g), cv = attrs(OP_CLIP_VALUE, g);
+	cn.f[0] = 0.5;
+	cv.f[0] = 0.25;
+	mlc_node *ss = mlc_build(g, OP_SUMSQ, w, NULL, gw, NULL, NULL);
+	mlc_node *cc = mlc_build(g, OP_CLIP_COEF, NULL, &cn, ss, NULL, NULL);
+	mlc_node *pa = mlc_build(g, OP_ABS_SUM, w, &cn, gw, NULL, NULL);
+	mlc_graph_ret(g, "scaled", mlc_build(g, OP_SCALE, w, &cv, pa, NULL, NULL));
+	mlc_graph_ret(g, "l1", mlc_build(g, OP_ABS_SUM_GRAD, w, &cv, gw, pa, NULL));
+	mlc_graph_ret(g, "l2", mlc_build(g, OP_SUMSQ_GRAD, w, &cv, gw, ss, NULL));
+	mlc_graph_ret(g, "clipped", mlc_build(g, OP_CLIP_VALUE, w, &cv, mlc_build(g, OP_MUL_SCALAR, w, NULL, gw, cc, NULL),
+					      NULL, NULL));
 	add_struct_ops(g);
 	add_conv_ops(g);
 	add_loss_ops(g, x, t, lab, one);
 	mlc_attrs sc = attrs(OP_SCALE, g);
 	sc.f[0] = 0.25;
-	mlc_graph_ret(g, "scaled", mlc_build(g, OP_SCALE, x, &sc, x, NULL, NULL));
+	mlc_graph_ret(g, "scaled_x", mlc_build(g, OP_SCALE, x, &sc, x, NULL, NULL));
 	return g;
 }
 

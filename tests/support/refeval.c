@@ -95,13 +95,17 @@ static int64_t label(double y, int64_t classes)
 static void sgd(const mlc_node *v, int64_t cnt, double lr, double *p, const double *g, double *vel,
 		double *out)
 {
-	double mu = v->attr.f[0];
+	double mu = v->attr.f[0], wd = v->attr.f[2];
 	lr *= v->attr.f[1];
 	for (int64_t i = 0; i < cnt; i++) {
 		double d = g[i];
+		if (v->attr.i[1])
+			p[i] *= 1 - lr * wd;
+		else
+			d += wd * p[i];
 		if (mu != 0) {
-			vel[i] = mu * vel[i] + g[i];
-			d = v->attr.i[0] ? g[i] + mu * vel[i] : vel[i];
+			vel[i] = mu * vel[i] + d;
+			d = v->attr.i[0] ? d + mu * vel[i] : vel[i];
 		}
 		p[i] -= lr * d;
 		out[i] = p[i];
@@ -115,6 +119,7 @@ static void update(const mlc_node *v, int64_t cnt, double lr, uint32_t step, dou
 	const double *g = s[1];
 	const double *f = v->attr.f;
 	double t = (double)step + 1;
+	lr *= f[mlc_op_attr_slot(v->op, "lr_mult")];
 	for (int64_t i = 0; i < cnt; i++) {
 		double gi = g[i], d;
 		switch (v->op) {
@@ -328,6 +333,32 @@ static void eval_node(const mlc_node *v, int64_t n, double lr, ref_mode m, doubl
 	case OP_CATEGORICAL_XENT_GRAD:
 	case OP_KL_DIV:
 	case OP_KL_DIV_GRAD: ref_eval_loss(v, n, s, out); break;
+	case OP_SUMSQ:
+	case OP_ABS_SUM:
+		out[0] = 0;
+		for (int64_t i = 0; i < scnt; i++)
+			out[0] += v->op == OP_SUMSQ ? s[0][i] * s[0][i] : fabs(s[0][i]);
+		out[0] *= a;
+		break;
+	case OP_SUMSQ_GRAD:
+		for (int64_t i = 0; i < cnt; i++)
+			out[i] = 2 * a * s[0][i] * s[1][0];
+		break;
+	case OP_ABS_SUM_GRAD:
+		for (int64_t i = 0; i < cnt; i++)
+			out[i] = a * (s[0][i] > 0 ? 1 : s[0][i] < 0 ? -1 : 0) * s[1][0];
+		break;
+	case OP_CLIP_COEF:
+		out[0] = fmin(1, a / (sqrt(s[0][0]) + 1e-6));
+		break;
+	case OP_MUL_SCALAR:
+		for (int64_t i = 0; i < cnt; i++)
+			out[i] = s[0][i] * s[1][0];
+		break;
+	case OP_CLIP_VALUE:
+		for (int64_t i = 0; i < cnt; i++)
+			out[i] = fmax(-a, fmin(a, s[0][i]));
+		break;
 	case OP_COUNT: MLC_UNREACHABLE();
 	}
 }

@@ -34,7 +34,7 @@ double *ref_val(const mlc_graph *g, double **val, const mlc_node *v);
 
 /* Computes, in graph order, every live node that is not an input, param or
  * state (const nodes are filled from attr.f[0]). lr is the run-time learning
- * rate (hyper[0]); each SGD node scales it by its lr_mult. Runs in training
+ * rate (hyper[0]); each update node scales it by its lr_mult. Runs in training
  * mode with dropout seed 0 and step 0 (see ref_eval_mode). */
 void ref_eval(const mlc_graph *g, int64_t n, double lr, double **val);
 

@@ -1,6 +1,7 @@
 /* train.c — the training loop (shuffled minibatches through the JIT'd train
  * step, per-epoch metrics, validation and test), evaluation, prediction to
  * CSV, and the one-batch gradient dump of `mlc grad`. */
+#include "numerics.h"
 #include "session.h"
 #include "watch.h"
 
@@ -203,6 +204,7 @@ mlc_status mlc_session_train(mlc_session *s, mlc_diag *d)
 	int64_t *idx = iota(n);
 	stats ep = stats_new(&rc), v = stats_new(&rc);
 	double start = mlc_now();
+	mlc_diverge dv = {0};
 	for (int e = 1; e <= epochs && st == MLC_OK && !stopped; e++) {
 		if (c->shuffle)
 			mlc_rng_shuffle(&s->rng, idx, ntrain);
@@ -216,6 +218,8 @@ mlc_status mlc_session_train(mlc_session *s, mlc_diag *d)
 			mlc_hyper_set(hyper, lr, s->seed, s->step++);
 			mlc_batch_fill(s, &tr.ds, idx + b, m);
 			s->fn[MLC_ENTRY_TRAIN](s->params, s->act, m, hyper);
+			if ((st = mlc_train_step_check(s, &dv, e, lr, m, d)) != MLC_OK)
+				break;
 			ep.loss += (double)s->act[s->loss->offset] * (double)m;
 			mlc_batch_metrics(s, &tr.ds, idx + b, m, &ep.m);
 			ep.seen += m;
@@ -227,6 +231,8 @@ mlc_status mlc_session_train(mlc_session *s, mlc_diag *d)
 		double secs = mlc_now() - t0;
 		if (tty)
 			fprintf(s->log, "\r%*s\r", 100, "");
+		if (st != MLC_OK)
+			break;
 		if (!isfinite(ep.loss)) {
 			mlc_error_file(d, s->path, "training diverged: the loss is not finite in epoch %d; "
 				       "try a smaller learning rate", e);
@@ -408,6 +414,11 @@ mlc_status mlc_session_grad(mlc_session *s, const char *out_path, mlc_diag *d)
 	mlc_hyper_set(hyper, 0, s->seed, 0); /* step 0: the masks of a first train step */
 	mlc_batch_fill(s, &data.ds, idx, m);
 	s->fn[MLC_ENTRY_GRAD](s->params, s->act, m, hyper);
+	if ((st = mlc_numerics_report(s, "in the gradient batch", m, d)) != MLC_OK) {
+		free(idx);
+		mlc_dataset_free(&data.ds);
+		return st;
+	}
 	mlc_graph *g = s->graph;
 	mlc_tensor *t = mlc_xmalloc(sizeof(mlc_tensor) * (size_t)(g->nret + 1));
 	int nt = 0;

@@ -143,6 +143,17 @@ static bool is_forward(const mlc_graph *g, const mlc_node *v)
 	return r;
 }
 
+/* The positions of the kernel that computes g->node[pos]: its fused group's
+ * members, or the node alone. */
+static void kernel_span(const mlc_graph *g, int pos, int *first, int *last)
+{
+	const mlc_node *root = g->node[pos]->group;
+	*last = pos;
+	while (root && *last < g->nnode - 1 && g->node[*last] != root)
+		++*last;
+	*first = root ? mlc_group_first(g, *last) : pos;
+}
+
 static bool overlaps(const mlc_node *a, const mlc_node *b, int64_t n)
 {
 	return a->mem == b->mem && a->offset < b->offset + mlc_numel(b, n) &&
@@ -156,16 +167,14 @@ static bool overlaps(const mlc_node *a, const mlc_node *b, int64_t n)
 static int blame_sources(mlc_session *s, const mlc_node *v, int pos, int64_t n, int *nbad, mlc_diag *d)
 {
 	const mlc_graph *g = s->graph;
-	int first = v->group ? mlc_group_first(g, pos) : pos, last = pos;
-	if (v->group)
-		while (last < g->nnode && g->node[last] != v->group)
-			last++;
+	int first, last;
+	kernel_span(g, pos, &first, &last);
 	int unknown = 0;
 	*nbad = 0;
 	for (int k = 0; k < v->nsrc; k++) {
 		const mlc_node *x = v->src[k];
 		bool seen = x->dtype == DT_F32 && !x->internal && (x->mem == MEM_ACT || x->mem == MEM_PARAM);
-		for (int j = first; seen && j <= last && j < g->nnode; j++) {
+		for (int j = first; seen && j <= last; j++) {
 			const mlc_node *m = g->node[j];
 			seen = m == x || m->internal || m->mem == MEM_NONE || !overlaps(m, x, n);
 		}
@@ -221,13 +230,11 @@ mlc_status mlc_numerics_report(mlc_session *s, const char *when, int64_t n, mlc_
 		char members[512];
 		size_t len = 0;
 		members[0] = 0;
-		for (int j = mlc_group_first(g, pos); j < g->nnode && len < sizeof members; j++) {
-			const mlc_node *m = g->node[j];
+		int first, last;
+		kernel_span(g, pos, &first, &last);
+		for (int j = first; j <= last && len < sizeof members; j++)
 			len += (size_t)snprintf(members + len, sizeof members - len, "%s%s", len ? ", " : "",
-						mlc_ops[m->op].name);
-			if (m == v->group)
-				break;
-		}
+						mlc_ops[g->node[j]->op].name);
 		mlc_note_at(d, (mlc_loc){here.file, 0, 0},
 			    "%%%d ran in a fused kernel (%s), where values kept in registers are not checked; "
 			    "--no-fuse checks every op", v->id, members);

@@ -414,10 +414,24 @@ static void zero_sums(build *B, int root_index, LLVMValueRef act)
 	}
 }
 
+/* Whether a fused member's memory still holds its own value after the
+ * kernel: not when a later member was planned over it (in place). */
+static bool kept(build *B, int j, int root)
+{
+	const mlc_node *m = B->c.g->node[j];
+	for (int k = j + 1; k <= root; k++) {
+		const mlc_node *o = B->c.g->node[k];
+		if (!o->internal && o->mem != MEM_NONE && overlap(B, m, o))
+			return false;
+	}
+	return true;
+}
+
 /* --check-numerics: after the kernel at g->node[i] (a node, or a fused
  * group's root), `if (mlc_numerics_check(p, count, id)) return;` for each
- * f32 value it writes to memory, in member order (runtime/numerics.h).
- * Values a fused kernel keeps in registers are not seen. */
+ * f32 value it writes to memory and keeps there, in member order
+ * (runtime/numerics.h). Values a fused kernel keeps in registers, or
+ * overwrites in place, are not seen. */
 static void check_values(build *B, int i, LLVMValueRef params, LLVMValueRef act)
 {
 	cg *c = &B->c;
@@ -429,7 +443,7 @@ static void check_values(build *B, int i, LLVMValueRef params, LLVMValueRef act)
 		fn = LLVMAddFunction(c->mod, "mlc_numerics_check", ty);
 	for (int j = g->node[i]->group ? mlc_group_first(g, i) : i; j <= i; j++) {
 		const mlc_node *m = g->node[j];
-		if (m->internal || m->dtype != DT_F32 || (m->mem != MEM_ACT && m->mem != MEM_PARAM))
+		if (m->internal || m->dtype != DT_F32 || (m->mem != MEM_ACT && m->mem != MEM_PARAM) || !kept(B, j, i))
 			continue;
 		LLVMValueRef args[3] = {cg_gep(c, m->mem == MEM_PARAM ? params : act, cg_i64(c, m->offset), c->t_f32),
 					cg_numel(c, m), LLVMConstInt(c->t_i32, (unsigned long long)m->id, 0)};

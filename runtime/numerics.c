@@ -160,9 +160,10 @@ static bool overlaps(const mlc_node *a, const mlc_node *b, int64_t n)
 	       b->offset < a->offset + mlc_numel(a, n);
 }
 
-/* Which of v's sources already held non-finite values when its kernel ran:
- * those still in memory and not overwritten by a value of the same kernel
- * (in place). Notes at each bad one; returns how many sources could not be
+/* Which inputs of v's kernel already held non-finite values when it ran:
+ * v's sources, or for a fused kernel every value its members read from
+ * outside it; those still in memory and not overwritten in place by a value
+ * of the kernel. Notes at each bad one; returns how many inputs could not be
  * looked at. */
 static int blame_sources(mlc_session *s, const mlc_node *v, int pos, int64_t n, int *nbad, mlc_diag *d)
 {
@@ -171,8 +172,19 @@ static int blame_sources(mlc_session *s, const mlc_node *v, int pos, int64_t n, 
 	kernel_span(g, pos, &first, &last);
 	int unknown = 0;
 	*nbad = 0;
-	for (int k = 0; k < v->nsrc; k++) {
-		const mlc_node *x = v->src[k];
+	const mlc_node *in[MLC_MAX_SRC * 16];
+	int nin = 0;
+	for (int j = v->group ? first : pos; j <= (v->group ? last : pos); j++)
+		for (int k = 0; k < g->node[j]->nsrc; k++) {
+			const mlc_node *x = g->node[j]->src[k];
+			bool dup = v->group && x->group == v->group; /* a member */
+			for (int i = 0; i < nin && !dup; i++)
+				dup = in[i] == x;
+			if (!dup && nin < (int)MLC_COUNTOF(in))
+				in[nin++] = x;
+		}
+	for (int k = 0; k < nin; k++) {
+		const mlc_node *x = in[k];
 		bool seen = x->dtype == DT_F32 && !x->internal && (x->mem == MEM_ACT || x->mem == MEM_PARAM);
 		for (int j = first; seen && j <= last; j++) {
 			const mlc_node *m = g->node[j];
@@ -190,7 +202,7 @@ static int blame_sources(mlc_session *s, const mlc_node *v, int pos, int64_t n, 
 		describe(g, x, what, sizeof what);
 		index_str(x, i, n, at, sizeof at);
 		const char *role = x->op == OP_INPUT ? " (the data)" : "";
-		mlc_note_at(d, x->loc, "its input %s%s already held a %s%s", what, role,
+		mlc_note_at(d, x->loc, "%s input %s%s already held a %s%s", v->group ? "the kernel's" : "its", what, role,
 			    kind_of(p[i]), at);
 		++*nbad;
 	}
@@ -236,10 +248,12 @@ mlc_status mlc_numerics_report(mlc_session *s, const char *when, int64_t n, mlc_
 			len += (size_t)snprintf(members + len, sizeof members - len, "%s%s", len ? ", " : "",
 						mlc_ops[g->node[j]->op].name);
 		mlc_note_at(d, (mlc_loc){here.file, 0, 0},
-			    "%%%d ran in a fused kernel (%s), where values kept in registers are not checked; "
-			    "--no-fuse checks every op", v->id, members);
+			    "%%%d ran in a fused kernel (%s), whose values are checked only where it stores "
+			    "them; --no-fuse checks every op", v->id, members);
 	}
-	if (nbad == 0 && unknown == 0)
+	if (nbad == 0 && unknown == 0 && v->group)
+		mlc_note_at(d, (mlc_loc){here.file, 0, 0}, "the kernel's inputs were finite: one of its ops produced it");
+	else if (nbad == 0 && unknown == 0)
 		mlc_note_at(d, (mlc_loc){here.file, 0, 0}, "its inputs were finite: %s produced it",
 			    mlc_ops[v->op].name);
 	return MLC_EUSER;

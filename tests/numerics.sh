@@ -38,19 +38,27 @@ run "$mlc" run numerics/huge_target.yaml; golden huge_target_unchecked
 
 # Forward, with the input to blame: a NaN planted in saved weights.
 "$mlc" run ../examples/xor.yaml --epochs 1 --quiet --save "$tmp/w.safetensors" >/dev/null || bad "xor --save"
-python3 - "$tmp/w.safetensors" "$tmp/nan.safetensors" <<'PY'
+plant() { # TENSOR ELEMENT OUT: a copy of the saved weights with a NaN planted
+	python3 - "$tmp/w.safetensors" "$3" "$1" "$2" <<'PY'
 import json, struct, sys
 b = bytearray(open(sys.argv[1], "rb").read())
 n = struct.unpack("<Q", b[:8])[0]
-at = 8 + n + json.loads(b[8:8 + n])["out.weight"]["data_offsets"][0] + 4
+at = 8 + n + json.loads(b[8:8 + n])[sys.argv[3]]["data_offsets"][0] + 4 * int(sys.argv[4])
 b[at:at + 4] = struct.pack("<f", float("nan"))
 open(sys.argv[2], "wb").write(b)
 PY
+}
+plant out.weight 1 "$tmp/nan.safetensors"
+plant out.bias 0 "$tmp/nan_bias.safetensors"
 run "$mlc" run --check-numerics --weights "$tmp/nan.safetensors" ../examples/xor.yaml; golden nan_weight
 run "$mlc" grad --check-numerics --weights "$tmp/nan.safetensors" ../examples/xor.yaml -o "$tmp/g.safetensors"
 golden nan_weight_grad
 [ ! -e "$tmp/g.safetensors" ] && ok || bad "grad wrote gradients after a numerics error"
 run "$mlc" run --weights "$tmp/nan.safetensors" ../examples/xor.yaml; golden nan_weight_unchecked
+# In a fused kernel the bias sum stays in registers: the first stored value
+# with the NaN is the sigmoid's, the kernel's last member.
+run "$mlc" run --check-numerics --weights "$tmp/nan_bias.safetensors" ../examples/xor.yaml; golden nan_bias
+run "$mlc" run --check-numerics --no-fuse --weights "$tmp/nan_bias.safetensors" ../examples/xor.yaml; golden nan_bias_nofuse
 
 # Divergence: a finite loss 10^4 times the first step's stops the run at once.
 run "$mlc" run numerics/mse_lr.yaml; golden mse_lr

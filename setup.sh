@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # setup.sh — installs what mlc needs on Debian 12, builds it, and then
 #   ./setup.sh run    trains the default example (Fashion-MNIST MLP)
-#   ./setup.sh test   runs the whole test suite: a -Werror build, then again under ASan+UBSan
+#   ./setup.sh test   runs the whole test suite: a -Werror build (whose tests include
+#                     tests/valgrind.sh, memcheck on every example), then again under ASan+UBSan
 #   ./setup.sh build  only installs and builds
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -9,7 +10,7 @@ what=${1:-run}
 
 pkgs=(build-essential cmake pkg-config libyaml-dev llvm-19-dev libopenblas-dev libcmocka-dev
       zlib1g-dev dataset-fashion-mnist)
-[ "$what" = test ] && pkgs+=(python3-torch python3-numpy)
+[ "$what" = test ] && pkgs+=(python3-torch python3-numpy valgrind)
 missing=()
 for p in "${pkgs[@]}"; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p")

@@ -41,6 +41,8 @@ static const flag f_fuse_off = {"fuse-off", F_STR, A(o.fuse_off),
 static const flag f_cache_dir = {"cache-dir", F_STR, A(o.cache_dir),
 				 "compiled-code cache (default: $MLC_CACHE_DIR, $XDG_CACHE_HOME/mlc, ~/.cache/mlc)"};
 static const flag f_no_cache = {"no-cache", F_BOOL, A(o.no_cache), "compile without the code cache"};
+static const flag f_check_numerics = {"check-numerics", F_BOOL, A(o.check_numerics),
+				      "stop at the first NaN/Inf a training step computes, naming the op and its layer"};
 
 typedef struct {
 	const char *name, *usage, *summary;
@@ -232,7 +234,7 @@ static const command commands[] = {
 	  &(flag){"predict", F_STR, A(predict), "write test-set predictions to a CSV file"},
 	  &(flag){"quiet", F_BOOL, A(o.quiet), "no per-epoch lines"},
 	  &(flag){"log", F_STR, A(o.json_log), "write one JSON line per epoch, and the test's, to FILE"}, &f_threads, &f_verbose, &f_no_fuse,
-	  &f_fuse_off, &f_cache_dir, &f_no_cache,
+	  &f_fuse_off, &f_cache_dir, &f_no_cache, &f_check_numerics,
 	  &(flag){"checkpoint", F_STR, A(o.checkpoint), "save the training state to FILE (overrides checkpoint.path)"},
 	  &(flag){"checkpoint-epochs", F_INT, A(o.checkpoint_epochs), "checkpoint every N epochs (overrides the spec)"},
 	  &(flag){"checkpoint-steps", F_INT, A(o.checkpoint_steps), "checkpoint every N train steps (overrides the spec)"},
@@ -244,7 +246,7 @@ static const command commands[] = {
 	{"grad", "mlc grad [options] MODEL.yaml -o GRADS.safetensors",
 	 "loss and gradients of the first training batch, as safetensors",
 	 {&f_weights, &f_out, &f_batch, &f_seed, &f_wrt, &f_threads, &f_no_fuse, &f_fuse_off, &f_cache_dir,
-	  &f_no_cache, &f_verbose},
+	  &f_no_cache, &f_verbose, &f_check_numerics},
 	 cmd_grad},
 	{"plot", "mlc plot LOG.jsonl -o OUT.svg", "draw a training log (mlc run --log) as an SVG chart", {&f_out},
 	 cmd_plot},

@@ -180,8 +180,9 @@ mlc_status cg_optimize(LLVMModuleRef mod, LLVMTargetMachineRef tm, mlc_diag *d);
 const char *cg_pipeline_id(void);
 
 /* module.c: builds the whole module (kernels + entries) into `ctx`.
- * has_entry[e] tells which entry functions were generated. */
-mlc_status cg_build_module(const mlc_graph *g, LLVMContextRef ctx, LLVMTargetMachineRef tm,
+ * has_entry[e] tells which entry functions were generated; `numerics`:
+ * instrumented entries (mlc_jit_opts.check_numerics). */
+mlc_status cg_build_module(const mlc_graph *g, LLVMContextRef ctx, LLVMTargetMachineRef tm, bool numerics,
 			   mlc_diag *d, LLVMModuleRef *out, bool has_entry[MLC_ENTRY_COUNT]);
 
 /* The range kind of node n's kernel, with CG_RANGE_ELEMWISE resolved. */

@@ -66,6 +66,10 @@ mlc_status mlc_jit_compile(const mlc_graph *g, mlc_diag *d, mlc_jit **out);
 typedef struct {
 	const char *cache_dir; /* NULL: $MLC_CACHE_DIR, $XDG_CACHE_HOME/mlc, ~/.cache/mlc */
 	int no_cache;          /* compile without the cache (as does $MLC_NO_CACHE=1) */
+	/* Instrument the entries: after each kernel, every value it writes to
+	 * memory is scanned by mlc_numerics_check (runtime/numerics.h); at the
+	 * first NaN/Inf the entry returns. Off, the module is unchanged. */
+	int check_numerics;
 } mlc_jit_opts;
 /* Where a compile's time went and what the cache did, for -v and benchmarks. */
 typedef struct {

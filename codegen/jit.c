@@ -5,6 +5,7 @@
 #include "cg.h"
 
 #include "jitcache.h"
+#include "../runtime/numerics.h"
 #include "../runtime/pool.h"
 
 #include <cblas.h>
@@ -45,6 +46,7 @@ static mlc_status define_runtime_symbols(LLVMOrcLLJITRef j, mlc_diag *d)
 		{"expf", (void (*)(void))expf},
 		{"logf", (void (*)(void))logf},
 		{"mlc_parallel_for", (void (*)(void))mlc_parallel_for},
+		{"mlc_numerics_check", (void (*)(void))mlc_numerics_check},
 	};
 	LLVMOrcCSymbolMapPair pairs[MLC_COUNTOF(syms)];
 	for (size_t i = 0; i < MLC_COUNTOF(syms); i++) {
@@ -165,7 +167,7 @@ static mlc_status get_object(const mlc_graph *g, const mlc_jit_opts *o, mlc_jit_
 	LLVMContextRef ctx = LLVMContextCreate();
 	LLVMModuleRef mod = NULL;
 	bool has[MLC_ENTRY_COUNT];
-	mlc_status st = cg_build_module(g, ctx, tm, d, &mod, has);
+	mlc_status st = cg_build_module(g, ctx, tm, o && o->check_numerics, d, &mod, has);
 	*entries = 0;
 	for (int e = 0; e < MLC_ENTRY_COUNT && st == MLC_OK; e++)
 		*entries |= has[e] ? 1u << e : 0;

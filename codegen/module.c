@@ -38,6 +38,7 @@ typedef struct {
 	bool *need;      /* [entry * nnode + index]: the entry runs this node */
 	bool *any;       /* needed by some entry: gets a kernel */
 	cg_kernel *kern; /* by node index */
+	bool numerics;   /* instrumented entries (check_numerics) */
 } build;
 
 /* Problems here are bugs in an earlier pass (the graph contract), reported
@@ -413,6 +414,50 @@ static void zero_sums(build *B, int root_index, LLVMValueRef act)
 	}
 }
 
+/* Whether a fused member's memory still holds its own value after the
+ * kernel: not when a later member was planned over it (in place). */
+static bool kept(build *B, int j, int root)
+{
+	const mlc_node *m = B->c.g->node[j];
+	for (int k = j + 1; k <= root; k++) {
+		const mlc_node *o = B->c.g->node[k];
+		if (!o->internal && o->mem != MEM_NONE && overlap(B, m, o))
+			return false;
+	}
+	return true;
+}
+
+/* --check-numerics: after the kernel at g->node[i] (a node, or a fused
+ * group's root), `if (mlc_numerics_check(p, count, id)) return;` for each
+ * f32 value it writes to memory and keeps there, in member order
+ * (runtime/numerics.h). Values a fused kernel keeps in registers, or
+ * overwrites in place, are not seen. */
+static void check_values(build *B, int i, LLVMValueRef params, LLVMValueRef act)
+{
+	cg *c = &B->c;
+	const mlc_graph *g = c->g;
+	LLVMTypeRef pt[3] = {c->t_ptr, c->t_i64, c->t_i32};
+	LLVMTypeRef ty = LLVMFunctionType(c->t_i32, pt, 3, 0);
+	LLVMValueRef fn = LLVMGetNamedFunction(c->mod, "mlc_numerics_check");
+	if (!fn)
+		fn = LLVMAddFunction(c->mod, "mlc_numerics_check", ty);
+	for (int j = g->node[i]->group ? mlc_group_first(g, i) : i; j <= i; j++) {
+		const mlc_node *m = g->node[j];
+		if (m->internal || m->dtype != DT_F32 || (m->mem != MEM_ACT && m->mem != MEM_PARAM) || !kept(B, j, i))
+			continue;
+		LLVMValueRef args[3] = {cg_gep(c, m->mem == MEM_PARAM ? params : act, cg_i64(c, m->offset), c->t_f32),
+					cg_numel(c, m), LLVMConstInt(c->t_i32, (unsigned long long)m->id, 0)};
+		LLVMValueRef r = LLVMBuildCall2(c->b, ty, fn, args, 3, "");
+		LLVMValueRef bad = LLVMBuildICmp(c->b, LLVMIntNE, r, LLVMConstInt(c->t_i32, 0, 0), "");
+		LLVMBasicBlockRef stop = LLVMAppendBasicBlockInContext(c->ctx, c->fn, "nonfinite");
+		LLVMBasicBlockRef next = LLVMAppendBasicBlockInContext(c->ctx, c->fn, "finite");
+		LLVMBuildCondBr(c->b, bad, stop, next);
+		LLVMPositionBuilderAtEnd(c->b, stop);
+		LLVMBuildRetVoid(c->b);
+		LLVMPositionBuilderAtEnd(c->b, next);
+	}
+}
+
 /* void mlc_<entry>(ptr params, ptr act, i64 n, ptr hyper): const fills
  * first, then the needed kernels in graph order. No allocation, no lookups. */
 static void make_entry(build *B, mlc_entry e, const bool *need)
@@ -439,6 +484,8 @@ static void make_entry(build *B, mlc_entry e, const bool *need)
 	for (int i = 0; i < g->nnode; i++)
 		words = B->kern[i].nparam > words ? B->kern[i].nparam : words;
 	LLVMValueRef block = cg_parallel_block(c, words);
+	/* the training entries are the ones --check-numerics instruments */
+	bool training = e == MLC_ENTRY_GRAD || e == MLC_ENTRY_TRAIN;
 	for (int prologue = 1; prologue >= 0; prologue--)
 		for (int i = 0; i < g->nnode; i++) {
 			const cg_hooks *h = &cg_hook[g->node[i]->op];
@@ -450,13 +497,14 @@ static void make_entry(build *B, mlc_entry e, const bool *need)
 			if (need[i] && (h->body || grp) && !!(h->flags & CG_PROLOGUE) == prologue)
 			{
 				const cg_kernel *k = &B->kern[i];
-				bool training = e == MLC_ENTRY_GRAD || e == MLC_ENTRY_TRAIN;
 				if (training && k->train[0]) {
 					call_kernel(B, k->train[0], params, act, hyper, block);
 					call_kernel(B, k->train[1], params, act, hyper, block);
 				} else {
 					call_kernel(B, k, params, act, hyper, block);
 				}
+				if (B->numerics && training && !prologue)
+					check_values(B, i, params, act);
 			}
 		}
 	LLVMBuildRetVoid(c->b);
@@ -490,10 +538,10 @@ static void build_all(build *B, bool has_entry[MLC_ENTRY_COUNT])
 			make_entry(B, (mlc_entry)e, B->need + (size_t)e * (size_t)g->nnode);
 }
 
-mlc_status cg_build_module(const mlc_graph *g, LLVMContextRef ctx, LLVMTargetMachineRef tm,
+mlc_status cg_build_module(const mlc_graph *g, LLVMContextRef ctx, LLVMTargetMachineRef tm, bool numerics,
 			   mlc_diag *d, LLVMModuleRef *out, bool has_entry[MLC_ENTRY_COUNT])
 {
-	build B = {0};
+	build B = {.numerics = numerics};
 	cg *c = &B.c;
 	c->g = g;
 	c->d = d;

@@ -2,6 +2,7 @@
  * step, per-epoch metrics, validation and test), evaluation, prediction to
  * CSV, and the one-batch gradient dump of `mlc grad`. */
 #include "checkpoint.h"
+#include "numerics.h"
 #include "session.h"
 #include "watch.h"
 
@@ -293,6 +294,7 @@ mlc_status mlc_session_train(mlc_session *s, mlc_diag *d)
 		}
 	}
 	double start = mlc_now();
+	mlc_diverge dv = {0};
 	for (int e = e0; e <= epochs && st == MLC_OK && !stopped; e++) {
 		bool cont = e == e0 && b0 > 0; /* resumed inside this epoch: already shuffled */
 		if (c->shuffle && !cont)
@@ -308,6 +310,8 @@ mlc_status mlc_session_train(mlc_session *s, mlc_diag *d)
 			mlc_hyper_set(hyper, lr, s->seed, s->step++);
 			mlc_batch_fill(s, &tr.ds, idx + b, m);
 			s->fn[MLC_ENTRY_TRAIN](s->params, s->act, m, hyper);
+			if ((st = mlc_train_step_check(s, &dv, e, lr, m, d)) != MLC_OK)
+				break;
 			ep.loss += (double)s->act[s->loss->offset] * (double)m;
 			mlc_batch_metrics(s, &tr.ds, idx + b, m, &ep.m);
 			ep.seen += m;
@@ -526,6 +530,11 @@ mlc_status mlc_session_grad(mlc_session *s, const char *out_path, mlc_diag *d)
 	mlc_hyper_set(hyper, 0, s->seed, 0); /* step 0: the masks of a first train step */
 	mlc_batch_fill(s, &data.ds, idx, m);
 	s->fn[MLC_ENTRY_GRAD](s->params, s->act, m, hyper);
+	if ((st = mlc_numerics_report(s, "in the gradient batch", m, d)) != MLC_OK) {
+		free(idx);
+		mlc_dataset_free(&data.ds);
+		return st;
+	}
 	mlc_graph *g = s->graph;
 	mlc_tensor *t = mlc_xmalloc(sizeof(mlc_tensor) * (size_t)(g->nret + 1));
 	int nt = 0;

@@ -72,6 +72,9 @@ typedef struct {
 	 * else $HOME/.cache/mlc. $MLC_NO_CACHE=1 also turns it off. */
 	const char *cache_dir;
 	int no_cache;
+	/* run, grad: check every value each kernel writes and stop at the first
+	 * NaN/Inf, naming the op, its layer and pass (compiled separately) */
+	int check_numerics;
 	int quiet;             /* no per-epoch progress */
 	int verbose;           /* compile times and plan sizes */
 	FILE *log;             /* progress and results (stdout if NULL) */

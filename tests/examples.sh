@@ -56,6 +56,11 @@ expect fashion_rmsprop 0.80 fashion_rmsprop.yaml --epochs 1 --quiet
 expect fashion_adadelta 0.80 fashion_adadelta.yaml --epochs 1 --quiet
 expect linear_softmax 0.75 linear_softmax.yaml --epochs 1 --quiet
 expect linear_svm 0.70 linear_svm.yaml --epochs 1 --quiet
+if out=$(bash linear_classifiers.sh "$mlc" --epochs 1) && [ "$(echo "$out" | grep -c 'test accuracy 0\.[7-9]')" -eq 2 ]; then
+	echo "ok   linear_classifiers.sh: $(echo $out)"; pass=$((pass + 1))
+else
+	echo "FAIL linear_classifiers.sh"; echo "$out"; fail=$((fail + 1))
+fi
 expect validation_file 0.80 validation_file.yaml --quiet
 expect regularized_mlp 0.78 regularized_mlp.yaml --epochs 1 --quiet
 expect lenet 0.80 lenet.yaml --epochs 1 --quiet --save "$tmp/lenet.safetensors"

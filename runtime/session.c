@@ -175,8 +175,18 @@ mlc_status mlc_session_jit(mlc_session *s, mlc_diag *d)
 	size_t aa = (size_t)(s->graph->act_size > 0 ? s->graph->act_size : 16) * sizeof(float);
 	s->params = aligned_alloc(64, pa);
 	s->act = aligned_alloc(64, aa);
-	if (!s->params || !s->act)
-		mlc_die(__FILE__, __LINE__, "out of memory for %zu + %zu bytes of buffers", pa, aa);
+	if (!s->params || !s->act) {
+		/* A batch_size the machine cannot hold is the user's to change, not a crash. */
+		mlc_error_file(d, s->path, "cannot allocate %.1f MB for the parameters and %.1f MB for the "
+			       "activations of batch %lld: %s; a smaller batch_size needs less", pa / 1e6, aa / 1e6,
+			       (long long)s->batch, strerror(ENOMEM));
+		free(s->params);
+		free(s->act);
+		s->params = s->act = NULL;
+		mlc_jit_free(s->jit);
+		s->jit = NULL;
+		return MLC_EUSER;
+	}
 	memset(s->params, 0, pa);
 	memset(s->act, 0, aa);
 	return MLC_OK;

@@ -28,7 +28,11 @@ static bool ends_with(const char *s, const char *suffix)
 static mlc_status load_ir(mlc_session *s, const char *path, mlc_diag *d)
 {
 	size_t len;
-	char *text = mlc_read_file(path, &len);
+	char *text = mlc_read_file_max(path, MLC_MAX_FILE_BYTES, &len);
+	if (!text && errno == EFBIG) {
+		mlc_error_file(d, path, "larger than %zu GiB, the limit for an IR text file", MLC_MAX_FILE_BYTES >> 30);
+		return MLC_EUSER;
+	}
 	if (!text) {
 		mlc_error_file(d, path, "cannot read: %s", strerror(errno));
 		return MLC_EIO;

@@ -120,6 +120,7 @@ W("trunc.idx", idx([3, 2, 2], bytes(7)))
 W("trail.idx", idx([3, 2, 2], bytes(20)))
 W("lying.idx", idx([0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF], bytes(12)))
 W("liar.idx", idx([60000, 28, 28], bytes(784)))
+W("toomany.idx", idx([65536, 65536, 2], bytes(16)))
 W("hdrtrunc.idx", idx([3, 2, 2], b"")[:9])
 W("rank0.idx", b"\0\0\x08\x00")
 W("f64.idx", idx([3, 2, 2], bytes(96), b"\0\0\x0e"))
@@ -178,6 +179,11 @@ for c in ragged:"3:4: error: row has 2 cells, expected 3" text:"2:3: error: cell
 	expect "csv $name" $name.csv "${want#*error: }" "$mlc" run --quiet c_$name.yaml
 	[[ $(head -n 1 err) == "$name.csv:$want"* ]] && ok || bad "csv $name: want $name.csv:$want, got $(head -n 1 err)"
 done
+# files past the size limits (sparse: nothing is written, nothing may be read)
+truncate -s 17G huge.csv huge.st huge.ir
+csv_spec c_huge.yaml huge.csv
+expect "csv over 16 GiB" huge.csv "larger than 16 GiB, the limit for a CSV file" "$mlc" run --quiet c_huge.yaml
+expect "IR text over 16 GiB" huge.ir "larger than 16 GiB, the limit for an IR text file" "$mlc" check huge.ir
 csv_spec c_empty.yaml empty.csv
 expect "empty csv" empty.csv "no data rows" "$mlc" run --quiet c_empty.yaml
 csv_spec c_dir.yaml dir.csv
@@ -194,7 +200,8 @@ for c in badmagic:"bad magic 12 34 08 03" trunc:"truncated: expected 12 bytes of
 	liar:"truncated: expected 47040000 bytes of data, found 784" \
 	hdrtrunc:"header declares 3 dimensions but the file ends inside them" rank0:"IDX rank 0 is not supported" \
 	f64:"unsupported IDX element type 0x0e" gztrunc:"the gzip stream ends early" gzjunk:"corrupt gzip data" \
-	empty:"not an IDX file (empty)" dir:"Is a directory"; do
+	empty:"not an IDX file (empty)" dir:"Is a directory" \
+	toomany:"dimensions declare 8589934592 items; an IDX file may hold at most 4294967296"; do
 	name=${c%%:*}
 	idx_spec i_$name.yaml $name.idx lb.idx
 	expect "idx $name" $name.idx "${c#*:}" "$mlc" run --quiet i_$name.yaml
@@ -231,6 +238,8 @@ for c in st_hlen:"header length 1099511627776 runs past the end of the file" \
 	expect "safetensors ${name#st_}" $name.st "${c#*:}" "$mlc" run --eval --quiet --weights $name.st w.yaml
 done
 mkdir dir.st
+expect "safetensors over 16 GiB" huge.st "larger than 16 GiB, the limit for a safetensors file" \
+	"$mlc" run --eval --quiet --weights huge.st w.yaml
 expect "directory as weights" dir.st "Is a directory" "$mlc" run --eval --quiet --weights dir.st w.yaml
 
 # ---- a batch the machine cannot hold: an error, not an abort ----

@@ -6,11 +6,27 @@
 # leaks and timeouts to build-fuzz/crashes/<harness>/ (reproduce with
 # `build-fuzz/tests/fuzz/fuzz_<harness> FILE`). Exits 1 if any harness failed.
 # Environment: MLC_FUZZ_BUILD (build folder), MLC_FUZZ_CC (compiler),
-# MLC_FUZZ_JOBS (harnesses run at once, 1), MLC_FUZZ_ARGS (more libFuzzer flags).
+# MLC_FUZZ_JOBS (harnesses run at once, 1), MLC_FUZZ_BUILD_JOBS (make -j, 2),
+# MLC_FUZZ_ARGS (more libFuzzer flags).
+# run.sh --check exits 0 when a clang that can build the harnesses is installed.
 set -uo pipefail
 src=$(cd "$(dirname "$0")/../.." && pwd)
 harnesses=(spec ir idx csv cifar safetensors)
 what=${1:-} secs=${2:-}
+# the first clang that can link a libFuzzer target (clang-N needs libclang-rt-N-dev)
+fuzz_cc() {
+	local c
+	for c in ${MLC_FUZZ_CC:-clang clang-19 clang-14}; do
+		command -v "$c" >/dev/null &&
+			echo 'int LLVMFuzzerTestOneInput(const char *d, unsigned long n) { return 0; }' |
+			"$c" -x c - -fsanitize=fuzzer -o /dev/null 2>/dev/null && { echo "$c"; return 0; }
+	done
+	return 1
+}
+if [ "$what" = --check ]; then
+	fuzz_cc >/dev/null
+	exit
+fi
 if [ -z "$what" ] || [ -z "$secs" ] || [[ ! $secs =~ ^[0-9]+$ ]]; then
 	echo "usage: tests/fuzz/run.sh <${harnesses[*]// /|}|all> <seconds>" >&2
 	exit 2
@@ -25,17 +41,11 @@ else
 fi
 
 bdir=${MLC_FUZZ_BUILD:-$src/build-fuzz}
-cc=${MLC_FUZZ_CC:-}
-if [ -z "$cc" ]; then
-	for c in clang-19 clang clang-14; do
-		command -v "$c" >/dev/null && { cc=$c; break; }
-	done
-fi
-[ -n "$cc" ] || { echo "run.sh: error: no clang found (apt-get install clang)" >&2; exit 2; }
 if [ ! -f "$bdir/CMakeCache.txt" ]; then
+	cc=$(fuzz_cc) || { echo "run.sh: error: no clang with libFuzzer (apt-get install clang libclang-rt-14-dev)" >&2; exit 2; }
 	CC=$cc cmake -S "$src" -B "$bdir" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DMLC_FUZZ=ON >/dev/null || exit 1
 fi
-cmake --build "$bdir" -j 2 >/dev/null || { echo "run.sh: error: the fuzz build failed" >&2; exit 1; }
+cmake --build "$bdir" -j "${MLC_FUZZ_BUILD_JOBS:-2}" >/dev/null || { echo "run.sh: error: the fuzz build failed" >&2; exit 1; }
 
 seeds=$bdir/seeds
 rm -rf "$seeds"

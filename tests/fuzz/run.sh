@@ -47,8 +47,9 @@ if [ ! -f "$bdir/CMakeCache.txt" ]; then
 fi
 cmake --build "$bdir" -j "${MLC_FUZZ_BUILD_JOBS:-2}" >/dev/null || { echo "run.sh: error: the fuzz build failed" >&2; exit 1; }
 
-seeds=$bdir/seeds
-rm -rf "$seeds"
+# one seed folder per run, so runs of different harnesses can share the build
+seeds=$bdir/seeds-$$
+trap 'rm -rf "$seeds"' EXIT
 bash "$src/tests/fuzz/corpus.sh" "$seeds" || exit 1
 
 run_one() {

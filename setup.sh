@@ -2,7 +2,8 @@
 # setup.sh — installs what mlc needs on Debian 12, builds it, and then
 #   ./setup.sh run    trains the default example (Fashion-MNIST MLP)
 #   ./setup.sh test   runs the whole test suite: a -Werror build (whose tests include
-#                     tests/valgrind.sh, memcheck on every example), then again under ASan+UBSan
+#                     tests/valgrind.sh, memcheck on every example), then again under ASan+UBSan,
+#                     then each libFuzzer harness for 5 s (tests/fuzz/run.sh)
 #   ./setup.sh build  only installs and builds
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -10,7 +11,9 @@ what=${1:-run}
 
 pkgs=(build-essential cmake pkg-config libyaml-dev llvm-19-dev libopenblas-dev libcmocka-dev
       zlib1g-dev dataset-fashion-mnist)
-[ "$what" = test ] && pkgs+=(python3-torch python3-numpy valgrind)
+# valgrind: memcheck on the examples; clang + its runtime libraries: libFuzzer
+# for the fuzz smoke run (docs/fuzzing.md)
+[ "$what" = test ] && pkgs+=(python3-torch python3-numpy valgrind clang libclang-rt-14-dev)
 missing=()
 for p in "${pkgs[@]}"; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p")
@@ -42,6 +45,12 @@ test)
 	# LLVM keeps some allocations for the process lifetime; leaks are checked in our own tests' code paths.
 	(cd build-asan && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 		ctest --output-on-failure -j "$jobs")
+	# a few seconds per fuzz harness (docs/fuzzing.md): enough to catch a crash on the seeds
+	if tests/fuzz/run.sh --check; then
+		MLC_FUZZ_JOBS=$jobs MLC_FUZZ_BUILD_JOBS=$jobs tests/fuzz/run.sh all 5
+	else
+		echo "setup: no clang with libFuzzer; skipping the fuzz smoke run"
+	fi
 	;;
 build)
 	build build

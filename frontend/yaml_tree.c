@@ -29,6 +29,7 @@ typedef struct {
 	yt_node *root;
 	bool fatal; /* the tree is incomplete: don't hand it out */
 	bool done;  /* stop reading events */
+	bool alias_seen; /* one error for anchors and aliases, however many a YAML bomb has */
 	int ndocs;
 } builder;
 
@@ -171,12 +172,17 @@ static void close_container(builder *b)
 	add_child(b, n);
 }
 
+static void reject_alias(builder *b, yaml_mark_t m)
+{
+	if (!b->alias_seen)
+		mlc_error_at(b->d, loc_of_mark(b, m), "anchors and aliases are not supported");
+	b->alias_seen = b->fatal = true;
+}
+
 static void reject_anchor(builder *b, const yaml_char_t *anchor, yaml_mark_t m)
 {
-	if (!anchor)
-		return;
-	mlc_error_at(b->d, loc_of_mark(b, m), "anchors and aliases are not supported");
-	b->fatal = true;
+	if (anchor)
+		reject_alias(b, m);
 }
 
 static void reject_tag(builder *b, const yaml_char_t *tag, int implicit, yaml_mark_t m)
@@ -222,8 +228,7 @@ static void on_event(builder *b, const yaml_event_t *e)
 		break;
 	}
 	case YAML_ALIAS_EVENT: {
-		mlc_error_at(b->d, loc_of_mark(b, e->start_mark), "anchors and aliases are not supported");
-		b->fatal = true;
+		reject_alias(b, e->start_mark);
 		/* a null stand-in keeps the mapping's key/value pairing intact */
 		yt_node *n = new_node(b, YT_SCALAR, e->start_mark);
 		n->str = "";

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 _Noreturn void mlc_die(const char *file, int line, const char *fmt, ...)
 {
@@ -153,9 +154,21 @@ const char *mlc_suggest(const char *word, const char *const *cands)
 
 char *mlc_read_file(const char *path, size_t *len)
 {
+	return mlc_read_file_max(path, SIZE_MAX - 1, len);
+}
+
+char *mlc_read_file_max(const char *path, size_t max, size_t *len)
+{
 	FILE *f = fopen(path, "rb");
 	if (!f)
 		return NULL;
+	/* A regular file's size is known: refuse it before reading anything. */
+	struct stat sb;
+	if (fstat(fileno(f), &sb) == 0 && S_ISREG(sb.st_mode) && (uintmax_t)sb.st_size > max) {
+		fclose(f);
+		errno = EFBIG;
+		return NULL;
+	}
 	size_t cap = 4096, n = 0;
 	char *buf = mlc_xmalloc(cap);
 	for (;;) {
@@ -163,12 +176,15 @@ char *mlc_read_file(const char *path, size_t *len)
 			cap *= 2;
 			buf = mlc_xrealloc(buf, cap);
 		}
-		size_t got = fread(buf + n, 1, cap - n - 1, f);
+		size_t want = cap - n - 1;
+		if (want > max + 1 - n)
+			want = max + 1 - n;
+		size_t got = fread(buf + n, 1, want, f);
 		n += got;
-		if (got == 0)
+		if (got == 0 || n > max)
 			break;
 	}
-	int err = ferror(f) ? errno : 0;
+	int err = ferror(f) ? errno : n > max ? EFBIG : 0;
 	fclose(f);
 	if (err) {
 		free(buf);

@@ -32,5 +32,8 @@ char *mlc_arena_printf(mlc_arena *a, const char *fmt, ...) __attribute__((format
 /* Reads a whole file; NULL with errno set on failure. *len excludes the NUL
  * terminator that is always appended. */
 char *mlc_read_file(const char *path, size_t *len);
+/* The same, refusing a file (or an endless stream such as /dev/zero) longer
+ * than max bytes: NULL with errno EFBIG, after reading at most max + 1 bytes. */
+char *mlc_read_file_max(const char *path, size_t max, size_t *len);
 
 #endif

@@ -137,7 +137,11 @@ mlc_status mlc_load_csv(const char *path, int label_columns, mlc_dataset *out, m
 {
 	memset(out, 0, sizeof *out);
 	size_t len;
-	char *text = mlc_read_file(path, &len);
+	char *text = mlc_read_file_max(path, MLC_MAX_FILE_BYTES, &len);
+	if (!text && errno == EFBIG) {
+		mlc_error_file(d, path, "larger than %zu GiB, the limit for a CSV file", MLC_MAX_FILE_BYTES >> 30);
+		return MLC_EUSER;
+	}
 	if (!text) {
 		mlc_error_file(d, path, "cannot read: %s", strerror(errno));
 		return MLC_EIO;

@@ -66,6 +66,11 @@ static mlc_status parse_idx(gzFile gz, const char *path, idx_file *f, mlc_diag *
 		}
 		f->count *= f->dim[i];
 	}
+	if (f->count > MLC_MAX_IDX_VALUES) {
+		mlc_error_file(d, path, "dimensions declare %lld items; an IDX file may hold at most %lld",
+			       (long long)f->count, (long long)MLC_MAX_IDX_VALUES);
+		return MLC_EUSER;
+	}
 	/* Grow as data arrives so a lying header cannot make us allocate gigabytes. */
 	int64_t cap = f->count < CHUNK ? f->count : CHUNK, have = 0;
 	f->data = mlc_xmalloc((size_t)cap);

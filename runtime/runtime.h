@@ -5,6 +5,10 @@
 #include "../ir/base.h"
 
 #include <stdio.h>
+/* Limits that keep a hostile or mistaken file from exhausting memory
+ * (docs/spec.md#limits). */
+#define MLC_MAX_FILE_BYTES ((size_t)16 << 30)  /* CSV, safetensors and IR text files, read whole */
+#define MLC_MAX_IDX_VALUES ((int64_t)1 << 32)  /* items one IDX file declares (16 GiB as f32) */
 
 /* A data set in memory: n samples of `dim` float features, and `ydim` float
  * targets per sample (class indices are stored as floats, ydim = 1). */

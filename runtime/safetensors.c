@@ -470,7 +470,12 @@ static mlc_status read_file(const char *path, const char ***dtype, mlc_tensor **
 	if (meta)
 		*meta = NULL;
 	size_t len;
-	unsigned char *buf = (unsigned char *)mlc_read_file(path, &len);
+	unsigned char *buf = (unsigned char *)mlc_read_file_max(path, MLC_MAX_FILE_BYTES, &len);
+	if (!buf && errno == EFBIG) {
+		mlc_error_file(d, path, "larger than %zu GiB, the limit for a safetensors file",
+			       MLC_MAX_FILE_BYTES >> 30);
+		return MLC_EUSER;
+	}
 	if (!buf) {
 		mlc_error_file(d, path, "cannot read: %s", strerror(errno));
 		return MLC_EIO;

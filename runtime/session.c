@@ -28,7 +28,11 @@ static bool ends_with(const char *s, const char *suffix)
 static mlc_status load_ir(mlc_session *s, const char *path, mlc_diag *d)
 {
 	size_t len;
-	char *text = mlc_read_file(path, &len);
+	char *text = mlc_read_file_max(path, MLC_MAX_FILE_BYTES, &len);
+	if (!text && errno == EFBIG) {
+		mlc_error_file(d, path, "larger than %zu GiB, the limit for an IR text file", MLC_MAX_FILE_BYTES >> 30);
+		return MLC_EUSER;
+	}
 	if (!text) {
 		mlc_error_file(d, path, "cannot read: %s", strerror(errno));
 		return MLC_EIO;
@@ -178,8 +182,18 @@ mlc_status mlc_session_jit(mlc_session *s, mlc_diag *d)
 	size_t aa = (size_t)(s->graph->act_size > 0 ? s->graph->act_size : 16) * sizeof(float);
 	s->params = aligned_alloc(64, pa);
 	s->act = aligned_alloc(64, aa);
-	if (!s->params || !s->act)
-		mlc_die(__FILE__, __LINE__, "out of memory for %zu + %zu bytes of buffers", pa, aa);
+	if (!s->params || !s->act) {
+		/* A batch_size the machine cannot hold is the user's to change, not a crash. */
+		mlc_error_file(d, s->path, "cannot allocate %.1f MB for the parameters and %.1f MB for the "
+			       "activations of batch %lld: %s; a smaller batch_size needs less", pa / 1e6, aa / 1e6,
+			       (long long)s->batch, strerror(ENOMEM));
+		free(s->params);
+		free(s->act);
+		s->params = s->act = NULL;
+		mlc_jit_free(s->jit);
+		s->jit = NULL;
+		return MLC_EUSER;
+	}
 	memset(s->params, 0, pa);
 	memset(s->act, 0, aa);
 	return MLC_OK;

@@ -171,10 +171,14 @@ static void test_idx_bad_images(void **state)
 	uint32_t huge[4] = {0xffffffff, 0xffffffff, 0xffffffff, 0xffffffff};
 	n = make_idx(buf, 0x08, 4, huge, pixels, 4);
 	idx_case("overflow.idx", buf, n, false, "product overflows");
-	/* Large but representable: must fail on the data, not try to allocate it. */
-	uint32_t big[3] = {60000, 60000, 60000};
+	/* Large but within the limit: must fail on the data, not try to allocate it. */
+	uint32_t big[3] = {60000, 280, 28};
 	n = make_idx(buf, 0x08, 3, big, pixels, sizeof pixels);
-	idx_case("big.idx", buf, n, false, "expected 216000000000000 bytes of data, found 12");
+	idx_case("big.idx", buf, n, false, "expected 470400000 bytes of data, found 12");
+	/* Past MLC_MAX_IDX_VALUES: refused on the header alone. */
+	uint32_t past[3] = {60000, 60000, 60000};
+	n = make_idx(buf, 0x08, 3, past, pixels, sizeof pixels);
+	idx_case("huge.idx", buf, n, false, "dimensions declare 216000000000000 items; an IDX file may hold at most 4294967296");
 
 	n = make_idx(buf, 0x0D, 3, dims, pixels, sizeof pixels);
 	idx_case("float.idx", buf, n, false, "unsupported IDX element type 0x0d");

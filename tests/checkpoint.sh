@@ -78,10 +78,15 @@ for sig in TERM INT; do
 	[ $rc -eq 0 ] && cmp -s "$tmp/r.st" "$tmp/full.st" && ok || bad "resume after SIG$sig: $rc $err"
 done
 
-# a signal during compilation (--no-cache: ~0.6 s) stops the run after its first step;
-# a second one ends it at once: no step, no checkpoint, killed by the signal
+# a signal during compilation (--no-cache) stops the run after its first step,
+# one during training after the current step; a second one ends it at once:
+# no step, no checkpoint, killed by the signal. The runs are long (many epochs)
+# so that the signals always find them running, however fast the machine
+# (a copy of the spec without early stopping, which would end them).
+long=$tmp/long.yaml
+sed -e '/early_stopping/d' -e "s#\.\./\.\./examples#$src/examples#" "$spec" >"$long"
 rm -f "$tmp/s.ckpt"
-"$mlc" run "$spec" --quiet --no-cache --checkpoint "$tmp/s.ckpt" >"$tmp/out" 2>&1 &
+"$mlc" run "$long" --quiet --no-cache --epochs 100000 --checkpoint "$tmp/s.ckpt" >"$tmp/out" 2>&1 &
 pid=$!
 sleep 0.3
 kill -TERM $pid
@@ -90,20 +95,19 @@ rc=$?
 if [ $rc -eq 143 ] && [ ! -s "$tmp/out" ]; then
 	echo "note: SIGTERM arrived before mlc installed its handler (a slow start)"
 else
-	[ $rc -eq 143 ] && grep -q "^stopped by signal 15 after step 1 (epoch 1, 7 of 400 samples)" "$tmp/out" &&
-		[ -f "$tmp/s.ckpt" ] && ok || bad "SIGTERM while compiling: exit $rc: $(cat "$tmp/out")"
+	[ $rc -eq 143 ] && grep -Eq "^stopped by signal 15 after step [0-9]+ \(epoch [0-9]+, [0-9]+ of 400 samples\)" "$tmp/out" &&
+		[ -f "$tmp/s.ckpt" ] && ok || bad "SIGTERM: exit $rc: $(cat "$tmp/out")"
 fi
 rm -f "$tmp/s.ckpt"
-"$mlc" run "$spec" --quiet --no-cache --checkpoint "$tmp/s.ckpt" >"$tmp/out" 2>&1 &
+"$mlc" run "$long" --quiet --no-cache --epochs 100000 --checkpoint "$tmp/s.ckpt" >"$tmp/out" 2>&1 &
 pid=$!
-sleep 0.3
+sleep 0.1
 kill -TERM $pid
-sleep 0.05
 kill -TERM $pid
 wait $pid
 rc=$?
 if grep -q "^stopped by signal" "$tmp/out"; then
-	echo "note: compilation ended before the second SIGTERM"
+	echo "note: the first SIGTERM's checkpoint and exit came before the second SIGTERM"
 else
 	[ $rc -eq 143 ] && [ ! -e "$tmp/s.ckpt" ] && ok || bad "second SIGTERM: exit $rc: $(cat "$tmp/out") $(ls "$tmp")"
 fi

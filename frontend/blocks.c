@@ -13,7 +13,7 @@
 enum {
 	MAX_REPEAT = 10000,
 	MAX_NESTING = 64,       /* blocks inside blocks inside ... */
-	MAX_EXPANDED = 100000,  /* layers made by instantiating and repeating blocks */
+	MAX_LAYERS = 10000,     /* layers written, and made by instantiating and repeating blocks */
 };
 
 bool fe_is_ref(const yt_node *v)
@@ -439,11 +439,11 @@ bool fe_budget(fe *f, int64_t n, mlc_loc loc, int inst)
 	if (f->too_big)
 		return false;
 	f->expanded += n;
-	if (f->expanded <= MAX_EXPANDED)
+	if (f->expanded <= MAX_LAYERS)
 		return true;
 	f->too_big = true;
-	mlc_error_at(f->d, loc, "the blocks expand to more than %d layers; use fewer or smaller instances",
-		     MAX_EXPANDED);
+	mlc_error_at(f->d, loc, "the model has more than %d layers (written, and made by its blocks); "
+		     "mlc builds at most %d", MAX_LAYERS, MAX_LAYERS);
 	fe_note_instances(f, inst);
 	return false;
 }

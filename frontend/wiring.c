@@ -262,6 +262,9 @@ int fe_scope_run(fe *f, fe_scope *sc, const yt_node *body, bool graph_form, cons
 	sc->first = f->nlay;
 	int last = -1;
 	fe_note_instances(f, sc->inst);
+	/* a written body counts toward the layer limit, as instances do */
+	if (sc->inst < 0 && !sc->def && !fe_budget(f, body->n, body->loc, -1))
+		return -1;
 	for (int i = 0; i < body->n; i++) {
 		int at = f->nlay;
 		add_item(f, sc, body->val[i], graph_form ? body->key[i] : NULL);

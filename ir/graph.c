@@ -88,6 +88,11 @@ void mlc_graph_ret(mlc_graph *g, const char *key, mlc_node *v)
 			g->ret[i].val = v;
 			return;
 		}
+	mlc_graph_ret_new(g, key, v);
+}
+
+void mlc_graph_ret_new(mlc_graph *g, const char *key, mlc_node *v)
+{
 	if (g->nret == g->capret) {
 		g->capret = g->capret ? 2 * g->capret : 16;
 		g->ret = mlc_xrealloc(g->ret, sizeof(mlc_ret) * (size_t)g->capret);

@@ -124,6 +124,9 @@ mlc_node *mlc_build_n(mlc_graph *g, mlc_opcode op, const mlc_node *from, const m
 mlc_node *mlc_source(mlc_graph *g, mlc_opcode op, const char *name, mlc_dtype t, int rank,
 		     const int64_t *dim, mlc_loc loc);
 void mlc_graph_ret(mlc_graph *g, const char *key, mlc_node *v); /* adds or replaces */
+/* Adds a result whose key is new (the passes' "grad.*" and "update.*", one
+ * per parameter; the verifier rejects a key given twice), without a search. */
+void mlc_graph_ret_new(mlc_graph *g, const char *key, mlc_node *v);
 mlc_node *mlc_graph_find_ret(const mlc_graph *g, const char *key);
 mlc_node *mlc_graph_main_loss(const mlc_graph *g); /* the loss term "pred" comes from */
 mlc_node *mlc_graph_find_value(const mlc_graph *g, const char *name);

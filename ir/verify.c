@@ -207,6 +207,20 @@ static void check_groups(verifier *V)
 	char who[128], why[160];
 	const mlc_node **m = mlc_xmalloc(sizeof *m * (size_t)(g->nnode + 1));
 	bool *expect = mlc_group_internals(g);
+	/* each fused kernel's members sit next to each other: one pass, keeping
+	 * the position of the last member seen of every group (by its root's id) */
+	int *last = mlc_xmalloc(sizeof *last * (size_t)(g->next_id + 1));
+	for (int i = 0; i < g->next_id; i++)
+		last[i] = -1;
+	for (int i = 0; i < g->nnode; i++) {
+		const mlc_node *n = g->node[i], *r = n ? n->group : NULL;
+		if (!r || r->id < 0 || r->id >= g->next_id)
+			continue;
+		if (last[r->id] >= 0 && last[r->id] != i - 1)
+			FAIL("%s: the members of its fused kernel are not contiguous", show(r, who, sizeof who));
+		last[r->id] = i;
+	}
+	free(last);
 	for (int i = 0; i < g->nnode; i++) {
 		const mlc_node *n = g->node[i];
 		if (!n || n->dead)
@@ -221,9 +235,6 @@ static void check_groups(verifier *V)
 		int first = i;
 		while (first > 0 && g->node[first - 1] && g->node[first - 1]->group == n)
 			first--;
-		for (int j = 0; j < first; j++)
-			if (g->node[j] && g->node[j]->group == n)
-				FAIL("%s: the members of its fused kernel are not contiguous", who);
 		int count = 0;
 		for (int j = first; j <= i; j++)
 			m[count++] = g->node[j];

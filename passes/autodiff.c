@@ -58,7 +58,7 @@ mlc_status mlc_autodiff(mlc_graph *g, const mlc_pass_opts *o, mlc_diag *d)
 	for (int i = 0; i < nfwd; i++) {
 		mlc_node *n = g->node[i];
 		if (!n->dead && wants_grad(n, o) && n->grad)
-			mlc_graph_ret(g, mlc_arena_printf(g->arena, "grad.%s", n->name), n->grad);
+			mlc_graph_ret_new(g, mlc_arena_printf(g->arena, "grad.%s", n->name), n->grad);
 	}
 	/* the backward nodes no result reads (sources come before their users) */
 	bool *live = mlc_xmalloc(sizeof(bool) * (size_t)g->next_id);

@@ -3,6 +3,7 @@
  * The learning rate stays a run-time value so schedules need no recompile. */
 #include "passes.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 /* The STATE sources of each update op, after (param, grad), named like
@@ -19,24 +20,55 @@ static int state_names(mlc_opcode op, const char *name[2])
 	}
 }
 
+/* The graph's parameters sorted by name, for updated_param: one lookup per
+ * gradient, not one scan of the graph (specs with thousands of layers). */
+typedef struct {
+	mlc_node **p;
+	int n;
+} params;
+
+static int by_name(const void *a, const void *b)
+{
+	return strcmp((*(mlc_node *const *)a)->name, (*(mlc_node *const *)b)->name);
+}
+
+static params params_by_name(const mlc_graph *g)
+{
+	params ps = {mlc_xmalloc(sizeof *ps.p * (size_t)(g->nnode + 1)), 0};
+	for (int i = 0; i < g->nnode; i++)
+		if (g->node[i] && g->node[i]->op == OP_PARAM && g->node[i]->name)
+			ps.p[ps.n++] = g->node[i];
+	qsort(ps.p, (size_t)ps.n, sizeof *ps.p, by_name);
+	return ps;
+}
+
 /* The parameter a "grad.<param>" result updates, or NULL (an input's gradient). */
-static mlc_node *updated_param(const mlc_graph *g, mlc_ret r)
+static mlc_node *updated_param(const params *ps, mlc_ret r)
 {
 	if (strncmp(r.key, "grad.", 5) != 0)
 		return NULL;
-	mlc_node *p = mlc_graph_find_value(g, r.key + 5);
-	return p && p->op == OP_PARAM ? p : NULL;
+	int lo = 0, hi = ps->n;
+	while (lo < hi) {
+		int mid = lo + (hi - lo) / 2, c = strcmp(ps->p[mid]->name, r.key + 5);
+		if (c == 0)
+			return ps->p[mid];
+		if (c < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return NULL;
 }
 
 /* clip_norm: PyTorch's clip_grad_norm_ over every updated gradient, as
  * clip_coef(Σ sumsq(g)); NULL without clip_norm or gradients. */
-static mlc_node *clip_coef(mlc_graph *g, const mlc_pass_opts *o)
+static mlc_node *clip_coef(mlc_graph *g, const params *ps, const mlc_pass_opts *o)
 {
 	if (!(o->clip_norm > 0))
 		return NULL;
 	mlc_node *total = NULL, *first = NULL;
 	for (int i = 0; i < g->nret; i++) {
-		mlc_node *p = updated_param(g, g->ret[i]);
+		mlc_node *p = updated_param(ps, g->ret[i]);
 		if (!p)
 			continue;
 		mlc_node *s = mlc_build(g, OP_SUMSQ, p, NULL, g->ret[i].val, NULL, NULL);
@@ -76,10 +108,11 @@ mlc_status mlc_optimizer(mlc_graph *g, const mlc_pass_opts *o, mlc_diag *d)
 	const char *sname[2];
 	int nstate = state_names(op, sname);
 	int nret = g->nret;
-	mlc_node *coef = clip_coef(g, o);
+	params ps = params_by_name(g);
+	mlc_node *coef = clip_coef(g, &ps, o);
 	for (int i = 0; i < nret; i++) {
 		mlc_ret r = g->ret[i];
-		mlc_node *p = updated_param(g, r);
+		mlc_node *p = updated_param(&ps, r);
 		if (!p)
 			continue; /* input gradients are results, not updates */
 		mlc_node *st[2] = {NULL, NULL};
@@ -100,7 +133,8 @@ mlc_status mlc_optimizer(mlc_graph *g, const mlc_pass_opts *o, mlc_diag *d)
 		a.f[mlc_op_attr_slot(op, "lr_mult")] = p->attr.f[mlc_op_attr_slot(OP_PARAM, "lr_mult")];
 		mlc_node *src[4] = {p, clipped(g, o, p, r.val, coef), st[0], st[1]};
 		mlc_node *u = mlc_build_n(g, op, p, &a, 2 + nstate, src);
-		mlc_graph_ret(g, mlc_arena_printf(g->arena, "update.%s", p->name), u);
+		mlc_graph_ret_new(g, mlc_arena_printf(g->arena, "update.%s", p->name), u);
 	}
+	free(ps.p);
 	return MLC_OK;
 }

@@ -8,6 +8,7 @@
 #include "passes.h"
 
 #include <stdlib.h>
+#include <string.h>
 
 enum { ALIGN = 16 }; /* elements: 64-byte alignment for vector loads */
 
@@ -49,45 +50,48 @@ static int earlier_first(const void *x, const void *y)
 	return a->idx - b->idx;
 }
 
-static int by_offset(const void *x, const void *y)
-{
-	int64_t a = (*(const block *const *)x)->offset, b = (*(const block *const *)y)->offset;
-	return a < b ? -1 : a > b;
-}
-
 /* Greedy placement in `order` (a sort of the keys): each block goes into the
  * smallest gap that holds it between the already placed blocks it overlaps
- * in time, or on top of them. Returns the arena size. */
+ * in time, or on top of them. The placed blocks are kept sorted by offset
+ * (insertion), so each placement is one pass over them, not a sort: specs
+ * with thousands of layers plan in linear passes. Returns the arena size. */
 static int64_t place(block *b, int nb, key *order, int (*cmp)(const void *, const void *))
 {
 	qsort(order, (size_t)nb, sizeof *order, cmp);
-	const block **live = mlc_xmalloc(sizeof *live * (size_t)(nb + 1));
-	bool *placed = mlc_xmalloc(sizeof *placed * (size_t)(nb + 1));
+	const block **sorted = mlc_xmalloc(sizeof *sorted * (size_t)(nb + 1));
+	int nplaced = 0;
 	int64_t top = 0;
 	for (int o = 0; o < nb; o++) {
 		block *x = &b[order[o].idx];
-		int nlive = 0;
-		for (int i = 0; i < nb; i++)
-			if (placed[i] && b[i].start <= x->end && x->start <= b[i].end)
-				live[nlive++] = &b[i];
-		qsort(live, (size_t)nlive, sizeof *live, by_offset);
 		int64_t at = 0, best = -1, best_gap = 0;
-		for (int i = 0; i < nlive; i++) {
-			int64_t gap = live[i]->offset - at;
+		for (int i = 0; i < nplaced; i++) {
+			const block *y = sorted[i];
+			if (y->start > x->end || x->start > y->end)
+				continue; /* not live at the same time */
+			int64_t gap = y->offset - at;
 			if (gap >= x->size && (best < 0 || gap < best_gap)) {
 				best = at;
 				best_gap = gap;
 			}
-			if (live[i]->offset + live[i]->size > at)
-				at = live[i]->offset + live[i]->size;
+			if (y->offset + y->size > at)
+				at = y->offset + y->size;
 		}
 		x->offset = best >= 0 ? best : at;
-		placed[order[o].idx] = true;
 		if (x->offset + x->size > top)
 			top = x->offset + x->size;
+		int lo = 0, hi = nplaced; /* after every block at an offset <= x's */
+		while (lo < hi) {
+			int mid = lo + (hi - lo) / 2;
+			if (sorted[mid]->offset <= x->offset)
+				lo = mid + 1;
+			else
+				hi = mid;
+		}
+		memmove(sorted + lo + 1, sorted + lo, sizeof *sorted * (size_t)(nplaced - lo));
+		sorted[lo] = x;
+		nplaced++;
 	}
-	free(live);
-	free(placed);
+	free(sorted);
 	return top;
 }
 

@@ -84,6 +84,11 @@ spec product.yaml "2147483647, 2147483647, 2147483647" "dense: 10" 0.1
 expect "dimensions whose product overflows 64 bits" product.yaml "more than 2147483647 values per sample" "$mlc" check product.yaml
 spec wide.yaml "100000" "dense: 100000000" 0.1
 expect "weight over 2^31 elements" wide.yaml "at most 2147483647 weights per layer" "$mlc" check wide.yaml
+python3 -c "
+print('name: t\ninputs:\n  x: {shape: [4]}\nlayers:')
+for i in range(10001): print('  - relu')
+print('loss: mse')" >many.yaml
+expect "10,001 layers" many.yaml "more than 10000 layers" "$mlc" check many.yaml
 spec units.yaml "4" "dense: 99999999999999999999999" 0.1
 expect "integer beyond 64 bits" units.yaml "expected a positive integer for 'units'" "$mlc" check units.yaml
 spec neg.yaml "4" "dense: -5" 0.1

@@ -9,12 +9,7 @@
 set -uo pipefail
 mlc=$1 src=$(cd "$2" && pwd)
 spec=$src/tests/ckpt/mlp.yaml
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-pass=0 fail=0
-ok() { pass=$((pass + 1)); }
-bad() { echo "FAIL: $*"; fail=$((fail + 1)); }
-run() { "$@" >"$tmp/out" 2>"$tmp/err"; rc=$?; out=$(cat "$tmp/out"); err=$(cat "$tmp/err"); }
+. "$(dirname "${BASH_SOURCE[0]}")/support/testlib.sh" # $tmp, ok, bad, run
 # epoch lines without their timing: "epoch 3/12  loss ...  lr 0.01"
 epochs_of() { grep '^epoch ' "$1" | sed 's/  [0-9.]*s  [0-9]* samples\/s$//'; }
 now_ms() { echo $(($(date +%s%N) / 1000000)); }

@@ -5,14 +5,7 @@
 set -uo pipefail
 mlc=$1 src=$2
 cd "$src/tests"
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-pass=0 fail=0
-ok() { pass=$((pass + 1)); }
-bad() { echo "FAIL: $*"; fail=$((fail + 1)); }
-
-# run CMD... ; sets $rc, $out (stdout), $err (stderr)
-run() { "$@" >"$tmp/out" 2>"$tmp/err"; rc=$?; out=$(cat "$tmp/out"); err=$(cat "$tmp/err"); }
+. "$(dirname "${BASH_SOURCE[0]}")/support/testlib.sh" # $tmp, ok, bad, run
 
 for spec in golden/*.yaml; do
 	exp=${spec%.yaml}.err

@@ -5,12 +5,7 @@
 set -uo pipefail
 mlc=$1 src=$(cd "$2" && pwd)
 ex=$src/examples
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-pass=0 fail=0
-ok() { pass=$((pass + 1)); }
-bad() { echo "FAIL: $*"; fail=$((fail + 1)); }
-run() { "$@" >"$tmp/out" 2>"$tmp/err"; rc=$?; out=$(cat "$tmp/out"); err=$(cat "$tmp/err"); }
+. "$(dirname "${BASH_SOURCE[0]}")/support/testlib.sh" # $tmp, ok, bad, run
 
 # a classifier: accuracy; blobs_train.csv has 500 samples
 run "$mlc" run "$ex/logistic.yaml" --kfold 3 --epochs 3 --quiet --log "$tmp/k.jsonl"

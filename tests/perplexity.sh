@@ -6,11 +6,7 @@
 # categorical_cross_entropy (clamped alike at 1e-7).
 set -uo pipefail
 mlc=$1 src=$2
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-pass=0 fail=0
-ok() { pass=$((pass + 1)); }
-bad() { echo "FAIL: $*"; fail=$((fail + 1)); }
+. "$(dirname "${BASH_SOURCE[0]}")/support/testlib.sh" # $tmp, ok, bad, run
 
 data=$src/examples/data
 spec() { # NAME, loss, output activation

@@ -5,12 +5,7 @@
 # exclusive with validation_split.
 set -uo pipefail
 mlc=$1 src=$2
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-pass=0 fail=0
-ok() { pass=$((pass + 1)); }
-bad() { echo "FAIL: $*"; fail=$((fail + 1)); }
-run() { "$@" >"$tmp/out" 2>"$tmp/err"; rc=$?; out=$(cat "$tmp/out"); err=$(cat "$tmp/err"); }
+. "$(dirname "${BASH_SOURCE[0]}")/support/testlib.sh" # $tmp, ok, bad, run
 
 data=$src/examples/data
 spec() { # NAME, extra data: lines[, epochs[, extra optimizer keys]] -> $tmp/NAME.yaml

@@ -162,8 +162,7 @@ void mlc_batch_metrics(const mlc_session *s, const mlc_dataset *ds, const int64_
 	int64_t c = mlc_pred_width(s);
 	bool values = s->y && s->y->dtype == DT_F32 && ds->ydim == c;
 	/* perplexity's −log p clamps p as the loss does: categorical_cross_entropy at 1e-7 */
-	const mlc_node *term = mlc_graph_main_loss(s->graph);
-	m->p_floor = term && term->op == OP_CATEGORICAL_XENT ? (double)1e-7f : FLT_TRUE_MIN;
+	m->p_floor = s->loss_term && s->loss_term->op == OP_CATEGORICAL_XENT ? (double)1e-7f : FLT_TRUE_MIN;
 	for (int64_t r = 0; r < n; r++) {
 		const float *row = p + r * c, *t = ds->y + idx[r] * ds->ydim;
 		if (m->nclasses) {

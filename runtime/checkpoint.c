@@ -85,17 +85,7 @@ mlc_status mlc_ckpt_write(mlc_session *s, const char *path, const mlc_ckpt *c, m
 {
 	mlc_graph *g = s->graph;
 	mlc_tensor *t = mlc_xmalloc(sizeof(mlc_tensor) * (size_t)(g->nnode + 2));
-	int nt = 0;
-	for (int i = 0; i < g->nnode; i++) {
-		mlc_node *p = g->node[i];
-		if (!in_arena(p))
-			continue;
-		t[nt].name = (char *)p->name; /* borrowed, as everything in t */
-		t[nt].rank = p->rank;
-		memcpy(t[nt].dim, p->dim, sizeof(int64_t) * (size_t)p->rank);
-		t[nt].data = s->params + p->offset;
-		nt++;
-	}
+	int nt = mlc_arena_tensors(s, true, t); /* borrowed, as everything in t */
 	if (c->best)
 		t[nt++] = (mlc_tensor){.name = (char *)BEST, .rank = 1, .dim = {g->param_size}, .data = c->best};
 	meta m = {.a = mlc_arena_new()};

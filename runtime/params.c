@@ -134,14 +134,13 @@ mlc_status mlc_params_prepare(mlc_session *s, mlc_diag *d)
 	return st;
 }
 
-mlc_status mlc_session_save(mlc_session *s, const char *path, mlc_diag *d)
+int mlc_arena_tensors(const mlc_session *s, bool with_state, mlc_tensor *t)
 {
-	mlc_graph *g = s->graph;
-	mlc_tensor *t = mlc_xmalloc(sizeof(mlc_tensor) * (size_t)(g->nnode + 1));
+	const mlc_graph *g = s->graph;
 	int nt = 0;
 	for (int i = 0; i < g->nnode; i++) {
-		mlc_node *p = g->node[i];
-		if (p->dead || p->op != OP_PARAM)
+		const mlc_node *p = g->node[i];
+		if (p->dead || !(p->op == OP_PARAM || (with_state && p->op == OP_STATE)))
 			continue;
 		/* Borrowed pointers: nothing here is freed through t. */
 		t[nt].name = (char *)p->name;
@@ -150,6 +149,14 @@ mlc_status mlc_session_save(mlc_session *s, const char *path, mlc_diag *d)
 		t[nt].data = s->params + p->offset;
 		nt++;
 	}
+	return nt;
+}
+
+mlc_status mlc_session_save(mlc_session *s, const char *path, mlc_diag *d)
+{
+	mlc_graph *g = s->graph;
+	mlc_tensor *t = mlc_xmalloc(sizeof(mlc_tensor) * (size_t)(g->nnode + 1));
+	int nt = mlc_arena_tensors(s, false, t);
 	const char *meta[] = {"format", "mlc", "model", g->name, NULL};
 	mlc_status st = mlc_safetensors_write(path, t, nt, meta, d);
 	free(t);

@@ -56,6 +56,7 @@ static void find_io(mlc_session *s)
 	}
 	s->loss = mlc_graph_find_ret(g, "loss");
 	s->pred = mlc_graph_find_ret(g, "pred");
+	s->loss_term = mlc_graph_main_loss(g);
 }
 
 static bool known_pass(const char *flag, const char *name, bool all_ok, mlc_diag *d)

@@ -21,6 +21,7 @@ struct mlc_session {
 	float *params, *act;
 	bool params_ready;  /* initialized or loaded */
 	mlc_node *x, *y, *loss, *pred;
+	mlc_node *loss_term; /* the loss term pred belongs to (mlc_graph_main_loss) */
 	mlc_rng rng;
 	uint32_t seed;      /* hyper seed word (dropout masks): the run's seed folded to 32 bits */
 	uint32_t step;      /* train steps taken: the hyper step word of the next one */
@@ -44,6 +45,10 @@ typedef struct mlc_fold {
 /* runtime/params.c */
 mlc_status mlc_params_prepare(mlc_session *s, mlc_diag *d); /* allocate; init or load --weights */
 mlc_status mlc_params_load(mlc_session *s, const char *path, mlc_diag *d);
+/* Views (borrowed pointers) of the parameter arena's tensors: every param,
+ * and with_state every optimizer state too; returns how many (t has room for
+ * one per graph node). */
+int mlc_arena_tensors(const mlc_session *s, bool with_state, mlc_tensor *t);
 /* Draws param p's initial values (its init, scale, center, spread and fans)
  * into w, numel(p) floats; false if the initializer is unknown. */
 bool mlc_param_fill(mlc_rng *r, const mlc_node *p, float *w);

@@ -183,6 +183,23 @@ static mlc_status resume_order(mlc_session *s, const mlc_ckpt *k, int64_t *idx, 
 	return MLC_OK;
 }
 
+/* The training run's data sets, freed together; the log is closed by the caller. */
+static void free_sets(mlc_data *tr, mlc_data *te, mlc_data *va)
+{
+	mlc_dataset_free(&tr->ds);
+	mlc_dataset_free(&te->ds);
+	mlc_dataset_free(&va->ds);
+}
+
+/* An early return: the log closed (nothing was written) and the sets freed. */
+static mlc_status give_up(mlc_status st, FILE *jl, mlc_data *tr, mlc_data *te, mlc_data *va)
+{
+	if (jl)
+		fclose(jl);
+	free_sets(tr, te, va);
+	return st;
+}
+
 mlc_status mlc_session_train(mlc_session *s, mlc_diag *d)
 {
 	mlc_status st = mlc_params_prepare(s, d);
@@ -202,13 +219,8 @@ mlc_status mlc_session_train(mlc_session *s, mlc_diag *d)
 	/* K-fold: the held-out fold is the validation set, and there is no test */
 	if ((st = mlc_data_load(s, false, &tr, d)) != MLC_OK ||
 	    (has_test(s) && !s->fold && (st = mlc_data_load(s, true, &te, d)) != MLC_OK) ||
-	    (has_val(s) && !s->fold && (st = mlc_data_load_set(s, MLC_SET_VAL, &va, d)) != MLC_OK)) {
-		mlc_dataset_free(&tr.ds);
-		mlc_dataset_free(&te.ds);
-		if (jl)
-			fclose(jl);
-		return st;
-	}
+	    (has_val(s) && !s->fold && (st = mlc_data_load_set(s, MLC_SET_VAL, &va, d)) != MLC_OK))
+		return give_up(st, jl, &tr, &te, &va);
 	const mlc_data_cfg *c = &s->model->data;
 	int64_t n = tr.ds.n, nsplit = va.ds.n ? 0 : (int64_t)floor((double)n * c->validation_split);
 	if (s->fold) {
@@ -218,12 +230,7 @@ mlc_status mlc_session_train(mlc_session *s, mlc_diag *d)
 	int64_t ntrain = n - nsplit;
 	if (ntrain <= 0) {
 		mlc_error_at(d, c->loc, "validation_split leaves no training samples");
-		if (jl)
-			fclose(jl);
-		mlc_dataset_free(&tr.ds);
-		mlc_dataset_free(&te.ds);
-		mlc_dataset_free(&va.ds);
-		return MLC_EUSER;
+		return give_up(MLC_EUSER, jl, &tr, &te, &va);
 	}
 	int epochs = s->opt.epochs > 0 ? s->opt.epochs : c->epochs;
 	double base_lr = s->opt.lr > 0 ? s->opt.lr : s->model->opt.lr;
@@ -240,12 +247,7 @@ mlc_status mlc_session_train(mlc_session *s, mlc_diag *d)
 	if (es->on && (es->monitor == MLC_MON_ACC || es->monitor == MLC_MON_VAL_ACC) && !show_acc(&rc)) {
 		mlc_error_at(d, es->loc, "early_stopping monitors %s, but this model reports no accuracy",
 			     mlc_monitor_name(es->monitor));
-		if (jl)
-			fclose(jl);
-		mlc_dataset_free(&tr.ds);
-		mlc_dataset_free(&te.ds);
-		mlc_dataset_free(&va.ds);
-		return MLC_EUSER;
+		return give_up(MLC_EUSER, jl, &tr, &te, &va);
 	}
 	/* reduce_on_plateau lowers cur_lr; early stopping keeps the best epoch's parameters */
 	double cur_lr = base_lr;
@@ -441,9 +443,7 @@ mlc_status mlc_session_train(mlc_session *s, mlc_diag *d)
 	mlc_metrics_free(&v.m);
 	free(idx);
 	free(val_idx);
-	mlc_dataset_free(&tr.ds);
-	mlc_dataset_free(&te.ds);
-	mlc_dataset_free(&va.ds);
+	free_sets(&tr, &te, &va);
 	return st;
 }
 

@@ -60,16 +60,16 @@ else
 fi
 
 out=$("$mlc" check student.yaml 2>&1)
-if echo "$out" | grep -qE '^teacher\.h +matmul, bias_add, relu +16 +80$' && echo "$out" | grep -q '^Trainable params: 15$' &&
-	echo "$out" | grep -q '^Non-trainable params: 131$' && ! echo "$out" | grep -q dropout; then
+if grep -qE '^teacher\.h +matmul, bias_add, relu +16 +80$' <<<"$out" && grep -q '^Trainable params: 15$' <<<"$out" &&
+	grep -q '^Non-trainable params: 131$' <<<"$out" && ! grep -q dropout <<<"$out"; then
 	ok "check: the teacher's layers, frozen, no dropout"
 else
 	bad "check" "$out"
 fi
 
 ir=$("$mlc" ir --stop-after autodiff --print-after autodiff student.yaml 2>&1)
-if ! echo "$ir" | grep -E '_grad|ret grad' | grep -q teacher && echo "$ir" | grep -q 'ret grad.s.weight' &&
-	echo "$ir" | grep -q ' = kl_div(' && echo "$ir" | grep -q 'scale(.*) {factor=6.29'; then
+if ! grep -E '_grad|ret grad' <<<"$ir" | grep teacher >/dev/null && grep -q 'ret grad.s.weight' <<<"$ir" &&
+	grep -q ' = kl_div(' <<<"$ir" && grep -q 'scale(.*) {factor=6.29' <<<"$ir"; then
 	ok "ir: no gradient into the teacher; kl_div and alpha T^2 = 6.3 present"
 else
 	bad "ir" "$ir"
@@ -77,7 +77,7 @@ fi
 
 # the student's saved file holds the teacher too: --weights restores both
 out=$("$mlc" run student.yaml --weights student.safetensors --eval 2>&1)
-if echo "$out" | grep -q "^test: .*accuracy $acc"; then ok "--weights --eval: accuracy $acc again"; else bad "--weights --eval" "$out"; fi
+if grep -q "^test: .*accuracy $acc" <<<"$out"; then ok "--weights --eval: accuracy $acc again"; else bad "--weights --eval" "$out"; fi
 
 python3 -c '
 import json, struct
@@ -103,7 +103,7 @@ write("shape.safetensors", list(h), reshape="h.weight")'
 student partial.safetensors >partial.yaml
 out=$("$mlc" check partial.yaml 2>&1)
 rc=$?
-if [ $rc -eq 2 ] && echo "$out" | grep -qF "partial.yaml:7:42: error: partial.safetensors has no tensor 'out.bias' for the teacher's layer 'out'"; then
+if [ $rc -eq 2 ] && grep -qF "partial.yaml:7:42: error: partial.safetensors has no tensor 'out.bias' for the teacher's layer 'out'" <<<"$out"; then
 	ok "teacher weights: a missing tensor"
 else
 	bad "missing tensor (rc $rc)" "$out"
@@ -111,7 +111,7 @@ fi
 student shape.safetensors >shape.yaml
 out=$("$mlc" run shape.yaml 2>&1)
 rc=$?
-if [ $rc -eq 2 ] && echo "$out" | grep -qF "teacher.yaml:4:6: error: the teacher's layer 'h' weight is f32[16,4] in its spec but f32[15,4] in shape.safetensors"; then
+if [ $rc -eq 2 ] && grep -qF "teacher.yaml:4:6: error: the teacher's layer 'h' weight is f32[16,4] in its spec but f32[15,4] in shape.safetensors" <<<"$out"; then
 	ok "teacher weights: a wrong shape, at the teacher's layer"
 else
 	bad "wrong shape (rc $rc)" "$out"
@@ -119,8 +119,8 @@ fi
 student nothere.safetensors >missing.yaml
 out=$("$mlc" run missing.yaml 2>&1)
 rc=$?
-if [ $rc -eq 2 ] && echo "$out" | grep -qF "nothere.safetensors: error: cannot read: No such file or directory" &&
-	echo "$out" | grep -qF "missing.yaml:7:42: note: reading the teacher's weights named here"; then
+if [ $rc -eq 2 ] && grep -qF "nothere.safetensors: error: cannot read: No such file or directory" <<<"$out" &&
+	grep -qF "missing.yaml:7:42: note: reading the teacher's weights named here" <<<"$out"; then
 	ok "teacher weights: a missing file"
 else
 	bad "missing file (rc $rc)" "$out"

@@ -49,11 +49,11 @@ fi
 
 # 2. check reports what init_from will do
 out=$("$mlc" check transfer_head.yaml 2>&1)
-if echo "$out" | grep -q '^init_from transfer_base.safetensors: 4 loaded, 2 skipped, 4 parameters kept their initializer$' &&
-	echo "$out" | grep -q '^  loaded   conv2.weight f32\[3,3,8,16\]$' &&
-	echo "$out" | grep -q '^  skipped  fc.weight f32\[10,784\]: no parameter of this model has this name$' &&
-	echo "$out" | grep -q '^  kept     head1.weight f32\[64,784\]: he_uniform$' &&
-	echo "$out" | grep -q '^Non-trainable params: 1,248$'; then
+if grep -q '^init_from transfer_base.safetensors: 4 loaded, 2 skipped, 4 parameters kept their initializer$' <<<"$out" &&
+	grep -q '^  loaded   conv2.weight f32\[3,3,8,16\]$' <<<"$out" &&
+	grep -q '^  skipped  fc.weight f32\[10,784\]: no parameter of this model has this name$' <<<"$out" &&
+	grep -q '^  kept     head1.weight f32\[64,784\]: he_uniform$' <<<"$out" &&
+	grep -q '^Non-trainable params: 1,248$' <<<"$out"; then
 	ok "check: init_from report and 1,248 frozen parameters"
 else
 	bad "check report" "$out"
@@ -62,7 +62,7 @@ fi
 # 3. the head model: trains only the head
 if out=$("$mlc" run transfer_head.yaml --epochs 1 --save head.safetensors 2>&1); then
 	acc=$(echo "$out" | test_acc)
-	if echo "$out" | grep -q '^init_from transfer_base.safetensors: 4 loaded' && at_least "$acc" 0.75; then
+	if grep -q '^init_from transfer_base.safetensors: 4 loaded' <<<"$out" && at_least "$acc" 0.75; then
 		ok "transfer_head: init_from report, test accuracy $acc >= 0.75 after 1 epoch"
 	else
 		bad "transfer_head run" "$out"
@@ -87,9 +87,9 @@ fi
 
 # 5. no gradient for the frozen part in the IR after autodiff
 ir=$("$mlc" ir --stop-after autodiff --print-after autodiff transfer_head.yaml 2>&1)
-if ! echo "$ir" | grep -qE 'conv2d_grad|maxpool_grad|grad\.conv' &&
-	! echo "$ir" | grep -E '_grad|matmul|sum_rows' | grep -q '# conv' &&
-	echo "$ir" | grep -q 'ret grad.head1.weight' && echo "$ir" | grep -q 'ret grad.head2.bias'; then
+if ! grep -qE 'conv2d_grad|maxpool_grad|grad\.conv' <<<"$ir" &&
+	! grep -E '_grad|matmul|sum_rows' <<<"$ir" | grep '# conv' >/dev/null &&
+	grep -q 'ret grad.head1.weight' <<<"$ir" && grep -q 'ret grad.head2.bias' <<<"$ir"; then
 	ok "ir after autodiff: gradients for head1/head2 only, nothing below them"
 else
 	bad "ir after autodiff" "$ir"
@@ -97,7 +97,7 @@ fi
 
 # 6. --weights keeps working (and takes precedence: no init_from report)
 out=$("$mlc" run transfer_head.yaml --weights head.safetensors --eval 2>&1)
-if [ $? -eq 0 ] && ! echo "$out" | grep -q init_from && echo "$out" | grep -q '^test:'; then
+if [ $? -eq 0 ] && ! grep -q init_from <<<"$out" && grep -q '^test:' <<<"$out"; then
 	ok "--weights with --eval"
 else
 	bad "--weights" "$out"
@@ -108,8 +108,8 @@ sed 's/^  - conv2d: 16$/  - conv2d: 12/' transfer_head.yaml >mismatch.yaml
 out=$("$mlc" check mismatch.yaml 2>&1)
 rc=$?
 line=$(grep -n '^  - conv2d: 12$' mismatch.yaml | cut -d: -f1)
-if [ $rc -eq 2 ] && echo "$out" | grep -qF "mismatch.yaml:$line:5: error: layer 'conv2' weight is f32[3,3,8,12] here but f32[3,3,8,16] in transfer_base.safetensors" &&
-	echo "$out" | grep -qF "layer 'conv2' bias is f32[12] here but f32[16] in transfer_base.safetensors"; then
+if [ $rc -eq 2 ] && grep -qF "mismatch.yaml:$line:5: error: layer 'conv2' weight is f32[3,3,8,12] here but f32[3,3,8,16] in transfer_base.safetensors" <<<"$out" &&
+	grep -qF "layer 'conv2' bias is f32[12] here but f32[16] in transfer_base.safetensors" <<<"$out"; then
 	ok "shape mismatch: located error"
 else
 	bad "shape mismatch (rc $rc)" "$out"
@@ -119,8 +119,8 @@ fi
 sed 's/path: transfer_base.safetensors/path: nothere.safetensors/' transfer_head.yaml >missing.yaml
 out=$("$mlc" run missing.yaml 2>&1)
 rc=$?
-if [ $rc -eq 2 ] && echo "$out" | grep -qF "nothere.safetensors: error: cannot read: No such file or directory" &&
-	echo "$out" | grep -qF "note: reading the weights named by init_from"; then
+if [ $rc -eq 2 ] && grep -qF "nothere.safetensors: error: cannot read: No such file or directory" <<<"$out" &&
+	grep -qF "note: reading the weights named by init_from" <<<"$out"; then
 	ok "missing file"
 else
 	bad "missing file (rc $rc)" "$out"
@@ -129,7 +129,7 @@ printf 'not a safetensors file' >garbage.safetensors
 sed 's/path: transfer_base.safetensors/path: garbage.safetensors/' transfer_head.yaml >garbage.yaml
 out=$("$mlc" check garbage.yaml 2>&1)
 rc=$?
-if [ $rc -eq 2 ] && echo "$out" | grep -q "garbage.safetensors: error: "; then
+if [ $rc -eq 2 ] && grep -q "garbage.safetensors: error: " <<<"$out"; then
 	ok "malformed file"
 else
 	bad "malformed file (rc $rc)" "$out"
@@ -139,7 +139,7 @@ write('other.safetensors', {'encoder.weight': ('F32', [2], bytes(8))})"
 sed 's/path: transfer_base.safetensors/path: other.safetensors/; /layers: \[conv1, conv2\]/d' transfer_head.yaml >other.yaml
 out=$("$mlc" check other.yaml 2>&1)
 rc=$?
-if [ $rc -eq 2 ] && echo "$out" | grep -q "error: no tensor of other.safetensors matches a parameter of the model"; then
+if [ $rc -eq 2 ] && grep -q "error: no tensor of other.safetensors matches a parameter of the model" <<<"$out"; then
 	ok "unrelated file"
 else
 	bad "unrelated file (rc $rc)" "$out"
@@ -155,8 +155,8 @@ del t['conv2.bias']
 write('partial.safetensors', t)"
 sed 's/path: transfer_base.safetensors/path: torch_style.safetensors/' transfer_head.yaml >torch_style.yaml
 out=$("$mlc" check torch_style.yaml 2>&1)
-if [ $? -eq 0 ] && echo "$out" | grep -q '^init_from torch_style.safetensors: 4 loaded, 3 skipped' &&
-	echo "$out" | grep -qF "  skipped  bn1.num_batches_tracked i64[]: integer bookkeeping (like PyTorch's num_batches_tracked), not a parameter"; then
+if [ $? -eq 0 ] && grep -q '^init_from torch_style.safetensors: 4 loaded, 3 skipped' <<<"$out" &&
+	grep -qF "  skipped  bn1.num_batches_tracked i64[]: integer bookkeeping (like PyTorch's num_batches_tracked), not a parameter" <<<"$out"; then
 	ok "num_batches_tracked skipped"
 else
 	bad "num_batches_tracked" "$out"
@@ -164,7 +164,7 @@ fi
 sed 's/path: transfer_base.safetensors/path: partial.safetensors/' transfer_head.yaml >partial.yaml
 out=$("$mlc" check partial.yaml 2>&1)
 rc=$?
-if [ $rc -eq 2 ] && echo "$out" | grep -qF "error: init_from lists layer 'conv2', but partial.safetensors has no tensor 'conv2.bias'"; then
+if [ $rc -eq 2 ] && grep -qF "error: init_from lists layer 'conv2', but partial.safetensors has no tensor 'conv2.bias'" <<<"$out"; then
 	ok "a listed layer missing from the file"
 else
 	bad "partial file (rc $rc)" "$out"
@@ -182,15 +182,15 @@ printf 'inputs:\n  x: {shape: [4]}\n%s\nlayers:\n  - {mlp: , name: body, trainab
 printf 'inputs:\n  x: {shape: [4]}\nlayers:\n  - {dense: 8, name: other, trainable: false}\n  - {dense: 3, name: out}\ninit_from: blk.safetensors\nloss: softmax_cross_entropy\n' >blk_other.yaml
 "$mlc" run blk.yaml --epochs 1 --quiet --save blk.safetensors >/dev/null 2>&1
 out=$("$mlc" check blk_layers.yaml 2>&1)
-if echo "$out" | grep -q '^init_from blk.safetensors: 4 loaded, 2 skipped, 2 parameters kept their initializer$' &&
-	echo "$out" | grep -q '^  loaded   body.dense2.weight f32\[8,8\]$' &&
-	echo "$out" | grep -qF "  skipped  out.weight f32[3,8]: layer 'out' is not in init_from's layers"; then
+if grep -q '^init_from blk.safetensors: 4 loaded, 2 skipped, 2 parameters kept their initializer$' <<<"$out" &&
+	grep -q '^  loaded   body.dense2.weight f32\[8,8\]$' <<<"$out" &&
+	grep -qF "  skipped  out.weight f32[3,8]: layer 'out' is not in init_from's layers" <<<"$out"; then
 	ok "layers: [a block instance] loads its whole body"
 else
 	bad "block instance in layers:" "$out"
 fi
 out=$("$mlc" check blk_other.yaml 2>&1)
-if echo "$out" | grep -qF "  kept     other.weight f32[8,4]: glorot_uniform (frozen: it stays at this initializer)"; then
+if grep -qF "  kept     other.weight f32[8,4]: glorot_uniform (frozen: it stays at this initializer)" <<<"$out"; then
 	ok "a frozen parameter the file does not cover is flagged"
 else
 	bad "frozen and not covered" "$out"

@@ -22,7 +22,8 @@ if ! command -v valgrind >/dev/null; then
 	echo "valgrind.sh: valgrind is not installed (Debian package valgrind): skipped"
 	exit 77
 fi
-if ldd "$mlc" 2>/dev/null | grep -q 'libasan\|libubsan'; then
+libs=$(ldd "$mlc" 2>/dev/null)
+if [[ $libs == *libasan* || $libs == *libubsan* ]]; then
 	echo "valgrind.sh: $mlc is a sanitizer build: skipped"
 	exit 77
 fi

@@ -42,7 +42,8 @@ static const flag f_cache_dir = {"cache-dir", F_STR, A(o.cache_dir),
 				 "compiled-code cache (default: $MLC_CACHE_DIR, $XDG_CACHE_HOME/mlc, ~/.cache/mlc)"};
 static const flag f_no_cache = {"no-cache", F_BOOL, A(o.no_cache), "compile without the code cache"};
 static const flag f_check_numerics = {"check-numerics", F_BOOL, A(o.check_numerics),
-				      "stop at the first NaN/Inf a training step computes, naming the op and its layer"};
+				      "stop at the first NaN/Inf a training step, evaluation or prediction computes, naming the op "
+				      "and its layer"};
 
 typedef struct {
 	const char *name, *usage, *summary;

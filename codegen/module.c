@@ -484,7 +484,6 @@ static void make_entry(build *B, mlc_entry e, const bool *need)
 	for (int i = 0; i < g->nnode; i++)
 		words = B->kern[i].nparam > words ? B->kern[i].nparam : words;
 	LLVMValueRef block = cg_parallel_block(c, words);
-	/* the training entries are the ones --check-numerics instruments */
 	bool training = e == MLC_ENTRY_GRAD || e == MLC_ENTRY_TRAIN;
 	for (int prologue = 1; prologue >= 0; prologue--)
 		for (int i = 0; i < g->nnode; i++) {
@@ -503,7 +502,8 @@ static void make_entry(build *B, mlc_entry e, const bool *need)
 				} else {
 					call_kernel(B, k, params, act, hyper, block);
 				}
-				if (B->numerics && training && !prologue)
+				/* every entry: training, gradients, evaluation, prediction */
+				if (B->numerics && !prologue)
 					check_values(B, i, params, act);
 			}
 		}

@@ -69,7 +69,7 @@ mlc_status mlc_session_kfold(mlc_session *s, int k, mlc_diag *d)
 	const char *mname = NULL;
 	size_t param_bytes = (size_t)s->graph->param_size * sizeof(float);
 	for (int i = 0; i < k && st == MLC_OK; i++) {
-		mlc_fold f = {.order = order, .n = n};
+		mlc_fold f = {.order = order, .n = n, .i = i + 1, .k = k};
 		f.nval = mlc_fold_order(perm, n, k, i, order);
 		/* a fresh run: the seeded generator, zero optimizer state, initializers (or --weights) */
 		s->rng = r0;

@@ -36,6 +36,7 @@ struct mlc_session {
 typedef struct mlc_fold {
 	const int64_t *order; /* n indices */
 	int64_t n, nval;
+	int i, k;             /* fold i (1-based) of k, for messages */
 	double loss;          /* mean loss on the held-out fold after training */
 	double acc;           /* its accuracy (classifiers), else NAN */
 	double mse;           /* its mse (regression), else NAN */

@@ -71,7 +71,24 @@ static double mean_loss(const stats *st)
 	return st->seen ? st->loss / (double)st->seen : 0.0;
 }
 
-static void evaluate(mlc_session *s, const mlc_dataset *ds, const int64_t *idx, int64_t n, stats *st)
+/* After an evaluation or prediction batch: with --check-numerics, the first
+ * non-finite value it computed as an error, e.g. "in the evaluation of the
+ * test set, batch 2 (samples 33-64 of 100)". */
+static mlc_status batch_numerics(mlc_session *s, const char *job, const char *what, int64_t b, int64_t m,
+				 int64_t n, mlc_diag *d)
+{
+	if (!s->opt.check_numerics)
+		return MLC_OK;
+	char when[192];
+	snprintf(when, sizeof when, "in the %s of %s, batch %lld (samples %lld-%lld of %lld)", job, what,
+		 (long long)(b / s->batch + 1), (long long)b + 1, (long long)(b + m), (long long)n);
+	return mlc_numerics_report(s, when, m, d);
+}
+
+/* The loss and metrics of idx[0, n) of ds; `what` names the set for
+ * --check-numerics ("the test set"). */
+static mlc_status evaluate(mlc_session *s, const mlc_dataset *ds, const int64_t *idx, int64_t n, stats *st,
+			   const char *what, mlc_diag *d)
 {
 	stats_reset(st);
 	float hyper[MLC_HYPER_COUNT];
@@ -80,10 +97,14 @@ static void evaluate(mlc_session *s, const mlc_dataset *ds, const int64_t *idx, 
 		int64_t m = n - b < s->batch ? n - b : s->batch;
 		mlc_batch_fill(s, ds, idx + b, m);
 		s->fn[MLC_ENTRY_EVAL](s->params, s->act, m, hyper);
+		mlc_status r = batch_numerics(s, "evaluation", what, b, m, n, d);
+		if (r != MLC_OK)
+			return r;
 		st->loss += (double)s->act[s->loss->offset] * (double)m;
 		mlc_batch_metrics(s, ds, idx + b, m, &st->m);
 		st->seen += m;
 	}
+	return MLC_OK;
 }
 
 static void progress(mlc_session *s, int epoch, int epochs, int64_t done, int64_t total, const stats *st, double t0)
@@ -266,6 +287,11 @@ mlc_status mlc_session_train(mlc_session *s, mlc_diag *d)
 	const mlc_dataset *vds = va.ds.n ? &va.ds : &tr.ds;
 	const int64_t *vidx = va.ds.n ? val_idx : idx + ntrain;
 	int64_t nval = va.ds.n ? va.ds.n : nsplit;
+	char vset[64];
+	if (s->fold)
+		snprintf(vset, sizeof vset, "the held-out fold %d/%d", s->fold->i, s->fold->k);
+	else
+		snprintf(vset, sizeof vset, "%s", va.ds.n ? "the validation set" : "the validation split");
 	stats ep = stats_new(&rc), v = stats_new(&rc);
 	/* checkpoints: the flags override the spec */
 	const mlc_ckpt_cfg *kc = &s->model->checkpoint;
@@ -349,8 +375,11 @@ mlc_status mlc_session_train(mlc_session *s, mlc_diag *d)
 		}
 		done = e;
 		bool print = !s->opt.quiet && (e % every == 0 || e == epochs || e == 1);
-		if (nval > 0 && (print || jl || es->on || sc->kind == MLC_SCHED_PLATEAU))
-			evaluate(s, vds, vidx, nval, &v);
+		char vname[96];
+		snprintf(vname, sizeof vname, "%s after epoch %d", vset, e);
+		if (nval > 0 && (print || jl || es->on || sc->kind == MLC_SCHED_PLATEAU) &&
+		    (st = evaluate(s, vds, vidx, nval, &v, vname, d)) != MLC_OK)
+			break;
 		double epoch_lr = hyper[0];
 		if (sc->kind == MLC_SCHED_PLATEAU) /* on the validation loss, else the training loss */
 			cur_lr = mlc_plateau_step(sc, &plateau, nval > 0 ? mean_loss(&v) : mean_loss(&ep), cur_lr);
@@ -401,10 +430,13 @@ mlc_status mlc_session_train(mlc_session *s, mlc_diag *d)
 			early.best_epoch, mlc_monitor_name(es->monitor), early.best);
 	if (st == MLC_OK && best && early.best_epoch != done) {
 		memcpy(s->params, best, param_bytes);
-		if (!s->opt.quiet) {
+		/* evaluated again: the restored weights, not the record */
+		bool again = !s->opt.quiet && nval > 0;
+		if (again)
+			st = evaluate(s, vds, vidx, nval, &v, vset, d);
+		if (st == MLC_OK && !s->opt.quiet) {
 			fprintf(s->log, "restored the weights of epoch %d", early.best_epoch);
-			if (nval > 0) { /* evaluated again: the restored weights, not the record */
-				evaluate(s, vds, vidx, nval, &v);
+			if (again) {
 				fprintf(s->log, ": val_loss %.4f", mean_loss(&v));
 				if (show_acc(&rc))
 					fprintf(s->log, "  val_acc %.4f", mlc_metrics_accuracy(&v.m));
@@ -415,8 +447,7 @@ mlc_status mlc_session_train(mlc_session *s, mlc_diag *d)
 	free(best);
 	if (st == MLC_OK && !s->opt.quiet)
 		fprintf(s->log, "trained %d epochs in %.2fs\n", done, mlc_now() - start);
-	if (st == MLC_OK && s->fold) {
-		evaluate(s, &tr.ds, idx + ntrain, nval, &v);
+	if (st == MLC_OK && s->fold && (st = evaluate(s, &tr.ds, idx + ntrain, nval, &v, vset, d)) == MLC_OK) {
 		s->fold->loss = mean_loss(&v);
 		s->fold->acc = show_acc(&rc) ? mlc_metrics_accuracy(&v.m) : NAN;
 		s->fold->mse = !rc.cls && v.m.nvalues ? mlc_metrics_mse(&v.m) : NAN;
@@ -424,9 +455,10 @@ mlc_status mlc_session_train(mlc_session *s, mlc_diag *d)
 	}
 	if (st == MLC_OK && te.ds.n) {
 		int64_t *tidx = iota(te.ds.n);
-		evaluate(s, &te.ds, tidx, te.ds.n, &v);
-		report(s, "test", &v, &rc);
-		if (jl) {
+		st = evaluate(s, &te.ds, tidx, te.ds.n, &v, "the test set", d);
+		if (st == MLC_OK)
+			report(s, "test", &v, &rc);
+		if (jl && st == MLC_OK) {
 			fputs("{\"test\": {", jl);
 			json_stats(jl, "", &v, &rc, rc.which);
 			fputs(", \"file\": ", jl);
@@ -463,12 +495,13 @@ mlc_status mlc_session_evaluate(mlc_session *s, mlc_diag *d)
 	int64_t *idx = iota(data.ds.n);
 	report_cfg rc = report_setup(s, &data.ds);
 	stats ev = stats_new(&rc);
-	evaluate(s, &data.ds, idx, data.ds.n, &ev);
-	report(s, test ? "test" : "train", &ev, &rc);
+	st = evaluate(s, &data.ds, idx, data.ds.n, &ev, test ? "the test set" : "the training set", d);
+	if (st == MLC_OK)
+		report(s, test ? "test" : "train", &ev, &rc);
 	mlc_metrics_free(&ev.m);
 	free(idx);
 	mlc_dataset_free(&data.ds);
-	return MLC_OK;
+	return st;
 }
 
 mlc_status mlc_session_predict(mlc_session *s, const char *csv_path, mlc_diag *d)
@@ -497,6 +530,9 @@ mlc_status mlc_session_predict(mlc_session *s, const char *csv_path, mlc_diag *d
 		int64_t m = data.ds.n - b < s->batch ? data.ds.n - b : s->batch;
 		mlc_batch_fill(s, &data.ds, idx + b, m);
 		s->fn[MLC_ENTRY_PREDICT](s->params, s->act, m, hyper);
+		if ((st = batch_numerics(s, "prediction", test ? "the test set" : "the training set", b, m, data.ds.n,
+					 d)) != MLC_OK)
+			break;
 		const float *p = s->act + s->pred->offset;
 		for (int64_t r = 0; r < m; r++) {
 			const float *row = p + r * c;
@@ -506,8 +542,10 @@ mlc_status mlc_session_predict(mlc_session *s, const char *csv_path, mlc_diag *d
 			fputc('\n', f);
 		}
 	}
-	if (f != stdout)
+	if (f != stdout && st == MLC_OK)
 		st = mlc_atomic_commit(&a, d);
+	else if (f != stdout)
+		mlc_atomic_abort(&a);
 	free(idx);
 	mlc_dataset_free(&data.ds);
 	return st;

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # numerics.sh MLC SRC — numerical faults as a user meets them: --check-numerics
 # names the first non-finite value's op, layer, location and pass (forward,
-# backward), the inputs that already held one; without it, the training loop's
+# backward) in training, evaluation and prediction, the inputs that already
+# held one; without it, the training loop's
 # divergence rule stops at the step with a hint. The messages are compared
 # with tests/numerics/*.err (MLC_UPDATE_GOLDEN=1 rewrites them).
 set -uo pipefail
@@ -55,6 +56,21 @@ run "$mlc" run --weights "$tmp/nan.safetensors" ../examples/xor.yaml; golden nan
 run "$mlc" run --check-numerics --weights "$tmp/nan_bias.safetensors" ../examples/xor.yaml; golden nan_bias
 run "$mlc" run --check-numerics --no-fuse --weights "$tmp/nan_bias.safetensors" ../examples/xor.yaml; golden nan_bias_nofuse
 
+# Evaluation and prediction: the same check in their forward passes (--eval,
+# --predict, the validation set after an epoch, K-fold's held-out fold).
+run "$mlc" run --eval --check-numerics --weights "$tmp/nan.safetensors" ../examples/xor.yaml; golden nan_weight_eval
+run "$mlc" run --predict "$tmp/p.csv" --check-numerics --weights "$tmp/nan.safetensors" ../examples/xor.yaml
+golden nan_weight_predict
+[ ! -e "$tmp/p.csv" ] && ok || bad "--predict wrote predictions after a numerics error"
+run "$mlc" run --eval --weights "$tmp/nan.safetensors" ../examples/xor.yaml
+[ $rc -eq 0 ] && [[ $out == "test: loss "*nan* ]] && ok || bad "unchecked eval of nan weights: $rc $out $err"
+run "$mlc" run --check-numerics numerics/huge_val.yaml; golden huge_val
+run "$mlc" run numerics/huge_val.yaml --quiet
+[ $rc -eq 0 ] && ok || bad "huge_val unchecked: exit $rc: $err"
+run "$mlc" run --check-numerics --kfold 2 numerics/huge_target.yaml
+[ $rc -eq 2 ] && [[ $err == *"in the forward pass: mse in layer 'loss', the result 'loss' (%11 f32[]) in the evaluation of the held-out fold 1/2 after epoch 1, batch 1 (samples 1-2 of 2)"* ]] &&
+	ok || bad "kfold held-out fold: $rc $err"
+
 # Divergence: a finite loss 10^4 times the first step's stops the run at once.
 run "$mlc" run numerics/mse_lr.yaml; golden mse_lr
 run "$mlc" run numerics/mse_lr.yaml --lr 0.1 --quiet
@@ -64,6 +80,14 @@ run "$mlc" run numerics/mse_lr.yaml --lr 0.1 --quiet
 run "$mlc" run ../examples/xor.yaml --epochs 50 --quiet; a=$out
 run "$mlc" run ../examples/xor.yaml --epochs 50 --quiet --check-numerics
 [ $rc -eq 0 ] && [ "$out" = "$a" ] && ok || bad "--check-numerics changed the result: '$a' vs '$out' $err"
+for mode in --eval "--predict -"; do
+	run "$mlc" run ../examples/xor.yaml --weights "$tmp/w.safetensors" $mode; a=$out
+	run "$mlc" run ../examples/xor.yaml --weights "$tmp/w.safetensors" $mode --check-numerics
+	[ $rc -eq 0 ] && [ -n "$a" ] && [ "$out" = "$a" ] && ok || bad "$mode --check-numerics changed the result: '$a' vs '$out' $err"
+done
+run "$mlc" run ../examples/xor.yaml --epochs 30 --quiet --kfold 2; a=$out
+run "$mlc" run ../examples/xor.yaml --epochs 30 --quiet --kfold 2 --check-numerics
+[ $rc -eq 0 ] && [ "$out" = "$a" ] && ok || bad "--kfold --check-numerics changed the result: '$a' vs '$out' $err"
 run "$mlc" grad ../examples/xor.yaml -o "$tmp/g1.safetensors"
 run "$mlc" grad --check-numerics ../examples/xor.yaml -o "$tmp/g2.safetensors"
 [ $rc -eq 0 ] && cmp -s "$tmp/g1.safetensors" "$tmp/g2.safetensors" && ok || bad "grad --check-numerics differs: $err"

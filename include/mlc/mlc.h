@@ -72,7 +72,7 @@ typedef struct {
 	 * else $HOME/.cache/mlc. $MLC_NO_CACHE=1 also turns it off. */
 	const char *cache_dir;
 	int no_cache;
-	/* run, grad: check every value each kernel writes and stop at the first
+	/* run (training, evaluation, prediction), grad: check every value each kernel writes and stop at the first
 	 * NaN/Inf, naming the op, its layer and pass (compiled separately) */
 	int check_numerics;
 	int quiet;             /* no per-epoch progress */

@@ -111,6 +111,7 @@ static bool run_flags_ok(const args *a, mlc_diag *d)
 		{a->o.checkpoint != NULL, false, false, "--checkpoint"},
 		{a->o.checkpoint_epochs > 0, false, false, "--checkpoint-epochs"},
 		{a->o.checkpoint_steps > 0, false, false, "--checkpoint-steps"},
+		{a->o.checkpoint_keep > 0, false, false, "--checkpoint-keep"},
 		{a->o.resume != NULL, false, false, "--resume"},
 		{a->save != NULL, true, false, "--save"},
 	};
@@ -236,9 +237,13 @@ static const command commands[] = {
 	  &(flag){"quiet", F_BOOL, A(o.quiet), "no per-epoch lines"},
 	  &(flag){"log", F_STR, A(o.json_log), "write one JSON line per epoch, and the test's, to FILE"}, &f_threads, &f_verbose, &f_no_fuse,
 	  &f_fuse_off, &f_cache_dir, &f_no_cache, &f_check_numerics,
-	  &(flag){"checkpoint", F_STR, A(o.checkpoint), "save the training state to FILE (overrides checkpoint.path)"},
+	  &(flag){"checkpoint", F_STR, A(o.checkpoint),
+		  "save the training state to FILE (overrides checkpoint.path); {epoch} and {step} in FILE "
+		  "(zero-padded: {epoch:03}) name one file per checkpoint"},
 	  &(flag){"checkpoint-epochs", F_INT, A(o.checkpoint_epochs), "checkpoint every N epochs (overrides the spec)"},
 	  &(flag){"checkpoint-steps", F_INT, A(o.checkpoint_steps), "checkpoint every N train steps (overrides the spec)"},
+	  &(flag){"checkpoint-keep", F_INT, A(o.checkpoint_keep),
+		  "keep only the newest N checkpoint files this run wrote (a FILE with {epoch} or {step})"},
 	  &(flag){"resume", F_STR, A(o.resume), "continue training from a checkpoint FILE"},
 	  &(flag){"kfold", F_INT, A(kfold), "K-fold cross-validation on the training set: mean and std of K runs"}},
 	 cmd_run},

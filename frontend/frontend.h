@@ -127,8 +127,18 @@ typedef struct {
 	mlc_path path;        /* NULL: no checkpoints (unless --checkpoint) */
 	int every_epochs;     /* 1; 0: not at epoch ends */
 	int64_t every_steps;  /* 0: not every N train steps */
+	bool templated;       /* path has {epoch} or {step}: one file per checkpoint */
+	int keep;             /* with a template, the newest N files the run wrote are kept; 0: all */
+	mlc_loc keep_loc;
 	mlc_loc loc;          /* the checkpoint: key */
 } mlc_ckpt_cfg;
+/* Checkpoint path templates (docs/spec.md#checkpoints): {epoch} and {step},
+ * zero-padded as {epoch:03} (or {epoch:03d}); {{ and }} are literal braces.
+ * Check: false with the reason in why ("has an unknown field '{epch}'; did
+ * you mean '{epoch}'? ..."); *fields tells whether t has a field. */
+bool mlc_ckpt_template_check(const char *t, bool *fields, char *why, size_t len);
+/* A checked template with its fields replaced (malloc'd). */
+char *mlc_ckpt_template_expand(const char *t, int epoch, uint32_t step);
 
 typedef struct {
 	mlc_arena *arena;   /* owns the strings below; the graph has its own */

@@ -75,6 +75,40 @@ static bool known_pass(const char *flag, const char *name, bool all_ok, mlc_diag
 	return false;
 }
 
+/* --checkpoint's template, and keep (--checkpoint-keep or the spec's) only
+ * with a template: the spec's own are checked by the frontend. */
+static bool ckpt_options_ok(const mlc_session *s, mlc_diag *d)
+{
+	const mlc_options *o = &s->opt;
+	const mlc_ckpt_cfg *kc = s->model ? &s->model->checkpoint : NULL;
+	bool templated = kc && kc->templated;
+	char why[256];
+	if (o->checkpoint && !mlc_ckpt_template_check(o->checkpoint, &templated, why, sizeof why)) {
+		mlc_error_file(d, NULL, "--checkpoint '%s' %s", o->checkpoint, why);
+		return false;
+	}
+	const char *path = o->checkpoint ? o->checkpoint : kc ? kc->path.path : NULL;
+	if (o->checkpoint_keep > 0 && !path) {
+		mlc_error_file(d, NULL, "--checkpoint-keep needs a checkpoint path with {epoch} or {step} (--checkpoint "
+			       "'ckpt-{epoch}.safetensors', or the spec's checkpoint: path)");
+		return false;
+	}
+	if (!path || templated)
+		return true;
+	if (o->checkpoint_keep > 0) {
+		mlc_error_file(d, NULL, "--checkpoint-keep needs a checkpoint path with {epoch} or {step} (as "
+			       "'ckpt-{epoch}.safetensors'): '%s' has none, so every checkpoint replaces the previous "
+			       "file", path);
+		return false;
+	}
+	if (kc && kc->keep > 0) { /* the spec's keep with --checkpoint's plain path */
+		mlc_error_at(d, kc->keep_loc, "'keep' needs a checkpoint path with {epoch} or {step}, and --checkpoint "
+			     "'%s' has none", path);
+		return false;
+	}
+	return true;
+}
+
 mlc_status mlc_session_open(const char *path, const mlc_options *o, mlc_diag *d, mlc_session **out)
 {
 	*out = NULL;
@@ -90,6 +124,8 @@ mlc_status mlc_session_open(const char *path, const mlc_options *o, mlc_diag *d,
 		st = load_ir(s, path, d);
 	else if ((st = mlc_frontend_load(path, d, &s->model)) == MLC_OK)
 		s->graph = s->model->graph;
+	if (st == MLC_OK && !ckpt_options_ok(s, d))
+		st = MLC_EUSER;
 	if (st != MLC_OK) {
 		mlc_session_close(s);
 		return st;

@@ -167,9 +167,56 @@ static void json_stats(FILE *f, const char *prefix, const stats *st, const repor
 	mlc_metrics_json(&st->m, which, prefix, f);
 }
 
+/* Where checkpoints go: one path, or a template ({epoch}, {step}) naming a
+ * file per checkpoint, of which the newest `keep` are kept (0: all). */
+typedef struct {
+	const char *path;
+	bool templated;
+	int keep;
+	char **files; /* with keep: this run's files, oldest first */
+	int nfiles;
+	char *last;   /* the file written last */
+} ck_out;
+
+static void ck_out_free(ck_out *o)
+{
+	for (int i = 0; i < o->nfiles; i++)
+		free(o->files[i]);
+	free(o->files);
+	free(o->last);
+}
+
+/* After `name` was written: it becomes the newest file (once, however often
+ * it was written), and the oldest beyond keep are removed. */
+static mlc_status ck_prune(ck_out *o, const char *name, mlc_diag *d)
+{
+	int at = 0;
+	while (at < o->nfiles && strcmp(o->files[at], name) != 0)
+		at++;
+	char *f = at < o->nfiles ? o->files[at] : mlc_xstrdup(name);
+	if (at == o->nfiles) {
+		o->files = realloc(o->files, sizeof *o->files * (size_t)(o->nfiles + 1));
+		MLC_ASSERT(o->files);
+		o->nfiles++;
+	}
+	memmove(o->files + at, o->files + at + 1, sizeof *o->files * (size_t)(o->nfiles - 1 - at));
+	o->files[o->nfiles - 1] = f;
+	while (o->nfiles > o->keep) {
+		if (unlink(o->files[0]) != 0 && errno != ENOENT) {
+			mlc_error_file(d, o->files[0], "cannot remove this older checkpoint (keep: %d): %s", o->keep,
+				       strerror(errno));
+			return MLC_EIO;
+		}
+		free(o->files[0]);
+		memmove(o->files, o->files + 1, sizeof *o->files * (size_t)--o->nfiles);
+	}
+	return MLC_OK;
+}
+
 /* The loop's state as a checkpoint: epoch `epoch` in progress, `pos` of its
- * samples trained (0: not shuffled yet). */
-static mlc_status checkpoint(mlc_session *s, const char *path, mlc_ckpt *k, int epoch, int64_t pos, stats *ep,
+ * samples trained (0: not shuffled yet). A template's {epoch} is the epoch
+ * the checkpoint was taken in: the one in progress, or the one just ended. */
+static mlc_status checkpoint(mlc_session *s, ck_out *o, mlc_ckpt *k, int epoch, int64_t pos, stats *ep,
 			     double cur_lr, const mlc_plateau *p, const mlc_early *early, bool stopped, mlc_diag *d)
 {
 	k->epoch = epoch;
@@ -183,7 +230,14 @@ static mlc_status checkpoint(mlc_session *s, const char *path, mlc_ckpt *k, int 
 	k->ep_loss = ep->loss;
 	k->ep_seen = ep->seen;
 	k->ep_m = &ep->m;
-	return mlc_ckpt_write(s, path, k, d);
+	char *name = o->templated ? mlc_ckpt_template_expand(o->path, pos > 0 ? epoch : epoch - 1, s->step)
+				  : mlc_xstrdup(o->path);
+	mlc_status st = mlc_ckpt_write(s, name, k, d);
+	if (st == MLC_OK && o->templated && o->keep > 0)
+		st = ck_prune(o, name, d);
+	free(o->last);
+	o->last = name;
+	return st;
 }
 
 /* After mlc_ckpt_read: the index order and generator of the checkpoint's
@@ -296,6 +350,10 @@ mlc_status mlc_session_train(mlc_session *s, mlc_diag *d)
 	/* checkpoints: the flags override the spec */
 	const mlc_ckpt_cfg *kc = &s->model->checkpoint;
 	const char *ck_path = s->fold ? NULL : s->opt.checkpoint ? s->opt.checkpoint : kc->path.path;
+	ck_out cko = {.path = ck_path, .keep = s->opt.checkpoint_keep > 0 ? s->opt.checkpoint_keep : kc->keep};
+	char why[256];
+	if (ck_path && !mlc_ckpt_template_check(ck_path, &cko.templated, why, sizeof why))
+		MLC_UNREACHABLE(); /* checked when the session was opened */
 	bool ck_flags = s->opt.checkpoint_epochs > 0 || s->opt.checkpoint_steps > 0;
 	int ck_epochs = ck_flags ? s->opt.checkpoint_epochs : kc->every_epochs;
 	int64_t ck_steps = ck_flags ? s->opt.checkpoint_steps : kc->every_steps;
@@ -349,7 +407,7 @@ mlc_status mlc_session_train(mlc_session *s, mlc_diag *d)
 			}
 			int sig = s->opt.stop ? *s->opt.stop : 0;
 			if (ck_path && (sig || (ck_steps > 0 && s->step % ck_steps == 0)) &&
-			    (st = checkpoint(s, ck_path, &ck, e, b + m, &ep, cur_lr, &plateau, &early, stopped, d)) != MLC_OK)
+			    (st = checkpoint(s, &cko, &ck, e, b + m, &ep, cur_lr, &plateau, &early, stopped, d)) != MLC_OK)
 				break;
 			if (sig) {
 				if (tty)
@@ -357,7 +415,7 @@ mlc_status mlc_session_train(mlc_session *s, mlc_diag *d)
 				fprintf(s->log, "stopped by signal %d after step %u (epoch %d, %lld of %lld samples); %s%s\n",
 					sig, s->step, e, (long long)(b + m), (long long)ntrain,
 					ck_path ? "resume with --resume " : "no checkpoint was configured",
-					ck_path ? ck_path : "");
+					ck_path ? cko.last : "");
 				st = MLC_ESTOPPED;
 				break;
 			}
@@ -406,7 +464,7 @@ mlc_status mlc_session_train(mlc_session *s, mlc_diag *d)
 			fflush(jl);
 		}
 		if (ck_path && ck_epochs > 0 && e % ck_epochs == 0 &&
-		    (st = checkpoint(s, ck_path, &ck, e + 1, 0, &ep, cur_lr, &plateau, &early, stopped, d)) != MLC_OK)
+		    (st = checkpoint(s, &cko, &ck, e + 1, 0, &ep, cur_lr, &plateau, &early, stopped, d)) != MLC_OK)
 			break;
 		if (!print)
 			continue;
@@ -471,6 +529,7 @@ mlc_status mlc_session_train(mlc_session *s, mlc_diag *d)
 		mlc_error_file(d, s->opt.json_log, "cannot write: %s", strerror(errno));
 		st = MLC_EIO;
 	}
+	ck_out_free(&cko);
 	mlc_metrics_free(&ep.m);
 	mlc_metrics_free(&v.m);
 	free(idx);

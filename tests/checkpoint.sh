@@ -27,6 +27,24 @@ run "$mlc" run "$spec" --quiet --checkpoint "$tmp/c.ckpt" --checkpoint-steps 1 -
 span=$(($(now_ms) - t0))
 [ $rc -eq 0 ] && cmp -s "$tmp/w.st" "$tmp/full.st" && ok || bad "a checkpointing run differs: $rc $err"
 
+# path templates: a file per checkpoint named by its epoch and step, the same
+# training; keep prunes to the newest files; resuming from any one of them
+# reproduces the uninterrupted run
+mkdir "$tmp/t" "$tmp/k" "$tmp/k2"
+run "$mlc" run "$spec" --quiet --checkpoint "$tmp/t/c-{epoch:02}-{step}.ckpt" --save "$tmp/t.st"
+[ $rc -eq 0 ] && cmp -s "$tmp/t.st" "$tmp/full.st" && ok || bad "a templated checkpointing run differs: $rc $err"
+want=$(for e in $(seq 1 12); do printf 'c-%02d-%d.ckpt\n' $e $((58 * e)); done)
+[ "$(ls "$tmp/t")" = "$want" ] && ok || bad "templated checkpoint names: $(ls "$tmp/t" | tr '\n' ' ')"
+run "$mlc" run "$spec" --quiet --checkpoint "$tmp/k/c-{epoch}.ckpt" --checkpoint-keep 3
+[ $rc -eq 0 ] && [ "$(ls "$tmp/k" | tr '\n' ' ')" = "c-10.ckpt c-11.ckpt c-12.ckpt " ] && ok || bad "keep 3: $rc $err $(ls "$tmp/k")"
+run "$mlc" run "$spec" --quiet --checkpoint "$tmp/k2/s{step:04}.ckpt" --checkpoint-steps 1 --checkpoint-keep 2
+[ $rc -eq 0 ] && [ "$(ls "$tmp/k2" | tr '\n' ' ')" = "s0695.ckpt s0696.ckpt " ] && ok || bad "keep 2 every step: $rc $err $(ls "$tmp/k2")"
+run "$mlc" run "$spec" --resume "$tmp/t/c-05-290.ckpt" --checkpoint "$tmp/t/r-{epoch}.ckpt" --save "$tmp/r.st"
+[ $rc -eq 0 ] && cmp -s "$tmp/r.st" "$tmp/full.st" && ok || bad "resume from a templated checkpoint: $rc $err"
+epochs_of "$tmp/out" >"$tmp/r.epochs"
+[ "$(cat "$tmp/r.epochs")" = "$(tail -n 7 "$tmp/full.epochs")" ] && ok || bad "resumed epoch lines: $(cat "$tmp/r.epochs")"
+[ "$(ls "$tmp/t" | grep -c '^r-')" -eq 7 ] && [ -f "$tmp/t/r-6.ckpt" ] && [ -f "$tmp/t/r-12.ckpt" ] && ok || bad "resumed run's checkpoints: $(ls "$tmp/t")"
+
 # SIGKILL at random moments, resume, compare; checkpoints every step (mid-epoch),
 # every epoch (between epochs) and every 58 steps (= the epoch's last batch,
 # before its validation and epoch-end decisions)
@@ -72,6 +90,25 @@ for sig in TERM INT; do
 	run "$mlc" run "$spec" --resume "$tmp/s.ckpt" --save "$tmp/r.st"
 	[ $rc -eq 0 ] && cmp -s "$tmp/r.st" "$tmp/full.st" && ok || bad "resume after SIG$sig: $rc $err"
 done
+
+# SIGTERM with a template: the final checkpoint is named like the others, keep
+# applies to it, and the message says which file to resume from
+mkdir "$tmp/sig"
+"$mlc" run "$spec" --quiet --checkpoint "$tmp/sig/c-{epoch}-{step}.ckpt" --checkpoint-steps 1 --checkpoint-keep 1 >"$tmp/out" 2>&1 &
+pid=$!
+sleep_ms $((span / 3))
+kill -TERM $pid
+wait $pid
+rc=$?
+if [ $rc -eq 0 ]; then
+	echo "note: the run ended before SIGTERM arrived"
+else
+	f=$(ls "$tmp/sig")
+	[ $rc -eq 143 ] && [[ $f =~ ^c-[0-9]+-[0-9]+\.ckpt$ ]] && grep -q "^stopped by signal 15 .* resume with --resume $tmp/sig/$f\$" "$tmp/out" &&
+		ok || bad "SIGTERM with a template: exit $rc: $(cat "$tmp/out") $(ls "$tmp/sig")"
+	run "$mlc" run "$spec" --resume "$tmp/sig/$f" --save "$tmp/r.st"
+	[ $rc -eq 0 ] && cmp -s "$tmp/r.st" "$tmp/full.st" && ok || bad "resume after SIGTERM from a templated file: $rc $err"
+fi
 
 # a signal during compilation (--no-cache) stops the run after its first step,
 # one during training after the current step; a second one ends it at once:
@@ -162,6 +199,29 @@ run "$mlc" run "$spec" --resume "$tmp/c.ckpt" --weights "$tmp/full.st"
 [ $rc -eq 2 ] && [[ $err == *"--resume restores the weights"* ]] && ok || bad "--resume with --weights: $rc $err"
 run "$mlc" run "$spec" --eval --checkpoint "$tmp/e.ckpt"
 [ $rc -eq 2 ] && [[ $err == *"--checkpoint is for training; it cannot be combined with --eval"* ]] && ok || bad "--checkpoint with --eval: $rc $err"
+
+# template errors: the spec's are located (file:line:col), the flags' name the flag; exit 2
+ckerr() { # CHECKPOINT-SECTION EXPECTED-STDERR-START
+	sed "s#train: ../../examples#train: $src/examples#" "$spec" >"$tmp/bad.yaml"
+	printf 'checkpoint: %s\n' "$1" >>"$tmp/bad.yaml"
+	run "$mlc" run "$tmp/bad.yaml" --quiet
+	[ $rc -eq 2 ] && [[ $err == "$2"* ]] && ok || bad "checkpoint: $1: $rc $err"
+}
+ckerr '{path: "c-{epch}.ckpt"}' "$tmp/bad.yaml:28:20: error: checkpoint path 'c-{epch}.ckpt' has an unknown field '{epch}'; did you mean '{epoch}'?"
+ckerr '{path: c.ckpt, keep: 2}' "$tmp/bad.yaml:28:34: error: 'keep' needs a path with {epoch} or {step}"
+ckerr '"c-{step:3}.ckpt"' "$tmp/bad.yaml:28:13: error: checkpoint path 'c-{step:3}.ckpt' has an invalid format '{step:3}' (write {step:03}"
+ckerr '{path: "c-{epoch.ckpt"}' "$tmp/bad.yaml:28:20: error: checkpoint path 'c-{epoch.ckpt' has an unclosed '{'"
+ckerr '{path: "c-{epoch}.ckpt", kep: 2}' "$tmp/bad.yaml:28:38: error: unknown key 'kep' in 'checkpoint'; did you mean 'keep'?"
+run "$mlc" run "$spec" --checkpoint "$tmp/c-{stpe}.ckpt"
+[ $rc -eq 2 ] && [[ $err == "mlc: error: --checkpoint '$tmp/c-{stpe}.ckpt' has an unknown field '{stpe}'; did you mean '{step}'?"* ]] && ok || bad "--checkpoint template: $rc $err"
+run "$mlc" run "$spec" --checkpoint "$tmp/c.ckpt" --checkpoint-keep 2
+[ $rc -eq 2 ] && [[ $err == "mlc: error: --checkpoint-keep needs a checkpoint path with {epoch} or {step}"* ]] && ok || bad "--checkpoint-keep without a template: $rc $err"
+run "$mlc" run "$spec" --checkpoint-keep 2
+[ $rc -eq 2 ] && [[ $err == "mlc: error: --checkpoint-keep needs a checkpoint path"* ]] && ok || bad "--checkpoint-keep without a path: $rc $err"
+run "$mlc" run "$spec" --eval --checkpoint-keep 2
+[ $rc -eq 2 ] && [[ $err == *"--checkpoint-keep is for training; it cannot be combined with --eval"* ]] && ok || bad "--checkpoint-keep with --eval: $rc $err"
+run "$mlc" run --help
+[[ $out == *--checkpoint-keep* && $out == *"{epoch}"* ]] && ok || bad "run --help lacks --checkpoint-keep or the template"
 
 echo "$pass passed, $fail failed"
 [ "$fail" -eq 0 ]

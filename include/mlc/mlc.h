@@ -84,6 +84,7 @@ typedef struct {
 	 * spec's every_epochs / every_steps (an unset one is then 0: off) */
 	const char *checkpoint;
 	int checkpoint_epochs, checkpoint_steps;
+	int checkpoint_keep;   /* > 0: overrides checkpoint.keep (needs a path template) */
 	const char *resume;    /* continue training from this checkpoint */
 	/* Polled after every train step: nonzero stops training there (after a
 	 * checkpoint when one is configured) with MLC_ESTOPPED; its value is

@@ -123,6 +123,68 @@ mlc_status mlc_ckpt_write(mlc_session *s, const char *path, const mlc_ckpt *c, m
 	return st;
 }
 
+/* ---- a resumed run's log ---- */
+
+/* The N of a line that starts as an epoch record, {"epoch": N, ...; else 0. */
+static int epoch_record(const char *line, size_t len)
+{
+	char head[32];
+	snprintf(head, sizeof head, "%.*s", (int)(len < sizeof head - 1 ? len : sizeof head - 1), line);
+	int n = 0, at = 0;
+	return sscanf(head, "{\"epoch\": %d,%n", &n, &at) == 1 && at > 0 && n > 0 ? n : 0;
+}
+
+mlc_status mlc_log_trim(const char *path, int epoch, int *kept, int *dropped, mlc_diag *d)
+{
+	size_t len;
+	char *text = mlc_read_file_max(path, MLC_MAX_FILE_BYTES, &len);
+	*dropped = 0;
+	*kept = MLC_LOG_FOREIGN;
+	if (!text && errno == ENOENT) {
+		*kept = MLC_LOG_MISSING;
+		return MLC_OK;
+	}
+	if (!text && errno == EFBIG)
+		return MLC_OK;
+	if (!text) {
+		mlc_error_file(d, path, "cannot read the training log: %s", strerror(errno));
+		return MLC_EIO;
+	}
+	int n = 0;
+	size_t cut = 0; /* bytes kept */
+	bool foreign = false;
+	for (const char *p = text, *end = text + len; p < end && !foreign;) {
+		const char *nl = memchr(p, '\n', (size_t)(end - p));
+		size_t ll = nl ? (size_t)(nl - p) : (size_t)(end - p);
+		int e = epoch_record(p, ll);
+		if (nl && e && e == n + 1 && e < epoch && *dropped == 0) {
+			n++;
+			cut = (size_t)(nl + 1 - text);
+		} else if (nl && !e && strncmp(p, "{\"test\": ", ll < 9 ? ll : 9) != 0) {
+			foreign = true; /* a complete line mlc does not write */
+		} else {
+			++*dropped;
+		}
+		p = nl ? nl + 1 : end;
+	}
+	if (foreign || n != epoch - 1) {
+		*dropped = 0;
+		free(text);
+		return MLC_OK;
+	}
+	*kept = n;
+	mlc_status st = MLC_OK;
+	if (*dropped > 0) {
+		mlc_atomic a;
+		if ((st = mlc_atomic_open(&a, path, d)) == MLC_OK) {
+			fwrite(text, 1, cut, a.f);
+			st = mlc_atomic_commit(&a, d);
+		}
+	}
+	free(text);
+	return st;
+}
+
 /* ---- reading ---- */
 
 typedef struct {

@@ -33,4 +33,14 @@ mlc_status mlc_ckpt_write(mlc_session *s, const char *path, const mlc_ckpt *c, m
  * this run's, checked against the file's); errors name the file. */
 mlc_status mlc_ckpt_read(mlc_session *s, const char *path, mlc_ckpt *c, mlc_diag *d);
 
+/* A resumed run's --log (docs/spec.md#checkpoints). When `path` holds this
+ * run's records — {"epoch": 1, ...}, {"epoch": 2, ...}, ... in order, at
+ * least up to epoch - 1, then only more epoch records, the test's and a last
+ * line cut short — the records of epochs before `epoch` (the checkpoint's
+ * epoch in progress) are kept and the rest dropped, rewritten atomically:
+ * *kept = how many kept, *dropped = lines dropped. Otherwise the file is
+ * left as it is: *kept = MLC_LOG_MISSING or MLC_LOG_FOREIGN. */
+enum { MLC_LOG_MISSING = -2, MLC_LOG_FOREIGN = -1 };
+mlc_status mlc_log_trim(const char *path, int epoch, int *kept, int *dropped, mlc_diag *d);
+
 #endif

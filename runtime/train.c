@@ -258,6 +258,31 @@ static mlc_status resume_order(mlc_session *s, const mlc_ckpt *k, int64_t *idx, 
 	return MLC_OK;
 }
 
+/* A resumed run's --log: what it logged after the checkpoint's position
+ * (epoch e0 in progress) is dropped, so that the log ends up as an
+ * uninterrupted run's; a log that is not this run's is appended to as it is. */
+static mlc_status resume_log(mlc_session *s, int e0, FILE **jl, mlc_diag *d)
+{
+	const char *path = s->opt.json_log;
+	int kept, dropped;
+	mlc_status st = mlc_log_trim(path, e0, &kept, &dropped, d);
+	if (st != MLC_OK)
+		return st;
+	char why[96] = "it holds lines mlc does not write";
+	if (e0 > 1)
+		snprintf(why, sizeof why, "not the records of epochs 1-%d in order, then only mlc's", e0 - 1);
+	if (!s->opt.quiet && kept == MLC_LOG_FOREIGN)
+		fprintf(s->log, "%s: not this run's log (%s); appending to it as it is\n", path, why);
+	else if (!s->opt.quiet && dropped > 0)
+		fprintf(s->log, "%s: kept the records of %d epochs, dropped %d line%s logged after the checkpoint\n", path,
+			kept, dropped, dropped == 1 ? "" : "s");
+	if (!(*jl = fopen(path, "a"))) {
+		mlc_error_file(d, path, "cannot write the training log: %s", strerror(errno));
+		return MLC_EIO;
+	}
+	return MLC_OK;
+}
+
 /* The training run's data sets, freed together; the log is closed by the caller. */
 static void free_sets(mlc_data *tr, mlc_data *te, mlc_data *va)
 {
@@ -285,8 +310,8 @@ mlc_status mlc_session_train(mlc_session *s, mlc_diag *d)
 		return MLC_EUSER;
 	}
 	FILE *jl = NULL;
-	/* a resumed run continues its log; K-fold writes its own */
-	if (s->opt.json_log && !s->fold && !(jl = fopen(s->opt.json_log, s->opt.resume ? "a" : "w"))) {
+	/* a resumed run continues its log once the checkpoint is read (resume_log); K-fold writes its own */
+	if (s->opt.json_log && !s->fold && !s->opt.resume && !(jl = fopen(s->opt.json_log, "w"))) {
 		mlc_error_file(d, s->opt.json_log, "cannot write the training log: %s", strerror(errno));
 		return MLC_EIO;
 	}
@@ -378,6 +403,8 @@ mlc_status mlc_session_train(mlc_session *s, mlc_diag *d)
 				fprintf(s->log, "resumed from %s: epoch %d, %lld of %lld samples, step %u\n", s->opt.resume,
 					e0, (long long)b0, (long long)ntrain, s->step);
 		}
+		if (st == MLC_OK && s->opt.json_log && !s->fold)
+			st = resume_log(s, e0, &jl, d);
 	}
 	double start = mlc_now();
 	mlc_diverge dv = {0};

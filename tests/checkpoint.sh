@@ -12,11 +12,13 @@ spec=$src/tests/ckpt/mlp.yaml
 . "$(dirname "${BASH_SOURCE[0]}")/support/testlib.sh" # $tmp, ok, bad, run
 # epoch lines without their timing: "epoch 3/12  loss ...  lr 0.01"
 epochs_of() { grep '^epoch ' "$1" | sed 's/  [0-9.]*s  [0-9]* samples\/s$//'; }
+# a --log without its timing field, the one that differs between two runs
+untimed() { sed 's/, "time_s": [^}]*}$/}/' "$1"; }
 now_ms() { echo $(($(date +%s%N) / 1000000)); }
 sleep_ms() { sleep "$(($1 / 1000)).$(printf '%03d' $(($1 % 1000)))"; }
 
 # the reference: no checkpoints
-run "$mlc" run "$spec" --save "$tmp/full.st"
+run "$mlc" run "$spec" --save "$tmp/full.st" --log "$tmp/full.jsonl"
 [ $rc -eq 0 ] && ok || bad "reference run: $rc $err"
 epochs_of "$tmp/out" >"$tmp/full.epochs"
 [ "$(wc -l <"$tmp/full.epochs")" -eq 12 ] && ok || bad "reference run has no 12 epoch lines: $out"
@@ -51,15 +53,15 @@ epochs_of "$tmp/out" >"$tmp/r.epochs"
 resumed=0
 for every in "--checkpoint-steps 1" "--checkpoint-epochs 1" "--checkpoint-steps 58"; do
 	for try in 1 2 3 4; do
-		rm -f "$tmp/k.ckpt" "$tmp/r.st"
-		"$mlc" run "$spec" --quiet --checkpoint "$tmp/k.ckpt" $every >/dev/null 2>&1 &
+		rm -f "$tmp/k.ckpt" "$tmp/r.st" "$tmp/k.jsonl"
+		"$mlc" run "$spec" --quiet --checkpoint "$tmp/k.ckpt" $every --log "$tmp/k.jsonl" >/dev/null 2>&1 &
 		pid=$!
 		delay=$((RANDOM % (span + 50)))
 		sleep_ms "$delay"
 		kill -KILL $pid 2>/dev/null
 		wait $pid 2>/dev/null
 		[ -f "$tmp/k.ckpt" ] || continue # killed before the first checkpoint
-		run "$mlc" run "$spec" --resume "$tmp/k.ckpt" --save "$tmp/r.st"
+		run "$mlc" run "$spec" --resume "$tmp/k.ckpt" --save "$tmp/r.st" --log "$tmp/k.jsonl"
 		if [ $rc -ne 0 ]; then
 			bad "resume ($every, killed after ${delay} ms): exit $rc: $err"
 			continue
@@ -68,14 +70,17 @@ for every in "--checkpoint-steps 1" "--checkpoint-epochs 1" "--checkpoint-steps 
 		cmp -s "$tmp/r.st" "$tmp/full.st" && ok || bad "resumed weights differ ($every, killed after ${delay} ms): $(head -1 "$tmp/out")"
 		epochs_of "$tmp/out" >"$tmp/r.epochs"
 		grep -qxvFf "$tmp/full.epochs" "$tmp/r.epochs" && bad "resumed epoch lines differ ($every): $(grep -xvFf "$tmp/full.epochs" "$tmp/r.epochs")" || ok
+		# the log as the uninterrupted run's: what was logged after the checkpoint is dropped
+		diff <(untimed "$tmp/full.jsonl") <(untimed "$tmp/k.jsonl") >"$tmp/diff" && ok ||
+			bad "resumed log differs ($every, killed after ${delay} ms): $(cat "$tmp/diff")"
 	done
 done
 [ $resumed -ge 4 ] && ok || bad "only $resumed runs were killed after a checkpoint"
 
 # SIGTERM and SIGINT: checkpoint after the current step, a message, 128 + the signal
 for sig in TERM INT; do
-	rm -f "$tmp/s.ckpt"
-	"$mlc" run "$spec" --quiet --checkpoint "$tmp/s.ckpt" --checkpoint-steps 1 >"$tmp/out" 2>&1 &
+	rm -f "$tmp/s.ckpt" "$tmp/s.jsonl"
+	"$mlc" run "$spec" --quiet --checkpoint "$tmp/s.ckpt" --checkpoint-steps 1 --log "$tmp/s.jsonl" >"$tmp/out" 2>&1 &
 	pid=$!
 	sleep_ms $((span / 3))
 	kill -$sig $pid
@@ -87,8 +92,9 @@ for sig in TERM INT; do
 		continue
 	fi
 	[ $rc -eq $want ] && grep -q "^stopped by signal .* resume with --resume $tmp/s.ckpt" "$tmp/out" && ok || bad "SIG$sig: exit $rc: $(cat "$tmp/out")"
-	run "$mlc" run "$spec" --resume "$tmp/s.ckpt" --save "$tmp/r.st"
+	run "$mlc" run "$spec" --resume "$tmp/s.ckpt" --save "$tmp/r.st" --log "$tmp/s.jsonl"
 	[ $rc -eq 0 ] && cmp -s "$tmp/r.st" "$tmp/full.st" && ok || bad "resume after SIG$sig: $rc $err"
+	diff <(untimed "$tmp/full.jsonl") <(untimed "$tmp/s.jsonl") >"$tmp/diff" && ok || bad "log after SIG$sig: $(cat "$tmp/diff")"
 done
 
 # SIGTERM with a template: the final checkpoint is named like the others, keep
@@ -152,6 +158,21 @@ run "$mlc" run "$tmp/spec.yaml" --quiet --epochs 7
 run "$mlc" run "$tmp/spec.yaml" --epochs 7 --resume "$tmp/spec.ckpt" --log "$tmp/log.jsonl"
 [ $rc -eq 0 ] && [[ $out == "resumed from $tmp/spec.ckpt: epoch 6, 0 of 400 samples, step 290"* ]] && ok || bad "resume at an epoch boundary: $out $err"
 [ "$(grep -c '"epoch"' "$tmp/log.jsonl")" -eq 2 ] && ok || bad "resumed log: $(cat "$tmp/log.jsonl")"
+# a completed run's log resumed from an earlier checkpoint: trimmed to it (the
+# later epochs and a line cut short dropped), then continued as before
+run "$mlc" run "$spec" --quiet --log "$tmp/t.jsonl" --checkpoint "$tmp/t/e-{epoch}.ckpt" --save "$tmp/t2.st"
+printf '{"epoch": 13, "lo' >>"$tmp/t.jsonl"
+run "$mlc" run "$spec" --resume "$tmp/t/e-4.ckpt" --log "$tmp/t.jsonl"
+[ $rc -eq 0 ] && [[ $out == *"$tmp/t.jsonl: kept the records of 4 epochs, dropped 9 lines logged after the checkpoint"* ]] &&
+	diff <(untimed "$tmp/full.jsonl") <(untimed "$tmp/t.jsonl") >"$tmp/diff" && ok || bad "trimmed log: $rc $out $err $(cat "$tmp/diff")"
+# a log that is not this run's is appended to as it is, and the run says so
+printf 'my notes\n' >"$tmp/n.jsonl"
+run "$mlc" run "$spec" --resume "$tmp/t/e-4.ckpt" --log "$tmp/n.jsonl"
+[ $rc -eq 0 ] && [[ $out == *"$tmp/n.jsonl: not this run's log (not the records of epochs 1-4 in order, then only mlc's); appending to it as it is"* ]] &&
+	[ "$(head -1 "$tmp/n.jsonl")" = "my notes" ] && [ "$(grep -c '^{"epoch": ' "$tmp/n.jsonl")" -eq 8 ] && ok || bad "foreign log: $rc $out $err $(cat "$tmp/n.jsonl")"
+untimed "$tmp/full.jsonl" | sed -n '1,2p;4,$p' >"$tmp/gap.jsonl" # epoch 3 missing
+run "$mlc" run "$spec" --resume "$tmp/t/e-4.ckpt" --log "$tmp/gap.jsonl" --quiet
+[ $rc -eq 0 ] && [ "$(wc -l <"$tmp/gap.jsonl")" -eq 19 ] && ok || bad "log with a gap: $rc $err $(wc -l <"$tmp/gap.jsonl")"
 
 # errors: exit 2, "path: error: ..."
 "$mlc" run "$src/examples/xor.yaml" --quiet --epochs 2 --checkpoint "$tmp/xor.ckpt" >/dev/null 2>&1

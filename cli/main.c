@@ -235,7 +235,10 @@ static const command commands[] = {
 	  &(flag){"eval", F_BOOL, A(eval), "evaluate on the test set, no training"},
 	  &(flag){"predict", F_STR, A(predict), "write test-set predictions to a CSV file"},
 	  &(flag){"quiet", F_BOOL, A(o.quiet), "no per-epoch lines"},
-	  &(flag){"log", F_STR, A(o.json_log), "write one JSON line per epoch, and the test's, to FILE"}, &f_threads, &f_verbose, &f_no_fuse,
+	  &(flag){"log", F_STR, A(o.json_log),
+		  "write one JSON line per epoch, and the test's, to FILE (--resume: trimmed to the checkpoint, then "
+		  "appended to)"},
+	  &f_threads, &f_verbose, &f_no_fuse,
 	  &f_fuse_off, &f_cache_dir, &f_no_cache, &f_check_numerics,
 	  &(flag){"checkpoint", F_STR, A(o.checkpoint),
 		  "save the training state to FILE (overrides checkpoint.path); {epoch} and {step} in FILE "

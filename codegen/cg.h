@@ -283,6 +283,7 @@ LLVMValueRef cg_bn_apply(cg *c, LLVMValueRef x, LLVMValueRef shift, LLVMValueRef
 			 LLVMValueRef j);
 void cg_batchnorm_grad(cg *c, const mlc_node *n);
 void cg_batchnorm_grad_gamma(cg *c, const mlc_node *n);
+LLVMValueRef cg_sc_batchnorm_infer_grad(cg *c, const mlc_node *n, LLVMValueRef const *in);
 LLVMValueRef cg_sc_dropout(cg *c, const mlc_node *n, LLVMValueRef const *in); /* and dropout_grad */
 /* gradient clipping (kernels_update.c) */
 LLVMValueRef cg_sc_clip_coef(cg *c, const mlc_node *n, LLVMValueRef const *in);

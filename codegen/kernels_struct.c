@@ -257,7 +257,8 @@ LLVMValueRef cg_bn_apply(cg *c, LLVMValueRef x, LLVMValueRef shift, LLVMValueRef
 	return LLVMBuildFAdd(c->b, d, cg_load(c, beta, j), "");
 }
 
-/* y = (x − μ)·γ/σ + β, μ and σ from scale_shift in the entry's mode. */
+/* y = (x − μ)·γ/σ + β, μ and σ from scale_shift in the entry's mode, or
+ * always from the running statistics in inference mode (inference=1). */
 void cg_batchnorm(cg *c, const mlc_node *n)
 {
 	bn b;
@@ -265,6 +266,13 @@ void cg_batchnorm(cg *c, const mlc_node *n)
 	LLVMValueRef y = c->opnd[0], gamma = c->opnd[2], beta = c->opnd[3];
 	LLVMValueRef rmean = c->opnd[4], rvar = c->opnd[5];
 	LLVMValueRef scale, shift = cg_bn_arrays(c, n, &scale);
+	if (n->attr.i[0]) {
+		scale_shift(c, n, false, b.x, gamma, rmean, rvar, shift, scale);
+		LLVMValueRef i = sweep_begin(&b, c);
+		cg_store(c, cg_bn_apply(c, cg_load(c, b.x, i), shift, scale, beta, b.j.iv), y, i);
+		sweep_end(&b, c);
+		return;
+	}
 
 	LLVMBasicBlockRef train = LLVMAppendBasicBlockInContext(c->ctx, c->fn, "train");
 	LLVMBasicBlockRef infer = LLVMAppendBasicBlockInContext(c->ctx, c->fn, "infer");
@@ -357,6 +365,15 @@ void cg_batchnorm_grad_gamma(cg *c, const mlc_node *n)
 	LLVMValueRef j = chan_begin(&b, c);
 	cg_store(c, trunc32(c, ld(c, b.f64, sdyx, j)), out, j);
 	chan_end(&b, c);
+}
+
+/* dx = dy·γ/σ with σ from the running variance (an inference-mode
+ * batchnorm's x gradient): the same float scale as the forward's. */
+LLVMValueRef cg_sc_batchnorm_infer_grad(cg *c, const mlc_node *n, LLVMValueRef const *in)
+{
+	bn b = {.f64 = LLVMDoubleTypeInContext(c->ctx)};
+	LLVMValueRef k = LLVMBuildFMul(c->b, ext(&b, c, in[1]), inv_std(&b, c, n, ext(&b, c, in[2])), "");
+	return LLVMBuildFMul(c->b, in[0], trunc32(c, k), "");
 }
 
 /* ---- dropout ---- */

@@ -340,8 +340,10 @@ static void make_group_kernel(build *B, int root_index, cg_kernel *k)
 		k->work_ns += cg_work_ns(m[a], c->g->max_batch);
 	/* With a batchnorm member, training entries call two other functions
 	 * (fused.c): the anchor's part, split like it, then the batch statistics
-	 * and the rest over all rows in one call. Same operands throughout. */
-	if (cg_group_bn(m, count) >= 0) {
+	 * and the rest over all rows in one call. Same operands throughout. An
+	 * inference-mode batchnorm is folded in every entry. */
+	int bn = cg_group_bn(m, count);
+	if (bn >= 0 && !m[bn]->attr.i[0]) {
 		for (int t = 0; t < 2; t++) {
 			cg_kernel *v = mlc_xmalloc(sizeof *v);
 			*v = *k;

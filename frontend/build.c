@@ -231,7 +231,8 @@ mlc_node *fe_build_global_pool(fe *f, fe_layer *l, mlc_node *const *in)
 
 /* batchnorm over every dimension but the last (the channels): trainable
  * gamma and beta, and running statistics that are parameters too (saved with
- * the weights) but not trained. */
+ * the weights) but not trained. A frozen batchnorm runs in inference mode in
+ * every entry (Keras's trainable=False): running statistics, never updated. */
 mlc_node *fe_build_batchnorm(fe *f, fe_layer *l, mlc_node *const *in)
 {
 	mlc_node *x = in[0];
@@ -246,7 +247,10 @@ mlc_node *fe_build_batchnorm(fe *f, fe_layer *l, mlc_node *const *in)
 	for (int i = 1; i < 5; i++)
 		if (!src[i])
 			return NULL;
-	return fe_emit(f, l->name, l->loc, OP_BATCHNORM, &l->args.attr, 5, src);
+	mlc_attrs a = l->args.attr;
+	if (fe_frozen(f, l))
+		fe_attr_set(OP_BATCHNORM, &a, "inference", 1);
+	return fe_emit(f, l->name, l->loc, OP_BATCHNORM, &a, 5, src);
 }
 
 /* The mask is drawn from (seed, step, key, index): the node's own id is its

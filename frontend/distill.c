@@ -3,7 +3,8 @@
  * to its logits is copied into this model's graph, reading the same inputs,
  * under the layer prefix "teacher." with every parameter frozen (its weights
  * are loaded by the runtime); the loss is built from existing ops, so
- * autodiff differentiates it like any other and nothing flows into the teacher:
+ * autodiff differentiates it like any other and nothing flows into the teacher
+ * (its batchnorms run in inference mode, its dropouts are left out):
  *   L = (1 − α)·CE(labels, zs) + α·T²·KL(softmax(zt/T) ‖ softmax(zs/T)). */
 #include "fe.h"
 
@@ -141,10 +142,6 @@ static mlc_node *import(fe *f, const mlc_graph *tg, const mlc_node *logits, mlc_
 			n = student_input(f, t, at);
 		} else if (t->op == OP_DROPOUT) {
 			n = map[t->src[0]->id]; /* the teacher runs in inference: dropout is the identity */
-		} else if (t->op == OP_BATCHNORM) {
-			mlc_error_at(f->d, at, "the teacher's batchnorm '%s' is not supported: it would have to run on its "
-				     "running statistics inside a training step", t->layer);
-			mlc_note_at(f->d, t->loc, "'%s' is here", t->layer);
 		} else if (t->op == OP_PARAM) {
 			n = mlc_source(f->g, OP_PARAM, prefixed(f, t->name), t->dtype, t->rank, t->dim, own_loc(f, t->loc));
 			n->attr = t->attr;
@@ -157,6 +154,8 @@ static mlc_node *import(fe *f, const mlc_graph *tg, const mlc_node *logits, mlc_
 				src[k] = map[t->src[k]->id];
 			n = mlc_node_new(f->g, t->op, t->nsrc, src, own_loc(f, t->loc));
 			n->attr = t->attr;
+			if (t->op == OP_BATCHNORM) /* on its running statistics, frozen */
+				fe_attr_set(OP_BATCHNORM, &n->attr, "inference", 1);
 			n->name = prefixed(f, t->name);
 			if (!mlc_ops[t->op].shape(n, f->d))
 				n = NULL;

@@ -45,7 +45,12 @@ void mlc_group_mark(mlc_graph *g)
 
 bool mlc_op_loopable(mlc_opcode op)
 {
-	return (mlc_ops[op].fclass == FC_ELEMWISE || op == OP_BIAS_ADD);
+	return (mlc_ops[op].fclass == FC_ELEMWISE || op == OP_BIAS_ADD || op == OP_BATCHNORM_INFER_GRAD);
+}
+
+bool mlc_op_row_source(mlc_opcode op, int k)
+{
+	return (op == OP_BIAS_ADD && k == 1) || (op == OP_BATCHNORM_INFER_GRAD && k >= 1);
 }
 
 static bool is_anchor(mlc_opcode op)
@@ -125,7 +130,7 @@ bool mlc_group_legal(const mlc_node *const *m, int count, mlc_group_kind *kind, 
 			if (s->dtype != DT_F32)
 				return WHY("%%%d: source %%%d is not f32", n->id, s->id);
 			bool full = mlc_same_shape(s, dom), scalar = s->rank == 0;
-			bool row = n->op == OP_BIAS_ADD && k == 1 && s->rank == 1 && s->dim[0] == cols;
+			bool row = mlc_op_row_source(n->op, k) && s->rank == 1 && s->dim[0] == cols;
 			if (!full && !scalar && !row)
 				return WHY("%%%d: source %%%d is not elementwise, a row or a scalar", n->id, s->id);
 		}

@@ -217,6 +217,9 @@ bool mlc_group_legal(const mlc_node *const *m, int count, mlc_group_kind *kind, 
 int mlc_group_first(const mlc_graph *g, int root_index);
 /* Elementwise members of LOOP/EPILOGUE groups: ops with a scalar form. */
 bool mlc_op_loopable(mlc_opcode op);
+/* Is source k of a loopable op a row f32[C] broadcast over the rows
+ * (bias_add's bias, batchnorm_infer_grad's gamma and running_var)? */
+bool mlc_op_row_source(mlc_opcode op, int k);
 /* sum_rows tails keep per-column double accumulators on the stack. */
 enum { MLC_GROUP_MAX_SUM_COLS = 8192 };
 static inline const mlc_node *mlc_kernel_of(const mlc_node *n)

@@ -122,7 +122,7 @@ bool mlc_inplace_pair(const mlc_liveness *lv, const mlc_node *n, const mlc_node 
 			return false;
 		for (int k = 0; k < n->nsrc; k++)
 			if (n->src[k] == s &&
-			    (mlc_ops[n->op].fclass == FC_ELEMWISE || (n->op == OP_BIAS_ADD && k == 0)))
+			    (mlc_ops[n->op].fclass == FC_ELEMWISE || (mlc_op_loopable(n->op) && !mlc_op_row_source(n->op, k))))
 				return true;
 		return false;
 	}

@@ -116,11 +116,12 @@ bool shape_slice(mlc_node *n, mlc_diag *d)
 	return true;
 }
 
+static const char *const bn_role[] = {"input", "gamma", "beta", "running_mean", "running_var"};
+
 /* x is [..., C] with at least one leading dimension; the per-channel
- * operands, sources [first, last) of n, are f32[C]. */
-static bool channels(mlc_node *n, int first, int last, mlc_diag *d)
+ * operands, sources [first, last) of n, are f32[C] (role[i] names source i). */
+static bool channels(mlc_node *n, int first, int last, const char *const *role, mlc_diag *d)
 {
-	static const char *const role[] = {"input", "gamma", "beta", "running_mean", "running_var"};
 	char a[96], b[96];
 	const mlc_node *x = n->src[0];
 	if (!all_f32(n, d))
@@ -147,8 +148,10 @@ static bool channels(mlc_node *n, int first, int last, mlc_diag *d)
 /* (x, gamma, beta, running_mean, running_var) -> x's shape */
 bool shape_batchnorm(mlc_node *n, mlc_diag *d)
 {
-	if (!channels(n, 1, 5, d))
+	if (!channels(n, 1, 5, bn_role, d))
 		return false;
+	if (n->attr.i[0] != 0 && n->attr.i[0] != 1)
+		FAIL("%sbatchnorm inference must be 0 or 1, got %lld", WHERE, (long long)n->attr.i[0]);
 	copy_shape(n, n->src[0]);
 	return true;
 }
@@ -165,7 +168,7 @@ static bool same_as_x(mlc_node *n, int i, mlc_diag *d)
 /* (x, gamma, dy) -> dx */
 bool shape_batchnorm_grad(mlc_node *n, mlc_diag *d)
 {
-	if (!channels(n, 1, 2, d) || !same_as_x(n, 2, d))
+	if (!channels(n, 1, 2, bn_role, d) || !same_as_x(n, 2, d))
 		return false;
 	copy_shape(n, n->src[0]);
 	return true;
@@ -174,11 +177,22 @@ bool shape_batchnorm_grad(mlc_node *n, mlc_diag *d)
 /* (x, dy) -> dgamma [C] */
 bool shape_batchnorm_grad_gamma(mlc_node *n, mlc_diag *d)
 {
-	if (!channels(n, 2, 2, d) || !same_as_x(n, 1, d))
+	if (!channels(n, 2, 2, bn_role, d) || !same_as_x(n, 1, d))
 		return false;
 	const mlc_node *x = n->src[0];
 	n->dtype = DT_F32;
 	n->rank = 1;
 	n->dim[0] = x->dim[x->rank - 1];
+	return true;
+}
+
+/* (dy, gamma, running_var) -> dy's shape: an inference-mode batchnorm's x
+ * gradient, dy·γ/√(running_var + eps) per channel */
+bool shape_batchnorm_infer_grad(mlc_node *n, mlc_diag *d)
+{
+	static const char *const role[] = {"gradient", "gamma", "running_var"};
+	if (!channels(n, 1, 3, role, d))
+		return false;
+	copy_shape(n, n->src[0]);
 	return true;
 }

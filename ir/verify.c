@@ -192,6 +192,11 @@ static void check_node(verifier *V, const mlc_node *n, int i)
 		if (n->src[k]->op != OP_PARAM)
 			FAIL("%s: keeps its running statistics in %s, which is not a param", who,
 			     show(n->src[k], w2, sizeof w2));
+	/* in inference mode only x has a gradient (grad_batchnorm) */
+	for (int k = 1; n->op == OP_BATCHNORM && n->attr.i[0] && srcs_ok && k < 3; k++)
+		if (n->src[k]->op != OP_PARAM || n->src[k]->attr.i[2])
+			FAIL("%s: runs in inference mode, but its %s %s is not a frozen param (trainable=0)", who,
+			     k == 1 ? "gamma" : "beta", show(n->src[k], w2, sizeof w2));
 	if (V->planned && n->internal) {
 		if (n->mem != MEM_NONE)
 			FAIL("%s: lives in registers of its fused kernel but has memory", who);

@@ -114,10 +114,14 @@ static bool can_start(const fuser *F, const mlc_node *s)
 
 /* Training runs a fused batchnorm in two parts with its input stored in
  * between (codegen/fused.c), which the backward pass keeps anyway; a graph
- * that trains without reading it back (frozen layers) leaves it unfused. */
+ * that trains without reading it back leaves it unfused. An inference-mode
+ * batchnorm (inference=1) is folded with the running statistics in every
+ * entry and needs no stored input. */
 static bool bn_input_kept(const fuser *F, const mlc_node *n)
 {
 	const mlc_graph *g = F->g;
+	if (n->attr.i[0])
+		return true;
 	bool trains = false;
 	for (int i = 0; i < g->nret; i++)
 		trains |= strncmp(g->ret[i].key, "grad.", 5) == 0;

@@ -32,10 +32,20 @@ void grad_concat(mlc_graph *g, node *n, node *dy, node **dx)
 /* Training-mode gradients (the backward pass only runs in training): x
  * through batchnorm_grad, gamma through Σ dy·x̂, beta as a bias. The running
  * statistics are not differentiated (they are not trainable, and the
- * training-mode output does not depend on them). */
+ * training-mode output does not depend on them). In inference mode
+ * (inference=1) the node is a per-channel affine map of x with constants
+ * from the running statistics, so dx = dy·γ/√(running_var + eps); its gamma
+ * and beta are frozen (the verifier checks), so they need no gradient. */
 void grad_batchnorm(mlc_graph *g, node *n, node *dy, node **dx)
 {
 	node *x = n->src[0], *gamma = n->src[1];
+	if (n->attr.i[0]) {
+		mlc_attrs a;
+		mlc_attrs_default(OP_BATCHNORM_INFER_GRAD, &a, g->arena);
+		a.f[1] = n->attr.f[1];
+		dx[0] = mlc_build(g, OP_BATCHNORM_INFER_GRAD, n, &a, dy, gamma, n->src[4]);
+		return;
+	}
 	dx[0] = mlc_build(g, OP_BATCHNORM_GRAD, n, &n->attr, x, gamma, dy);
 	dx[1] = mlc_build(g, OP_BATCHNORM_GRAD_GAMMA, n, &n->attr, x, dy, NULL);
 	dx[2] = mlc_build(g, OP_SUM_ROWS, n, NULL, dy, NULL, NULL);

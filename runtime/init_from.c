@@ -160,10 +160,17 @@ mlc_status mlc_init_from(mlc_session *s, float *params, FILE *report, mlc_diag *
 	return st;
 }
 
+bool mlc_param_is_teacher(const mlc_session *s, const char *name)
+{
+	static const char prefix[] = "teacher.";
+	return s->model && s->model->teacher.weights.path && name && strncmp(name, prefix, sizeof prefix - 1) == 0;
+}
+
 /* A distillation teacher's parameters, "teacher.<name>", from its own
  * weights file, where they are "<name>": all of them, with their shapes;
  * anything else in the file is not the teacher's business (a PyTorch
- * num_batches_tracked, say) and is left alone. */
+ * num_batches_tracked, say) and is left alone. Always from that file, also
+ * with --weights (which holds the student's: --save leaves the teacher out). */
 mlc_status mlc_teacher_load(mlc_session *s, float *params, mlc_diag *d)
 {
 	if (!s->model || !s->model->teacher.weights.path)
@@ -215,8 +222,6 @@ mlc_status mlc_teacher_load(mlc_session *s, float *params, mlc_diag *d)
 
 mlc_status mlc_session_init_report(mlc_session *s, FILE *out, mlc_diag *d)
 {
-	if (s->opt.weights)
-		return MLC_OK;
-	mlc_status st = mlc_init_from(s, NULL, out, d);
+	mlc_status st = s->opt.weights ? MLC_OK : mlc_init_from(s, NULL, out, d);
 	return st == MLC_OK ? mlc_teacher_load(s, NULL, d) : st;
 }

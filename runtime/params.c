@@ -83,9 +83,13 @@ mlc_status mlc_params_load(mlc_session *s, const char *path, mlc_diag *d)
 		return st;
 	mlc_graph *g = s->graph;
 	bool *used = mlc_xmalloc(sizeof(bool) * (size_t)(nt + 1));
+	/* the teacher's tensors (in files saved before --save left them out)
+	 * are not read: the teacher comes from its own weights file */
+	for (int k = 0; k < nt; k++)
+		used[k] = mlc_param_is_teacher(s, t[k].name);
 	for (int i = 0; i < g->nnode && st == MLC_OK; i++) {
 		mlc_node *p = g->node[i];
-		if (p->dead || p->op != OP_PARAM)
+		if (p->dead || p->op != OP_PARAM || mlc_param_is_teacher(s, p->name))
 			continue;
 		int k = 0;
 		while (k < nt && strcmp(t[k].name, p->name) != 0)
@@ -128,7 +132,7 @@ mlc_status mlc_params_prepare(mlc_session *s, mlc_diag *d)
 		st = s->opt.weights ? mlc_params_load(s, s->opt.weights, d) : init_params(s, d);
 	if (st == MLC_OK && !s->opt.weights)
 		st = mlc_init_from(s, s->params, s->opt.quiet ? NULL : s->log, d);
-	if (st == MLC_OK && !s->opt.weights)
+	if (st == MLC_OK)
 		st = mlc_teacher_load(s, s->params, d);
 	s->params_ready = st == MLC_OK;
 	return st;
@@ -156,7 +160,10 @@ mlc_status mlc_session_save(mlc_session *s, const char *path, mlc_diag *d)
 {
 	mlc_graph *g = s->graph;
 	mlc_tensor *t = mlc_xmalloc(sizeof(mlc_tensor) * (size_t)(g->nnode + 1));
-	int nt = mlc_arena_tensors(s, false, t);
+	int nt = 0, all = mlc_arena_tensors(s, false, t);
+	for (int k = 0; k < all; k++) /* the student's only: the teacher has its own file */
+		if (!mlc_param_is_teacher(s, t[k].name))
+			t[nt++] = t[k];
 	const char *meta[] = {"format", "mlc", "model", g->name, NULL};
 	mlc_status st = mlc_safetensors_write(path, t, nt, meta, d);
 	free(t);

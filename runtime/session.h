@@ -58,6 +58,10 @@ bool mlc_param_fill(mlc_rng *r, const mlc_node *p, float *w);
 mlc_status mlc_init_from(mlc_session *s, float *params, FILE *report, mlc_diag *d);
 /* ... and a distillation teacher's parameters from its weights file. */
 mlc_status mlc_teacher_load(mlc_session *s, float *params, mlc_diag *d);
+/* Is `name` a distillation teacher's parameter ("teacher.*")? Those come
+ * from the teacher's own weights file: --save leaves them out, --weights
+ * does not read them. */
+bool mlc_param_is_teacher(const mlc_session *s, const char *name);
 
 /* runtime/batch.c: data sets checked against the model, batches, metrics */
 typedef struct {

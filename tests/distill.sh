@@ -3,7 +3,10 @@
 # problem: a teacher is trained and saved, a student distilled from it; the
 # teacher's layers appear frozen in `mlc check` and get no gradient in the IR;
 # the teacher's weights file is checked (missing tensor, wrong shape, missing
-# file: located errors); --weights with the student's saved file works.
+# file: located errors); --save writes the student's weights only, and
+# --weights with that file (or an older one holding teacher.* too) works, the
+# teacher coming from its own file. A teacher with a batchnorm runs it in
+# inference mode (inference=1 in the IR, no gradient into the teacher).
 set -uo pipefail
 mlc=$1
 tmp=$(mktemp -d)
@@ -75,9 +78,80 @@ else
 	bad "ir" "$ir"
 fi
 
-# the student's saved file holds the teacher too: --weights restores both
+# tensor names of a safetensors file, one a line
+names() { python3 -c '
+import json, struct, sys
+raw = open(sys.argv[1], "rb").read()
+h = json.loads(raw[8:8 + struct.unpack("<Q", raw[:8])[0]])
+h.pop("__metadata__", None)
+print("\n".join(sorted(h)))' "$1"; }
+
+# the student's saved file holds the student only; --weights takes the teacher from its own file
+if [ "$(names student.safetensors | tr '\n' ' ')" = "s.bias s.weight " ]; then
+	ok "--save: the student's tensors only"
+else
+	bad "--save wrote" "$(names student.safetensors)"
+fi
 out=$("$mlc" run student.yaml --weights student.safetensors --eval 2>&1)
 if grep -q "^test: .*accuracy $acc" <<<"$out"; then ok "--weights --eval: accuracy $acc again"; else bad "--weights --eval" "$out"; fi
+# a file saved with the teacher's tensors too (before --save left them out) still loads
+python3 -c '
+import json, struct
+def read(path, prefix=""):
+    raw = open(path, "rb").read()
+    n = struct.unpack("<Q", raw[:8])[0]
+    h = json.loads(raw[8:8 + n])
+    h.pop("__metadata__", None)
+    return {prefix + k: (v, raw[8 + n + v["data_offsets"][0]:8 + n + v["data_offsets"][1]]) for k, v in h.items()}
+t = read("student.safetensors")
+t.update(read("teacher.safetensors", "teacher."))
+hdr, data = {}, b""
+for k, (v, b) in t.items():
+    hdr[k] = {"dtype": v["dtype"], "shape": v["shape"], "data_offsets": [len(data), len(data) + len(b)]}
+    data += b
+hb = json.dumps(hdr).encode()
+open("both.safetensors", "wb").write(struct.pack("<Q", len(hb)) + hb + data)'
+out=$("$mlc" run student.yaml --weights both.safetensors --eval 2>&1)
+if grep -q "^test: .*accuracy $acc" <<<"$out"; then ok "--weights with teacher.* tensors: accuracy $acc"; else bad "--weights both" "$out"; fi
+out=$("$mlc" run student.yaml --weights teacher.safetensors --eval 2>&1)
+if [ $? -eq 2 ] && grep -qF "teacher.safetensors: error: has no tensor 's.weight' for the model's parameter" <<<"$out"; then
+	ok "--weights: the teacher's file is not the student's"
+else
+	bad "--weights teacher.safetensors" "$out"
+fi
+
+# a teacher with a batchnorm: inference mode inside the student's training steps
+cat >teacher_bn.yaml <<EOT
+inputs:
+  x: {shape: [4]}
+layers:
+  - {dense: 16, name: h}
+  - {batchnorm: null, name: bn}
+  - relu
+  - {dense: 3, name: out}
+loss: softmax_cross_entropy
+optimizer: {type: sgd, lr: 0.1, momentum: 0.9}
+$data
+EOT
+student teacher_bn.safetensors | sed 's/spec: teacher.yaml/spec: teacher_bn.yaml/' >student_bn.yaml
+out=$("$mlc" run teacher_bn.yaml --quiet --save teacher_bn.safetensors 2>&1) || bad "teacher_bn did not train" "$out"
+ir=$("$mlc" ir --stop-after autodiff --print-after autodiff student_bn.yaml 2>&1)
+if grep -qE '= batchnorm\(.*%teacher\.bn\.running_var\) \{inference=1\} : f32\[N,16\]  # teacher\.bn ' <<<"$ir" &&
+	! grep -E '_grad|ret grad' <<<"$ir" | grep teacher >/dev/null && grep -q 'ret grad.s.weight' <<<"$ir"; then
+	ok "ir: the teacher's batchnorm in inference mode, no gradient into the teacher"
+else
+	bad "ir (batchnorm teacher)" "$ir"
+fi
+for fuse in "" --no-fuse; do
+	out=$("$mlc" run student_bn.yaml --quiet $fuse --save student_bn.safetensors 2>&1)
+	acc_bn=$(echo "$out" | awk '/^test:/ { for (i = 1; i <= NF; i++) if ($i == "accuracy") print $(i + 1) }')
+	if [ -n "$acc_bn" ] && awk -v a="$acc_bn" 'BEGIN { exit !(a >= 0.8) }' &&
+		[ "$(names student_bn.safetensors | tr '\n' ' ')" = "s.bias s.weight " ]; then
+		ok "student of a batchnorm teacher (${fuse:-fused}): accuracy $acc_bn >= 0.8, the student's tensors saved"
+	else
+		bad "student_bn run $fuse" "$out"
+	fi
+done
 
 python3 -c '
 import json, struct

@@ -926,6 +926,43 @@ static void test_batchnorm(void **state)
 	batchnorm_graph(2, 1, 1e-5);
 }
 
+/* An inference-mode batchnorm (inference=1: a frozen layer) behind a
+ * trained bias: every entry, GRAD and TRAIN included, normalizes with the
+ * running statistics and leaves them alone (check_entry compares the whole
+ * parameter arena with refeval), and the x gradient is
+ * batchnorm_infer_grad's dy·γ/σ, in place of dy when the plan allows. */
+static void batchnorm_inference_graph(int shape, double eps)
+{
+	mlc_graph *g = mlc_graph_new("batchnorm_inference");
+	mlc_node *x = bn_input(g, "x", shape);
+	int64_t c = x->dim[x->rank - 1];
+	mlc_node *w = PARAM(g, "w", c);
+	mlc_node *h = op(g, OP_BIAS_ADD, x, w, NULL);
+	mlc_node *y = batchnorm(g, h, 0.5, eps);
+	for (int k = 1; k < 3; k++)
+		y->src[k]->attr.i[2] = 0;
+	y->attr.i[0] = 1;
+	mlc_node *t = like(g, "t", x);
+	mlc_node *dy = op(g, OP_MSE_GRAD, y, t, const_scalar(g, 1));
+	mlc_attrs at;
+	mlc_attrs_default(OP_BATCHNORM_INFER_GRAD, &at, g->arena);
+	at.f[1] = eps;
+	mlc_node *dh = mlc_build(g, OP_BATCHNORM_INFER_GRAD, NULL, &at, dy, y->src[1], y->src[4]);
+	mlc_node *dw = op(g, OP_SUM_ROWS, dh, NULL, NULL);
+	mlc_graph_ret(g, "pred", y);
+	mlc_graph_ret(g, "loss", op(g, OP_MSE, y, t, NULL));
+	mlc_graph_ret(g, "grad.w", dw);
+	mlc_graph_ret(g, "update.w", opa(g, OP_SGD, 0.9, 1, 0, w, dw, STATE(g, "vw", c)));
+	run(g);
+}
+
+static void test_batchnorm_inference(void **state)
+{
+	for (int shape = 0; shape < 3; shape++)
+		batchnorm_inference_graph(shape, 1e-5);
+	batchnorm_inference_graph(1, 0.5);
+}
+
 /* The gradient kernels on their own, with a dy of order one. */
 static void test_batchnorm_grads(void **state)
 {
@@ -1362,7 +1399,8 @@ int main(void)
 		cmocka_unit_test(test_penalties),
 		cmocka_unit_test(test_inplace),    cmocka_unit_test(test_bad_plans),
 		cmocka_unit_test(test_layout),     cmocka_unit_test(test_batchnorm),
-		cmocka_unit_test(test_batchnorm_grads), cmocka_unit_test(test_dropout),
+		cmocka_unit_test(test_batchnorm_grads), cmocka_unit_test(test_batchnorm_inference),
+		cmocka_unit_test(test_dropout),
 		cmocka_unit_test(test_dropout_masks), cmocka_unit_test(test_dropout_inplace),
 		cmocka_unit_test(test_emit),       cmocka_unit_test(test_two_jits),
 		cmocka_unit_test(test_conv2d),     cmocka_unit_test(test_pool),

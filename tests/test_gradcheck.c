@@ -524,6 +524,63 @@ static void test_batchnorm(void **s)
 	batchnorm_case(4, (int64_t[]){MLC_BATCH, 2, 2, 2}, 0.1, 1);
 }
 
+/* Inference-mode batchnorm (inference=1, a frozen layer or a teacher's):
+ * normalizes with the running statistics even in training, so only x gets a
+ * gradient, batchnorm_infer_grad's dy·γ/√(running_var + eps); gamma, beta
+ * and the statistics are frozen. "p" names draw the running variances in
+ * (0.1, 0.9), away from zero. The check is that every finite difference
+ * (which does see the running statistics) matches: a gradient through the
+ * batch statistics would not. */
+static mlc_graph *batchnorm_inference_graph(int rank, const int64_t *dim, double eps)
+{
+	mlc_graph *g = mlc_graph_new("batchnorm_inference");
+	mlc_node *x = input_nd(g, "x", rank, dim);
+	int64_t c = dim[rank - 1];
+	mlc_node *src[5] = {x, param(g, "gamma", 1, c, 0), param(g, "beta", 1, c, 0),
+			    param(g, "running_mean", 1, c, 0), param(g, "p_running_var", 1, c, 0)};
+	for (int k = 1; k < 5; k++)
+		src[k]->attr.i[2] = 0;
+	mlc_node *y = mlc_node_new(g, OP_BATCHNORM, 5, src, here);
+	y->attr.f[1] = eps;
+	y->attr.i[0] = 1;
+	assert_true(mlc_ops[OP_BATCHNORM].shape(y, NULL));
+	if (rank == 2) {
+		mlc_graph_ret(g, "loss", op2(g, OP_SOFTMAX_XENT, y, labels(g)));
+	} else {
+		mlc_node *t = input_nd(g, "t", rank, dim);
+		mlc_graph_ret(g, "loss", op2(g, OP_MSE, op1(g, OP_TANH, y), t));
+	}
+	return g;
+}
+
+static void batchnorm_inference_case(int rank, const int64_t *dim, double eps, int64_t classes)
+{
+	check(batchnorm_inference_graph(rank, dim, eps), classes);
+	/* the only gradient is x's, through batchnorm_infer_grad */
+	mlc_graph *g = batchnorm_inference_graph(rank, dim, eps);
+	mlc_diag *d = mlc_diag_new(stderr);
+	mlc_pass_opts o = {.wrt_inputs = true, .no_update = true, .max_batch = N};
+	assert_int_equal(mlc_run_passes(g, &o, "dce", d), MLC_OK);
+	mlc_diag_free(d);
+	int grads = 0;
+	for (int r = 0; r < g->nret; r++)
+		grads += strncmp(g->ret[r].key, "grad.", 5) == 0;
+	assert_int_equal(grads, 1);
+	assert_int_equal(mlc_graph_find_ret(g, "grad.x")->op, OP_BATCHNORM_INFER_GRAD);
+	for (int i = 0; i < g->nnode; i++)
+		assert_true(g->node[i]->dead || (g->node[i]->op != OP_BATCHNORM_GRAD &&
+						 g->node[i]->op != OP_BATCHNORM_GRAD_GAMMA));
+	mlc_graph_free(g);
+}
+
+static void test_batchnorm_inference(void **s)
+{
+	(void)s;
+	batchnorm_inference_case(2, (int64_t[]){MLC_BATCH, 4}, 1e-5, 4);
+	batchnorm_inference_case(3, (int64_t[]){MLC_BATCH, 2, 3}, 1e-5, 1);
+	batchnorm_inference_case(4, (int64_t[]){MLC_BATCH, 2, 2, 2}, 0.1, 1);
+}
+
 /* The whole pipeline on a batchnorm layer: gamma and beta are trained, the
  * running statistics (trainable=0) get neither a gradient nor an update, and
  * the verifier and planner accept the in-place statistics (they stay params). */
@@ -742,7 +799,7 @@ int main(void)
 		cmocka_unit_test(test_cnn),
 		cmocka_unit_test(test_flatten),      cmocka_unit_test(test_concat),
 		cmocka_unit_test(test_batchnorm),    cmocka_unit_test(test_dropout),
-		cmocka_unit_test(test_batchnorm_pipeline),
+		cmocka_unit_test(test_batchnorm_pipeline), cmocka_unit_test(test_batchnorm_inference),
 		cmocka_unit_test(test_hinge),        cmocka_unit_test(test_mae),
 		cmocka_unit_test(test_bce_logits),   cmocka_unit_test(test_categorical_xent),
 		cmocka_unit_test(test_kl_div),

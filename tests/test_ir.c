@@ -245,6 +245,19 @@ static mlc_graph *build_all_ops(void)
 	mlc_attrs sc = attrs(OP_SCALE, g);
 	sc.f[0] = 0.25;
 	mlc_graph_ret(g, "scaled_x", mlc_build(g, OP_SCALE, x, &sc, x, NULL, NULL));
+	/* an inference-mode batchnorm (frozen) and its x gradient */
+	const char *bn2[] = {"bn2.weight", "bn2.bias", "bn2.running_mean", "bn2.running_var"};
+	mlc_node *bsrc[5] = {x};
+	for (int k = 0; k < 4; k++) {
+		bsrc[k + 1] = source(g, OP_PARAM, bn2[k], DT_F32, 1, 4, 0, "bn2", yloc(14, 7));
+		bsrc[k + 1]->attr.i[2] = 0;
+	}
+	mlc_attrs ia = attrs(OP_BATCHNORM, g);
+	ia.i[0] = 1;
+	mlc_node *bi = mlc_build_n(g, OP_BATCHNORM, bsrc[1], &ia, 5, bsrc);
+	mlc_attrs ig = attrs(OP_BATCHNORM_INFER_GRAD, g);
+	ig.f[1] = 0.01;
+	mlc_graph_ret(g, "bn2_dx", mlc_build(g, OP_BATCHNORM_INFER_GRAD, bi, &ig, bi, bsrc[1], bsrc[4]));
 	return g;
 }
 
@@ -465,6 +478,8 @@ static void test_roundtrip_all_ops(void **state)
 	assert_non_null(strstr(t, " = global_avgpool(%"));
 	assert_non_null(strstr(t, "%bn.running_var = param {init=ones, trainable=0} : f32[4]  # bn @ net.yaml:12:7\n"));
 	assert_non_null(strstr(t, ", %bn.running_mean, %bn.running_var) {momentum=0.2, eps=0.001} : f32[N,2,2,4]"));
+	assert_non_null(strstr(t, "%bn2.running_mean, %bn2.running_var) {inference=1} : f32[N,4]  # bn2 @ net.yaml:14:7\n"));
+	assert_non_null(strstr(t, ", %bn2.weight, %bn2.running_var) {eps=0.01} : f32[N,4]  # bn2 @ net.yaml:14:7\n"));
 	assert_non_null(strstr(t, "dropout_grad(%"));
 	assert_non_null(strstr(t, ") {p=0.25, key=41} : f32[N,2,2,4]"));
 	free(t);
@@ -1130,6 +1145,28 @@ static void test_verify_batchnorm_stats(void **state)
 	mlc_graph_free(g);
 }
 
+/* An inference-mode batchnorm gets an x gradient only (grad_batchnorm):
+ * its gamma and beta must be frozen params. */
+static void test_verify_batchnorm_inference(void **state)
+{
+	(void)state;
+	mlc_graph *g = build_all_ops();
+	mlc_node *bn = NULL;
+	for (int i = 0; i < g->nnode; i++)
+		if (g->node[i]->op == OP_BATCHNORM && g->node[i]->attr.i[0])
+			bn = g->node[i];
+	assert_non_null(bn);
+	expect_verify_ok(g);
+	bn->src[2]->attr.i[2] = 1;
+	char want[256];
+	snprintf(want, sizeof want,
+		 "mlc: error: verifier: %%%d (batchnorm): runs in inference mode, but its beta %%bn2.bias "
+		 "(param) is not a frozen param (trainable=0)\n",
+		 bn->id);
+	expect_verify_error(g, want);
+	mlc_graph_free(g);
+}
+
 static void test_verify_plan(void **state)
 {
 	(void)state;
@@ -1356,6 +1393,7 @@ int main(void)
 		cmocka_unit_test(test_parse_mangled),
 		cmocka_unit_test(test_verify_broken),
 		cmocka_unit_test(test_verify_batchnorm_stats),
+		cmocka_unit_test(test_verify_batchnorm_inference),
 		cmocka_unit_test(test_verify_plan),
 		cmocka_unit_test(test_verify_scratch),
 		cmocka_unit_test(test_conv_algo),

@@ -290,13 +290,14 @@ static void test_bench_resnet(void **state)
 }
 
 /* The losses of issue 5 on 1000-wide rows: their row kernels split; and its
- * optimizers, whose fused update kernel splits over all parameters. */
+ * optimizers, whose fused update kernel splits over all parameters; and
+ * frozen (inference-mode) batchnorms in a training step. */
 static void test_losses(void **state)
 {
 	(void)state;
 	static const char *const specs[] = {"hinge", "mae", "binary_cross_entropy_with_logits",
 					    "categorical_cross_entropy", "kl_div", "adam", "adamw",
-					    "rmsprop", "adagrad", "adadelta"};
+					    "rmsprop", "adagrad", "adadelta", "frozen_batchnorm"};
 	for (size_t i = 0; i < sizeof specs / sizeof specs[0]; i++) {
 		char path[128];
 		snprintf(path, sizeof path, "tests/parallel/%s.yaml", specs[i]);

@@ -196,5 +196,52 @@ else
 	bad "frozen and not covered" "$out"
 fi
 
+# 11. a frozen batchnorm (Keras's trainable=False): loaded, then run in
+#     inference mode by every training step, so its weight, bias and running
+#     statistics come out bit-identical; the IR marks it inference=1 and its
+#     gradient is batchnorm_infer_grad (no batchnorm_grad, no
+#     batchnorm_grad_gamma), flowing into the trained dense layer below it
+bn_spec() { # extra keys for bn, then the rest of the spec
+	printf 'inputs:\n  x: {shape: [4]}\nlayers:\n  - {dense: 8, name: body}\n  - {batchnorm: null, name: bn%s}\n  - relu\n  - {dense: 3, name: head}\nloss: softmax_cross_entropy\noptimizer: {type: sgd, lr: 0.1, momentum: 0.9}\ndata: {format: csv, train: %s, batch_size: 32, epochs: 2}\n%s' \
+		"$1" "$src/examples/data/blobs_train.csv" "$2"
+}
+bn_spec "" "" >bn_base.yaml
+bn_spec ", trainable: false" "init_from: bn_base.safetensors
+" >bn_frozen.yaml
+if out=$("$mlc" run bn_base.yaml --quiet --save bn_base.safetensors 2>&1) &&
+	out=$("$mlc" run bn_frozen.yaml --quiet --save bn_frozen.safetensors 2>&1) &&
+	out=$(python3 -c "$py_st
+import struct
+base, frozen = read('bn_base.safetensors'), read('bn_frozen.safetensors')
+for k in ['bn.weight', 'bn.bias', 'bn.running_mean', 'bn.running_var']:
+    assert base[k][1] == frozen[k][1], k + ' changed'
+mean = struct.unpack('<8f', base['bn.running_mean'][1])
+assert any(abs(v) > 1e-3 for v in mean), 'the base did not move its running mean: %r' % (mean,)
+for k in ['body.weight', 'body.bias', 'head.weight', 'head.bias']:
+    assert base[k][1] != frozen[k][1], k + ' was not trained'
+" 2>&1); then
+	ok "frozen batchnorm: weight, bias and running statistics bit-identical after training; the rest trained"
+else
+	bad "frozen batchnorm" "$out"
+fi
+ir=$("$mlc" ir --stop-after autodiff --print-after autodiff bn_frozen.yaml 2>&1)
+if grep -qE '= batchnorm\(.*%bn\.running_var\) \{inference=1\} : f32\[N,8\]  # bn ' <<<"$ir" &&
+	grep -qE '= batchnorm_infer_grad\(.*%bn\.weight, %bn\.running_var\) : f32\[N,8\]  # bn ' <<<"$ir" &&
+	! grep -qE 'batchnorm_grad(_gamma)?\(|grad\.bn\.' <<<"$ir" && grep -q 'ret grad.body.weight' <<<"$ir"; then
+	ok "ir after autodiff: batchnorm {inference=1}, batchnorm_infer_grad, no batchnorm_grad(_gamma)"
+else
+	bad "ir of the frozen batchnorm" "$ir"
+fi
+if out=$("$mlc" run bn_frozen.yaml --quiet --no-fuse --save bn_nofuse.safetensors 2>&1) &&
+	out=$(python3 -c "$py_st
+base, nofuse = read('bn_base.safetensors'), read('bn_nofuse.safetensors')
+for k in ['bn.weight', 'bn.bias', 'bn.running_mean', 'bn.running_var']:
+    assert base[k][1] == nofuse[k][1], k + ' changed'
+" 2>&1); then
+	ok "frozen batchnorm --no-fuse: bit-identical too"
+else
+	bad "frozen batchnorm --no-fuse" "$out"
+fi
+
 echo "$pass passed, $fail failed"
 [ "$fail" -eq 0 ]

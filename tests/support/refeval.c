@@ -321,6 +321,7 @@ static void eval_node(const mlc_node *v, int64_t n, double lr, ref_mode m, doubl
 	case OP_BATCHNORM:
 	case OP_BATCHNORM_GRAD:
 	case OP_BATCHNORM_GRAD_GAMMA:
+	case OP_BATCHNORM_INFER_GRAD:
 	case OP_DROPOUT:
 	case OP_DROPOUT_GRAD: ref_eval_struct(v, n, m, s, out); break;
 	case OP_HINGE:

@@ -69,7 +69,7 @@ static void batchnorm(const mlc_node *v, int64_t n, ref_mode m, double **s, doub
 	MLC_ASSERT(c <= MAXC);
 	const double *x = s[0], *gamma = s[1], *beta = s[2];
 	double *rmean = s[3], *rvar = s[4];
-	if (m.training) {
+	if (m.training && !v->attr.i[0]) { /* inference=1: running statistics in every mode */
 		stats(x, rows, c, mean, var);
 		for (int64_t j = 0; j < c; j++) {
 			/* PyTorch: the running variance takes the unbiased estimate */
@@ -142,6 +142,12 @@ void ref_eval_struct(const mlc_node *v, int64_t n, ref_mode m, double **s, doubl
 	case OP_BATCHNORM: batchnorm(v, n, m, s, out); break;
 	case OP_BATCHNORM_GRAD:
 	case OP_BATCHNORM_GRAD_GAMMA: batchnorm_grad(v, n, s, out); break;
+	case OP_BATCHNORM_INFER_GRAD: { /* (dy, gamma, running_var) */
+		int64_t c = lastdim(v);
+		for (int64_t i = 0; i < cnt; i++)
+			out[i] = s[0][i] * s[1][i % c] / sqrt(s[2][i % c] + v->attr.f[1]);
+		break;
+	}
 	case OP_DROPOUT:
 	case OP_DROPOUT_GRAD: dropout(v, n, m, s[0], out); break;
 	default: MLC_UNREACHABLE();

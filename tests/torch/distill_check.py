@@ -1,16 +1,20 @@
 """distill_check.py — mlc's distillation loss and its gradients against PyTorch.
 
-A teacher MLP (4 → 6 relu → 3, softmax_cross_entropy) and a student (4 → 3)
-trained by distillation from it, on a generated CSV set; for several
-(temperature, alpha):
+A teacher MLP (4 → 6 relu → 3, softmax_cross_entropy), and one with a
+batchnorm (4 → 6 → batchnorm → relu → 3: the teacher runs it in inference
+mode, on the running statistics of its weights file, as PyTorch's
+bn.eval()), and a student (4 → 3) trained by distillation from each, on a
+generated CSV set; for several (temperature, alpha):
     mlc run teacher.yaml --save teacher.safetensors      (its weights)
     mlc run student.yaml --save student.safetensors      (realistic weights)
     mlc grad student.yaml --weights student.safetensors  (loss + gradients)
 and in float64 PyTorch, on the same first batch:
     L = (1 - alpha) * F.cross_entropy(zs, y)
         + alpha * T**2 * F.kl_div(F.log_softmax(zs / T), F.softmax(zt / T), reduction="batchmean")
-Error per tensor: max |mlc - ref| / max(|ref|, 0.1 * max|ref|) <= 1e-4. The
-gradient file must hold no gradient for the teacher's (frozen) parameters.
+with the teacher's weights from teacher.safetensors (the student's saved file
+must not hold them: --save writes the student's only). Error per tensor:
+max |mlc - ref| / max(|ref|, 0.1 * max|ref|) <= 1e-4. The gradient file must
+hold no gradient for the teacher's (frozen) parameters.
 usage: distill_check.py --mlc BIN
 """
 import argparse
@@ -43,6 +47,18 @@ layers:
 loss: softmax_cross_entropy
 optimizer: {type: sgd, lr: 0.1, momentum: 0.9}
 """ + DATA
+TEACHER_BN = TEACHER.replace("  - {dense: 6, activation: relu, name: h}\n",
+                             "  - {dense: 6, name: h}\n  - {batchnorm: null, name: bn}\n  - relu\n")
+assert TEACHER_BN != TEACHER
+
+
+def teacher_logits(tw, xb, bn):
+    """The teacher's forward in inference mode (batchnorm on its running statistics)."""
+    h = xb @ tw["h.weight"].T + tw["h.bias"]
+    if bn:
+        h = F.batch_norm(h, tw["bn.running_mean"], tw["bn.running_var"], tw["bn.weight"], tw["bn.bias"],
+                         training=False, eps=1e-5)
+    return torch.relu(h) @ tw["out.weight"].T + tw["out.bias"]
 
 
 def student(t, a):
@@ -83,11 +99,15 @@ def main():
             for xi, yi in zip(x, y):
                 f.write(",".join(f"{v:.6g}" for v in xi) + f",{yi}\n")
         xs = np.array([[float(f"{v:.6g}") for v in xi] for xi in x], dtype=np.float32)
-        with open(os.path.join(work, "teacher.yaml"), "w") as f:
-            f.write(TEACHER)
-        run([args.mlc, "run", os.path.join(work, "teacher.yaml"), "--quiet", "--seed", "1",
-             "--save", os.path.join(work, "teacher.safetensors")])
-        for t, a in [(4.0, 0.5), (1.0, 0.0), (2.0, 1.0), (0.5, 0.3)]:
+        cases = [(False, 4.0, 0.5), (False, 1.0, 0.0), (False, 2.0, 1.0), (False, 0.5, 0.3),
+                 (True, 4.0, 0.5), (True, 2.0, 1.0)]
+        for bn, t, a in cases:
+            if (bn, t, a) in [(False, 4.0, 0.5), (True, 4.0, 0.5)]:  # a new teacher
+                with open(os.path.join(work, "teacher.yaml"), "w") as f:
+                    f.write(TEACHER_BN if bn else TEACHER)
+                run([args.mlc, "run", os.path.join(work, "teacher.yaml"), "--quiet", "--seed", "1",
+                     "--save", os.path.join(work, "teacher.safetensors")])
+                TW, _ = st.read(os.path.join(work, "teacher.safetensors"))
             spec = os.path.join(work, "student.yaml")
             with open(spec, "w") as f:
                 f.write(student(t, a))
@@ -99,11 +119,10 @@ def main():
             d = torch.float64
             xb = torch.tensor(xs[:BATCH], dtype=d)
             yb = torch.tensor(y[:BATCH])
-            p = {k: torch.tensor(np.array(v), dtype=d, requires_grad=k.startswith("s."))
-                 for k, v in W.items()}
+            p = {k: torch.tensor(np.array(v), dtype=d, requires_grad=True) for k, v in W.items()}
+            tw = {k: torch.tensor(np.array(v), dtype=d) for k, v in TW.items()}
             zs = xb @ p["s.weight"].T + p["s.bias"]
-            h = torch.relu(xb @ p["teacher.h.weight"].T + p["teacher.h.bias"])
-            zt = h @ p["teacher.out.weight"].T + p["teacher.out.bias"]
+            zt = teacher_logits(tw, xb, bn)
             loss = (1 - a) * F.cross_entropy(zs, yb) + a * t * t * F.kl_div(
                 F.log_softmax(zs / t, dim=1), F.softmax(zt / t, dim=1), reduction="batchmean")
             loss.backward()
@@ -111,11 +130,14 @@ def main():
                     "s.weight": rel_err(G["s.weight"], p["s.weight"].grad.numpy()),
                     "s.bias": rel_err(G["s.bias"], p["s.bias"].grad.numpy())}
             extra = sorted(k for k in G if k.startswith("teacher."))
+            saved = sorted(W)
             worst = max(errs.values())
-            ok = worst <= 1e-4 and not extra
-            print(f"{'ok  ' if ok else 'FAIL'} distillation T={t} alpha={a}: loss {float(loss):.6f}, "
+            ok = worst <= 1e-4 and not extra and saved == ["s.bias", "s.weight"]
+            print(f"{'ok  ' if ok else 'FAIL'} distillation{' (batchnorm teacher)' if bn else ''} T={t} alpha={a}: "
+                  f"loss {float(loss):.6f}, "
                   + ", ".join(f"{k} {e:.2g}" for k, e in errs.items())
-                  + (f"; teacher gradients present: {extra}" if extra else ""))
+                  + (f"; teacher gradients present: {extra}" if extra else "")
+                  + ("" if saved == ["s.bias", "s.weight"] else f"; --save wrote {saved}"))
             passed, failed = passed + ok, failed + (not ok)
     print(f"{passed} passed, {failed} failed")
     return 0 if failed == 0 else 1

@@ -38,7 +38,7 @@ mlc runs with --threads 1 (--threads) so that its rounding, and the test's
 outcome, does not depend on the machine's core count.
 
 Ops and the semantics assumed (ir/ops.def): batchnorm in training mode (batch
-statistics, biased variance), avgpool counting only non-padded elements, maxpool
+statistics, biased variance; running statistics with inference=1, a frozen one), avgpool counting only non-padded elements, maxpool
 padding with -inf, flatten and concat in NHWC order (concat on the last dim).
 Dropout cannot be reproduced (its mask comes from mlc's RNG): a spec with a
 dropout of p > 0 is refused as unsupported — use p = 0, or --zero-dropout to
@@ -468,11 +468,14 @@ def evaluate(nodes, rets, weights, batch, dtype, kinks=None):
             y = torch.cat(x, dim=-1)
         elif op == "slice":
             y = x[0][..., a["begin"]:a["begin"] + a["size"]]
-        elif op == "batchnorm":  # training mode: the batch's statistics
+        elif op == "batchnorm":  # training mode: the batch's statistics; inference=1: the running ones
             xx, gamma, beta = x[0], x[1], x[2]
             dims = tuple(range(xx.dim() - 1))
-            mean = xx.mean(dim=dims)
-            var = xx.var(dim=dims, unbiased=False)
+            if a["inference"]:
+                mean, var = x[3], x[4]
+            else:
+                mean = xx.mean(dim=dims)
+                var = xx.var(dim=dims, unbiased=False)
             y = (xx - mean) / torch.sqrt(var + a["eps"]) * gamma + beta
         elif op == "dropout":
             if a["p"] != 0:

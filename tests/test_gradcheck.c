@@ -492,57 +492,31 @@ static void test_concat(void **s)
 	check(g, 1);
 }
 
-/* Training-mode batchnorm: x through batchnorm_grad, gamma through
+/* One batchnorm over x (rank 2: softmax cross-entropy; more: tanh + mse).
+ * Training mode (inference 0): x through batchnorm_grad, gamma through
  * batchnorm_grad_gamma, beta through sum_rows. Each evaluation moves the
  * running statistics, which the training-mode output does not read, so the
- * finite differences are unaffected; they get no gradient (not trainable). */
-static void batchnorm_case(int rank, const int64_t *dim, double eps, int64_t classes)
+ * finite differences are unaffected; they get no gradient (not trainable).
+ * Inference mode (inference=1, a frozen layer or a teacher's): normalizes
+ * with the running statistics even in training, so only x gets a gradient,
+ * batchnorm_infer_grad's dy·γ/√(running_var + eps); gamma, beta and the
+ * statistics are frozen. "p" names draw the running variances in (0.1, 0.9),
+ * away from zero. The check is that every finite difference (which does see
+ * the running statistics) matches: a gradient through the batch statistics
+ * would not. */
+static mlc_graph *batchnorm_graph(int rank, const int64_t *dim, double eps, bool inference)
 {
-	mlc_graph *g = mlc_graph_new("batchnorm");
+	mlc_graph *g = mlc_graph_new(inference ? "batchnorm_inference" : "batchnorm");
 	mlc_node *x = input_nd(g, "x", rank, dim);
 	int64_t c = dim[rank - 1];
 	mlc_node *src[5] = {x, param(g, "gamma", 1, c, 0), param(g, "beta", 1, c, 0),
-			    param(g, "running_mean", 1, c, 0), param(g, "running_var", 1, c, 0)};
-	src[3]->attr.i[2] = src[4]->attr.i[2] = 0;
-	mlc_node *y = mlc_node_new(g, OP_BATCHNORM, 5, src, here);
-	y->attr.f[1] = eps;
-	assert_true(mlc_ops[OP_BATCHNORM].shape(y, NULL));
-	if (rank == 2) {
-		mlc_graph_ret(g, "loss", op2(g, OP_SOFTMAX_XENT, y, labels(g)));
-	} else {
-		mlc_node *t = input_nd(g, "t", rank, dim);
-		mlc_graph_ret(g, "loss", op2(g, OP_MSE, op1(g, OP_TANH, y), t));
-	}
-	check(g, classes);
-}
-
-static void test_batchnorm(void **s)
-{
-	(void)s;
-	batchnorm_case(2, (int64_t[]){MLC_BATCH, 4}, 1e-5, 4);
-	batchnorm_case(3, (int64_t[]){MLC_BATCH, 2, 3}, 1e-5, 1);
-	batchnorm_case(4, (int64_t[]){MLC_BATCH, 2, 2, 2}, 0.1, 1);
-}
-
-/* Inference-mode batchnorm (inference=1, a frozen layer or a teacher's):
- * normalizes with the running statistics even in training, so only x gets a
- * gradient, batchnorm_infer_grad's dy·γ/√(running_var + eps); gamma, beta
- * and the statistics are frozen. "p" names draw the running variances in
- * (0.1, 0.9), away from zero. The check is that every finite difference
- * (which does see the running statistics) matches: a gradient through the
- * batch statistics would not. */
-static mlc_graph *batchnorm_inference_graph(int rank, const int64_t *dim, double eps)
-{
-	mlc_graph *g = mlc_graph_new("batchnorm_inference");
-	mlc_node *x = input_nd(g, "x", rank, dim);
-	int64_t c = dim[rank - 1];
-	mlc_node *src[5] = {x, param(g, "gamma", 1, c, 0), param(g, "beta", 1, c, 0),
-			    param(g, "running_mean", 1, c, 0), param(g, "p_running_var", 1, c, 0)};
-	for (int k = 1; k < 5; k++)
+			    param(g, "running_mean", 1, c, 0),
+			    param(g, inference ? "p_running_var" : "running_var", 1, c, 0)};
+	for (int k = inference ? 1 : 3; k < 5; k++)
 		src[k]->attr.i[2] = 0;
 	mlc_node *y = mlc_node_new(g, OP_BATCHNORM, 5, src, here);
 	y->attr.f[1] = eps;
-	y->attr.i[0] = 1;
+	y->attr.i[0] = inference;
 	assert_true(mlc_ops[OP_BATCHNORM].shape(y, NULL));
 	if (rank == 2) {
 		mlc_graph_ret(g, "loss", op2(g, OP_SOFTMAX_XENT, y, labels(g)));
@@ -553,11 +527,19 @@ static mlc_graph *batchnorm_inference_graph(int rank, const int64_t *dim, double
 	return g;
 }
 
+static void test_batchnorm(void **s)
+{
+	(void)s;
+	check(batchnorm_graph(2, (int64_t[]){MLC_BATCH, 4}, 1e-5, false), 4);
+	check(batchnorm_graph(3, (int64_t[]){MLC_BATCH, 2, 3}, 1e-5, false), 1);
+	check(batchnorm_graph(4, (int64_t[]){MLC_BATCH, 2, 2, 2}, 0.1, false), 1);
+}
+
 static void batchnorm_inference_case(int rank, const int64_t *dim, double eps, int64_t classes)
 {
-	check(batchnorm_inference_graph(rank, dim, eps), classes);
+	check(batchnorm_graph(rank, dim, eps, true), classes);
 	/* the only gradient is x's, through batchnorm_infer_grad */
-	mlc_graph *g = batchnorm_inference_graph(rank, dim, eps);
+	mlc_graph *g = batchnorm_graph(rank, dim, eps, true);
 	mlc_diag *d = mlc_diag_new(stderr);
 	mlc_pass_opts o = {.wrt_inputs = true, .no_update = true, .max_batch = N};
 	assert_int_equal(mlc_run_passes(g, &o, "dce", d), MLC_OK);

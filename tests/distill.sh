@@ -9,12 +9,8 @@
 # inference mode (inference=1 in the IR, no gradient into the teacher).
 set -uo pipefail
 mlc=$1
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
+. "$(dirname "${BASH_SOURCE[0]}")/support/testlib.sh" # $tmp, ok, bad, refused
 cd "$tmp"
-pass=0 fail=0
-ok() { echo "ok   $1"; pass=$((pass + 1)); }
-bad() { echo "FAIL $1"; shift; printf '%s\n' "$@"; fail=$((fail + 1)); }
 
 python3 -c '
 import random
@@ -175,30 +171,12 @@ def write(path, keep, reshape=None):
 write("partial.safetensors", [k for k in h if k != "out.bias"])
 write("shape.safetensors", list(h), reshape="h.weight")'
 student partial.safetensors >partial.yaml
-out=$("$mlc" check partial.yaml 2>&1)
-rc=$?
-if [ $rc -eq 2 ] && grep -qF "partial.yaml:7:42: error: partial.safetensors has no tensor 'out.bias' for the teacher's layer 'out'" <<<"$out"; then
-	ok "teacher weights: a missing tensor"
-else
-	bad "missing tensor (rc $rc)" "$out"
-fi
+refused "teacher weights: a missing tensor" "partial.yaml:7:42: error: partial.safetensors has no tensor 'out.bias' for the teacher's layer 'out'" -- "$mlc" check partial.yaml
 student shape.safetensors >shape.yaml
-out=$("$mlc" run shape.yaml 2>&1)
-rc=$?
-if [ $rc -eq 2 ] && grep -qF "teacher.yaml:4:6: error: the teacher's layer 'h' weight is f32[16,4] in its spec but f32[15,4] in shape.safetensors" <<<"$out"; then
-	ok "teacher weights: a wrong shape, at the teacher's layer"
-else
-	bad "wrong shape (rc $rc)" "$out"
-fi
+refused "teacher weights: a wrong shape, at the teacher's layer" "teacher.yaml:4:6: error: the teacher's layer 'h' weight is f32[16,4] in its spec but f32[15,4] in shape.safetensors" -- "$mlc" run shape.yaml
 student nothere.safetensors >missing.yaml
-out=$("$mlc" run missing.yaml 2>&1)
-rc=$?
-if [ $rc -eq 2 ] && grep -qF "nothere.safetensors: error: cannot read: No such file or directory" <<<"$out" &&
-	grep -qF "missing.yaml:7:42: note: reading the teacher's weights named here" <<<"$out"; then
-	ok "teacher weights: a missing file"
-else
-	bad "missing file (rc $rc)" "$out"
-fi
+refused "teacher weights: a missing file" "nothere.safetensors: error: cannot read: No such file or directory" \
+	"missing.yaml:7:42: note: reading the teacher's weights named here" -- "$mlc" run missing.yaml
 
 echo "$pass passed, $fail failed"
 [ "$fail" -eq 0 ]

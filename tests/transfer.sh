@@ -10,11 +10,7 @@
 set -uo pipefail
 mlc=$1
 src=$2
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-pass=0 fail=0
-ok() { echo "ok   $1"; pass=$((pass + 1)); }
-bad() { echo "FAIL $1"; shift; printf '%s\n' "$@"; fail=$((fail + 1)); }
+. "$src/tests/support/testlib.sh" # $tmp, ok, bad, refused
 test_acc() { awk '/^test:/ { for (i = 1; i <= NF; i++) if ($i == "accuracy") print $(i + 1) }'; }
 at_least() { awk -v a="$1" -v m="$2" 'BEGIN { exit !(a >= m) }'; }
 
@@ -105,45 +101,21 @@ fi
 
 # 7. a shape mismatch is an error at the layer
 sed 's/^  - conv2d: 16$/  - conv2d: 12/' transfer_head.yaml >mismatch.yaml
-out=$("$mlc" check mismatch.yaml 2>&1)
-rc=$?
 line=$(grep -n '^  - conv2d: 12$' mismatch.yaml | cut -d: -f1)
-if [ $rc -eq 2 ] && grep -qF "mismatch.yaml:$line:5: error: layer 'conv2' weight is f32[3,3,8,12] here but f32[3,3,8,16] in transfer_base.safetensors" <<<"$out" &&
-	grep -qF "layer 'conv2' bias is f32[12] here but f32[16] in transfer_base.safetensors" <<<"$out"; then
-	ok "shape mismatch: located error"
-else
-	bad "shape mismatch (rc $rc)" "$out"
-fi
+refused "shape mismatch: located error" "mismatch.yaml:$line:5: error: layer 'conv2' weight is f32[3,3,8,12] here but f32[3,3,8,16] in transfer_base.safetensors" \
+	"layer 'conv2' bias is f32[12] here but f32[16] in transfer_base.safetensors" -- "$mlc" check mismatch.yaml
 
 # 8. missing, malformed and unrelated files
 sed 's/path: transfer_base.safetensors/path: nothere.safetensors/' transfer_head.yaml >missing.yaml
-out=$("$mlc" run missing.yaml 2>&1)
-rc=$?
-if [ $rc -eq 2 ] && grep -qF "nothere.safetensors: error: cannot read: No such file or directory" <<<"$out" &&
-	grep -qF "note: reading the weights named by init_from" <<<"$out"; then
-	ok "missing file"
-else
-	bad "missing file (rc $rc)" "$out"
-fi
+refused "missing file" "nothere.safetensors: error: cannot read: No such file or directory" \
+	"note: reading the weights named by init_from" -- "$mlc" run missing.yaml
 printf 'not a safetensors file' >garbage.safetensors
 sed 's/path: transfer_base.safetensors/path: garbage.safetensors/' transfer_head.yaml >garbage.yaml
-out=$("$mlc" check garbage.yaml 2>&1)
-rc=$?
-if [ $rc -eq 2 ] && grep -q "garbage.safetensors: error: " <<<"$out"; then
-	ok "malformed file"
-else
-	bad "malformed file (rc $rc)" "$out"
-fi
+refused "malformed file" "garbage.safetensors: error: " -- "$mlc" check garbage.yaml
 python3 -c "$py_st
 write('other.safetensors', {'encoder.weight': ('F32', [2], bytes(8))})"
 sed 's/path: transfer_base.safetensors/path: other.safetensors/; /layers: \[conv1, conv2\]/d' transfer_head.yaml >other.yaml
-out=$("$mlc" check other.yaml 2>&1)
-rc=$?
-if [ $rc -eq 2 ] && grep -q "error: no tensor of other.safetensors matches a parameter of the model" <<<"$out"; then
-	ok "unrelated file"
-else
-	bad "unrelated file (rc $rc)" "$out"
-fi
+refused "unrelated file" "error: no tensor of other.safetensors matches a parameter of the model" -- "$mlc" check other.yaml
 
 # 9. PyTorch-style extras: an I64 num_batches_tracked is skipped with a note;
 #    a layer listed in layers: must be in the file in full
@@ -162,13 +134,7 @@ else
 	bad "num_batches_tracked" "$out"
 fi
 sed 's/path: transfer_base.safetensors/path: partial.safetensors/' transfer_head.yaml >partial.yaml
-out=$("$mlc" check partial.yaml 2>&1)
-rc=$?
-if [ $rc -eq 2 ] && grep -qF "error: init_from lists layer 'conv2', but partial.safetensors has no tensor 'conv2.bias'" <<<"$out"; then
-	ok "a listed layer missing from the file"
-else
-	bad "partial file (rc $rc)" "$out"
-fi
+refused "a listed layer missing from the file" "error: init_from lists layer 'conv2', but partial.safetensors has no tensor 'conv2.bias'" -- "$mlc" check partial.yaml
 
 # 10. a block instance's name in layers: covers its body; a frozen parameter
 #     the file does not cover is flagged in the report

@@ -342,7 +342,7 @@ static bool parse_args(const command *c, int argc, char **argv, args *a, mlc_dia
 		const char *eq = strchr(name, '=');
 		size_t len = eq ? (size_t)(eq - name) : strlen(name);
 		const flag *f = NULL;
-		const char *names[41];
+		const char *names[sizeof c->flags / sizeof c->flags[0]]; /* flags is NULL-terminated */
 		int k = 0;
 		for (; c->flags[k]; k++) {
 			names[k] = c->flags[k]->name;

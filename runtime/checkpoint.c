@@ -276,14 +276,13 @@ static void get_metrics(reader *r, mlc_metrics *m)
 }
 
 /* What the run must share with the one that wrote the checkpoint. */
-static void same(reader *r, const char *key, const char *what, int64_t mine, int64_t theirs)
+static void same(reader *r, const char *what, int64_t mine, int64_t theirs)
 {
 	if (r->ok && mine != theirs) {
 		mlc_error_file(r->d, r->path, "was written by a run with %s %lld; this run has %lld (resume with the "
 			       "same settings)", what, (long long)theirs, (long long)mine);
 		r->ok = false;
 	}
-	(void)key;
 }
 
 /* Every param and state node from its tensor; nothing missing, nothing extra. */
@@ -298,10 +297,7 @@ static mlc_status load_arena(mlc_session *s, const char *path, mlc_tensor *t, in
 		int k = 0;
 		while (k < nt && strcmp(t[k].name, p->name) != 0)
 			k++;
-		bool ok = k < nt && t[k].rank == p->rank;
-		for (int j = 0; ok && j < p->rank; j++)
-			ok = t[k].dim[j] == p->dim[j];
-		if (!ok) {
+		if (k == nt || !mlc_tensor_fits(&t[k], p)) {
 			char ty[96];
 			mlc_error_file(d, path, "checkpoint %s tensor '%s' %s", k < nt ? "has a wrong shape for" : "has no",
 				       p->name, mlc_type_str(p, ty, sizeof ty));
@@ -363,10 +359,10 @@ mlc_status mlc_ckpt_read(mlc_session *s, const char *path, mlc_ckpt *c, mlc_diag
 		r.ok = false;
 	}
 	if (r.ok) {
-		same(&r, "seed", "seed", (int64_t)c->seed, get_int(&r, "seed", 0, INT64_MAX));
-		same(&r, "batch", "batch size", c->batch, get_int(&r, "batch", 1, INT64_MAX));
-		same(&r, "samples", "training samples", c->n, get_int(&r, "samples", 0, INT64_MAX));
-		same(&r, "train_samples", "samples left after validation_split", c->ntrain,
+		same(&r, "seed", (int64_t)c->seed, get_int(&r, "seed", 0, INT64_MAX));
+		same(&r, "batch size", c->batch, get_int(&r, "batch", 1, INT64_MAX));
+		same(&r, "training samples", c->n, get_int(&r, "samples", 0, INT64_MAX));
+		same(&r, "samples left after validation_split", c->ntrain,
 		     get_int(&r, "train_samples", 0, INT64_MAX));
 	}
 	if (r.ok) {

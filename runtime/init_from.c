@@ -92,10 +92,7 @@ mlc_status mlc_init_from(mlc_session *s, float *params, FILE *report, mlc_diag *
 		char here[96], there[96];
 		mlc_type_str(p, here, sizeof here);
 		tensor_str(&t[k], dt[k], there, sizeof there);
-		bool same = t[k].rank == p->rank && strcmp(dt[k], "F32") == 0;
-		for (int j = 0; same && j < p->rank; j++)
-			same = t[k].dim[j] == p->dim[j];
-		if (!same) {
+		if (strcmp(dt[k], "F32") != 0 || !mlc_tensor_fits(&t[k], p)) {
 			mlc_error_at(d, p->loc, "layer '%s' %s is %s here but %s in %s", p->layer ? p->layer : p->name,
 				     suffix(p), here, there, path);
 			st = MLC_EUSER;
@@ -160,9 +157,11 @@ mlc_status mlc_init_from(mlc_session *s, float *params, FILE *report, mlc_diag *
 	return st;
 }
 
+/* A distillation teacher's parameters are "teacher.<name>". */
+static const char prefix[] = "teacher.";
+
 bool mlc_param_is_teacher(const mlc_session *s, const char *name)
 {
-	static const char prefix[] = "teacher.";
 	return s->model && s->model->teacher.weights.path && name && strncmp(name, prefix, sizeof prefix - 1) == 0;
 }
 
@@ -185,10 +184,9 @@ mlc_status mlc_teacher_load(mlc_session *s, float *params, mlc_diag *d)
 		return st;
 	}
 	mlc_graph *g = s->graph;
-	static const char prefix[] = "teacher.";
 	for (int i = 0; i < g->nnode && st == MLC_OK; i++) {
 		mlc_node *p = g->node[i];
-		if (p->dead || p->op != OP_PARAM || strncmp(p->name, prefix, sizeof prefix - 1) != 0)
+		if (p->dead || p->op != OP_PARAM || !mlc_param_is_teacher(s, p->name))
 			continue;
 		const char *name = p->name + sizeof prefix - 1;
 		int k = 0;
@@ -202,10 +200,7 @@ mlc_status mlc_teacher_load(mlc_session *s, float *params, mlc_diag *d)
 			break;
 		}
 		tensor_str(&t[k], dt[k], there, sizeof there);
-		bool same = t[k].rank == p->rank && strcmp(dt[k], "F32") == 0;
-		for (int j = 0; same && j < p->rank; j++)
-			same = t[k].dim[j] == p->dim[j];
-		if (!same) {
+		if (strcmp(dt[k], "F32") != 0 || !mlc_tensor_fits(&t[k], p)) {
 			mlc_error_at(d, p->loc, "the teacher's layer '%s' %s is %s in its spec but %s in %s",
 				     p->layer + sizeof prefix - 1, suffix(p), mlc_type_str(p, here, sizeof here), there,
 				     w->path);

@@ -66,7 +66,7 @@ mlc_status mlc_session_kfold(mlc_session *s, int k, mlc_diag *d)
 		mlc_rng_shuffle(&r, perm, n);
 	}
 	double *loss = mlc_xmalloc(sizeof(double) * (size_t)k), *metric = mlc_xmalloc(sizeof(double) * (size_t)k);
-	const char *mname = NULL;
+	const char *mname = NULL, *mkey = NULL; /* the headline metric, and its JSON key's */
 	size_t param_bytes = (size_t)s->graph->param_size * sizeof(float);
 	for (int i = 0; i < k && st == MLC_OK; i++) {
 		mlc_fold f = {.order = order, .n = n, .i = i + 1, .k = k};
@@ -85,6 +85,7 @@ mlc_status mlc_session_kfold(mlc_session *s, int k, mlc_diag *d)
 		if (st != MLC_OK)
 			break;
 		mname = !isnan(f.acc) ? "accuracy" : !isnan(f.mse) ? "mse" : NULL;
+		mkey = !isnan(f.acc) ? "acc" : mname;
 		loss[i] = f.loss;
 		metric[i] = !isnan(f.acc) ? f.acc : f.mse;
 		fprintf(s->log, "fold %d/%d: val_loss %.4f", i + 1, k, f.loss);
@@ -96,7 +97,7 @@ mlc_status mlc_session_kfold(mlc_session *s, int k, mlc_diag *d)
 				"\"val_loss\": ", i + 1, (long long)(n - f.nval), (long long)f.nval, f.epochs);
 			mlc_json_num(jl, f.loss);
 			if (mname) {
-				fprintf(jl, ", \"val_%s\": ", strcmp(mname, "accuracy") == 0 ? "acc" : mname);
+				fprintf(jl, ", \"val_%s\": ", mkey);
 				mlc_json_num(jl, metric[i]);
 			}
 			fputs("}\n", jl);
@@ -118,10 +119,9 @@ mlc_status mlc_session_kfold(mlc_session *s, int k, mlc_diag *d)
 			fputs(", \"val_loss_std\": ", jl);
 			mlc_json_num(jl, ls);
 			if (mname) {
-				const char *key = strcmp(mname, "accuracy") == 0 ? "acc" : mname;
-				fprintf(jl, ", \"val_%s_mean\": ", key);
+				fprintf(jl, ", \"val_%s_mean\": ", mkey);
 				mlc_json_num(jl, mm);
-				fprintf(jl, ", \"val_%s_std\": ", key);
+				fprintf(jl, ", \"val_%s_std\": ", mkey);
 				mlc_json_num(jl, ms);
 			}
 			fputs("}\n", jl);

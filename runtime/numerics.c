@@ -265,13 +265,19 @@ mlc_status mlc_numerics_report(mlc_session *s, const char *when, int64_t n, mlc_
  * far above any increase a converging run shows. */
 #define DIVERGE_FACTOR 1e4
 
+/* "in step 12 (epoch 2)": formatted only for a message, not on every step. */
+static const char *step_when(const mlc_session *s, int epoch, char *buf, size_t len)
+{
+	snprintf(buf, len, "in step %u (epoch %d)", s->step, epoch);
+	return buf;
+}
+
 mlc_status mlc_train_step_check(mlc_session *s, mlc_diverge *dv, int epoch, double lr, int64_t n,
 				mlc_diag *d)
 {
 	char when[96];
-	snprintf(when, sizeof when, "in step %u (epoch %d)", s->step, epoch);
 	if (s->opt.check_numerics) {
-		mlc_status st = mlc_numerics_report(s, when, n, d);
+		mlc_status st = mlc_numerics_report(s, step_when(s, epoch, when, sizeof when), n, d);
 		if (st != MLC_OK)
 			return st;
 	}
@@ -295,7 +301,7 @@ mlc_status mlc_train_step_check(mlc_session *s, mlc_diverge *dv, int epoch, doub
 	else
 		snprintf(why, sizeof why, "%s", isnan(loss) ? "nan" : "inf");
 	mlc_error_file(d, s->path, "training diverged %s: the loss is %s; try a smaller learning rate (now %g), "
-		       "gradient clipping%s", when, why, lr,
+		       "gradient clipping%s", step_when(s, epoch, when, sizeof when), why, lr,
 		       s->opt.check_numerics ? "" : ", or --check-numerics to find the op");
 	return MLC_EUSER;
 }

@@ -74,6 +74,16 @@ static mlc_status init_params(mlc_session *s, mlc_diag *d)
 	return MLC_OK;
 }
 
+bool mlc_tensor_fits(const mlc_tensor *t, const mlc_node *p)
+{
+	if (t->rank != p->rank)
+		return false;
+	for (int j = 0; j < p->rank; j++)
+		if (t->dim[j] != p->dim[j])
+			return false;
+	return true;
+}
+
 mlc_status mlc_params_load(mlc_session *s, const char *path, mlc_diag *d)
 {
 	mlc_tensor *t;
@@ -100,10 +110,7 @@ mlc_status mlc_params_load(mlc_session *s, const char *path, mlc_diag *d)
 			break;
 		}
 		used[k] = true;
-		bool same = t[k].rank == p->rank;
-		for (int j = 0; same && j < p->rank; j++)
-			same = t[k].dim[j] == p->dim[j];
-		if (!same) {
+		if (!mlc_tensor_fits(&t[k], p)) {
 			char ty[96];
 			mlc_error_file(d, path, "tensor '%s' has the wrong shape for the model's %s", p->name,
 				       mlc_type_str(p, ty, sizeof ty));

@@ -50,6 +50,8 @@ mlc_status mlc_params_load(mlc_session *s, const char *path, mlc_diag *d);
  * and with_state every optimizer state too; returns how many (t has room for
  * one per graph node). */
 int mlc_arena_tensors(const mlc_session *s, bool with_state, mlc_tensor *t);
+/* Whether tensor t has param (or state) p's shape. */
+bool mlc_tensor_fits(const mlc_tensor *t, const mlc_node *p);
 /* Draws param p's initial values (its init, scale, center, spread and fans)
  * into w, numel(p) floats; false if the initializer is unknown. */
 bool mlc_param_fill(mlc_rng *r, const mlc_node *p, float *w);

@@ -13,7 +13,7 @@
 
 const char *const fe_distill_keys[] = {"teacher", "temperature", "alpha", NULL};
 
-static mlc_node *scaled(mlc_graph *g, const mlc_node *from, mlc_node *x, double factor)
+mlc_node *fe_scaled(mlc_graph *g, const mlc_node *from, mlc_node *x, double factor)
 {
 	mlc_attrs a;
 	mlc_attrs_default(OP_SCALE, &a, g->arena);
@@ -25,10 +25,10 @@ mlc_node *mlc_distill_loss(mlc_graph *g, const mlc_node *from, mlc_node *zs, mlc
 			   double temperature, double alpha)
 {
 	mlc_node *ce = mlc_build(g, OP_SOFTMAX_XENT, from, NULL, zs, labels, NULL);
-	mlc_node *soft = mlc_build(g, OP_SOFTMAX, from, NULL, scaled(g, from, zt, 1 / temperature), NULL, NULL);
-	mlc_node *kl = mlc_build(g, OP_KL_DIV, from, NULL, scaled(g, from, zs, 1 / temperature), soft, NULL);
-	return mlc_build(g, OP_ADD, from, NULL, scaled(g, from, ce, 1 - alpha),
-			 scaled(g, from, kl, alpha * temperature * temperature), NULL);
+	mlc_node *soft = mlc_build(g, OP_SOFTMAX, from, NULL, fe_scaled(g, from, zt, 1 / temperature), NULL, NULL);
+	mlc_node *kl = mlc_build(g, OP_KL_DIV, from, NULL, fe_scaled(g, from, zs, 1 / temperature), soft, NULL);
+	return mlc_build(g, OP_ADD, from, NULL, fe_scaled(g, from, ce, 1 - alpha),
+			 fe_scaled(g, from, kl, alpha * temperature * temperature), NULL);
 }
 
 typedef struct {

@@ -268,24 +268,19 @@ void cg_batchnorm(cg *c, const mlc_node *n)
 	LLVMValueRef scale, shift = cg_bn_arrays(c, n, &scale);
 	if (n->attr.i[0]) {
 		scale_shift(c, n, false, b.x, gamma, rmean, rvar, shift, scale);
-		LLVMValueRef i = sweep_begin(&b, c);
-		cg_store(c, cg_bn_apply(c, cg_load(c, b.x, i), shift, scale, beta, b.j.iv), y, i);
-		sweep_end(&b, c);
-		return;
+	} else {
+		LLVMBasicBlockRef train = LLVMAppendBasicBlockInContext(c->ctx, c->fn, "train");
+		LLVMBasicBlockRef infer = LLVMAppendBasicBlockInContext(c->ctx, c->fn, "infer");
+		LLVMBasicBlockRef norm = LLVMAppendBasicBlockInContext(c->ctx, c->fn, "normalize");
+		LLVMBuildCondBr(c->b, cg_training(c), train, infer);
+		LLVMPositionBuilderAtEnd(c->b, train);
+		scale_shift(c, n, true, b.x, gamma, rmean, rvar, shift, scale);
+		LLVMBuildBr(c->b, norm);
+		LLVMPositionBuilderAtEnd(c->b, infer);
+		scale_shift(c, n, false, b.x, gamma, rmean, rvar, shift, scale);
+		LLVMBuildBr(c->b, norm);
+		LLVMPositionBuilderAtEnd(c->b, norm);
 	}
-
-	LLVMBasicBlockRef train = LLVMAppendBasicBlockInContext(c->ctx, c->fn, "train");
-	LLVMBasicBlockRef infer = LLVMAppendBasicBlockInContext(c->ctx, c->fn, "infer");
-	LLVMBasicBlockRef norm = LLVMAppendBasicBlockInContext(c->ctx, c->fn, "normalize");
-	LLVMBuildCondBr(c->b, cg_training(c), train, infer);
-	LLVMPositionBuilderAtEnd(c->b, train);
-	scale_shift(c, n, true, b.x, gamma, rmean, rvar, shift, scale);
-	LLVMBuildBr(c->b, norm);
-	LLVMPositionBuilderAtEnd(c->b, infer);
-	scale_shift(c, n, false, b.x, gamma, rmean, rvar, shift, scale);
-	LLVMBuildBr(c->b, norm);
-
-	LLVMPositionBuilderAtEnd(c->b, norm);
 	LLVMValueRef i = sweep_begin(&b, c);
 	cg_store(c, cg_bn_apply(c, cg_load(c, b.x, i), shift, scale, beta, b.j.iv), y, i);
 	sweep_end(&b, c);

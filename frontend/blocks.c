@@ -481,8 +481,8 @@ void fe_expand(fe *f, fe_scope *sc, int idx)
 		f->inst = mlc_xrealloc(f->inst, sizeof *f->inst * (size_t)f->capinst);
 	}
 	int k = f->ninst++;
-	f->inst[k] = (fe_inst){l->name, b, l->loc, sc->inst,
-			       l->args.frozen || (sc->inst >= 0 && f->inst[sc->inst].frozen), l->lr_mult};
+	MLC_ASSERT(l->inst == sc->inst); /* so fe_frozen sees the enclosing instance */
+	f->inst[k] = (fe_inst){l->name, b, l->loc, sc->inst, fe_frozen(f, l), l->lr_mult};
 
 	fe_scope child = {.inst = k, .depth = sc->depth + 1, .lo = f->nlay};
 	child.prefix = mlc_arena_printf(f->tmp, "%s.", l->name);

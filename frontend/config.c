@@ -574,7 +574,7 @@ typedef struct {
 } data_ctx;
 
 /* Relative paths are relative to the spec's folder, not the working directory. */
-static bool read_path(fe *f, const yt_node *v, const char *what, mlc_path *out)
+bool fe_read_path(fe *f, const yt_node *v, const char *what, mlc_path *out)
 {
 	const char *s = fe_str(f, v, what);
 	if (!s)
@@ -598,7 +598,7 @@ static void read_file_list(fe *f, const yt_node *v, const char *what, mlc_path *
 	mlc_path *p = mlc_arena_alloc(f->m->arena, sizeof *p * (size_t)n);
 	bool ok = true;
 	for (int i = 0; i < n; i++)
-		ok &= read_path(f, v->kind == YT_SEQ ? v->val[i] : v, what, &p[i]);
+		ok &= fe_read_path(f, v->kind == YT_SEQ ? v->val[i] : v, what, &p[i]);
 	if (!ok)
 		return;
 	*x = p[0];
@@ -619,7 +619,7 @@ static void read_files(fe *f, const yt_node *v, const char *what, int fmt, mlc_p
 	}
 	if (fmt == FMT_CSV) {
 		if (v->kind == YT_SCALAR)
-			read_path(f, v, what, x);
+			fe_read_path(f, v, what, x);
 		else
 			mlc_error_at(f->d, v->loc, "with format: csv, '%s' is the path of one CSV file, got %s",
 				     what, fe_show(f, v));
@@ -636,7 +636,7 @@ static void read_files(fe *f, const yt_node *v, const char *what, int fmt, mlc_p
 	for (int i = 0; i < 2; i++) {
 		const yt_node *p = yt_get(v, idx_keys[i], NULL);
 		if (p)
-			read_path(f, p, idx_keys[i], dst[i]);
+			fe_read_path(f, p, idx_keys[i], dst[i]);
 		else if (!fe_misspelled(v, idx_keys[i], idx_keys))
 			mlc_error_at(f->d, v->loc, "'%s' is missing '%s'", what, idx_keys[i]);
 	}

@@ -13,7 +13,7 @@
 
 const char *const fe_distill_keys[] = {"teacher", "temperature", "alpha", NULL};
 
-static mlc_node *scaled(mlc_graph *g, const mlc_node *from, mlc_node *x, double factor)
+mlc_node *fe_scaled(mlc_graph *g, const mlc_node *from, mlc_node *x, double factor)
 {
 	mlc_attrs a;
 	mlc_attrs_default(OP_SCALE, &a, g->arena);
@@ -25,15 +25,15 @@ mlc_node *mlc_distill_loss(mlc_graph *g, const mlc_node *from, mlc_node *zs, mlc
 			   double temperature, double alpha)
 {
 	mlc_node *ce = mlc_build(g, OP_SOFTMAX_XENT, from, NULL, zs, labels, NULL);
-	mlc_node *soft = mlc_build(g, OP_SOFTMAX, from, NULL, scaled(g, from, zt, 1 / temperature), NULL, NULL);
-	mlc_node *kl = mlc_build(g, OP_KL_DIV, from, NULL, scaled(g, from, zs, 1 / temperature), soft, NULL);
-	return mlc_build(g, OP_ADD, from, NULL, scaled(g, from, ce, 1 - alpha),
-			 scaled(g, from, kl, alpha * temperature * temperature), NULL);
+	mlc_node *soft = mlc_build(g, OP_SOFTMAX, from, NULL, fe_scaled(g, from, zt, 1 / temperature), NULL, NULL);
+	mlc_node *kl = mlc_build(g, OP_KL_DIV, from, NULL, fe_scaled(g, from, zs, 1 / temperature), soft, NULL);
+	return mlc_build(g, OP_ADD, from, NULL, fe_scaled(g, from, ce, 1 - alpha),
+			 fe_scaled(g, from, kl, alpha * temperature * temperature), NULL);
 }
 
 typedef struct {
-	const yt_node *spec, *weights;
-	mlc_loc key; /* teacher: */
+	const yt_node *spec;
+	mlc_path spec_path, weights; /* relative to the student's spec folder */
 	double temperature, alpha;
 	bool ok;
 } distill_ctx;
@@ -42,14 +42,13 @@ static void read_spec(fe *f, void *ctx, const yt_node *v)
 {
 	distill_ctx *c = ctx;
 	c->spec = v;
-	c->ok &= fe_str(f, v, "spec") != NULL;
+	c->ok &= fe_read_path(f, v, "spec", &c->spec_path);
 }
 
 static void read_weights(fe *f, void *ctx, const yt_node *v)
 {
 	distill_ctx *c = ctx;
-	c->weights = v;
-	c->ok &= fe_str(f, v, "weights") != NULL;
+	c->ok &= fe_read_path(f, v, "weights", &c->weights);
 }
 
 static void read_teacher(fe *f, void *ctx, const yt_node *v)
@@ -79,11 +78,6 @@ static void read_alpha(fe *f, void *ctx, const yt_node *v)
 {
 	distill_ctx *c = ctx;
 	c->ok &= fe_num(f, v, "alpha", (fe_range){0, 1, false, false}, &c->alpha);
-}
-
-static const char *resolve(fe *f, const char *s)
-{
-	return s[0] == '/' ? mlc_arena_strdup(f->m->arena, s) : mlc_arena_printf(f->m->arena, "%s%s", f->dir, s);
 }
 
 /* The teacher's node at the student's loc? No: at its own spec's, the file
@@ -201,8 +195,7 @@ mlc_node *fe_loss_distill(fe *f, const char *name, mlc_opcode op, const mlc_attr
 		for (const fe_key *k = keys; k->key; k++)
 			if (strcmp(k->key, v->key[i]->str) == 0)
 				k->read(f, &c, v->val[i]);
-	mlc_loc tkey;
-	const yt_node *teacher = yt_get(v, "teacher", &tkey);
+	const yt_node *teacher = yt_get(v, "teacher", NULL);
 	if (!teacher && !fe_misspelled(v, "teacher", fe_distill_keys))
 		mlc_error_at(f->d, v->loc, "distillation needs 'teacher: {spec: teacher.yaml, weights: "
 			     "teacher.safetensors}'");
@@ -223,8 +216,7 @@ mlc_node *fe_loss_distill(fe *f, const char *name, mlc_opcode op, const mlc_attr
 		return NULL;
 
 	mlc_model *tm;
-	const char *spec = resolve(f, c.spec->str);
-	if (fe_load_teacher(f, spec, &tm) != MLC_OK) {
+	if (fe_load_teacher(f, c.spec_path.path, &tm) != MLC_OK) {
 		mlc_note_at(f->d, fe_mloc(f, c.spec->loc), "in the teacher model named here");
 		return NULL;
 	}
@@ -244,8 +236,7 @@ mlc_node *fe_loss_distill(fe *f, const char *name, mlc_opcode op, const mlc_attr
 	mlc_model_free(tm);
 	if (!zt)
 		return NULL;
-	f->m->teacher.weights.path = resolve(f, c.weights->str);
-	f->m->teacher.weights.loc = fe_mloc(f, c.weights->loc);
+	f->m->teacher.weights = c.weights;
 	mlc_node *labels = labels_input(f, loc);
 	return mlc_distill_loss(f->g, labels, zs, zt, labels, c.temperature, c.alpha);
 }

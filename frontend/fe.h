@@ -310,11 +310,14 @@ void fe_penalties(fe *f, const yt_node *v, mlc_loc key);
 /* loss_sum.c: `loss:` as a list, Σ weight·loss (each built by fe_loss). */
 void fe_loss_list(fe *f, const yt_node *v, mlc_loc key);
 void fe_data(fe *f, const yt_node *v, mlc_loc key);
+/* A file path (what: its key) relative to the spec's folder; false after an error. */
+bool fe_read_path(fe *f, const yt_node *v, const char *what, mlc_path *out);
 void fe_metrics(fe *f, const yt_node *v, mlc_loc key);
 /* distill.c: loss type distillation (its loss_fn in config.c's table). */
 mlc_node *fe_loss_distill(fe *f, const char *name, mlc_opcode op, const mlc_attrs *a, mlc_loc loc,
 			  mlc_node **pred);
 extern const char *const fe_distill_keys[]; /* its keys besides type */
+mlc_node *fe_scaled(mlc_graph *g, const mlc_node *from, mlc_node *x, double factor); /* scale(x), of from's layer */
 mlc_status fe_load_teacher(fe *f, const char *path, mlc_model **out); /* a spec, one level down */
 /* init_from.c: the init_from: key. */
 void fe_init_from(fe *f, const yt_node *v, mlc_loc key);

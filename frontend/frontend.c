@@ -284,38 +284,17 @@ mlc_status mlc_frontend_load_text(const char *path, const char *text, size_t len
 static mlc_status load_file(const char *path, mlc_diag *d, int depth, mlc_model **out)
 {
 	*out = NULL;
-	FILE *fp = fopen(path, "rb");
-	if (!fp) {
+	size_t n;
+	char *buf = mlc_read_file_max(path, YT_MAX_BYTES, &n);
+	if (!buf && errno == EFBIG) {
+		mlc_error_file(d, path, "the spec is larger than 16 MiB; specs are limited to 16 MiB");
+		return MLC_EUSER;
+	}
+	if (!buf) {
 		mlc_error_file(d, path, "cannot read: %s", strerror(errno));
 		return MLC_EIO;
 	}
-	size_t n = 0, cap = 1 << 16;
-	char *buf = mlc_xmalloc(cap);
-	for (;;) {
-		if (n == cap) {
-			cap *= 2;
-			buf = mlc_xrealloc(buf, cap);
-		}
-		size_t want = cap - n;
-		if (want > (size_t)YT_MAX_BYTES + 1 - n)
-			want = (size_t)YT_MAX_BYTES + 1 - n;
-		size_t got = fread(buf + n, 1, want, fp);
-		n += got;
-		if (got < want || n > YT_MAX_BYTES)
-			break;
-	}
-	int err = ferror(fp) ? errno : 0;
-	fclose(fp);
-	mlc_status st;
-	if (err) {
-		mlc_error_file(d, path, "cannot read: %s", strerror(err));
-		st = MLC_EIO;
-	} else if (n > YT_MAX_BYTES) {
-		mlc_error_file(d, path, "the spec is larger than 16 MiB; specs are limited to 16 MiB");
-		st = MLC_EUSER;
-	} else {
-		st = load_text(path, buf, n, d, depth, out);
-	}
+	mlc_status st = load_text(path, buf, n, d, depth, out);
 	free(buf);
 	return st;
 }

@@ -15,14 +15,8 @@ typedef struct {
 static void read_path(fe *f, void *ctx, const yt_node *v)
 {
 	init_ctx *x = ctx;
-	const char *s = fe_str(f, v, "path");
 	x->has_path = true;
-	if (!s)
-		return;
-	/* relative to the spec's folder, as the data paths are */
-	x->c->file.path = s[0] == '/' ? mlc_arena_strdup(f->m->arena, s)
-				      : mlc_arena_printf(f->m->arena, "%s%s", f->dir, s);
-	x->c->file.loc = fe_mloc(f, v->loc);
+	fe_read_path(f, v, "path", &x->c->file); /* relative to the spec's folder, as the data paths are */
 }
 
 /* Does layer `name` own parameter p: p's own layer, or a block instance around it? */

@@ -99,12 +99,8 @@ void fe_loss_list(fe *f, const yt_node *v, mlc_loc key)
 		}
 		if (!pred)
 			pred = mlc_graph_find_ret(f->g, "pred");
-		if (w != 1) {
-			mlc_attrs a;
-			mlc_attrs_default(OP_SCALE, &a, f->g->arena);
-			a.f[0] = w;
-			l = mlc_build(f->g, OP_SCALE, l, &a, l, NULL, NULL);
-		}
+		if (w != 1)
+			l = fe_scaled(f->g, l, l, w);
 		total = total ? mlc_build(f->g, OP_ADD, l, NULL, total, l, NULL) : l;
 	}
 	f->output = model_out;

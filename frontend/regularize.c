@@ -71,26 +71,29 @@ static void reg_params(fe *f, void *ctx, const yt_node *v)
 
 static const fe_key reg_keys[] = {{"l1", reg_l1}, {"l2", reg_l2}, {"params", reg_params}, {NULL, NULL}};
 
-/* The trainable parameters, by name, NULL-terminated (for did-you-mean). */
-static const char **trainable_names(fe *f, int *count)
+/* The trainable parameters in graph order, and their names NULL-terminated
+ * (for did-you-mean). */
+static mlc_node **trainable_params(fe *f, const char ***names, int *count)
 {
 	mlc_graph *g = f->g;
+	mlc_node **p = mlc_arena_alloc(f->tmp, sizeof *p * (size_t)(g->nnode + 1));
 	const char **v = mlc_arena_alloc(f->tmp, sizeof *v * (size_t)(g->nnode + 1));
 	int n = 0, slot = mlc_op_attr_slot(OP_PARAM, "trainable");
 	for (int i = 0; i < g->nnode; i++)
-		if (g->node[i]->op == OP_PARAM && g->node[i]->attr.i[slot])
+		if (g->node[i]->op == OP_PARAM && g->node[i]->attr.i[slot]) {
+			p[n] = g->node[i];
 			v[n++] = g->node[i]->name;
+		}
 	v[n] = NULL;
+	*names = v;
 	*count = n;
-	return v;
+	return p;
 }
 
 /* λ1, λ2 by parameter, from the `params:` patterns: each must match a
  * trainable parameter. */
-static bool select_params(fe *f, const reg_ctx *c, double *l1, double *l2)
+static bool select_params(fe *f, const reg_ctx *c, const char **names, int n, double *l1, double *l2)
 {
-	int n;
-	const char **names = trainable_names(f, &n);
 	bool ok = true;
 	for (int k = 0; k < c->params->n; k++) {
 		const yt_node *pat = c->params->val[k];
@@ -151,24 +154,32 @@ void fe_penalties(fe *f, const yt_node *v, mlc_loc key)
 	}
 	mlc_node *loss = mlc_graph_find_ret(f->g, "loss");
 	int n;
-	const char **names = trainable_names(f, &n);
+	const char **names;
+	mlc_node **params = trainable_params(f, &names, &n);
 	double *l1 = mlc_arena_alloc(f->tmp, sizeof *l1 * (size_t)(n + 1));
 	double *l2 = mlc_arena_alloc(f->tmp, sizeof *l2 * (size_t)(n + 1));
 	memset(l1, 0, sizeof *l1 * (size_t)(n + 1));
 	memset(l2, 0, sizeof *l2 * (size_t)(n + 1));
-	if (c.params && !select_params(f, &c, l1, l2))
+	if (c.params && !select_params(f, &c, names, n, l1, l2))
 		return;
-	/* the layers' own, and the default selection: every weight */
-	for (int w = 0; w < f->nweights; w++)
-		for (int i = 0; i < n; i++)
-			if (names[i] == f->weights[w].p->name) {
-				l1[i] += f->weights[w].l1 + (v && !c.params ? c.l1 : 0);
-				l2[i] += f->weights[w].l2 + (v && !c.params ? c.l2 : 0);
-			}
+	/* the layers' own, and the default selection: every weight (each a
+	 * trainable parameter, found by its node's id) */
+	int *index = mlc_arena_alloc(f->tmp, sizeof *index * (size_t)(f->g->next_id + 1));
+	for (int i = 0; i < f->g->next_id; i++)
+		index[i] = -1;
+	for (int i = 0; i < n; i++)
+		index[params[i]->id] = i;
+	for (int w = 0; w < f->nweights; w++) {
+		int i = index[f->weights[w].p->id];
+		if (i < 0)
+			continue;
+		l1[i] += f->weights[w].l1 + (v && !c.params ? c.l1 : 0);
+		l2[i] += f->weights[w].l2 + (v && !c.params ? c.l2 : 0);
+	}
 	if (!loss || !ok)
 		return;
 	for (int i = 0; i < n; i++) {
-		mlc_node *p = mlc_graph_find_value(f->g, names[i]);
+		mlc_node *p = params[i];
 		if (l1[i] > 0)
 			loss = mlc_build(f->g, OP_ADD, p, NULL, loss, penalty(f, OP_ABS_SUM, p, l1[i]), NULL);
 		if (l2[i] > 0)

@@ -121,8 +121,7 @@ bool mlc_inplace_pair(const mlc_liveness *lv, const mlc_node *n, const mlc_node 
 		if (at != pn)
 			return false;
 		for (int k = 0; k < n->nsrc; k++)
-			if (n->src[k] == s &&
-			    (mlc_ops[n->op].fclass == FC_ELEMWISE || (mlc_op_loopable(n->op) && !mlc_op_row_source(n->op, k))))
+			if (n->src[k] == s && mlc_op_loopable(n->op) && !mlc_op_row_source(n->op, k))
 				return true;
 		return false;
 	}

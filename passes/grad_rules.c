@@ -161,21 +161,14 @@ void grad_kl_div(mlc_graph *g, node *n, node *dy, node **dx)
 	dx[0] = loss_grad(g, n, OP_KL_DIV_GRAD, dy);
 }
 
-/* the L1/L2 penalties: (x, dl) -> the elementwise gradient, same scale */
-static void penalty_grad(mlc_graph *g, node *n, mlc_opcode op, node *dy, node **dx)
-{
-	mlc_attrs a;
-	mlc_attrs_default(op, &a, g->arena);
-	a.f[0] = n->attr.f[0];
-	dx[0] = mlc_build(g, op, n, &a, n->src[0], dy, NULL);
-}
-
+/* the L1/L2 penalties: (x, dl) -> the elementwise gradient, with the
+ * penalty's attributes (the same schema, scale:f0) */
 void grad_sumsq(mlc_graph *g, node *n, node *dy, node **dx)
 {
-	penalty_grad(g, n, OP_SUMSQ_GRAD, dy, dx);
+	dx[0] = mlc_build(g, OP_SUMSQ_GRAD, n, &n->attr, n->src[0], dy, NULL);
 }
 
 void grad_abs_sum(mlc_graph *g, node *n, node *dy, node **dx)
 {
-	penalty_grad(g, n, OP_ABS_SUM_GRAD, dy, dx);
+	dx[0] = mlc_build(g, OP_ABS_SUM_GRAD, n, &n->attr, n->src[0], dy, NULL);
 }

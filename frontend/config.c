@@ -24,7 +24,7 @@ static bool need_classes(fe *f, const char *name, mlc_loc loc)
 
 /* The "labels" input of the loss layer; with a list of losses (loss_sum.c)
  * all read the first one's, which must suit them (NULL after an error). */
-static mlc_node *labels_input(fe *f, mlc_dtype t, int rank, const int64_t *dim, mlc_loc loc)
+mlc_node *fe_labels(fe *f, mlc_dtype t, int rank, const int64_t *dim, mlc_loc loc)
 {
 	mlc_node *old = mlc_graph_find_value(f->g, "labels");
 	if (old) {
@@ -65,7 +65,7 @@ static mlc_node *loss_classes(fe *f, const char *name, mlc_opcode op, const mlc_
 	(void)a;
 	if (!need_classes(f, name, loc))
 		return NULL;
-	mlc_node *labels = labels_input(f, DT_I32, 1, (int64_t[]){MLC_BATCH}, loc);
+	mlc_node *labels = fe_labels(f, DT_I32, 1, (int64_t[]){MLC_BATCH}, loc);
 	return labels ? loss_folding(f, op, OP_SOFTMAX, labels, loc, pred) : NULL;
 }
 
@@ -76,7 +76,7 @@ static mlc_node *loss_scores(fe *f, const char *name, mlc_opcode op, const mlc_a
 {
 	if (!need_classes(f, name, loc))
 		return NULL;
-	mlc_node *labels = labels_input(f, DT_I32, 1, (int64_t[]){MLC_BATCH}, loc);
+	mlc_node *labels = fe_labels(f, DT_I32, 1, (int64_t[]){MLC_BATCH}, loc);
 	if (!labels)
 		return NULL;
 	*pred = f->output;
@@ -89,7 +89,7 @@ static mlc_node *loss_targets(fe *f, const char *name, mlc_opcode op, const mlc_
 {
 	(void)name, (void)a;
 	mlc_node *out = f->output;
-	mlc_node *labels = labels_input(f, DT_F32, out->rank, out->dim, loc);
+	mlc_node *labels = fe_labels(f, DT_F32, out->rank, out->dim, loc);
 	if (!labels)
 		return NULL;
 	*pred = out;
@@ -102,7 +102,7 @@ static mlc_node *loss_logit_targets(fe *f, const char *name, mlc_opcode op, cons
 {
 	(void)name, (void)a;
 	mlc_node *out = f->output;
-	mlc_node *labels = labels_input(f, DT_F32, out->rank, out->dim, loc);
+	mlc_node *labels = fe_labels(f, DT_F32, out->rank, out->dim, loc);
 	return labels ? loss_folding(f, op, OP_SIGMOID, labels, loc, pred) : NULL;
 }
 
@@ -113,7 +113,7 @@ static mlc_node *loss_distributions(fe *f, const char *name, mlc_opcode op, cons
 	(void)a;
 	if (!need_classes(f, name, loc))
 		return NULL;
-	mlc_node *labels = labels_input(f, DT_F32, 2, f->output->dim, loc);
+	mlc_node *labels = fe_labels(f, DT_F32, 2, f->output->dim, loc);
 	return labels ? loss_folding(f, op, OP_SOFTMAX, labels, loc, pred) : NULL;
 }
 

@@ -165,13 +165,6 @@ static mlc_node *import(fe *f, const mlc_graph *tg, const mlc_node *logits, mlc_
 	return out;
 }
 
-static mlc_node *labels_input(fe *f, mlc_loc loc)
-{
-	mlc_node *labels = mlc_source(f->g, OP_INPUT, "labels", DT_I32, 1, (int64_t[]){MLC_BATCH}, loc);
-	labels->layer = mlc_arena_strdup(f->g->arena, "loss");
-	return labels;
-}
-
 mlc_node *fe_loss_distill(fe *f, const char *name, mlc_opcode op, const mlc_attrs *a, mlc_loc loc,
 			  mlc_node **pred)
 {
@@ -237,6 +230,8 @@ mlc_node *fe_loss_distill(fe *f, const char *name, mlc_opcode op, const mlc_attr
 	if (!zt)
 		return NULL;
 	f->m->teacher.weights = c.weights;
-	mlc_node *labels = labels_input(f, loc);
+	mlc_node *labels = fe_labels(f, DT_I32, 1, (int64_t[]){MLC_BATCH}, loc);
+	if (!labels)
+		return NULL;
 	return mlc_distill_loss(f->g, labels, zs, zt, labels, c.temperature, c.alpha);
 }

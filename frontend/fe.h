@@ -317,6 +317,8 @@ void fe_metrics(fe *f, const yt_node *v, mlc_loc key);
 mlc_node *fe_loss_distill(fe *f, const char *name, mlc_opcode op, const mlc_attrs *a, mlc_loc loc,
 			  mlc_node **pred);
 extern const char *const fe_distill_keys[]; /* its keys besides type */
+/* the "labels" input of the loss, shared by a list of losses (config.c) */
+mlc_node *fe_labels(fe *f, mlc_dtype t, int rank, const int64_t *dim, mlc_loc loc);
 mlc_node *fe_scaled(mlc_graph *g, const mlc_node *from, mlc_node *x, double factor); /* scale(x), of from's layer */
 mlc_status fe_load_teacher(fe *f, const char *path, mlc_model **out); /* a spec, one level down */
 /* init_from.c: the init_from: key. */

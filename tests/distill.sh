@@ -178,5 +178,24 @@ student nothere.safetensors >missing.yaml
 refused "teacher weights: a missing file" "nothere.safetensors: error: cannot read: No such file or directory" \
 	"missing.yaml:7:42: note: reading the teacher's weights named here" -- "$mlc" run missing.yaml
 
+# distillation as one loss of a list: every loss reads the one labels input
+cat >list.yaml <<EOT
+inputs:
+  x: {shape: [4]}
+layers:
+  - {dense: 3, name: s}
+loss:
+  - {type: softmax_cross_entropy, weight: 0.5}
+  - {type: distillation, teacher: {spec: teacher.yaml, weights: teacher.safetensors}, temperature: 3, alpha: 0.7}
+optimizer: {type: sgd, lr: 0.1, momentum: 0.9}
+$data
+EOT
+out=$("$mlc" run list.yaml --quiet 2>&1)
+if [ $? -eq 0 ] && grep -q '^test: ' <<<"$out" && [ "$("$mlc" ir list.yaml | grep -c '^ *%labels = input')" -eq 1 ]; then
+	ok "distillation in a list of losses"
+else
+	bad "distillation in a list of losses" "$out"
+fi
+
 echo "$pass passed, $fail failed"
 [ "$fail" -eq 0 ]

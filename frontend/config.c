@@ -606,9 +606,10 @@ static void read_file_list(fe *f, const yt_node *v, const char *what, mlc_path *
 	*nfiles = n;
 }
 
-/* train: / test: — {images, labels} for idx, one path for csv, one or more for cifar10. */
+/* train: / test: — {images, labels} for idx (and the files data.inputs reads,
+ * under keys of their own), one path for csv, one or more for cifar10. */
 static void read_files(fe *f, const yt_node *v, const char *what, int fmt, mlc_path *x, mlc_path *y,
-		       const mlc_path **files, int *nfiles)
+		       const mlc_path **files, int *nfiles, const mlc_more_file **more, int *nmore)
 {
 	static const char *const idx_keys[] = {"images", "labels", NULL};
 	if (fmt < 0)
@@ -631,7 +632,20 @@ static void read_files(fe *f, const yt_node *v, const char *what, int fmt, mlc_p
 			     fe_show(f, v));
 		return;
 	}
-	fe_check_keys(f, v, idx_keys, mlc_arena_printf(f->tmp, "in '%s'", what));
+	/* a key like images or labels is a typo; any other names a file of its own */
+	mlc_more_file *m = mlc_arena_alloc(f->m->arena, sizeof *m * (size_t)(v->n ? v->n : 1));
+	int n = 0;
+	for (int i = 0; i < v->n; i++) {
+		const yt_node *k = v->key[i];
+		if (!strcmp(k->str, idx_keys[0]) || !strcmp(k->str, idx_keys[1]))
+			continue;
+		if (fe_suggest(f, k->str, idx_keys))
+			fe_unknown_key(f, k, idx_keys, mlc_arena_printf(f->tmp, "in '%s'", what));
+		else if (fe_read_path(f, v->val[i], k->str, &m[n].file))
+			m[n++].key = mlc_arena_strdup(f->m->arena, k->str);
+	}
+	*more = m;
+	*nmore = n;
 	mlc_path *dst[] = {x, y};
 	for (int i = 0; i < 2; i++) {
 		const yt_node *p = yt_get(v, idx_keys[i], NULL);
@@ -646,21 +660,21 @@ static void data_train(fe *f, void *ctx, const yt_node *v)
 {
 	data_ctx *c = ctx;
 	read_files(f, v, "train", c->fmt, &c->c->train_x, &c->c->train_y, &c->c->train_files,
-		   &c->c->ntrain_files);
+		   &c->c->ntrain_files, &c->c->train_more, &c->c->ntrain_more);
 }
 
 static void data_test(fe *f, void *ctx, const yt_node *v)
 {
 	data_ctx *c = ctx;
 	read_files(f, v, "test", c->fmt, &c->c->test_x, &c->c->test_y, &c->c->test_files,
-		   &c->c->ntest_files);
+		   &c->c->ntest_files, &c->c->test_more, &c->c->ntest_more);
 }
 
 static void data_validation(fe *f, void *ctx, const yt_node *v)
 {
 	data_ctx *c = ctx;
 	read_files(f, v, "validation", c->fmt, &c->c->val_x, &c->c->val_y, &c->c->val_files,
-		   &c->c->nval_files);
+		   &c->c->nval_files, &c->c->val_more, &c->c->nval_more);
 }
 
 static void data_label_columns(fe *f, void *ctx, const yt_node *v)
@@ -729,6 +743,21 @@ static void data_normalize(fe *f, void *ctx, const yt_node *v)
 	c->nnorm = mean->n;
 	c->norm_mean = m;
 	c->norm_std = s;
+}
+
+static void data_inputs(fe *f, void *ctx, const yt_node *v)
+{
+	fe_data_inputs(f, v, ((data_ctx *)ctx)->c);
+}
+
+static void data_offset(fe *f, void *ctx, const yt_node *v)
+{
+	fe_int(f, v, "offset", 0, INT64_MAX, &((data_ctx *)ctx)->c->offset);
+}
+
+static void data_max_samples(fe *f, void *ctx, const yt_node *v)
+{
+	fe_int(f, v, "max_samples", 1, INT64_MAX, &((data_ctx *)ctx)->c->max_samples);
 }
 
 static void data_batch_size(fe *f, void *ctx, const yt_node *v)
@@ -811,6 +840,9 @@ static const fe_key data_keys[] = {
 	{"format", NULL}, /* read first: train/test depend on it */
 	{"train", data_train},
 	{"test", data_test},
+	{"inputs", data_inputs},
+	{"offset", data_offset},
+	{"max_samples", data_max_samples},
 	{"label_columns", data_label_columns},
 	{"scale", data_scale},
 	{"normalize", data_normalize},
@@ -843,6 +875,7 @@ void fe_data(fe *f, const yt_node *v, mlc_loc key)
 		mlc_error_at(f->d, split_first ? val_key : split_key, "give either 'validation' (a separate data set) "
 			     "or 'validation_split' (a fraction of 'train'), not both");
 	}
+	fe_data_feeds_check(f, c.c);
 	const mlc_early_cfg *e = &c.c->early;
 	if (e->on && (e->monitor == MLC_MON_VAL_LOSS || e->monitor == MLC_MON_VAL_ACC) && c.c->validation_split == 0 &&
 	    !has_val)

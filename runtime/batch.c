@@ -19,6 +19,62 @@ mlc_status mlc_data_load(mlc_session *s, bool test, mlc_data *out, mlc_diag *d)
 	return mlc_data_load_set(s, test ? MLC_SET_TEST : MLC_SET_TRAIN, out, d);
 }
 
+/* The paths of set `which`'s file `key` (data.inputs' file:), or NULL. */
+static const char *more_path(const mlc_data_cfg *c, mlc_set which, const char *key)
+{
+	const mlc_more_file *m[] = {c->train_more, c->test_more, c->val_more};
+	const int n[] = {c->ntrain_more, c->ntest_more, c->nval_more};
+	for (int i = 0; i < n[which]; i++)
+		if (strcmp(m[which][i].key, key) == 0)
+			return m[which][i].file.path;
+	return NULL;
+}
+
+static bool reads_more(const mlc_feed *f)
+{
+	return f->cfg && f->cfg->file && strcmp(f->cfg->file, "images") != 0;
+}
+
+/* The files data.inputs reads beyond the main one: data->more[i] for feed i
+ * (empty for a feed of the main file), each with the main file's samples. */
+static mlc_status load_more(mlc_session *s, mlc_set which, mlc_data *out, mlc_diag *d)
+{
+	out->nmore = s->nfeed;
+	out->more = mlc_xmalloc(sizeof *out->more * (size_t)(s->nfeed ? s->nfeed : 1));
+	out->more_file = mlc_xmalloc(sizeof *out->more_file * (size_t)(s->nfeed ? s->nfeed : 1));
+	for (int i = 0; i < s->nfeed; i++) {
+		if (!reads_more(&s->feed[i]))
+			continue;
+		const char *path = more_path(&s->model->data, which, s->feed[i].cfg->file);
+		if (!path) { /* the frontend checked every set given has it */
+			mlc_error_at(d, s->feed[i].cfg->cols_loc, "this set gives no file '%s'", s->feed[i].cfg->file);
+			return MLC_EUSER;
+		}
+		out->more_file[i] = path;
+		mlc_status st = mlc_load_idx(path, NULL, &out->more[i], d);
+		if (st != MLC_OK)
+			return st;
+		if (out->more[i].n != out->ds.n) {
+			mlc_error_file(d, path, "has %lld samples, but %s has %lld", (long long)out->more[i].n, out->file,
+				       (long long)out->ds.n);
+			return MLC_EUSER;
+		}
+	}
+	return MLC_OK;
+}
+
+void mlc_data_free(mlc_data *data)
+{
+	mlc_dataset_free(&data->ds);
+	for (int i = 0; i < data->nmore; i++)
+		mlc_dataset_free(&data->more[i]);
+	free(data->more);
+	free(data->more_file);
+	data->more = NULL;
+	data->more_file = NULL;
+	data->nmore = 0;
+}
+
 mlc_status mlc_data_load_set(mlc_session *s, mlc_set which, mlc_data *out, mlc_diag *d)
 {
 	bool optional = which != MLC_SET_TRAIN; /* test and validation: absent is no error */
@@ -56,38 +112,86 @@ mlc_status mlc_data_load_set(mlc_session *s, mlc_set which, mlc_data *out, mlc_d
 		}
 		st = mlc_load_idx(x->path, y->path, &out->ds, d);
 	}
-	if (st != MLC_OK)
-		return st;
-	if (c->scale != 1.0 && c->scale != 0.0)
-		for (int64_t i = 0; i < out->ds.n * out->ds.dim; i++)
-			out->ds.x[i] *= (float)c->scale;
-	if ((st = mlc_data_check(s, out, d)) != MLC_OK) {
-		mlc_dataset_free(&out->ds);
-		return st;
+	if (st == MLC_OK)
+		st = load_more(s, which, out, d);
+	if (st == MLC_OK && (c->offset > 0 || c->max_samples > 0)) {
+		int64_t n = out->ds.n;
+		for (int i = -1; i < out->nmore; i++)
+			if (!mlc_dataset_window(i < 0 ? &out->ds : &out->more[i], c->offset, c->max_samples))
+				break;
+		if (c->offset >= n) {
+			mlc_error_file(d, out->file, "data: offset %lld leaves no samples: the file has %lld",
+				       (long long)c->offset, (long long)n);
+			st = MLC_EUSER;
+		}
 	}
-	/* per channel, after scale: NHWC puts the channel fastest, and the
-	 * frontend checked there is one value per channel of the input */
-	int64_t k = c->nnorm, total = out->ds.n * out->ds.dim;
-	if (k > 0 && out->ds.dim % k == 0)
-		for (int64_t i = 0; i < total; i += k)
-			for (int64_t j = 0; j < k; j++)
-				out->ds.x[i + j] = (float)((out->ds.x[i + j] - c->norm_mean[j]) / c->norm_std[j]);
+	if (st == MLC_OK)
+		st = mlc_data_check(s, out, d);
+	if (st != MLC_OK)
+		mlc_data_free(out);
+	return st;
+}
+
+/* Feed f's source in data, and its name for messages. */
+static const mlc_dataset *feed_source(const mlc_feed *f, const mlc_data *data, int i, const char **file)
+{
+	bool more = reads_more(f);
+	*file = more ? data->more_file[i] : data->file;
+	return more ? &data->more[i] : &data->ds;
+}
+
+static mlc_status check_feed(mlc_session *s, const mlc_data *data, int i, mlc_diag *d)
+{
+	const mlc_feed *f = &s->feed[i];
+	const mlc_feed_cfg *c = f->cfg;
+	char ty[96];
+	if (f->col < 0) {
+		mlc_error_at(d, f->in->loc, "input '%s' is fed by no data; give it a source under data.inputs",
+			     f->in->name);
+		return MLC_EUSER;
+	}
+	const char *file;
+	const mlc_dataset *ds = feed_source(f, data, i, &file);
+	int64_t feat = mlc_numel(f->in, 1);
+	bool csv = s->model->data.format && strcmp(s->model->data.format, "csv") == 0;
+	if (c && c->end > 0) {
+		if (c->end > ds->dim) {
+			mlc_error_at(d, c->cols_loc, "input '%s' reads columns [%lld, %lld), but %s has %lld %s",
+				     f->in->name, (long long)c->start, (long long)c->end, file, (long long)ds->dim,
+				     csv ? "feature columns" : "values per sample");
+			return MLC_EUSER;
+		}
+		if (c->end - c->start != feat) {
+			mlc_error_at(d, c->cols_loc, "input '%s' reads columns [%lld, %lld), %lld values, but it is %s "
+				     "(%lld per sample)", f->in->name, (long long)c->start, (long long)c->end,
+				     (long long)(c->end - c->start), mlc_type_str(f->in, ty, sizeof ty), (long long)feat);
+			return MLC_EUSER;
+		}
+	} else if (ds->dim != feat) {
+		if (c && c->file)
+			mlc_error_at(d, c->cols_loc, "input '%s' is %s (%lld per sample), but file '%s' (%s) has %lld "
+				     "values per sample", f->in->name, mlc_type_str(f->in, ty, sizeof ty),
+				     (long long)feat, c->file, file, (long long)ds->dim);
+		else
+			mlc_error_file(d, file, "samples have %lld features, but input '%s' is %s (%lld per sample)",
+				       (long long)ds->dim, f->in->name, mlc_type_str(f->in, ty, sizeof ty),
+				       (long long)feat);
+		return MLC_EUSER;
+	}
 	return MLC_OK;
 }
 
 mlc_status mlc_data_check(mlc_session *s, const mlc_data *data, mlc_diag *d)
 {
 	const mlc_dataset *ds = &data->ds;
-	char ty[96];
 	if (!s->x || !s->pred) {
 		mlc_error_file(d, s->path, "the model has no input or no prediction");
 		return MLC_EUSER;
 	}
-	int64_t feat = mlc_numel(s->x, 1);
-	if (ds->dim != feat) {
-		mlc_error_file(d, data->file, "samples have %lld features, but input '%s' is %s (%lld per sample)",
-			       (long long)ds->dim, s->x->name, mlc_type_str(s->x, ty, sizeof ty), (long long)feat);
-		return MLC_EUSER;
+	for (int i = 0; i < s->nfeed; i++) {
+		mlc_status st = check_feed(s, data, i, d);
+		if (st != MLC_OK)
+			return st;
 	}
 	if (ds->n == 0) {
 		mlc_error_file(d, data->file, "holds no samples");
@@ -116,11 +220,40 @@ mlc_status mlc_data_check(mlc_session *s, const mlc_data *data, mlc_diag *d)
 	return MLC_OK;
 }
 
-void mlc_batch_fill(mlc_session *s, const mlc_dataset *ds, const int64_t *idx, int64_t n)
+/* Feed f's values of n samples into its input buffer: the stored bytes or
+ * floats of its columns, times scale, then normalized per channel — the
+ * arithmetic the loaders once did on the whole set, so results are the same. */
+static void gather(const mlc_session *s, const mlc_feed *f, const mlc_dataset *ds, const int64_t *idx, int64_t n)
 {
-	float *x = s->act + s->x->offset;
-	for (int64_t r = 0; r < n; r++)
-		memcpy(x + r * ds->dim, ds->x + idx[r] * ds->dim, (size_t)ds->dim * sizeof(float));
+	const mlc_data_cfg *c = &s->model->data;
+	float *x = s->act + f->in->offset;
+	int64_t w = mlc_numel(f->in, 1), k = c->nnorm;
+	bool scale = c->scale != 1.0 && c->scale != 0.0, norm = k > 0 && w % k == 0;
+	float fs = (float)c->scale;
+	for (int64_t r = 0; r < n; r++) {
+		int64_t at = idx[r] * ds->dim + f->col;
+		float *row = x + r * w;
+		if (ds->xb)
+			for (int64_t j = 0; j < w; j++)
+				row[j] = ds->xb[at + j];
+		else
+			memcpy(row, ds->x + at, (size_t)w * sizeof(float));
+		if (scale)
+			for (int64_t j = 0; j < w; j++)
+				row[j] *= fs;
+		if (norm)
+			for (int64_t j = 0; j < w; j++)
+				row[j] = (float)((row[j] - c->norm_mean[j % k]) / c->norm_std[j % k]);
+	}
+}
+
+void mlc_batch_fill(mlc_session *s, const mlc_data *data, const int64_t *idx, int64_t n)
+{
+	const mlc_dataset *ds = &data->ds;
+	for (int i = 0; i < s->nfeed; i++) {
+		const char *file;
+		gather(s, &s->feed[i], feed_source(&s->feed[i], data, i, &file), idx, n);
+	}
 	if (!s->y)
 		return;
 	if (s->y->dtype == DT_I32) {

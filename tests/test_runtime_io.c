@@ -117,8 +117,9 @@ static void check_idx_ok(bool gz)
 	assert_int_equal(ds.dim, 4);
 	assert_int_equal(ds.ydim, 1);
 	assert_int_equal(ds.nclasses, 3);
+	assert_null(ds.x); /* kept as the file's bytes */
 	for (int i = 0; i < 12; i++)
-		assert_true(ds.x[i] == pixels[i]);
+		assert_true(ds.xb[i] == pixels[i] && mlc_dataset_x(&ds, i) == pixels[i]);
 	for (int i = 0; i < 3; i++)
 		assert_true(ds.y[i] == labels3[i]);
 	mlc_dataset_free(&ds);

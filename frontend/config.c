@@ -42,6 +42,38 @@ mlc_node *fe_labels(fe *f, mlc_dtype t, int rank, const int64_t *dim, mlc_loc lo
 	return labels;
 }
 
+/* The loss's targets when they have the output's shape: the model input
+ * `target:` names (an autoencoder reads its own input: no labels input, no
+ * copy of the data), else the labels input; NULL after an error. */
+static mlc_node *targets_of(fe *f, mlc_node *out, mlc_loc loc)
+{
+	mlc_loc at;
+	const yt_node *t = f->loss_map && f->loss_map->kind == YT_MAP ? yt_get(f->loss_map, "target", &at) : NULL;
+	if (!t)
+		return fe_labels(f, DT_F32, out->rank, out->dim, loc);
+	const char *name = fe_str(f, t, "target");
+	if (!name)
+		return NULL;
+	const char **names = mlc_arena_alloc(f->tmp, sizeof *names * (size_t)(f->ninputs + 1));
+	for (int i = 0; i < f->ninputs; i++) {
+		names[i] = f->lay[i].name ? f->lay[i].name : "";
+		if (strcmp(names[i], name) != 0 || !f->lay[i].out)
+			continue;
+		mlc_node *x = f->lay[i].out;
+		char a[96], b[96];
+		if (x->dtype == DT_F32 && mlc_same_shape(x, out))
+			return x;
+		mlc_error_at(f->d, t->loc, "the loss's target '%s' is %s, but the model output is %s: they must match",
+			     name, mlc_type_str(x, a, sizeof a), mlc_type_str(out, b, sizeof b));
+		return NULL;
+	}
+	names[f->ninputs] = NULL;
+	const char *s = fe_suggest(f, name, names);
+	mlc_error_at(f->d, t->loc, "the loss's target '%s' is not an input of the model; %s%s%s", name,
+		     s ? "did you mean '" : "its inputs are ", s ? s : fe_join(f, names), s ? "'?" : "");
+	return NULL;
+}
+
 /* A loss on the input of the output's activation `act` when there is one (the
  * numerically stable form), the activation kept as the prediction; otherwise
  * on the output itself, with `act` added as the prediction (layer `pred`). */
@@ -54,7 +86,7 @@ static mlc_node *loss_folding(fe *f, mlc_opcode op, mlc_opcode act, mlc_node *la
 		in = out->src[0];
 	else
 		*pred = fe_emit(f, mlc_arena_strdup(f->g->arena, "pred"), loc, act, NULL, 1, &out);
-	return *pred ? fe_emit(f, labels->layer, loc, op, NULL, 2, (mlc_node *[]){in, labels}) : NULL;
+	return *pred ? fe_emit(f, mlc_arena_strdup(f->g->arena, "loss"), loc, op, NULL, 2, (mlc_node *[]){in, labels}) : NULL;
 }
 
 /* Class scores against integer labels. A softmax at the output is folded into
@@ -89,11 +121,11 @@ static mlc_node *loss_targets(fe *f, const char *name, mlc_opcode op, const mlc_
 {
 	(void)name, (void)a;
 	mlc_node *out = f->output;
-	mlc_node *labels = fe_labels(f, DT_F32, out->rank, out->dim, loc);
+	mlc_node *labels = targets_of(f, out, loc);
 	if (!labels)
 		return NULL;
 	*pred = out;
-	return fe_emit(f, labels->layer, loc, op, NULL, 2, (mlc_node *[]){out, labels});
+	return fe_emit(f, mlc_arena_strdup(f->g->arena, "loss"), loc, op, NULL, 2, (mlc_node *[]){out, labels});
 }
 
 /* Logits against f32 targets of their shape; a sigmoid at the output is folded. */
@@ -102,7 +134,7 @@ static mlc_node *loss_logit_targets(fe *f, const char *name, mlc_opcode op, cons
 {
 	(void)name, (void)a;
 	mlc_node *out = f->output;
-	mlc_node *labels = fe_labels(f, DT_F32, out->rank, out->dim, loc);
+	mlc_node *labels = targets_of(f, out, loc);
 	return labels ? loss_folding(f, op, OP_SIGMOID, labels, loc, pred) : NULL;
 }
 
@@ -156,7 +188,7 @@ static bool loss_attrs(fe *f, const yt_node *v, mlc_opcode op, mlc_attrs *a)
 
 void fe_loss(fe *f, const yt_node *v, mlc_loc key)
 {
-	static const char *const keys[] = {"type", "margin", "teacher", "temperature", "alpha", NULL};
+	static const char *const keys[] = {"type", "margin", "teacher", "temperature", "alpha", "target", NULL};
 	const yt_node *type = v;
 	if (v->kind == YT_SEQ) {
 		mlc_error_at(f->d, v->loc, "expected a loss name or a mapping such as '{type: mse}', got a list");
@@ -181,6 +213,13 @@ void fe_loss(fe *f, const yt_node *v, mlc_loc key)
 				mlc_error_at(f->d, v->key[k]->loc, "'%s' applies only to 'loss: {type: distillation}'", *dk);
 				return;
 			}
+	mlc_loc tk;
+	if (v->kind == YT_MAP && yt_get(v, "target", &tk) && loss_kinds[i].build != loss_targets &&
+	    loss_kinds[i].build != loss_logit_targets) {
+		mlc_error_at(f->d, tk, "'target' applies only to the losses whose targets have the output's shape: "
+			     "mse, mae, binary_cross_entropy and binary_cross_entropy_with_logits");
+		return;
+	}
 	f->loss_map = v;
 	mlc_node *pred = NULL;
 	mlc_node *loss = loss_kinds[i].build(f, loss_names[i], loss_kinds[i].op, &a, key, &pred);
@@ -647,11 +686,13 @@ static void read_files(fe *f, const yt_node *v, const char *what, int fmt, mlc_p
 	*more = m;
 	*nmore = n;
 	mlc_path *dst[] = {x, y};
+	/* a loss whose target is an input (an autoencoder) reads no labels file */
+	bool labels = mlc_graph_find_value(f->g, "labels") || !mlc_graph_main_loss(f->g);
 	for (int i = 0; i < 2; i++) {
 		const yt_node *p = yt_get(v, idx_keys[i], NULL);
 		if (p)
 			fe_read_path(f, p, idx_keys[i], dst[i]);
-		else if (!fe_misspelled(v, idx_keys[i], idx_keys))
+		else if (!fe_misspelled(v, idx_keys[i], idx_keys) && (i == 0 || labels))
 			mlc_error_at(f->d, v->loc, "'%s' is missing '%s'", what, idx_keys[i]);
 	}
 }
@@ -683,7 +724,7 @@ static void data_label_columns(fe *f, void *ctx, const yt_node *v)
 	int64_t k;
 	if (c->fmt == FMT_IDX || c->fmt == FMT_CIFAR)
 		mlc_error_at(f->d, v->loc, "'label_columns' only applies to format: csv");
-	else if (fe_int(f, v, "label_columns", 1, 1 << 20, &k))
+	else if (fe_int(f, v, "label_columns", 0, 1 << 20, &k))
 		c->c->label_columns = (int)k;
 }
 

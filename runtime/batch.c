@@ -94,7 +94,7 @@ mlc_status mlc_data_load_set(mlc_session *s, mlc_set which, mlc_data *out, mlc_d
 	out->file = x->path;
 	mlc_status st;
 	if (c->format && strcmp(c->format, "csv") == 0) {
-		st = mlc_load_csv(x->path, c->label_columns > 0 ? c->label_columns : 1, &out->ds, d);
+		st = mlc_load_csv(x->path, c->label_columns, &out->ds, d);
 	} else if (c->format && strcmp(c->format, "cifar10") == 0) {
 		const mlc_path *fs[] = {c->train_files, c->test_files, c->val_files};
 		const int ns[] = {c->ntrain_files, c->ntest_files, c->nval_files};
@@ -106,11 +106,11 @@ mlc_status mlc_data_load_set(mlc_session *s, mlc_set which, mlc_data *out, mlc_d
 		st = mlc_load_cifar(paths, n, &out->ds, d);
 		free(paths);
 	} else {
-		if (!y->path) {
+		if (!y->path && s->y) {
 			mlc_error_at(d, x->loc, "IDX data needs both images: and labels:");
 			return MLC_EUSER;
 		}
-		st = mlc_load_idx(x->path, y->path, &out->ds, d);
+		st = mlc_load_idx(x->path, s->y ? y->path : NULL, &out->ds, d);
 	}
 	if (st == MLC_OK)
 		st = load_more(s, which, out, d);
@@ -199,6 +199,11 @@ mlc_status mlc_data_check(mlc_session *s, const mlc_data *data, mlc_diag *d)
 	}
 	if (!s->y)
 		return MLC_OK;
+	if (ds->ydim == 0) {
+		mlc_error_file(d, data->file, "has no target columns (label_columns: 0), but the loss reads labels; "
+			       "give label_columns, or the loss a 'target' input");
+		return MLC_EUSER;
+	}
 	int64_t width = mlc_numel(s->y, 1);
 	bool classes = s->y->dtype == DT_I32 || (ds->ydim == 1 && width > 1);
 	if (!classes && ds->ydim != width) {
@@ -293,11 +298,13 @@ void mlc_batch_metrics(const mlc_session *s, const mlc_dataset *ds, const int64_
 {
 	const float *p = s->act + s->pred->offset;
 	int64_t c = mlc_pred_width(s);
-	bool values = s->y && s->y->dtype == DT_F32 && ds->ydim == c;
+	/* the targets: the labels, or the input the loss reads as its target (already gathered) */
+	const float *tin = s->target ? s->act + s->target->offset : NULL;
+	bool values = tin || (s->y && s->y->dtype == DT_F32 && ds->ydim == c);
 	/* perplexity's −log p clamps p as the loss does: categorical_cross_entropy at 1e-7 */
 	m->p_floor = s->loss_term && s->loss_term->op == OP_CATEGORICAL_XENT ? (double)1e-7f : FLT_TRUE_MIN;
 	for (int64_t r = 0; r < n; r++) {
-		const float *row = p + r * c, *t = ds->y + idx[r] * ds->ydim;
+		const float *row = p + r * c, *t = tin ? tin + r * c : ds->y + idx[r] * ds->ydim;
 		if (m->nclasses) {
 			int64_t want = c == 1 ? t[0] > 0.5f : ds->ydim == c ? mlc_pred_class(t, c) : (int64_t)t[0];
 			mlc_metrics_add_class(m, row, c, want);

@@ -37,7 +37,8 @@ bool mlc_dataset_window(mlc_dataset *ds, int64_t offset, int64_t max);
  * NULL: images only, ydim 0). Errors name the file and what is wrong. */
 mlc_status mlc_load_idx(const char *images, const char *labels, mlc_dataset *out, mlc_diag *d);
 /* CSV: numeric cells separated by commas; a first row that is not numeric is
- * a header; the last `label_columns` cells of a row are its targets. Errors
+ * a header; the last `label_columns` cells of a row are its targets (0:
+ * none, for a model whose loss reads an input as its target). Errors
  * give file:line:col. */
 mlc_status mlc_load_csv(const char *path, int label_columns, mlc_dataset *out, mlc_diag *d);
 /* CIFAR-10 binary files (data_batch_1.bin, ..., raw or gzip'd): records of a

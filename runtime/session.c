@@ -71,6 +71,8 @@ static void find_io(mlc_session *s)
 	s->loss = mlc_graph_find_ret(g, "loss");
 	s->pred = mlc_graph_find_ret(g, "pred");
 	s->loss_term = mlc_graph_main_loss(g);
+	mlc_node *t = s->loss_term && s->loss_term->nsrc > 1 ? s->loss_term->src[1] : NULL;
+	s->target = t && t->op == OP_INPUT && t != s->y ? t : NULL;
 }
 
 static bool known_pass(const char *flag, const char *name, bool all_ok, mlc_diag *d)

@@ -21,6 +21,7 @@ struct mlc_session {
 	float *params, *act;
 	bool params_ready;  /* initialized or loaded */
 	mlc_node *x, *y, *loss, *pred; /* x: the first input fed from the data; y: the labels input, if any */
+	mlc_node *target;      /* the input the main loss reads as its targets (an autoencoder's), or NULL */
 	struct mlc_feed *feed; /* every data-fed input of the graph (x is feed[0].in) */
 	int nfeed;
 	mlc_node *loss_term; /* the loss term pred belongs to (mlc_graph_main_loss) */

@@ -23,6 +23,8 @@ static bool is_classification(const mlc_session *s, const mlc_dataset *ds)
 {
 	if (s->y && s->y->dtype == DT_I32)
 		return true;
+	if (!s->y) /* no labels: the loss reads an input as its target */
+		return false;
 	for (int64_t i = 0; i < ds->n * ds->ydim; i++)
 		if (ds->y[i] != 0 && ds->y[i] != 1)
 			return ds->ydim == 1 && mlc_pred_width(s) > 1;

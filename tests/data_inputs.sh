@@ -155,5 +155,83 @@ idxspec idxshort "{images: $tmp/a.idx, labels: $tmp/l.idx, second: $tmp/short.id
 refused "IDX: files of different lengths" "short.idx: error: has 39 samples, but" "has 40" -- \
 	"$mlc" run "$tmp/idxshort.yaml"
 
+# an input as its own target (autoencoders): the loss reads the input node,
+# no labels input, no copy. On a CSV whose 4 label columns repeat the 4
+# features, target: x gives exactly the loss and gradients of the labels.
+python3 - "$tmp/ae.csv" <<'PY'
+import random, sys
+random.seed(3)
+with open(sys.argv[1], "w") as f:
+    for _ in range(40):
+        v = ["%.6f" % random.random() for _ in range(4)]
+        f.write(",".join(v + v) + "\n")
+PY
+aespec() { # NAME, loss, activation, data: extra
+	cat >"$tmp/$1.yaml" <<YAML
+name: $1
+inputs:
+  x: {shape: [4]}
+layers:
+  - {dense: 3, activation: relu}
+  - {dense: 4, activation: $3}
+loss: $2
+data:
+  format: csv
+  train: $tmp/ae.csv
+  batch_size: 8
+  epochs: 2
+$4
+YAML
+}
+for loss in mse binary_cross_entropy; do
+	act=linear; [ $loss = binary_cross_entropy ] && act=sigmoid
+	aespec "lab_$loss" "$loss" $act "  label_columns: 4
+  inputs: {x: {columns: [0, 4]}}"
+	aespec "tgt_$loss" "{type: $loss, target: x}" $act "  label_columns: 4
+  inputs: {x: {columns: [0, 4]}}"
+	run "$mlc" grad "$tmp/lab_$loss.yaml" -o "$tmp/lab.safetensors"; la=$out$err
+	run "$mlc" grad "$tmp/tgt_$loss.yaml" -o "$tmp/tgt.safetensors"; lt=$out$err
+	[ $rc -eq 0 ] && [ "${la%%;*}" = "${lt%%;*}" ] && python3 "$src/tests/support/same_tensors.py" "$tmp/lab.safetensors" "$tmp/tgt.safetensors" &&
+		ok "$loss target: x = labels that copy x" || bad "$loss target: x" "$la" "$lt"
+	"$mlc" check "$tmp/tgt_$loss.yaml" --print-after=dce 2>&1 | grep -q "labels" &&
+		bad "$loss target: x still has a labels input" || ok "$loss target: x has no labels input"
+done
+# label_columns: 0 (a CSV of features only) and IDX images without labels
+aespec ae0 "{type: mse, target: x}" linear "  label_columns: 0
+  test: $tmp/ae.csv"
+cut -d, -f1-4 "$tmp/ae.csv" >"$tmp/ae4.csv" && sed -i "s|$tmp/ae.csv|$tmp/ae4.csv|" "$tmp/ae0.yaml"
+run "$mlc" run "$tmp/ae0.yaml" --save "$tmp/ae0.safetensors"
+[ $rc -eq 0 ] && grep -q "mse" <<<"$out$err" && ok "CSV autoencoder trains, reports mse" || bad "ae0: rc $rc" "$out$err"
+run "$mlc" run "$tmp/ae0.yaml" --eval --weights "$tmp/ae0.safetensors"
+[ $rc -eq 0 ] && grep -q "mse" <<<"$out$err" && ok "CSV autoencoder --eval" || bad "ae0 eval: rc $rc" "$out$err"
+aespec ae0lab mse linear "  label_columns: 0"
+sed -i "s|$tmp/ae.csv|$tmp/ae4.csv|" "$tmp/ae0lab.yaml"
+refused "label_columns: 0 with a labels loss" "has no target columns (label_columns: 0)" -- "$mlc" run "$tmp/ae0lab.yaml"
+cat >"$tmp/aeidx.yaml" <<YAML
+name: aeidx
+inputs:
+  x: {shape: [4]}
+layers: [{dense: 2, activation: relu}, {dense: 4, activation: sigmoid}]
+loss: {type: binary_cross_entropy, target: x}
+data:
+  train: {images: $tmp/a.idx}
+  scale: 0.00392156862745098
+  batch_size: 8
+  epochs: 2
+YAML
+run "$mlc" run "$tmp/aeidx.yaml"
+[ $rc -eq 0 ] && ok "IDX autoencoder without labels trains" || bad "aeidx: rc $rc" "$out$err"
+run "$mlc" grad "$tmp/aeidx.yaml" -o "$tmp/ae.safetensors"
+[ $rc -eq 0 ] && ok "IDX autoencoder grad" || bad "aeidx grad: rc $rc" "$out$err"
+aespec aebad "{type: mse, target: y}" linear ""
+refused "target: unknown input" "error: the loss's target 'y' is not an input of the model" -- "$mlc" check "$tmp/aebad.yaml"
+aespec aeshape "{type: mse, target: x}" linear ""
+sed -i 's/dense: 4, activation/dense: 5, activation/' "$tmp/aeshape.yaml"
+refused "target: wrong shape" "the loss's target 'x' is f32[N,4], but the model output is f32[N,5]" -- \
+	"$mlc" check "$tmp/aeshape.yaml"
+aespec aecls "{type: softmax_cross_entropy, target: x}" linear ""
+refused "target: with a class loss" "'target' applies only to the losses whose targets have the output's shape" -- \
+	"$mlc" check "$tmp/aecls.yaml"
+
 echo "$pass passed, $fail failed"
 [ $fail -eq 0 ]

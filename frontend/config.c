@@ -724,7 +724,12 @@ static void data_label_columns(fe *f, void *ctx, const yt_node *v)
 	int64_t k;
 	if (c->fmt == FMT_IDX || c->fmt == FMT_CIFAR)
 		mlc_error_at(f->d, v->loc, "'label_columns' only applies to format: csv");
-	else if (fe_int(f, v, "label_columns", 0, 1 << 20, &k))
+	else if (!fe_int(f, v, "label_columns", 0, 1 << 20, &k))
+		return;
+	else if (k == 0 && mlc_graph_find_value(f->g, "labels"))
+		mlc_error_at(f->d, v->loc, "label_columns: 0 leaves the rows no targets, but the loss reads labels; "
+			     "0 is for a loss whose target is an input (e.g. '{type: mse, target: x}')");
+	else
 		c->c->label_columns = (int)k;
 }
 

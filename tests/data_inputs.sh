@@ -206,7 +206,7 @@ run "$mlc" run "$tmp/ae0.yaml" --eval --weights "$tmp/ae0.safetensors"
 [ $rc -eq 0 ] && grep -q "mse" <<<"$out$err" && ok "CSV autoencoder --eval" || bad "ae0 eval: rc $rc" "$out$err"
 aespec ae0lab mse linear "  label_columns: 0"
 sed -i "s|$tmp/ae.csv|$tmp/ae4.csv|" "$tmp/ae0lab.yaml"
-refused "label_columns: 0 with a labels loss" "has no target columns (label_columns: 0)" -- "$mlc" run "$tmp/ae0lab.yaml"
+refused "label_columns: 0 with a labels loss" "ae0lab.yaml:13:18: error: label_columns: 0 leaves the rows no targets, but the loss reads labels" -- "$mlc" run "$tmp/ae0lab.yaml"
 cat >"$tmp/aeidx.yaml" <<YAML
 name: aeidx
 inputs:

@@ -238,12 +238,16 @@ static void gather(const mlc_session *s, const mlc_feed *f, const mlc_dataset *d
 	for (int64_t r = 0; r < n; r++) {
 		int64_t at = idx[r] * ds->dim + f->col;
 		float *row = x + r * w;
-		if (ds->xb)
+		const unsigned char *b = ds->xb ? ds->xb + at : NULL;
+		if (b && scale) /* one pass: a byte is exact as a float, then one rounding as before */
 			for (int64_t j = 0; j < w; j++)
-				row[j] = ds->xb[at + j];
+				row[j] = (float)b[j] * fs;
+		else if (b)
+			for (int64_t j = 0; j < w; j++)
+				row[j] = b[j];
 		else
 			memcpy(row, ds->x + at, (size_t)w * sizeof(float));
-		if (scale)
+		if (scale && !b)
 			for (int64_t j = 0; j < w; j++)
 				row[j] *= fs;
 		if (norm)

@@ -140,6 +140,23 @@ static const mlc_dataset *feed_source(const mlc_feed *f, const mlc_data *data, i
 	return more ? &data->more[i] : &data->ds;
 }
 
+/* i32 ids stored as floats (CSV): whole numbers a float holds exactly. */
+static mlc_status check_ids(const mlc_feed *f, const mlc_dataset *ds, int64_t col, const char *file, mlc_diag *d)
+{
+	int64_t w = mlc_numel(f->in, 1);
+	for (int64_t r = 0; !ds->xb && r < ds->n; r++)
+		for (int64_t j = 0; j < w; j++) {
+			float v = ds->x[r * ds->dim + col + j];
+			if (v == floorf(v) && fabsf(v) <= 16777216.0f)
+				continue;
+			mlc_error_file(d, file, "sample %lld, value %lld: %g is not a whole number from -2^24 to 2^24, "
+				       "as input '%s' (i32) needs", (long long)r + 1, (long long)(col + j + 1), (double)v,
+				       f->in->name);
+			return MLC_EUSER;
+		}
+	return MLC_OK;
+}
+
 static mlc_status check_feed(mlc_session *s, const mlc_data *data, int i, mlc_diag *d)
 {
 	const mlc_feed *f = &s->feed[i];
@@ -167,18 +184,17 @@ static mlc_status check_feed(mlc_session *s, const mlc_data *data, int i, mlc_di
 				     (long long)(c->end - c->start), mlc_type_str(f->in, ty, sizeof ty), (long long)feat);
 			return MLC_EUSER;
 		}
+	} else if (ds->dim != feat && c && c->file) {
+		mlc_error_at(d, c->cols_loc, "input '%s' is %s (%lld per sample), but file '%s' (%s) has %lld values "
+			     "per sample", f->in->name, mlc_type_str(f->in, ty, sizeof ty), (long long)feat, c->file,
+			     file, (long long)ds->dim);
+		return MLC_EUSER;
 	} else if (ds->dim != feat) {
-		if (c && c->file)
-			mlc_error_at(d, c->cols_loc, "input '%s' is %s (%lld per sample), but file '%s' (%s) has %lld "
-				     "values per sample", f->in->name, mlc_type_str(f->in, ty, sizeof ty),
-				     (long long)feat, c->file, file, (long long)ds->dim);
-		else
-			mlc_error_file(d, file, "samples have %lld features, but input '%s' is %s (%lld per sample)",
-				       (long long)ds->dim, f->in->name, mlc_type_str(f->in, ty, sizeof ty),
-				       (long long)feat);
+		mlc_error_file(d, file, "samples have %lld features, but input '%s' is %s (%lld per sample)",
+			       (long long)ds->dim, f->in->name, mlc_type_str(f->in, ty, sizeof ty), (long long)feat);
 		return MLC_EUSER;
 	}
-	return MLC_OK;
+	return f->in->dtype == DT_I32 ? check_ids(f, ds, f->col, file, d) : MLC_OK;
 }
 
 mlc_status mlc_data_check(mlc_session *s, const mlc_data *data, mlc_diag *d)
@@ -233,6 +249,13 @@ static void gather(const mlc_session *s, const mlc_feed *f, const mlc_dataset *d
 	const mlc_data_cfg *c = &s->model->data;
 	float *x = s->act + f->in->offset;
 	int64_t w = mlc_numel(f->in, 1), k = c->nnorm;
+	if (f->in->dtype == DT_I32) { /* ids, as stored: never scaled or normalized */
+		int32_t *ids = (int32_t *)x;
+		for (int64_t r = 0; r < n; r++)
+			for (int64_t j = 0, at = idx[r] * ds->dim + f->col; j < w; j++)
+				ids[r * w + j] = (int32_t)mlc_dataset_x(ds, at + j);
+		return;
+	}
 	bool scale = c->scale != 1.0 && c->scale != 0.0, norm = k > 0 && w % k == 0;
 	float fs = (float)c->scale;
 	for (int64_t r = 0; r < n; r++) {

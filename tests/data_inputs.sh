@@ -233,5 +233,29 @@ aespec aecls "{type: softmax_cross_entropy, target: x}" linear ""
 refused "target: with a class loss" "'target' applies only to the losses whose targets have the output's shape" -- \
 	"$mlc" check "$tmp/aecls.yaml"
 
+# CIFAR-10 as its own target: a 1x1 convolution reconstructs the image
+python3 - "$tmp/c.bin" <<'PY'
+import sys
+with open(sys.argv[1], "wb") as f:
+    for r in range(12):
+        f.write(bytes([r % 10]) + bytes((r * 31 + i * 7) % 256 for i in range(3072)))
+PY
+cat >"$tmp/aecifar.yaml" <<YAML
+name: aecifar
+inputs:
+  x: {shape: [32, 32, 3]}
+layers: [{conv2d: 3, kernel: 1, activation: sigmoid}]
+loss: {type: binary_cross_entropy, target: x}
+data:
+  format: cifar10
+  train: $tmp/c.bin
+  scale: 0.00392156862745098
+  batch_size: 4
+  epochs: 1
+  max_samples: 8
+YAML
+run "$mlc" run "$tmp/aecifar.yaml"
+[ $rc -eq 0 ] && grep -q "mse" <<<"$out$err" && ok "CIFAR-10 autoencoder trains" || bad "aecifar: rc $rc" "$out$err"
+
 echo "$pass passed, $fail failed"
 [ $fail -eq 0 ]

@@ -1,6 +1,8 @@
-/* batch.c — data sets against the model: loading by the spec's data: section,
- * checking features and labels fit the inputs, filling a batch into the
- * planned input buffers, and counting correct predictions. */
+/* batch.c — data sets against the model: loading by the spec's data: section
+ * (each set's main file and the other files data.inputs reads), checking each
+ * feed's values and the labels fit their inputs, gathering a batch into the
+ * planned input buffers (converting stored bytes, scaling, normalizing), and
+ * counting correct predictions. */
 #include "session.h"
 
 #include <float.h>
@@ -114,16 +116,16 @@ mlc_status mlc_data_load_set(mlc_session *s, mlc_set which, mlc_data *out, mlc_d
 	}
 	if (st == MLC_OK)
 		st = load_more(s, which, out, d);
-	if (st == MLC_OK && (c->offset > 0 || c->max_samples > 0)) {
-		int64_t n = out->ds.n;
-		for (int i = -1; i < out->nmore; i++)
-			if (!mlc_dataset_window(i < 0 ? &out->ds : &out->more[i], c->offset, c->max_samples))
-				break;
-		if (c->offset >= n) {
-			mlc_error_file(d, out->file, "data: offset %lld leaves no samples: the file has %lld",
-				       (long long)c->offset, (long long)n);
-			st = MLC_EUSER;
-		}
+	if (st == MLC_OK && c->offset >= out->ds.n) {
+		mlc_error_file(d, out->file, "data: offset %lld leaves no samples: the file has %lld",
+			       (long long)c->offset, (long long)out->ds.n);
+		st = MLC_EUSER;
+	}
+	/* every file of the set has ds.n samples (load_more): one window for all */
+	for (int i = -1; st == MLC_OK && i < out->nmore && (c->offset > 0 || c->max_samples > 0); i++) {
+		mlc_dataset *w = i < 0 ? &out->ds : &out->more[i];
+		if (w->n)
+			mlc_dataset_window(w, c->offset, c->max_samples);
 	}
 	if (st == MLC_OK)
 		st = mlc_data_check(s, out, d);

@@ -44,8 +44,8 @@ static bool read_file_key(fe *f, const yt_node *v, const mlc_data_cfg *c, mlc_fe
 			     "'{columns: [start, end]}'");
 		return false;
 	}
-	if (c->format && strcmp(c->format, "cifar10") == 0 && strcmp(s, "images") != 0) {
-		mlc_error_at(f->d, v->loc, "with format: cifar10 the only file of a set is 'images', got '%s'", s);
+	if (c->format && strcmp(c->format, "cifar10") == 0 && strcmp(s, "images") != 0 && strcmp(s, "labels") != 0) {
+		mlc_error_at(f->d, v->loc, "with format: cifar10 a set's files are 'images' and 'labels', got '%s'", s);
 		return false;
 	}
 	o->file = mlc_arena_strdup(f->m->arena, s);
@@ -150,7 +150,7 @@ void fe_data_feeds_check(fe *f, mlc_data_cfg *c)
 	};
 	for (int i = 0; i < c->nfeeds; i++) {
 		const mlc_feed_cfg *o = &c->feeds[i];
-		if (!o->file || strcmp(o->file, "images") == 0)
+		if (!o->file || strcmp(o->file, "images") == 0 || strcmp(o->file, "labels") == 0)
 			continue;
 		for (size_t s = 0; s < MLC_COUNTOF(sets); s++)
 			if (sets[s].given && !set_has(sets[s].more, sets[s].n, o->file))

@@ -32,9 +32,15 @@ static const char *more_path(const mlc_data_cfg *c, mlc_set which, const char *k
 	return NULL;
 }
 
+static bool reads_file(const mlc_feed *f, const char *key)
+{
+	return f->cfg && f->cfg->file && strcmp(f->cfg->file, key) == 0;
+}
+
+/* Reads a file of its own: not the set's images or labels. */
 static bool reads_more(const mlc_feed *f)
 {
-	return f->cfg && f->cfg->file && strcmp(f->cfg->file, "images") != 0;
+	return f->cfg && f->cfg->file && !reads_file(f, "images") && !reads_file(f, "labels");
 }
 
 /* The files data.inputs reads beyond the main one: data->more[i] for feed i
@@ -112,7 +118,14 @@ mlc_status mlc_data_load_set(mlc_session *s, mlc_set which, mlc_data *out, mlc_d
 			mlc_error_at(d, x->loc, "IDX data needs both images: and labels:");
 			return MLC_EUSER;
 		}
-		st = mlc_load_idx(x->path, s->y ? y->path : NULL, &out->ds, d);
+		bool labels = s->y != NULL;
+		for (int i = 0; i < s->nfeed; i++)
+			labels |= reads_file(&s->feed[i], "labels");
+		if (labels && !y->path) {
+			mlc_error_at(d, x->loc, "an input reads the labels, but this set gives no labels:");
+			return MLC_EUSER;
+		}
+		st = mlc_load_idx(x->path, labels ? y->path : NULL, &out->ds, d);
 	}
 	if (st == MLC_OK)
 		st = load_more(s, which, out, d);
@@ -127,6 +140,8 @@ mlc_status mlc_data_load_set(mlc_session *s, mlc_set which, mlc_data *out, mlc_d
 		if (w->n)
 			mlc_dataset_window(w, c->offset, c->max_samples);
 	}
+	/* file: labels reads them as a sample's values (one per sample) */
+	out->labels = (mlc_dataset){.n = out->ds.n, .dim = out->ds.ydim, .x = out->ds.y};
 	if (st == MLC_OK)
 		st = mlc_data_check(s, out, d);
 	if (st != MLC_OK)
@@ -139,7 +154,7 @@ static const mlc_dataset *feed_source(const mlc_feed *f, const mlc_data *data, i
 {
 	bool more = reads_more(f);
 	*file = more ? data->more_file[i] : data->file;
-	return more ? &data->more[i] : &data->ds;
+	return more ? &data->more[i] : reads_file(f, "labels") ? &data->labels : &data->ds;
 }
 
 /* i32 ids stored as floats (CSV): whole numbers a float holds exactly. */

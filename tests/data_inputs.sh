@@ -257,5 +257,39 @@ YAML
 run "$mlc" run "$tmp/aecifar.yaml"
 [ $rc -eq 0 ] && grep -q "mse" <<<"$out$err" && ok "CIFAR-10 autoencoder trains" || bad "aecifar: rc $rc" "$out$err"
 
+# file: labels feeds an input from the labels file (one value per sample)
+cat >"$tmp/labin.yaml" <<YAML
+name: labin
+inputs:
+  x: {shape: [4]}
+  lab: {shape: [1]}
+graph:
+  c: {concat, inputs: [x, lab]}
+  out: {dense: 4, activation: sigmoid, input: c}
+loss: {type: mse, target: x}
+data:
+  train: {images: $tmp/a.idx, labels: $tmp/l.idx}
+  inputs: {lab: labels}
+  scale: 0.00392156862745098
+  batch_size: 8
+YAML
+run "$mlc" grad "$tmp/labin.yaml" --wrt-inputs -o "$tmp/lab.safetensors"
+if [ $rc -eq 0 ]; then
+	python3 - "$tmp/lab.safetensors" <<'PY' && ok "labels feed an input" || bad "lab input: zero gradient"
+import json, struct, sys
+b = open(sys.argv[1], "rb").read()
+n = struct.unpack("<Q", b[:8])[0]
+h = json.loads(b[8:8 + n])
+s, e = h["lab"]["data_offsets"]
+v = struct.unpack("<%df" % ((e - s) // 4), b[8 + n + s:8 + n + e])
+assert len(v) == 8 and any(x != 0 for x in v)
+PY
+else
+	bad "labin grad: rc $rc" "$out$err"
+fi
+sed -i "s|, labels: $tmp/l.idx||" "$tmp/labin.yaml"
+refused "labels fed, but no labels file" "error: an input reads the labels, but this set gives no labels:" -- \
+	"$mlc" run "$tmp/labin.yaml"
+
 echo "$pass passed, $fail failed"
 [ $fail -eq 0 ]

@@ -258,14 +258,29 @@ mlc_status mlc_data_check(mlc_session *s, const mlc_data *data, mlc_diag *d)
 	return MLC_OK;
 }
 
-/* Feed f's values of n samples into its input buffer: the stored bytes or
- * floats of its columns, times scale, then normalized per channel — the
- * arithmetic the loaders once did on the whole set, so results are the same. */
+/* One stored value as an input reads it: times scale, then normalized for
+ * its channel — the arithmetic the loaders once did on the whole set, so
+ * results are the same to the bit. */
+static float convert(const mlc_data_cfg *c, float v, int64_t ch)
+{
+	if (c->scale != 1.0 && c->scale != 0.0)
+		v *= (float)c->scale;
+	if (ch >= 0)
+		v = (float)((v - c->norm_mean[ch]) / c->norm_std[ch]);
+	return v;
+}
+
+enum { LUT_CHANNELS = 16 }; /* bytes of up to this many channels convert by table */
+
+/* Feed f's values of n samples into its input buffer. Bytes go through a
+ * table of their 256 values per channel, built per batch (at most 4096
+ * entries), so a batch costs one load per value whatever scale and
+ * normalize ask for; floats are converted in place. */
 static void gather(const mlc_session *s, const mlc_feed *f, const mlc_dataset *ds, const int64_t *idx, int64_t n)
 {
 	const mlc_data_cfg *c = &s->model->data;
 	float *x = s->act + f->in->offset;
-	int64_t w = mlc_numel(f->in, 1), k = c->nnorm;
+	int64_t w = mlc_numel(f->in, 1), k = c->nnorm > 0 && w % c->nnorm == 0 ? c->nnorm : 0;
 	if (f->in->dtype == DT_I32) { /* ids, as stored: never scaled or normalized */
 		int32_t *ids = (int32_t *)x;
 		for (int64_t r = 0; r < n; r++)
@@ -273,26 +288,30 @@ static void gather(const mlc_session *s, const mlc_feed *f, const mlc_dataset *d
 				ids[r * w + j] = (int32_t)mlc_dataset_x(ds, at + j);
 		return;
 	}
-	bool scale = c->scale != 1.0 && c->scale != 0.0, norm = k > 0 && w % k == 0;
-	float fs = (float)c->scale;
+	int64_t nt = k ? k : 1;
+	float lut[LUT_CHANNELS][256];
+	bool table = ds->xb && nt <= LUT_CHANNELS;
+	for (int64_t ch = 0; table && ch < nt; ch++)
+		for (int v = 0; v < 256; v++)
+			lut[ch][v] = convert(c, (float)v, k ? ch : -1);
+	bool plain = (c->scale == 1.0 || c->scale == 0.0) && !k;
 	for (int64_t r = 0; r < n; r++) {
 		int64_t at = idx[r] * ds->dim + f->col;
 		float *row = x + r * w;
-		const unsigned char *b = ds->xb ? ds->xb + at : NULL;
-		if (b && scale) /* one pass: a byte is exact as a float, then one rounding as before */
+		if (table && nt == 1)
 			for (int64_t j = 0; j < w; j++)
-				row[j] = (float)b[j] * fs;
-		else if (b)
+				row[j] = lut[0][ds->xb[at + j]];
+		else if (table)
 			for (int64_t j = 0; j < w; j++)
-				row[j] = b[j];
-		else
+				row[j] = lut[j % k][ds->xb[at + j]];
+		else if (ds->xb)
+			for (int64_t j = 0; j < w; j++)
+				row[j] = convert(c, ds->xb[at + j], k ? j % k : -1);
+		else if (plain)
 			memcpy(row, ds->x + at, (size_t)w * sizeof(float));
-		if (scale && !b)
+		else
 			for (int64_t j = 0; j < w; j++)
-				row[j] *= fs;
-		if (norm)
-			for (int64_t j = 0; j < w; j++)
-				row[j] = (float)((row[j] - c->norm_mean[j % k]) / c->norm_std[j % k]);
+				row[j] = convert(c, ds->x[at + j], k ? j % k : -1);
 	}
 }
 

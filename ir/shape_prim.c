@@ -5,6 +5,7 @@
  * reference evaluator share with the rules. */
 #include "shape_util.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -52,9 +53,9 @@ bool shape_bcast(mlc_node *n, mlc_diag *d)
 	const mlc_node *x = n->src[0], *y = n->src[1];
 	const mlc_node *big = mlc_numel(y, 2) > mlc_numel(x, 2) ? y : x;
 	if (mlc_bcast_of(big, x) == MLC_BCAST_BAD || mlc_bcast_of(big, y) == MLC_BCAST_BAD)
-		FAIL("%s%s expects operands of the same shape, or one a scalar, a row [M] or a column "
-		     "[..., 1] of the other, got %s and %s",
-		     WHERE, OPNAME, mlc_type_str(x, a, sizeof a), mlc_type_str(y, b, sizeof b));
+		/* the message add always gave; docs/spec.md lists the broadcasts */
+		FAIL("%s%s expects operands of the same shape, got %s and %s", WHERE, OPNAME,
+		     mlc_type_str(x, a, sizeof a), mlc_type_str(y, b, sizeof b));
 	copy_shape(n, big);
 	return true;
 }
@@ -223,15 +224,20 @@ bool mlc_slice_check(mlc_node *n, const mlc_node *x, mlc_diag *d)
 	char a[96];
 	int64_t begin = n->attr.i[0], size = n->attr.i[1];
 	int axis = mlc_slice_axis(n, x);
+	if (x->rank < 1 || (axis == x->rank - 1 && x->dim[axis] == MLC_BATCH))
+		FAIL("%sslice expects a last dimension of fixed size, got %s", WHERE, mlc_type_str(x, a, sizeof a));
 	if (axis < 0 || axis >= x->rank)
 		FAIL("%sslice axis %lld is not a dimension of %s", WHERE, (long long)n->attr.i[2],
 		     mlc_type_str(x, a, sizeof a));
 	if (x->dim[axis] == MLC_BATCH)
 		FAIL("%sslice cannot cut the batch dimension of %s", WHERE, mlc_type_str(x, a, sizeof a));
 	int64_t c = x->dim[axis];
+	char which[32] = "the last dimension";
+	if (axis != x->rank - 1)
+		snprintf(which, sizeof which, "dimension %d", axis);
 	if (begin < 0 || size < 1 || begin > c || size > c - begin)
-		FAIL("%sslice begin=%lld size=%lld is out of range for dimension %d of %s", WHERE,
-		     (long long)begin, (long long)size, axis, mlc_type_str(x, a, sizeof a));
+		FAIL("%sslice begin=%lld size=%lld is out of range for %s of %s", WHERE, (long long)begin,
+		     (long long)size, which, mlc_type_str(x, a, sizeof a));
 	return true;
 }
 

@@ -49,6 +49,36 @@ else
 	bad "the term's nodes in the IR" "$out" "$err"
 fi
 
+# a reparameterized latent, z = mu + exp(logvar/2)·ε with ε from random_normal:
+# the same seed trains the same weights, another seed others (the data is
+# not shuffled, so only the noise differs), and --resume continues exactly
+cat >z.yaml <<'EOT'
+inputs:
+  x: {shape: [4]}
+graph:
+  mu: {dense: 3, input: x}
+  logvar: {dense: 3, input: x}
+  half: {mul: 0.5, input: logvar}
+  sd: {exp: , input: half}
+  eps: {random_normal: , input: mu}
+  e: {mul: , inputs: [sd, eps]}
+  z: {add: , inputs: [mu, e]}
+  out: {dense: 1, input: z}
+output: out
+loss: mse
+optimizer: {type: adam, lr: 0.01}
+data: {format: csv, train: train.csv, batch_size: 16, epochs: 4, seed: 1, shuffle: false}
+EOT
+run "$mlc" run z.yaml --quiet --save z1.st --checkpoint "c-{epoch}.ckpt"
+run "$mlc" run z.yaml --quiet --save z2.st
+[ "$rc" = 0 ] && cmp -s z1.st z2.st && ok "noise: a run is reproducible from its seed" || bad "noise: reproducible" "$err"
+# from the same initial weights (z2.st), so only the noise can differ
+run "$mlc" run z.yaml --quiet --weights z2.st --save z3.st
+run "$mlc" run z.yaml --quiet --weights z2.st --save z5.st --seed 2
+[ "$rc" = 0 ] && ! cmp -s z3.st z5.st && ok "noise: another seed draws other noise" || bad "noise: another seed" "$err"
+run "$mlc" run z.yaml --quiet --save z4.st --resume c-2.ckpt
+[ "$rc" = 0 ] && cmp -s z1.st z4.st && ok "noise: --resume continues exactly" || bad "noise: resume" "$err"
+
 spec() { # graph lines, loss
 	printf 'inputs:\n  x: {shape: [4]}\ngraph:\n  mu: {dense: 3, input: x}\n%s\n  out: {dense: 1, input: mu}\n' "$1"
 	printf 'output: out\nloss: %s\ndata: {format: csv, train: train.csv, batch_size: 16, epochs: 1}\n' "$2"
@@ -72,13 +102,13 @@ spec '  k: {reshape: [N, 2], input: mu}' 'mse' >e6.yaml
 refused "a reshape to another size" "error: in layer 'k': reshape: cannot view f32[N,3] as [N,2]" \
 	-- "$mlc" check e6.yaml
 spec '  k: {slice: , axis: 1, begin: 2, size: 2, input: mu}' 'mse' >e7.yaml
-refused "a slice out of range" "error: in layer 'k': slice begin=2 size=2 is out of range for dimension 1 of f32[N,3]" \
+refused "a slice out of range" "error: in layer 'k': slice begin=2 size=2 is out of range for the last dimension of f32[N,3]" \
 	-- "$mlc" check e7.yaml
 spec '  k: {slice: , axis: 0, size: 1, input: mu}' 'mse' >e8.yaml
 refused "a slice of the batch" "error: in layer 'k': slice cannot cut the batch dimension" -- "$mlc" check e8.yaml
 spec '  k: {mul: , inputs: [mu, x]}' 'mse' >e9.yaml
 refused "operands that do not broadcast" \
-	"error: in layer 'k': mul expects operands of the same shape, or one a scalar, a row [M] or a column" \
+	"error: in layer 'k': mul expects operands of the same shape, got f32[N,3] and f32[N,4]" \
 	-- "$mlc" check e9.yaml
 spec '  k: {add: 1, inputs: [mu, x]}' 'mse' >e10.yaml
 refused "a number and two inputs" "error: add reads 1 input, but this names 2" -- "$mlc" check e10.yaml

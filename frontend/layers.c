@@ -318,14 +318,31 @@ static void unknown_op(fe *f, const yt_node *k)
 		     fe_join(f, kind_names(f, true)), f->nblocks ? ", or a block" : "");
 }
 
-/* Finds the one key of a layer mapping that names an op; NULL after an error. */
+static bool is_attr_of(const fe_kind *k, const char *key)
+{
+	for (const fe_attr *a = k->attrs; a->key; a++)
+		if (strcmp(a->key, key) == 0)
+			return true;
+	return false;
+}
+
+/* Finds the one key of a layer mapping that names an op; NULL after an error.
+ * A key that is both an op and an attribute of the other op key (random_normal's
+ * `mean`) is the attribute. */
 static const yt_node *find_op_key(fe *f, const yt_node *m)
 {
 	const yt_node *op = NULL;
 	bool ok = true;
 	for (int i = 0; i < m->n; i++) {
-		if (!fe_kind_find(f, m->key[i]->str))
+		const fe_kind *k = fe_kind_find(f, m->key[i]->str);
+		if (!k)
 			continue;
+		if (op && is_attr_of(fe_kind_find(f, op->str), m->key[i]->str))
+			continue;
+		if (op && is_attr_of(k, op->str)) {
+			op = m->key[i];
+			continue;
+		}
 		if (op) {
 			mlc_error_at(f->d, m->key[i]->loc,
 				     "a layer has exactly one op, but this one has both '%s' and '%s'",

@@ -60,7 +60,7 @@ graph:
   logvar: {dense: 3, input: x}
   half: {mul: 0.5, input: logvar}
   sd: {exp: , input: half}
-  eps: {random_normal: , input: mu}
+  eps: {mean: 0, random_normal: , std: 1, input: mu}
   e: {mul: , inputs: [sd, eps]}
   z: {add: , inputs: [mu, e]}
   out: {dense: 1, input: z}

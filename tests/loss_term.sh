@@ -79,6 +79,33 @@ run "$mlc" run z.yaml --quiet --weights z2.st --save z5.st --seed 2
 run "$mlc" run z.yaml --quiet --save z4.st --resume c-2.ckpt
 [ "$rc" = 0 ] && cmp -s z1.st z4.st && ok "noise: --resume continues exactly" || bad "noise: resume" "$err"
 
+# the one-input primitives (a binary op with a number among them) in layers:
+cat >seq.yaml <<'EOT'
+inputs:
+  x: {shape: [4]}
+layers:
+  - {dense: 6, name: h}
+  - {mul: 2}
+  - {add: 1}
+  - square
+  - {clamp: , max: 4}
+  - {reshape: [N, 2, 3]}
+  - {slice: , axis: 1, size: 1}
+  - {mean: , axes: [1]}
+  - {dense: 1}
+loss: mse
+data: {format: csv, train: train.csv, batch_size: 16, epochs: 2}
+EOT
+run "$mlc" run seq.yaml --quiet
+[ "$rc" = 0 ] && ok "primitives in layers: train" || bad "primitives in layers:" "$err"
+run "$mlc" ir seq.yaml --stop-after=shapes
+if grep -q 'mul(%[0-9]*, %[0-9]*) : f32\[N,6\]' <<<"$out" && grep -q 'slice(%[0-9]*) {axis=1} : f32\[N,1,3\]' <<<"$out" &&
+	grep -q 'clamp(%[0-9]*) {max=4}' <<<"$out"; then
+	ok "their nodes"
+else
+	bad "primitives in layers: nodes" "$out"
+fi
+
 spec() { # graph lines, loss
 	printf 'inputs:\n  x: {shape: [4]}\ngraph:\n  mu: {dense: 3, input: x}\n%s\n  out: {dense: 1, input: mu}\n' "$1"
 	printf 'output: out\nloss: %s\ndata: {format: csv, train: train.csv, batch_size: 16, epochs: 1}\n' "$2"

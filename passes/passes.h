@@ -22,6 +22,18 @@ typedef struct {
 } mlc_pass_opts;
 
 mlc_status mlc_infer_shapes(mlc_graph *g, mlc_diag *d);
+/* Reverse-mode gradients of the scalar `root` with respect to wrt[0..nwrt)
+ * (parameters, inputs or intermediates): appends the backward nodes and sets
+ * grads[i] to d root / d wrt[i], NULL where root does not depend on wrt[i]
+ * (or only through a grad_zero op such as detach). Shapes must be known.
+ * Callable more than once on one graph: each call keeps its own table of
+ * partial gradients. An op without a gradient rule (grad_none) on a path from
+ * root to a wrt value is a located error naming the op and its layer. The
+ * nodes a caller does not keep are left for dce. */
+mlc_status mlc_gradients(mlc_graph *g, mlc_node *root, int nwrt, mlc_node *const *wrt, mlc_node **grads,
+			 mlc_diag *d);
+/* The autodiff pass: mlc_gradients of ret "loss" w.r.t. every trainable
+ * param (and f32 input with o->wrt_inputs), as ret "grad.<name>". */
 mlc_status mlc_autodiff(mlc_graph *g, const mlc_pass_opts *o, mlc_diag *d);
 mlc_status mlc_optimizer(mlc_graph *g, const mlc_pass_opts *o, mlc_diag *d);
 mlc_status mlc_dce(mlc_graph *g, mlc_diag *d);

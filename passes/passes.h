@@ -18,6 +18,8 @@ typedef struct {
 	bool no_fuse;          /* skip the fuse pass (A/B comparisons) */
 	const char *fuse_off;  /* comma-separated fusion rules to switch off (fuse.c) */
 	const char *print_before, *print_after; /* pass name or "all" */
+	const char *only;      /* --passes: comma-separated passes run in that order, nothing else */
+	bool resume;           /* IR text: start after the last pass the graph shows done */
 	FILE *print_to;
 } mlc_pass_opts;
 
@@ -46,6 +48,12 @@ void mlc_conv_select(mlc_graph *g);
 
 /* The pipeline, in order: shapes, autodiff, optimizer, dce, fuse, plan; verify between. */
 extern const char *const mlc_pass_names[];
+/* The position of the pass name[0..len) in the pipeline, or -1. */
+int mlc_pass_index(const char *name, size_t len);
+/* How many leading passes g shows done (docs/ir.md "Resuming the pipeline"):
+ * one past the last pass whose effect IR text keeps (types, grad.* results,
+ * update ops, fused groups, a plan), 0 for a graph without types. */
+int mlc_passes_done(const mlc_graph *g);
 mlc_status mlc_run_passes(mlc_graph *g, const mlc_pass_opts *o, const char *stop_after,
 			  mlc_diag *d);
 

@@ -60,6 +60,28 @@ run "$mlc" ir "$tmp/resnet.ir"; [ $rc -eq 0 ] && [ "$out" = "$(cat "$tmp/resnet.
 run "$mlc" run --no-fuse --epochs 1 --quiet "$ex/xor.yaml"; [ $rc -eq 0 ] && ok || bad "run --no-fuse: $err"
 run "$mlc" ir "$ex/xor.yaml"; echo "$out" >"$tmp/xor.ir"
 run "$mlc" ir "$tmp/xor.ir"; [ $rc -eq 0 ] && [ "$out" = "$(cat "$tmp/xor.ir")" ] && ok || bad "ir text does not round-trip through mlc ir: $err"
+
+# An .ir file goes through the passes it does not show done (docs/ir.md,
+# "Resuming the pipeline"); --spec gives it the training configuration.
+run "$mlc" ir --stop-after shapes "$ex/xor.yaml"; printf '%s\n' "$out" >"$tmp/fwd.ir"
+run "$mlc" ir --print-after autodiff --stop-after autodiff "$tmp/fwd.ir"
+[ $rc -eq 0 ] && [[ $out == "# IR after autodiff"*"ret grad.hidden.weight"* ]] && ok || bad "ir of a forward .ir --print-after autodiff: $rc $out $err"
+run "$mlc" ir --stop-after autodiff "$tmp/fwd.ir"; printf '%s\n' "$out" >"$tmp/ad.ir"
+run "$mlc" ir --print-after autodiff "$tmp/ad.ir"
+[ $rc -eq 2 ] && [[ $err == *"does not go through autodiff (it shows that pass done); passes left: optimizer, dce, fuse, plan"* ]] && ok || bad "dump of a pass done: $rc $err"
+run "$mlc" ir --passes=autodif "$tmp/fwd.ir"; [ $rc -eq 2 ] && [[ $err == *"did you mean 'autodiff'"* ]] && ok || bad "--passes typo: $err"
+run "$mlc" ir --passes=autodiff,dce "$tmp/fwd.ir"; [ $rc -eq 0 ] && [ "$out" = "$(cat "$tmp/ad.ir")" ] && ok || bad "--passes=autodiff,dce differs from --stop-after autodiff"
+run "$mlc" check "$tmp/ad.ir"; [ $rc -eq 0 ] && [[ $out == "Model: xor"* ]] && ok || bad "check of an .ir after autodiff: $err"
+run "$mlc" compile -o "$tmp/fwd" "$tmp/fwd.ir"; [ $rc -eq 0 ] && [ -s "$tmp/fwd.o" ] && ok || bad "compile of a forward .ir: $err"
+run "$mlc" run "$tmp/ad.ir"; [ $rc -eq 2 ] && [[ $err == *"--spec MODEL.yaml"* ]] && ok || bad "run of an .ir without --spec: $rc $err"
+run "$mlc" run --spec "$ex/xor.yaml" "$ex/xor.yaml"; [ $rc -eq 2 ] && [[ $err == *"is a spec already"* ]] && ok || bad "--spec with a spec: $err"
+run "$mlc" run --spec "$tmp/ad.ir" "$tmp/ad.ir"; [ $rc -eq 2 ] && [[ $err == *"is not a YAML spec"* ]] && ok || bad "--spec with an .ir: $err"
+run "$mlc" grad -o "$tmp/g0.safetensors" "$ex/xor.yaml"
+run "$mlc" grad --spec "$ex/xor.yaml" -o "$tmp/g1.safetensors" "$tmp/fwd.ir"
+[ $rc -eq 0 ] && cmp -s "$tmp/g0.safetensors" "$tmp/g1.safetensors" && ok || bad "grad of the forward .ir differs from the spec's: $err"
+run "$mlc" run --epochs 30 --quiet "$ex/xor.yaml"; want=$out
+run "$mlc" run --epochs 30 --quiet --spec "$ex/xor.yaml" "$tmp/ad.ir"
+[ $rc -eq 0 ] && [ -n "$want" ] && [ "$out" = "$want" ] && ok || bad "training the .ir after autodiff differs from the spec's: '$out' vs '$want' $err"
 run "$mlc" ir --print-after=shpes "$ex/xor.yaml"; [ $rc -eq 2 ] && [[ $err == *"did you mean 'shapes'"* ]] && ok || bad "bad pass name: $err"
 run "$mlc" ir --emit=asm "$ex/fashion_mlp.yaml"; [ $rc -eq 0 ] && [[ $out == *ymm* ]] && ok || bad "asm has no AVX (ymm) code"
 run "$mlc" ir --emit=llvm "$ex/xor.yaml"; [ $rc -eq 0 ] && [[ $out == *"define"*"mlc_train"* ]] && ok || bad "llvm ir lacks mlc_train"

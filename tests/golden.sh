@@ -17,7 +17,7 @@ set -uo pipefail
 shopt -s nullglob
 mlc=$1 src=$2
 cd "$src/tests"
-. "$(dirname "${BASH_SOURCE[0]}")/support/testlib.sh" # $tmp, ok, bad
+. "$src/tests/support/testlib.sh" # $tmp, ok, bad
 update=${MLC_UPDATE_GOLDEN:-}
 
 for in in golden/*.yaml frozen/*.yaml fuse/*.ir passes/*.ir; do

@@ -13,6 +13,7 @@
  * value is an error: silently dropping that gradient trains the wrong model. */
 #include "passes.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 
 /* passes/grad_rules.c: the rules the walk treats specially */
@@ -48,6 +49,8 @@ mlc_status mlc_gradients(mlc_graph *g, mlc_node *root, int nwrt, mlc_node *const
 	 * wanted[id]: it is one; grad[id]: d root / d value, summed over its users. */
 	bool *needs = mlc_xmalloc(nid * sizeof(bool)), *wanted = mlc_xmalloc(nid * sizeof(bool));
 	mlc_node **grad = mlc_xmalloc(nid * sizeof(mlc_node *));
+	/* via[id]: one wanted value it depends on, for the message */
+	const mlc_node **via = mlc_xmalloc(nid * sizeof(mlc_node *));
 	for (int i = 0; i < nwrt; i++)
 		wanted[wrt[i]->id] = true;
 	int root_at = -1;
@@ -57,10 +60,12 @@ mlc_status mlc_gradients(mlc_graph *g, mlc_node *root, int nwrt, mlc_node *const
 			root_at = i;
 		if (n->dead)
 			continue;
-		bool v = wanted[n->id];
+		if (wanted[n->id])
+			via[n->id] = n;
 		for (int k = 0; k < n->nsrc && mlc_ops[n->op].grad != grad_zero; k++)
-			v |= needs[n->src[k]->id];
-		needs[n->id] = v;
+			if (!via[n->id])
+				via[n->id] = via[n->src[k]->id];
+		needs[n->id] = via[n->id] != NULL;
 	}
 	MLC_ASSERT(root_at >= 0);
 	mlc_status st = MLC_OK;
@@ -74,9 +79,12 @@ mlc_status mlc_gradients(mlc_graph *g, mlc_node *root, int nwrt, mlc_node *const
 		if (n->dead || !dy || n->nsrc == 0)
 			continue;
 		if (mlc_ops[n->op].grad == grad_none && needs[n->id]) {
-			mlc_error_at(d, n->loc, "autodiff: op '%s'%s%s%s has no gradient rule, and the gradient of the "
-				     "root reaches it on its way to a value it is taken with respect to",
-				     mlc_ops[n->op].name, n->layer ? " (layer '" : "", layer_of(n), n->layer ? "')" : "");
+			const mlc_node *v = via[n->id];
+			char vname[32];
+			snprintf(vname, sizeof vname, "%%%d", v->id);
+			mlc_error_at(d, n->loc, "autodiff: op '%s'%s%s%s has no gradient rule, and the gradient with "
+				     "respect to '%s' must pass through it", mlc_ops[n->op].name, n->layer ? " (layer '" : "",
+				     layer_of(n), n->layer ? "')" : "", v->name ? v->name : vname);
 			st = MLC_EUSER;
 			break;
 		}
@@ -91,6 +99,7 @@ mlc_status mlc_gradients(mlc_graph *g, mlc_node *root, int nwrt, mlc_node *const
 	}
 	for (int i = 0; i < nwrt; i++)
 		grads[i] = st == MLC_OK ? grad[wrt[i]->id] : NULL;
+	free(via);
 	free(grad);
 	free(wanted);
 	free(needs);

@@ -20,6 +20,7 @@ typedef struct {
 	const char *print_before, *print_after; /* pass name or "all" */
 	const char *only;      /* --passes: comma-separated passes run in that order, nothing else */
 	bool resume;           /* IR text: start after the last pass the graph shows done */
+	const char *source;    /* the file the graph came from, for file-level errors (may be NULL) */
 	FILE *print_to;
 } mlc_pass_opts;
 

@@ -62,13 +62,14 @@ static const struct {
 	mlc_status (*run)(mlc_graph *g, const mlc_pass_opts *o, mlc_diag *d);
 	bool (*done)(const mlc_graph *g); /* its effect shows; NULL: none does (dce) */
 	bool training;                    /* needs ret "loss": skipped without one when resuming */
+	bool rerun;                       /* may run again on a graph it shows done */
 } passes[] = {
-	{"shapes", run_shapes, typed, false},
-	{"autodiff", mlc_autodiff, has_grads, true},
-	{"optimizer", mlc_optimizer, has_updates, true},
-	{"dce", run_dce, NULL, false},
-	{"fuse", mlc_fuse, has_groups, false},
-	{"plan", mlc_plan_memory, planned, false},
+	{"shapes", run_shapes, typed, false, true},
+	{"autodiff", mlc_autodiff, has_grads, true, false},
+	{"optimizer", mlc_optimizer, has_updates, true, false},
+	{"dce", run_dce, NULL, false, true},
+	{"fuse", mlc_fuse, has_groups, false, false},
+	{"plan", mlc_plan_memory, planned, false, false},
 };
 
 const char *const mlc_pass_names[] = {"shapes", "autodiff", "optimizer", "dce", "fuse", "plan", NULL};
@@ -137,7 +138,13 @@ static mlc_status run_list(mlc_graph *g, const mlc_pass_opts *o, mlc_diag *d)
 		p += len + 1;
 	}
 	for (int k = 0; k < n; k++) {
-		mlc_status st = run_one(g, o, order[k], d);
+		int i = order[k];
+		if (!passes[i].rerun && passes[i].done(g)) {
+			mlc_error_file(d, o->source, "--passes: %s cannot run on a graph that shows it done already (its "
+				       "results would be made twice)", passes[i].name);
+			return MLC_EUSER;
+		}
+		mlc_status st = run_one(g, o, i, d);
 		if (st != MLC_OK)
 			return st;
 	}
@@ -163,15 +170,41 @@ static bool dump_runs(const mlc_graph *g, const mlc_pass_opts *o, const char *fl
 		if (!skipped(g, o, i))
 			snprintf(left + strlen(left), sizeof left - strlen(left), "%s%s", left[0] ? ", " : "",
 				 passes[i].name);
-	mlc_error_file(d, NULL, "--%s %s: the IR text does not go through %s (%s); passes left: %s (--passes=%s "
+	mlc_error_file(d, o->source, "--%s %s: the IR text does not go through %s (%s); passes left: %s (--passes=%s "
 		       "runs it anyway)", flag, want, want, at < mlc_passes_done(g) ? "it shows that pass done" :
 		       "it has no 'loss' result", left[0] ? left : "none", want);
 	return false;
 }
 
+/* IR text after autodiff hands its "grad.<name>" results to the optimizer,
+ * which builds an update of <name> from each: a hand-written one that names
+ * no value, or has another type, is the text's mistake. */
+static bool grads_ok(const mlc_graph *g, const mlc_pass_opts *o, mlc_diag *d)
+{
+	bool ok = true;
+	for (int i = 0; i < g->nret; i++) {
+		const mlc_ret *r = &g->ret[i];
+		if (strncmp(r->key, "grad.", 5) != 0)
+			continue;
+		const mlc_node *v = mlc_graph_find_value(g, r->key + 5);
+		char a[96], b[96];
+		if (!v) {
+			mlc_error_file(d, o->source, "result '%s' names no value '%s' of the graph", r->key, r->key + 5);
+			ok = false;
+		} else if (v->dtype != r->val->dtype || !mlc_same_shape(v, r->val)) {
+			mlc_error_file(d, o->source, "result '%s' is %s, but '%s' is %s: a gradient has its value's type",
+				       r->key, mlc_type_str(r->val, a, sizeof a), v->name, mlc_type_str(v, b, sizeof b));
+			ok = false;
+		}
+	}
+	return ok;
+}
+
 mlc_status mlc_run_passes(mlc_graph *g, const mlc_pass_opts *o, const char *stop_after, mlc_diag *d)
 {
 	mlc_status st = mlc_verify(g, d);
+	if (st == MLC_OK && o->resume && !grads_ok(g, o, d))
+		st = MLC_EUSER;
 	if (st != MLC_OK || o->only)
 		return st != MLC_OK ? st : run_list(g, o, d);
 	if (!dump_runs(g, o, "print-after", o->print_after, d) || !dump_runs(g, o, "print-before", o->print_before, d))

@@ -47,7 +47,7 @@ static mlc_status load_ir(mlc_session *s, const char *path, mlc_diag *d)
 static mlc_status adopt_spec(mlc_session *s, const char *spec, mlc_diag *d)
 {
 	if (!ends_with(spec, ".yaml") && !ends_with(spec, ".yml")) {
-		mlc_error_file(d, NULL, "--spec '%s' is not a YAML spec (.yaml)", spec);
+		mlc_error_file(d, NULL, "--spec '%s' is not a YAML spec (.yaml or .yml)", spec);
 		return MLC_EUSER;
 	}
 	mlc_status st = mlc_frontend_load(spec, d, &s->model);
@@ -162,6 +162,7 @@ mlc_status mlc_session_open(const char *path, const mlc_options *o, mlc_diag *d,
 		.print_to = o->print_to,
 		.only = o->passes,
 		.resume = ir,
+		.source = path,
 		.threads = o->threads > 0 ? o->threads : mlc_pool_default_threads(),
 		.no_fuse = o->no_fuse,
 		.fuse_off = o->fuse_off,

@@ -203,6 +203,11 @@ static bool grads_ok(const mlc_graph *g, const mlc_pass_opts *o, mlc_diag *d)
 mlc_status mlc_run_passes(mlc_graph *g, const mlc_pass_opts *o, const char *stop_after, mlc_diag *d)
 {
 	mlc_status st = mlc_verify(g, d);
+	/* the verifier's findings are pass bugs, except in IR text a user wrote */
+	if (st != MLC_OK && o->resume) {
+		mlc_error_file(d, o->source, "the IR text does not verify (above), so no pass can take it");
+		st = MLC_EUSER;
+	}
 	if (st == MLC_OK && o->resume && !grads_ok(g, o, d))
 		st = MLC_EUSER;
 	if (st != MLC_OK || o->only)

@@ -3,6 +3,7 @@
  * at a time, and where IR text resumes (the passes its contents show done). */
 #include "passes.h"
 
+#include <stdio.h>
 #include <string.h>
 
 static mlc_status run_shapes(mlc_graph *g, const mlc_pass_opts *o, mlc_diag *d)
@@ -178,10 +179,25 @@ static bool dump_runs(const mlc_graph *g, const mlc_pass_opts *o, const char *fl
 
 /* IR text after autodiff hands its "grad.<name>" results to the optimizer,
  * which builds an update of <name> from each: a hand-written one that names
- * no value, or has another type, is the text's mistake. */
-static bool grads_ok(const mlc_graph *g, const mlc_pass_opts *o, mlc_diag *d)
+ * no value, or has another type, is the text's mistake. So is an update op
+ * that is not the result "update.<param>" the optimizer makes of it: the
+ * later passes plan and run updates through those results. */
+static bool results_ok(const mlc_graph *g, const mlc_pass_opts *o, mlc_diag *d)
 {
 	bool ok = true;
+	for (int i = 0; i < g->nnode; i++) {
+		const mlc_node *n = g->node[i];
+		if (n->dead || !mlc_op_is_update(n->op))
+			continue;
+		const char *param = n->src[0]->name ? n->src[0]->name : "?";
+		char key[160];
+		snprintf(key, sizeof key, "update.%s", param);
+		if (mlc_graph_find_ret(g, key) != n) {
+			mlc_error_file(d, o->source, "%%%d (%s) updates '%s' but is not its result '%s'", n->id,
+				       mlc_ops[n->op].name, param, key);
+			ok = false;
+		}
+	}
 	for (int i = 0; i < g->nret; i++) {
 		const mlc_ret *r = &g->ret[i];
 		if (strncmp(r->key, "grad.", 5) != 0)
@@ -208,7 +224,7 @@ mlc_status mlc_run_passes(mlc_graph *g, const mlc_pass_opts *o, const char *stop
 		mlc_error_file(d, o->source, "the IR text does not verify (above), so no pass can take it");
 		st = MLC_EUSER;
 	}
-	if (st == MLC_OK && o->resume && !grads_ok(g, o, d))
+	if (st == MLC_OK && o->resume && !results_ok(g, o, d))
 		st = MLC_EUSER;
 	if (st != MLC_OK || o->only)
 		return st != MLC_OK ? st : run_list(g, o, d);

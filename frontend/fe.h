@@ -310,6 +310,10 @@ void fe_penalties(fe *f, const yt_node *v, mlc_loc key);
 /* loss_sum.c: `loss:` as a list, Σ weight·loss (each built by fe_loss). */
 void fe_loss_list(fe *f, const yt_node *v, mlc_loc key);
 void fe_data(fe *f, const yt_node *v, mlc_loc key);
+/* data_feed.c: data.inputs into c->feeds; then, once the whole data: section
+ * is read, that every input is fed and every IDX file is read. */
+void fe_data_inputs(fe *f, const yt_node *v, mlc_data_cfg *c);
+void fe_data_feeds_check(fe *f, mlc_data_cfg *c);
 /* A file path (what: its key) relative to the spec's folder; false after an error. */
 bool fe_read_path(fe *f, const yt_node *v, const char *what, mlc_path *out);
 void fe_metrics(fe *f, const yt_node *v, mlc_loc key);

@@ -69,6 +69,26 @@ run "$mlc" grad --spec "$ex/xor.yaml" -o "$tmp/g1.safetensors" "$tmp/fwd.ir"
 run "$mlc" run --epochs 30 --quiet "$ex/xor.yaml"; want=$out
 run "$mlc" run --epochs 30 --quiet --spec "$ex/xor.yaml" "$tmp/ad.ir"
 [ $rc -eq 0 ] && [ -n "$want" ] && [ "$out" = "$want" ] && ok || bad "training the .ir after autodiff differs from the spec's: '$out' vs '$want' $err"
+# two inputs fed by the spec's data.inputs, by name: the .ir's inputs must be the spec's
+cat >"$tmp/two.yaml" <<YAML
+name: two
+inputs:
+  x: {shape: [2]}
+  z: {shape: [2]}
+graph:
+  s: {add, inputs: [x, z]}
+  out: {dense: 1, activation: sigmoid, input: s}
+loss: binary_cross_entropy
+data: {format: csv, train: $ex/data/blobs_train.csv, batch_size: 16, epochs: 1,
+       inputs: {x: {columns: [0, 2]}, z: {columns: [2, 4]}}}
+YAML
+run "$mlc" ir --stop-after shapes "$tmp/two.yaml"; printf '%s\n' "$out" >"$tmp/two.ir"
+run "$mlc" grad --wrt-inputs -o "$tmp/t0.safetensors" "$tmp/two.yaml"
+run "$mlc" grad --wrt-inputs --spec "$tmp/two.yaml" -o "$tmp/t1.safetensors" "$tmp/two.ir"
+[ $rc -eq 0 ] && cmp -s "$tmp/t0.safetensors" "$tmp/t1.safetensors" && ok || bad "grad of a two-input .ir differs from its spec's: $err"
+sed 's/%z\b/%zz/g' "$tmp/two.ir" >"$tmp/two_renamed.ir"
+run "$mlc" grad --spec "$tmp/two.yaml" -o "$tmp/t2.safetensors" "$tmp/two_renamed.ir"
+[ $rc -eq 2 ] && [[ $err == *"input 'zz' is fed by no data"* ]] && ok || bad "an .ir input the spec does not feed: $rc $err"
 run "$mlc" ir --print-after=shpes "$ex/xor.yaml"; [ $rc -eq 2 ] && [[ $err == *"did you mean 'shapes'"* ]] && ok || bad "bad pass name: $err"
 run "$mlc" ir --emit=asm "$ex/fashion_mlp.yaml"; [ $rc -eq 0 ] && [[ $out == *ymm* ]] && ok || bad "asm has no AVX (ymm) code"
 run "$mlc" ir --emit=llvm "$ex/xor.yaml"; [ $rc -eq 0 ] && [[ $out == *"define"*"mlc_train"* ]] && ok || bad "llvm ir lacks mlc_train"

@@ -35,6 +35,11 @@ static const flag f_verbose = {"verbose", F_BOOL, A(o.verbose), "print pass and 
 static const flag f_weights = {"weights", F_STR, A(o.weights), "initial weights (safetensors)"};
 static const flag f_out = {"o", F_STR, A(out), "output file"};
 static const flag f_wrt = {"wrt-inputs", F_BOOL, A(o.wrt_inputs), "also differentiate w.r.t. the inputs"};
+static const flag f_passes = {"passes", F_STR, A(o.passes),
+			      "run exactly these PASSES, comma-separated, in that order (shapes, autodiff, optimizer, dce, "
+			      "fuse, plan)"};
+static const flag f_spec = {"spec", F_STR, A(o.spec),
+			    "a MODEL.yaml whose data, optimizer, metrics and checkpoints a GRAPH.ir uses"};
 static const flag f_no_fuse = {"no-fuse", F_BOOL, A(o.no_fuse), "skip the fuse pass (every op its own kernel)"};
 static const flag f_fuse_off = {"fuse-off", F_STR, A(o.fuse_off),
 				"switch off fusion RULES (comma-separated: epilogue, elementwise, reduce, update, batchnorm)"};
@@ -218,17 +223,17 @@ static int cmd_plot(args *a, mlc_diag *d)
 }
 
 static const command commands[] = {
-	{"check", "mlc check [options] MODEL.yaml", "validate a spec and print the model summary",
-	 {&f_batch, &f_verbose}, cmd_check},
+	{"check", "mlc check [options] MODEL.yaml|GRAPH.ir", "validate a spec and print the model summary",
+	 {&f_batch, &f_verbose, &f_passes, &f_spec}, cmd_check},
 	{"ir", "mlc ir [options] MODEL.yaml|GRAPH.ir", "print the IR after the passes, or the generated code",
 	 {&(flag){"print-after", F_STR, A(o.print_after), "dump the IR after PASS (or all)"},
 	  &(flag){"print-before", F_STR, A(o.print_before), "dump the IR before PASS (or all)"},
 	  &(flag){"stop-after", F_STR, A(o.stop_after), "run the passes up to PASS only"},
 	  &(flag){"emit", F_STR, A(emit), "ir (default), llvm, llvm-opt or asm"}, &f_out, &f_wrt,
 	  &(flag){"no-update", F_BOOL, A(o.no_update), "skip the optimizer pass"}, &f_batch, &f_threads,
-	  &f_verbose, &f_no_fuse, &f_fuse_off},
+	  &f_verbose, &f_no_fuse, &f_fuse_off, &f_passes, &f_spec},
 	 cmd_ir},
-	{"run", "mlc run [options] MODEL.yaml", "train on the spec's data, or --eval, or --predict",
+	{"run", "mlc run [options] MODEL.yaml|GRAPH.ir", "train on the spec's data, or --eval, or --predict",
 	 {&(flag){"epochs", F_INT, A(o.epochs), "epochs (overrides data.epochs)"},
 	  &(flag){"lr", F_DOUBLE, A(o.lr), "learning rate (overrides optimizer.lr)"}, &f_batch, &f_seed,
 	  &f_weights, &(flag){"save", F_STR, A(save), "save the trained weights (safetensors)"},
@@ -248,14 +253,15 @@ static const command commands[] = {
 	  &(flag){"checkpoint-keep", F_INT, A(o.checkpoint_keep),
 		  "keep only the newest N checkpoint files this run wrote (a FILE with {epoch} or {step})"},
 	  &(flag){"resume", F_STR, A(o.resume), "continue training from a checkpoint FILE"},
-	  &(flag){"kfold", F_INT, A(kfold), "K-fold cross-validation on the training set: mean and std of K runs"}},
+	  &(flag){"kfold", F_INT, A(kfold), "K-fold cross-validation on the training set: mean and std of K runs"},
+	  &f_spec},
 	 cmd_run},
-	{"compile", "mlc compile [options] MODEL.yaml -o OUT", "write OUT.ll (optimized LLVM IR) and OUT.o",
-	 {&f_out, &f_batch, &f_threads, &f_verbose, &f_no_fuse, &f_fuse_off}, cmd_compile},
-	{"grad", "mlc grad [options] MODEL.yaml -o GRADS.safetensors",
+	{"compile", "mlc compile [options] MODEL.yaml|GRAPH.ir -o OUT", "write OUT.ll (optimized LLVM IR) and OUT.o",
+	 {&f_out, &f_batch, &f_threads, &f_verbose, &f_no_fuse, &f_fuse_off, &f_passes}, cmd_compile},
+	{"grad", "mlc grad [options] MODEL.yaml|GRAPH.ir -o GRADS.safetensors",
 	 "loss and gradients of the first training batch, as safetensors",
 	 {&f_weights, &f_out, &f_batch, &f_seed, &f_wrt, &f_threads, &f_no_fuse, &f_fuse_off, &f_cache_dir,
-	  &f_no_cache, &f_verbose, &f_check_numerics},
+	  &f_no_cache, &f_verbose, &f_check_numerics, &f_spec},
 	 cmd_grad},
 	{"plot", "mlc plot LOG.jsonl -o OUT.svg", "draw a training log (mlc run --log) as an SVG chart", {&f_out},
 	 cmd_plot},
@@ -282,7 +288,7 @@ static void command_help(const command *c)
 	}
 	printf("  %-22s %s\n", "--help", "this text");
 	if (strcmp(c->name, "ir") == 0)
-		printf("\npasses: shapes, autodiff, optimizer, dce, plan\n");
+		printf("\npasses: shapes, autodiff, optimizer, dce, fuse, plan\n");
 }
 
 static bool set_flag(args *a, const flag *f, const char *val, mlc_diag *d)

@@ -56,7 +56,6 @@ struct mlc_node {
 	mlc_loc loc;       /* where in the spec */
 	bool dead;         /* removed by a pass; skipped by everyone */
 	/* pass-owned scratch */
-	mlc_node *grad;    /* autodiff: accumulated gradient of this value */
 	int uses;
 	/* fusion (passes/fuse.c, docs/ir.md "Fused kernels"): the group's root,
 	 * i.e. its last member, or NULL when the node is a kernel of its own.

@@ -6,7 +6,14 @@
 
 typedef mlc_node node;
 
+/* Not differentiable: autodiff reports reaching it on a path it needs. */
 void grad_none(mlc_graph *g, node *n, node *dy, node **dx)
+{
+	(void)g, (void)n, (void)dy, (void)dx;
+}
+
+/* Deliberately zero (stop-gradient): autodiff's dependence stops here. */
+void grad_zero(mlc_graph *g, node *n, node *dy, node **dx)
 {
 	(void)g, (void)n, (void)dy, (void)dx;
 }

@@ -88,7 +88,7 @@ mlc_status mlc_data_load_set(mlc_session *s, mlc_set which, mlc_data *out, mlc_d
 	bool optional = which != MLC_SET_TRAIN; /* test and validation: absent is no error */
 	memset(out, 0, sizeof *out);
 	if (!s->model) {
-		mlc_error_file(d, s->path, "IR text has no data: section; run a .yaml spec");
+		mlc_error_file(d, s->path, "IR text has no data: section; give it a spec with --spec MODEL.yaml, or run the .yaml spec");
 		return MLC_EUSER;
 	}
 	const mlc_data_cfg *c = &s->model->data;

@@ -42,6 +42,22 @@ static mlc_status load_ir(mlc_session *s, const char *path, mlc_diag *d)
 	return st;
 }
 
+/* --spec: an IR text trains (evaluates, predicts) with a spec's data,
+ * optimizer, metrics and checkpoints; the spec's own graph is replaced. */
+static mlc_status adopt_spec(mlc_session *s, const char *spec, mlc_diag *d)
+{
+	if (!ends_with(spec, ".yaml") && !ends_with(spec, ".yml")) {
+		mlc_error_file(d, NULL, "--spec '%s' is not a YAML spec (.yaml or .yml)", spec);
+		return MLC_EUSER;
+	}
+	mlc_status st = mlc_frontend_load(spec, d, &s->model);
+	if (st != MLC_OK)
+		return st;
+	mlc_graph_free(s->model->graph);
+	s->model->graph = s->graph;
+	return MLC_OK;
+}
+
 /* The labels input, and every other input with where data.inputs feeds it
  * from: the first input by default reads all of the main file's features;
  * another without a source is marked unfed (col -1), an error when data is
@@ -136,10 +152,18 @@ mlc_status mlc_session_open(const char *path, const mlc_options *o, mlc_diag *d,
 	s->path = path;
 	s->log = o->log ? o->log : stdout;
 	mlc_status st;
-	if (ends_with(path, ".ir"))
+	bool ir = ends_with(path, ".ir");
+	if (!ir && o->spec) {
+		mlc_error_file(d, NULL, "--spec gives an IR text its training configuration; '%s' is a spec already",
+			       path);
+		st = MLC_EUSER;
+	} else if (ir) {
 		st = load_ir(s, path, d);
-	else if ((st = mlc_frontend_load(path, d, &s->model)) == MLC_OK)
+		if (st == MLC_OK && o->spec)
+			st = adopt_spec(s, o->spec, d);
+	} else if ((st = mlc_frontend_load(path, d, &s->model)) == MLC_OK) {
 		s->graph = s->model->graph;
+	}
 	if (st == MLC_OK && !ckpt_options_ok(s, d))
 		st = MLC_EUSER;
 	if (st != MLC_OK) {
@@ -152,6 +176,9 @@ mlc_status mlc_session_open(const char *path, const mlc_options *o, mlc_diag *d,
 		.print_before = o->print_before,
 		.print_after = o->print_after,
 		.print_to = o->print_to,
+		.only = o->passes,
+		.resume = ir,
+		.source = path,
 		.threads = o->threads > 0 ? o->threads : mlc_pool_default_threads(),
 		.no_fuse = o->no_fuse,
 		.fuse_off = o->fuse_off,
@@ -170,9 +197,10 @@ mlc_status mlc_session_open(const char *path, const mlc_options *o, mlc_diag *d,
 	mlc_rng_seed(&s->rng, seed);
 	s->seed = (uint32_t)(seed ^ seed >> 32);
 	double t0 = mlc_now();
-	/* IR text is taken as it stands (verified, not re-run through the passes),
-	 * so `mlc ir x.ir` round-trips and a planned .ir can be compiled. */
-	st = s->model ? mlc_run_passes(s->graph, &po, o->stop_after, d) : mlc_verify(s->graph, d);
+	/* IR text resumes after the passes it shows done (so `mlc ir x.ir` of a
+	 * planned graph round-trips, and a graph after autodiff goes on to the
+	 * optimizer, fusion and the plan). */
+	st = mlc_run_passes(s->graph, &po, o->stop_after, d);
 	if (st != MLC_OK) {
 		mlc_session_close(s);
 		return st;

@@ -55,6 +55,8 @@ const char *mlc_suggest(const char *word, const char *const *cands);
 typedef struct {
 	/* pass manager: pass names are those of `mlc ir --help`, or "all" */
 	const char *print_before, *print_after, *stop_after;
+	const char *passes;    /* comma-separated passes to run, in that order, and no others (NULL: the pipeline) */
+	const char *spec;      /* a .yaml spec whose data, optimizer, ... an .ir file trains with (NULL: none) */
 	FILE *print_to;        /* IR dumps (stdout if NULL) */
 	int wrt_inputs;        /* also differentiate with respect to the inputs */
 	int no_update;         /* no optimizer pass (gradients only) */

@@ -32,7 +32,7 @@ out=${1:?usage: corpus.sh OUT | --dict}
 mkdir -p "$out"/{spec,ir,idx,csv,cifar,safetensors}
 for f in "$src"/examples/*.yaml; do cp "$f" "$out/spec/example_${f##*/}"; done
 for f in "$src"/tests/golden/*.yaml; do cp "$f" "$out/spec/golden_${f##*/}"; done
-for f in "$src"/tests/ir/*.ir "$src"/tests/fuse/*.ir; do d=${f%/*}; cp "$f" "$out/ir/${d##*/}_${f##*/}"; done
+for f in "$src"/tests/ir/*.ir "$src"/tests/fuse/*.ir "$src"/tests/passes/*.ir; do d=${f%/*}; cp "$f" "$out/ir/${d##*/}_${f##*/}"; done
 # fuzz_csv's first byte picks the label columns (low two bits + 1)
 for f in "$src"/examples/data/*.csv; do
 	{ printf '\0'; head -c 4000 "$f"; } >"$out/csv/$(basename "$f")"

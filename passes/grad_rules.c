@@ -12,12 +12,6 @@ void grad_none(mlc_graph *g, node *n, node *dy, node **dx)
 	(void)g, (void)n, (void)dy, (void)dx;
 }
 
-/* Deliberately zero (stop-gradient): autodiff's dependence stops here. */
-void grad_zero(mlc_graph *g, node *n, node *dy, node **dx)
-{
-	(void)g, (void)n, (void)dy, (void)dx;
-}
-
 static mlc_attrs attrs_with_i(mlc_graph *g, mlc_opcode op, int64_t i0, int64_t i1)
 {
 	mlc_attrs a;

@@ -379,6 +379,34 @@ static void get_state(reader *r, mlc_ckpt *c, int64_t width)
 	get_metrics(r, c->ep_m, seen_max, width);
 }
 
+static uint64_t get_u64(reader *r, const char *key)
+{
+	const char *s = get(r, key);
+	char *end;
+	errno = 0;
+	unsigned long long v = s && *s >= '0' && *s <= '9' ? strtoull(s, &end, 10) : 0;
+	if (!s || *s < '0' || *s > '9' || *end || errno)
+		invalid(r, key);
+	return v;
+}
+
+mlc_status mlc_ckpt_read_state(char **kv, const char *path, mlc_ckpt *c, int64_t width, mlc_diag *d)
+{
+	reader r = {path, kv, d, true};
+	uint64_t seed = get_u64(&r, "seed");
+	if (r.ok && seed != c->seed) {
+		mlc_error_file(d, path, "was written by a run with seed %llu; this run has %llu (resume with the same "
+			       "settings)", (unsigned long long)seed, (unsigned long long)c->seed);
+		r.ok = false;
+	}
+	same(&r, "batch size", c->batch, get_int(&r, "batch", 1, INT64_MAX));
+	same(&r, "training samples", c->n, get_int(&r, "samples", 0, INT64_MAX));
+	same(&r, "samples left after validation_split", c->ntrain, get_int(&r, "train_samples", 0, INT64_MAX));
+	if (r.ok)
+		get_state(&r, c, width);
+	return r.ok ? MLC_OK : MLC_EUSER;
+}
+
 /* Every param and state node from its tensor; nothing missing, nothing extra. */
 static mlc_status load_arena(mlc_session *s, const char *path, mlc_tensor *t, int nt, mlc_ckpt *c, mlc_diag *d)
 {
@@ -452,15 +480,8 @@ mlc_status mlc_ckpt_read(mlc_session *s, const char *path, mlc_ckpt *c, mlc_diag
 			       "optimizer differ from those of '%s')", model ? model : "?", s->graph->name);
 		r.ok = false;
 	}
-	if (r.ok) {
-		same(&r, "seed", (int64_t)c->seed, get_int(&r, "seed", 0, INT64_MAX));
-		same(&r, "batch size", c->batch, get_int(&r, "batch", 1, INT64_MAX));
-		same(&r, "training samples", c->n, get_int(&r, "samples", 0, INT64_MAX));
-		same(&r, "samples left after validation_split", c->ntrain,
-		     get_int(&r, "train_samples", 0, INT64_MAX));
-	}
-	if (r.ok)
-		get_state(&r, c, mlc_pred_width(s));
+	if (r.ok && mlc_ckpt_read_state(kv, path, c, mlc_pred_width(s), d) != MLC_OK)
+		r.ok = false;
 	st = r.ok ? load_arena(s, path, t, nt, c, d) : MLC_EUSER;
 	free(kv);
 	mlc_tensors_free(t, nt);

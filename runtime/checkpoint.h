@@ -41,6 +41,11 @@ mlc_status mlc_ckpt_write(mlc_session *s, const char *path, const mlc_ckpt *c, m
  * written (docs/spec.md#checkpoints); errors name the file and the key. */
 mlc_status mlc_ckpt_read(mlc_session *s, const char *path, mlc_ckpt *c, mlc_diag *d);
 
+/* The part of mlc_ckpt_read that reads the metadata's run settings and
+ * state (kv: key, value, ..., NULL) into *c; `width` is the prediction's
+ * (mlc_pred_width). Separate so that tests/fuzz/fuzz_ckpt.c can drive it. */
+mlc_status mlc_ckpt_read_state(char **kv, const char *path, mlc_ckpt *c, int64_t width, mlc_diag *d);
+
 /* A resumed run's --log (docs/spec.md#checkpoints). When `path` holds this
  * run's records — {"epoch": 1, ...}, {"epoch": 2, ...}, ... in order, at
  * least up to epoch - 1, then only more epoch records, the test's and a last

@@ -74,7 +74,7 @@ mlc_status mlc_session_kfold(mlc_session *s, int k, mlc_diag *d)
 			st = MLC_ESTOPPED;
 			break;
 		}
-		mlc_fold f = {.order = order, .n = n, .i = i + 1, .k = k};
+		mlc_fold f = {.order = order, .n = n, .i = i + 1, .k = k, .log = jl};
 		f.nval = mlc_fold_order(perm, n, k, i, order);
 		/* a fresh run: the seeded generator, zero optimizer state, initializers (or --weights) */
 		s->rng = r0;

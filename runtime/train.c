@@ -438,6 +438,8 @@ mlc_status mlc_session_train(mlc_session *s, mlc_diag *d)
 			st = resume_log(s, e0, &jl, d);
 	}
 	double start = mlc_now();
+	if (s->fold) /* K-fold's log gets each fold's epoch records too, for mlc plot */
+		jl = s->fold->log;
 	for (int e = e0; e <= epochs && st == MLC_OK && !stopped; e++) {
 		bool cont = e == e0 && b0 > 0; /* resumed inside this epoch: already shuffled */
 		if (c->shuffle && !cont)
@@ -516,7 +518,10 @@ mlc_status mlc_session_train(mlc_session *s, mlc_diag *d)
 			print |= stopped && !s->opt.quiet;
 		}
 		if (jl) {
-			fprintf(jl, "{\"epoch\": %d, ", e);
+			if (s->fold)
+				fprintf(jl, "{\"fold\": %d, \"epoch\": %d, ", s->fold->i, e);
+			else
+				fprintf(jl, "{\"epoch\": %d, ", e);
 			json_stats(jl, "", &ep, &rc, epoch_which);
 			if (nval > 0) {
 				fputs(", ", jl);
@@ -594,7 +599,7 @@ mlc_status mlc_session_train(mlc_session *s, mlc_diag *d)
 		}
 		free(tidx);
 	}
-	if (jl && fclose(jl) != 0 && st == MLC_OK) {
+	if (jl && !s->fold && fclose(jl) != 0 && st == MLC_OK) {
 		mlc_error_file(d, s->opt.json_log, "cannot write: %s", strerror(errno));
 		st = MLC_EIO;
 	}

@@ -325,20 +325,20 @@ static void test_log_and_plot(void **state)
 
 	capture c;
 	cap_begin(&c);
-	assert_int_equal(mlc_plot(log, svg, c.d), MLC_OK);
+	assert_int_equal(mlc_plot(log, svg, NULL, c.d), MLC_OK);
 	assert_string_equal(cap_text(&c), "");
 	f = fopen(svg, "r");
 	assert_non_null(f);
 	size_t n = fread(line, 1, sizeof line - 1, f);
 	line[n] = 0;
 	fclose(f);
-	assert_memory_equal(line, "<svg ", 5);
-	assert_non_null(strstr(line, "<polyline"));
+	assert_non_null(strstr(line, "<svg "));
+	assert_non_null(strstr(line, "<path")); /* cairo draws curves and glyphs as paths */
 
 	f = fopen(bad, "w");
 	fputs("{\"epoch\": 1, \"loss\": 0.5}\n\n{\"epoch\": 2, \"loss\": 0.4,}\n", f);
 	fclose(f);
-	assert_int_equal(mlc_plot(bad, svg, c.d), MLC_EUSER);
+	assert_int_equal(mlc_plot(bad, svg, NULL, c.d), MLC_EUSER);
 	char want[300];
 	snprintf(want, sizeof want, "%s:3:26: error: expected a string", bad);
 	if (!strstr(cap_text(&c), want))

@@ -9,9 +9,11 @@
 
 #include <cairo-svg.h>
 #include <cairo.h>
+#include <errno.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 enum { P_LOSS, P_SCORE, P_PPL, P_ERR, P_LR, P_COUNT };
 
@@ -497,9 +499,19 @@ static int chosen(const plot_log *lg, const int *panel_of, int *which)
 	return n;
 }
 
-static cairo_status_t put(void *f, const unsigned char *data, unsigned int n)
+typedef struct {
+	FILE *f;
+	int err; /* errno of the first failed write */
+} sink;
+
+static cairo_status_t put(void *closure, const unsigned char *data, unsigned int n)
 {
-	return fwrite(data, 1, n, f) == n ? CAIRO_STATUS_SUCCESS : CAIRO_STATUS_WRITE_ERROR;
+	sink *k = closure;
+	if (fwrite(data, 1, n, k->f) == n)
+		return CAIRO_STATUS_SUCCESS;
+	if (!k->err)
+		k->err = errno ? errno : EIO;
+	return CAIRO_STATUS_WRITE_ERROR;
 }
 
 typedef enum { FMT_SVG, FMT_PNG, FMT_NONE } format;
@@ -541,7 +553,8 @@ mlc_status mlc_plot_draw(plot_log *lg, const char *log_path, const char *out_pat
 		free(panel_of);
 		return MLC_EIO;
 	}
-	cairo_surface_t *sf = fmt == FMT_SVG ? cairo_svg_surface_create_for_stream(put, a.f, w, h)
+	sink k = {a.f, 0};
+	cairo_surface_t *sf = fmt == FMT_SVG ? cairo_svg_surface_create_for_stream(put, &k, w, h)
 					     : cairo_image_surface_create(CAIRO_FORMAT_RGB24, w, h);
 	cairo_t *cr = cairo_create(sf);
 	cairo_set_source_rgb(cr, 1, 1, 1);
@@ -560,7 +573,7 @@ mlc_status mlc_plot_draw(plot_log *lg, const char *log_path, const char *out_pat
 	cairo_status_t cs = cairo_status(cr);
 	cairo_destroy(cr);
 	if (cs == CAIRO_STATUS_SUCCESS && fmt == FMT_PNG)
-		cs = cairo_surface_write_to_png_stream(sf, put, a.f);
+		cs = cairo_surface_write_to_png_stream(sf, put, &k);
 	cairo_surface_finish(sf);
 	if (cs == CAIRO_STATUS_SUCCESS)
 		cs = cairo_surface_status(sf);
@@ -568,8 +581,11 @@ mlc_status mlc_plot_draw(plot_log *lg, const char *log_path, const char *out_pat
 	free(panel_of);
 	if (cs != CAIRO_STATUS_SUCCESS) {
 		mlc_atomic_abort(&a);
-		mlc_error_file(d, out_path, "cannot draw the chart: %s", cairo_status_to_string(cs));
-		return cs == CAIRO_STATUS_WRITE_ERROR ? MLC_EIO : MLC_EUSER;
+		if (k.err)
+			mlc_error_file(d, out_path, "cannot write: %s", strerror(k.err));
+		else
+			mlc_error_file(d, out_path, "cannot draw the chart: %s", cairo_status_to_string(cs));
+		return k.err ? MLC_EIO : MLC_EINTERNAL;
 	}
 	return mlc_atomic_commit(&a, d);
 }

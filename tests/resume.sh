@@ -153,5 +153,45 @@ rc=$?
 [ $rc -eq 143 ] && grep -q "^stopped by signal 15 while replaying the shuffles of epoch" "$tmp/out" && ok ||
 	bad "SIGTERM during the replay: exit $rc: $(cat "$tmp/out")"
 
+# a signal during compilation (--no-cache) reaches what comes before any
+# train step: resumed at the end of epoch 1's batches (step 25), the
+# validation (without shuffling, so that no shuffles are replayed first);
+# K-fold, its first fold. Stopped there (exit 143); the validation's stop
+# writes a checkpoint, and resuming from it is exact
+sigterm() { # NAME ARGS...: runs mlc run ARGS, SIGTERM once it catches the signal; $rc, $tmp/out
+	local name=$1 i c
+	shift
+	"$mlc" run "$@" >"$tmp/out" 2>&1 &
+	pid=$!
+	for i in $(seq 500); do # its handler is installed before it compiles
+		c=$(awk '/^SigCgt/ {print $2}' /proc/$pid/status 2>/dev/null)
+		[ -n "$c" ] && (((0x$c >> 14) & 1)) && break
+		sleep 0.01
+	done
+	kill -TERM $pid
+	wait $pid
+	rc=$?
+	if [ $rc -eq 0 ] || { [ $rc -eq 143 ] && [ ! -s "$tmp/out" ]; }; then
+		echo "note: SIGTERM missed the compilation ($name, rc $rc)"
+		return 1
+	fi
+}
+sed 's/shuffle: true/shuffle: false/' "$tmp/cls.yaml" >"$tmp/ns.yaml"
+"$mlc" run "$tmp/ns.yaml" --save "$tmp/ns.st" >"$tmp/ns.out" 2>&1 || bad "ns: reference run"
+"$mlc" run "$tmp/ns.yaml" --quiet --checkpoint "$tmp/ns25.ckpt" --checkpoint-steps 25 --epochs 1 >/dev/null 2>&1 || bad "ns: checkpoint"
+if sigterm validation "$tmp/ns.yaml" --no-cache --resume "$tmp/ns25.ckpt" --checkpoint "$tmp/v.ckpt"; then
+	[ $rc -eq 143 ] && grep -q "^stopped by signal 15 in the evaluation of the validation split after epoch 1 (0 of 100 samples)$" "$tmp/out" &&
+		grep -q "^resume with --resume $tmp/v.ckpt$" "$tmp/out" && ok "SIGTERM in the validation" ||
+		bad "SIGTERM in the validation: exit $rc: $(cat "$tmp/out")"
+	run "$mlc" run "$tmp/ns.yaml" --resume "$tmp/v.ckpt" --save "$tmp/r.st"
+	want=$(untimed_out "$tmp/ns.out")
+	[ $rc -eq 0 ] && [ "$(untimed_out "$tmp/out")" = "$want" ] && cmp -s "$tmp/r.st" "$tmp/ns.st" && ok ||
+		bad "resumed after the validation's stop: $rc $err" "$(diff <(echo "$want") <(untimed_out "$tmp/out"))"
+fi
+if sigterm kfold "$tmp/cls.yaml" --no-cache --kfold 3; then
+	[ $rc -eq 143 ] && grep -q "^stopped by signal 15 before fold 1/3$" "$tmp/out" && ok "SIGTERM in K-fold" ||
+		bad "SIGTERM in K-fold: exit $rc: $(cat "$tmp/out")"
+fi
+
 echo "$pass passed, $fail failed"
 [ "$fail" -eq 0 ]

@@ -239,25 +239,27 @@ static void diamond(cairo_t *cr, double x, double y, double r)
 	cairo_fill(cr);
 }
 
-/* A series' colour: by fold in a per-fold K-fold chart, else by its metric's
- * place among the panel's (loss and val_loss share one). */
-static int series_colour(const plot_log *lg, const plot_series *s, const int *panel_of)
+/* Each series' colour: by fold in a per-fold K-fold chart, else by its
+ * metric's place among the panel's (loss and val_loss share one). Once per
+ * chart: quadratic in the series, which are at most MLC_PLOT_MAX_SERIES. */
+static int *series_colours(const plot_log *lg, const int *panel_of)
 {
-	if (s->fold > 0)
-		return s->fold - 1;
-	int k = 0, p = panel_of[s - lg->s];
+	int *col = mlc_xmalloc(sizeof(int) * (size_t)(lg->ns + 1)), next[P_COUNT] = {0};
 	for (int i = 0; i < lg->ns; i++) {
-		if (panel_of[i] != p || lg->s[i].fold > 0)
+		const plot_series *s = &lg->s[i];
+		int p = panel_of[i];
+		col[i] = -1;
+		if (s->fold > 0 || p < 0) {
+			col[i] = s->fold > 0 ? s->fold - 1 : 0;
 			continue;
-		if (strcmp(base_key(lg->s[i].key), base_key(s->key)) == 0)
-			return k;
-		bool first = true; /* count each base key once, at its first series */
-		for (int j = 0; j < i; j++)
-			if (panel_of[j] == p && strcmp(base_key(lg->s[j].key), base_key(lg->s[i].key)) == 0)
-				first = false;
-		k += first;
+		}
+		for (int j = 0; j < i && col[i] < 0; j++)
+			if (panel_of[j] == p && lg->s[j].fold == 0 && strcmp(base_key(lg->s[j].key), base_key(s->key)) == 0)
+				col[i] = col[j];
+		if (col[i] < 0)
+			col[i] = next[p]++;
 	}
-	return k;
+	return col;
 }
 
 typedef struct {
@@ -267,8 +269,8 @@ typedef struct {
 } legend_item;
 
 /* The legend items of a panel, at most max. */
-static int legend(const plot_log *lg, int p, const int *panel_of, const mlc_json_member *test, int ntest,
-		  legend_item *it, int max)
+static int legend(const plot_log *lg, int p, const int *panel_of, const int *col, const mlc_json_member *test,
+		  int ntest, legend_item *it, int max)
 {
 	int n = 0;
 	if (lg->nfolds > 0 && lg->ns && lg->s[0].fold > 0) { /* per fold: the colours are folds */
@@ -287,7 +289,7 @@ static int legend(const plot_log *lg, int p, const int *panel_of, const mlc_json
 	}
 	for (int i = 0; i < lg->ns && n < max - 1; i++)
 		if (panel_of[i] == p) {
-			it[n] = (legend_item){.colour = series_colour(lg, &lg->s[i], panel_of),
+			it[n] = (legend_item){.colour = col[i],
 					      .style = strncmp(lg->s[i].key, "val_", 4) == 0};
 			snprintf(it[n].text, sizeof it->text, "%s%s", lg->s[i].key, lg->s[i].sd ? " (mean ± std)" : "");
 			n++;
@@ -297,7 +299,7 @@ static int legend(const plot_log *lg, int p, const int *panel_of, const mlc_json
 			it[n] = (legend_item){.style = 2};
 			for (int i = 0; i < lg->ns; i++)
 				if (panel_of[i] == p && strcmp(base_key(lg->s[i].key), test[t].key) == 0)
-					it[n].colour = series_colour(lg, &lg->s[i], panel_of);
+					it[n].colour = col[i];
 			snprintf(it[n++].text, sizeof it->text, "test %s %.4g", test[t].key, test[t].val);
 		}
 	return n;
@@ -319,7 +321,8 @@ static bool test_in(const plot_log *lg, int p, const int *panel_of, const mlc_js
 	return false;
 }
 
-static void draw_panel(cairo_t *cr, const plot_log *lg, int p, const int *panel_of, bool logy, double px, double py)
+static void draw_panel(cairo_t *cr, const plot_log *lg, int p, const int *panel_of, const int *col, bool logy,
+		       double px, double py)
 {
 	frame f = {INFINITY, -INFINITY, INFINITY, -INFINITY, logy, 0, 0, 0, 0};
 	for (int i = 0; i < lg->ns; i++) {
@@ -357,7 +360,7 @@ static void draw_panel(cairo_t *cr, const plot_log *lg, int p, const int *panel_
 
 	/* the header: title, then the legend, wrapped */
 	legend_item it[24];
-	int nit = legend(lg, p, panel_of, lg->test, lg->ntest, it, 24);
+	int nit = legend(lg, p, panel_of, col, lg->test, lg->ntest, it, 24);
 	double lx = px + LEFT, ly = py + 40, right = px + PANEL_W - RIGHT;
 	cairo_set_source_rgb(cr, 0, 0, 0);
 	cairo_select_font_face(cr, "sans-serif", CAIRO_FONT_SLANT_NORMAL, CAIRO_FONT_WEIGHT_BOLD);
@@ -426,7 +429,7 @@ static void draw_panel(cairo_t *cr, const plot_log *lg, int p, const int *panel_
 		const plot_series *s = &lg->s[i];
 		if (panel_of[i] != p)
 			continue;
-		int c = series_colour(lg, s, panel_of);
+		int c = col[i];
 		if (s->sd) { /* the band first, under its line */
 			colour(cr, c, 0.18);
 			bool open = false;
@@ -476,7 +479,7 @@ static void draw_panel(cairo_t *cr, const plot_log *lg, int p, const int *panel_
 			continue;
 		for (int i = 0; i < lg->ns; i++)
 			if (panel_of[i] == p && strcmp(base_key(lg->s[i].key), m->key) == 0) {
-				colour(cr, series_colour(lg, &lg->s[i], panel_of), 1);
+				colour(cr, col[i], 1);
 				break;
 			}
 		diamond(cr, fx(&f, last_x), fy(&f, m->val), 6);
@@ -553,6 +556,7 @@ mlc_status mlc_plot_draw(plot_log *lg, const char *log_path, const char *out_pat
 		free(panel_of);
 		return MLC_EIO;
 	}
+	int *col = series_colours(lg, panel_of);
 	sink k = {a.f, 0};
 	cairo_surface_t *sf = fmt == FMT_SVG ? cairo_svg_surface_create_for_stream(put, &k, w, h)
 					     : cairo_image_surface_create(CAIRO_FORMAT_RGB24, w, h);
@@ -568,7 +572,7 @@ mlc_status mlc_plot_draw(plot_log *lg, const char *log_path, const char *out_pat
 	cairo_set_source_rgb(cr, 0, 0, 0);
 	text_at(cr, w / 2.0, 27, 17, 0.5, title);
 	for (int i = 0; i < np; i++)
-		draw_panel(cr, lg, which[i], panel_of, o->log_scale && panels[which[i]].log_ok, PANEL_W * (i % 2),
+		draw_panel(cr, lg, which[i], panel_of, col, o->log_scale && panels[which[i]].log_ok, PANEL_W * (i % 2),
 			   TITLE_H + PANEL_H * (i / 2));
 	cairo_status_t cs = cairo_status(cr);
 	cairo_destroy(cr);
@@ -578,6 +582,7 @@ mlc_status mlc_plot_draw(plot_log *lg, const char *log_path, const char *out_pat
 	if (cs == CAIRO_STATUS_SUCCESS)
 		cs = cairo_surface_status(sf);
 	cairo_surface_destroy(sf);
+	free(col);
 	free(panel_of);
 	if (cs != CAIRO_STATUS_SUCCESS) {
 		mlc_atomic_abort(&a);

@@ -263,7 +263,7 @@ static int *series_colours(const plot_log *lg, const int *panel_of)
 }
 
 typedef struct {
-	char text[64];
+	char text[96];
 	int colour;
 	int style; /* 0 line, 1 dashed line, 2 diamond */
 } legend_item;
@@ -291,7 +291,7 @@ static int legend(const plot_log *lg, int p, const int *panel_of, const int *col
 		if (panel_of[i] == p) {
 			it[n] = (legend_item){.colour = col[i],
 					      .style = strncmp(lg->s[i].key, "val_", 4) == 0};
-			snprintf(it[n].text, sizeof it->text, "%s%s", lg->s[i].key, lg->s[i].sd ? " (mean ± std)" : "");
+			snprintf(it[n].text, sizeof it->text, "%.47s%s", lg->s[i].key, lg->s[i].sd ? " (mean ± std)" : "");
 			n++;
 		}
 	for (int t = 0; t < ntest && n < max; t++)
@@ -300,7 +300,7 @@ static int legend(const plot_log *lg, int p, const int *panel_of, const int *col
 			for (int i = 0; i < lg->ns; i++)
 				if (panel_of[i] == p && strcmp(base_key(lg->s[i].key), test[t].key) == 0)
 					it[n].colour = col[i];
-			snprintf(it[n++].text, sizeof it->text, "test %s %.4g", test[t].key, test[t].val);
+			snprintf(it[n++].text, sizeof it->text, "test %.47s %.4g", test[t].key, test[t].val);
 		}
 	return n;
 }

@@ -23,15 +23,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	return 0;
 }
 
-/* fontconfig, which cairo's text calls, loses a few hundred bytes when it
- * first matches a font (FcValueSave, the whole stack in libfontconfig): its
- * leak, not mlc's, so LeakSanitizer skips that library only. */
-const char *__lsan_default_suppressions(void);
-const char *__lsan_default_suppressions(void)
-{
-	return "leak:libfontconfig.so\n";
-}
-
 __attribute__((destructor)) static void cleanup(void)
 {
 	fuzz_cleanup();

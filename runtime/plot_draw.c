@@ -203,6 +203,16 @@ static int log_ticks(double lo, double hi, double *out)
 	}
 	double e0 = ceil(lo), e1 = floor(hi), step = ceil((e1 - e0 + 1) / (MAX_TICKS - 2));
 	int n = 0;
+	if (e1 - e0 < 2) { /* a decade or two: 1, 2 and 5 times the powers of ten */
+		static const double m[] = {1, 2, 5};
+		for (double e = floor(lo); e <= e1 && n < MAX_TICKS; e++)
+			for (int k = 0; k < 3 && n < MAX_TICKS; k++) {
+				double v = m[k] * pow(10, e), l = log10(v);
+				if (l >= lo && l <= hi)
+					out[n++] = v;
+			}
+		return n;
+	}
 	for (int i = 0; i < MAX_TICKS && e0 + i * step <= e1; i++)
 		out[n++] = pow(10, e0 + i * step);
 	return n;

@@ -14,6 +14,7 @@
 typedef struct {
 	mlc_options o;
 	const char *file, *out, *save, *predict, *emit;
+	mlc_plot_options plot;
 	int kfold;
 	bool eval, help;
 } args;
@@ -216,10 +217,10 @@ static int cmd_grad(args *a, mlc_diag *d)
 static int cmd_plot(args *a, mlc_diag *d)
 {
 	if (!a->out) {
-		mlc_error_file(d, NULL, "plot needs -o OUT.svg");
+		mlc_error_file(d, NULL, "plot needs -o OUT.svg or -o OUT.png");
 		return 2;
 	}
-	return exit_code(mlc_plot(a->file, a->out, d));
+	return exit_code(mlc_plot(a->file, a->out, &a->plot, d));
 }
 
 static const command commands[] = {
@@ -263,7 +264,11 @@ static const command commands[] = {
 	 {&f_weights, &f_out, &f_batch, &f_seed, &f_wrt, &f_threads, &f_no_fuse, &f_fuse_off, &f_cache_dir,
 	  &f_no_cache, &f_verbose, &f_check_numerics, &f_spec},
 	 cmd_grad},
-	{"plot", "mlc plot LOG.jsonl -o OUT.svg", "draw a training log (mlc run --log) as an SVG chart", {&f_out},
+	{"plot", "mlc plot [options] LOG.jsonl -o OUT.svg|OUT.png",
+	 "draw a training log (mlc run --log, --kfold's too) as an SVG or PNG chart",
+	 {&f_out, &(flag){"title", F_STR, A(plot.title), "the chart's title (default: the log's file name)"},
+	  &(flag){"log-scale", F_BOOL, A(plot.log_scale), "loss, perplexity, mse/mae and lr on a log axis"},
+	  &(flag){"fold-mean", F_BOOL, A(plot.fold_mean), "a --kfold log: the folds' mean ± std, not one curve per fold"}},
 	 cmd_plot},
 };
 

@@ -7,10 +7,11 @@
 
 #include <errno.h>
 #include <inttypes.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
-enum { VERSION = 1 };
+enum { VERSION = 2 }; /* 2: the divergence baseline and the epoch's perplexity sum */
 static const char FORMAT[] = "mlc-checkpoint";
 static const char BEST[] = "mlc.best";
 
@@ -109,11 +110,12 @@ mlc_status mlc_ckpt_write(mlc_session *s, const char *path, const mlc_ckpt *c, m
 	PUTF(&m, "early_best_epoch", "%d", c->early.best_epoch);
 	PUTF(&m, "early_wait", "%d", c->early.wait);
 	PUTF(&m, "stopped", "%d", c->stopped);
+	PUTF(&m, "first_loss", "%a", c->first_loss);
 	PUTF(&m, "epoch_loss", "%a", c->ep_loss);
 	PUTF(&m, "epoch_seen", "%" PRId64, c->ep_seen);
 	const mlc_metrics *em = c->ep_m;
-	PUTF(&m, "metrics", "%" PRId64 " %d %" PRId64 " %" PRId64 " %" PRId64 " %" PRId64 " %a %a", em->nclasses,
-	     em->topk, em->seen, em->correct, em->top_correct, em->nvalues, em->se, em->ae);
+	PUTF(&m, "metrics", "%" PRId64 " %d %" PRId64 " %" PRId64 " %" PRId64 " %" PRId64 " %a %a %a", em->nclasses,
+	     em->topk, em->seen, em->correct, em->top_correct, em->nvalues, em->se, em->ae, em->nll);
 	if (em->nclasses > 0)
 		put(&m, "confusion", counts_text(m.a, em->confusion, em->nclasses * em->nclasses));
 	mlc_status st = mlc_safetensors_write(path, t, nt, m.kv, d);
@@ -209,19 +211,35 @@ static void invalid(reader *r, const char *key)
 	r->ok = false;
 }
 
+/* A value this run cannot have written: the key, the value and what it can be. */
+static void out_of_range(reader *r, const char *key, const char *range)
+{
+	if (r->ok)
+		mlc_error_file(r->d, r->path, "checkpoint metadata '%s' is %s, which this run cannot have written "
+			       "(%s)", key, get(r, key), range);
+	r->ok = false;
+}
+
 static int64_t get_int(reader *r, const char *key, int64_t lo, int64_t hi)
 {
 	const char *s = get(r, key);
 	char *end;
 	errno = 0;
 	long long v = s ? strtoll(s, &end, 10) : 0;
-	if (!s || errno || end == s || *end || v < lo || v > hi) {
+	if (!s || end == s || *end || (errno && errno != ERANGE)) {
 		invalid(r, key);
+		return lo;
+	}
+	if (errno == ERANGE || v < lo || v > hi) {
+		char range[96];
+		snprintf(range, sizeof range, "%lld to %lld", (long long)lo, (long long)hi);
+		out_of_range(r, key, range);
 		return lo;
 	}
 	return v;
 }
 
+/* A C99 hex float (or any strtod number); NaN never: no state holds one. */
 static double get_num(reader *r, const char *key)
 {
 	const char *s = get(r, key);
@@ -231,7 +249,19 @@ static double get_num(reader *r, const char *key)
 		invalid(r, key);
 		return 0;
 	}
+	if (isnan(v)) {
+		out_of_range(r, key, "a number");
+		return 0;
+	}
 	return v;
+}
+
+static double get_finite(reader *r, const char *key)
+{
+	double v = get_num(r, key);
+	if (!isfinite(v))
+		out_of_range(r, key, "a finite number");
+	return isfinite(v) ? v : 0;
 }
 
 static void get_rng(reader *r, const char *key, mlc_rng *out)
@@ -244,31 +274,42 @@ static void get_rng(reader *r, const char *key, mlc_rng *out)
 		invalid(r, key);
 }
 
-/* The running metrics of the epoch in progress, into this run's accumulator. */
-static void get_metrics(reader *r, mlc_metrics *m)
+/* The running metrics of the epoch in progress (`seen` samples so far),
+ * into this run's accumulator; counts beyond `seen` are refused. */
+static void get_metrics(reader *r, mlc_metrics *m, int64_t seen_max, int64_t width)
 {
 	const char *s = get(r, "metrics");
 	long long nc = 0, seen, correct, top, nvalues;
 	int topk = 0, len = 0;
-	double se, ae;
-	if (!s || sscanf(s, "%lld %d %lld %lld %lld %lld %la %la%n", &nc, &topk, &seen, &correct, &top, &nvalues,
-			 &se, &ae, &len) != 8 || s[len] || nc != m->nclasses || topk != m->topk) {
+	double se, ae, nll;
+	if (!s || sscanf(s, "%lld %d %lld %lld %lld %lld %la %la %la%n", &nc, &topk, &seen, &correct, &top, &nvalues,
+			 &se, &ae, &nll, &len) != 9 || s[len] || nc != m->nclasses || topk != m->topk) {
 		invalid(r, "metrics");
 		return;
 	}
+	if (seen < 0 || seen > seen_max || correct < 0 || correct > seen || top < 0 || top > seen || nvalues < 0 ||
+	    nvalues > seen_max * width || !(se >= 0 && se < HUGE_VAL) || !(ae >= 0 && ae < HUGE_VAL) ||
+	    !isfinite(nll)) {
+		out_of_range(r, "metrics", "counts from 0 to the epoch's samples, finite sums");
+		return;
+	}
 	m->seen = seen, m->correct = correct, m->top_correct = top, m->nvalues = nvalues, m->se = se, m->ae = ae;
+	m->nll = nll;
 	if (m->nclasses == 0)
 		return;
 	const char *p = get(r, "confusion");
+	int64_t sum = 0;
 	for (int64_t i = 0; p && i < m->nclasses * m->nclasses; i++) {
 		char *end;
 		errno = 0;
 		m->confusion[i] = strtoll(p, &end, 10);
 		bool last = i + 1 == m->nclasses * m->nclasses;
-		if (errno || end == p || *end != (last ? '\0' : ',')) {
+		if (errno || end == p || *end != (last ? '\0' : ',') || m->confusion[i] < 0 ||
+		    m->confusion[i] > seen - sum) {
 			p = NULL;
 			break;
 		}
+		sum += m->confusion[i];
 		p = end + !last;
 	}
 	if (!p)
@@ -283,6 +324,87 @@ static void same(reader *r, const char *what, int64_t mine, int64_t theirs)
 			       "same settings)", what, (long long)theirs, (long long)mine);
 		r->ok = false;
 	}
+}
+
+/* The loop's position and decisions, each within what this run can have
+ * written: a hand-edited or corrupted value is an error naming its key, never
+ * a hang (an epoch of 2e9 to replay), an overflow or a run that trains on
+ * garbage (a NaN learning rate). The bounds follow from the loop in train.c:
+ * step counts the batches before (epoch, pos), an epoch-end decision's
+ * counters count ended epochs, the running sums count the epoch's samples. */
+static void get_state(reader *r, mlc_ckpt *c, int64_t width)
+{
+	char range[160];
+	int64_t nb = (c->ntrain + c->batch - 1) / c->batch;
+	c->epoch = (int)get_int(r, "epoch", 1, (int64_t)c->epochs + 1);
+	if (!r->ok && get(r, "epoch")) { /* say how to go on: a longer run */
+		mlc_note_at(r->d, (mlc_loc){r->path, 0, 0}, "this run trains %d epochs; --epochs sets more", c->epochs);
+		return;
+	}
+	c->pos = get_int(r, "pos", 0, c->epoch > c->epochs ? 0 : c->ntrain);
+	if (r->ok && c->pos % c->batch && c->pos != c->ntrain) {
+		snprintf(range, sizeof range, "a multiple of the batch size %lld, or %lld", (long long)c->batch,
+			 (long long)c->ntrain);
+		out_of_range(r, "pos", range);
+	}
+	int64_t steps = (int64_t)(c->epoch - 1) * nb + (c->pos + c->batch - 1) / c->batch;
+	int64_t step = get_int(r, "step", 0, UINT32_MAX);
+	if (r->ok && step != steps) {
+		snprintf(range, sizeof range, "%lld: the batches before epoch %d, sample %lld", (long long)steps, c->epoch,
+			 (long long)c->pos);
+		out_of_range(r, "step", range);
+	}
+	c->step = (uint32_t)step;
+	get_rng(r, "rng0", &c->rng0);
+	get_rng(r, "rng", &c->rng);
+	c->cur_lr = get_finite(r, "lr");
+	if (r->ok && (c->lr_varies ? !(c->cur_lr >= 0 && c->cur_lr <= c->base_lr) : c->cur_lr != c->base_lr)) {
+		snprintf(range, sizeof range, c->lr_varies ? "0 to this run's learning rate %g" : "this run's learning "
+			 "rate %g: resume with the same lr", c->base_lr);
+		out_of_range(r, "lr", range);
+	}
+	int ended = c->epoch - 1; /* epochs whose end decisions were taken */
+	c->plateau.best = get_num(r, "plateau_best");
+	c->plateau.bad = (int)get_int(r, "plateau_bad", 0, ended);
+	const mlc_early_cfg *es = c->early_cfg;
+	c->early.best_epoch = (int)get_int(r, "early_best_epoch", 0, es ? ended : 0);
+	c->early.best = c->early.best_epoch ? get_finite(r, "early_best") : NAN;
+	c->early.wait = (int)get_int(r, "early_wait", 0, c->early.best_epoch ? ended - c->early.best_epoch : 0);
+	c->stopped = get_int(r, "stopped", 0, es && c->pos == 0 ? 1 : 0) != 0;
+	c->first_loss = c->step ? get_finite(r, "first_loss") : 0;
+	c->ep_loss = get_finite(r, "epoch_loss");
+	/* mid-epoch the sums are of the epoch's pos samples; at an epoch's end of the whole (unused) */
+	int64_t seen_max = c->pos ? c->pos : c->ntrain;
+	c->ep_seen = get_int(r, "epoch_seen", c->pos, seen_max);
+	get_metrics(r, c->ep_m, seen_max, width);
+}
+
+static uint64_t get_u64(reader *r, const char *key)
+{
+	const char *s = get(r, key);
+	char *end;
+	errno = 0;
+	unsigned long long v = s && *s >= '0' && *s <= '9' ? strtoull(s, &end, 10) : 0;
+	if (!s || *s < '0' || *s > '9' || *end || errno)
+		invalid(r, key);
+	return v;
+}
+
+mlc_status mlc_ckpt_read_state(char **kv, const char *path, mlc_ckpt *c, int64_t width, mlc_diag *d)
+{
+	reader r = {path, kv, d, true};
+	uint64_t seed = get_u64(&r, "seed");
+	if (r.ok && seed != c->seed) {
+		mlc_error_file(d, path, "was written by a run with seed %llu; this run has %llu (resume with the same "
+			       "settings)", (unsigned long long)seed, (unsigned long long)c->seed);
+		r.ok = false;
+	}
+	same(&r, "batch size", c->batch, get_int(&r, "batch", 1, INT64_MAX));
+	same(&r, "training samples", c->n, get_int(&r, "samples", 0, INT64_MAX));
+	same(&r, "samples left after validation_split", c->ntrain, get_int(&r, "train_samples", 0, INT64_MAX));
+	if (r.ok)
+		get_state(&r, c, width);
+	return r.ok ? MLC_OK : MLC_EUSER;
 }
 
 /* Every param and state node from its tensor; nothing missing, nothing extra. */
@@ -358,30 +480,8 @@ mlc_status mlc_ckpt_read(mlc_session *s, const char *path, mlc_ckpt *c, mlc_diag
 			       "optimizer differ from those of '%s')", model ? model : "?", s->graph->name);
 		r.ok = false;
 	}
-	if (r.ok) {
-		same(&r, "seed", (int64_t)c->seed, get_int(&r, "seed", 0, INT64_MAX));
-		same(&r, "batch size", c->batch, get_int(&r, "batch", 1, INT64_MAX));
-		same(&r, "training samples", c->n, get_int(&r, "samples", 0, INT64_MAX));
-		same(&r, "samples left after validation_split", c->ntrain,
-		     get_int(&r, "train_samples", 0, INT64_MAX));
-	}
-	if (r.ok) {
-		c->epoch = (int)get_int(&r, "epoch", 1, INT32_MAX);
-		c->pos = get_int(&r, "pos", 0, c->ntrain);
-		c->step = (uint32_t)get_int(&r, "step", 0, UINT32_MAX);
-		get_rng(&r, "rng0", &c->rng0);
-		get_rng(&r, "rng", &c->rng);
-		c->cur_lr = get_num(&r, "lr");
-		c->plateau.best = get_num(&r, "plateau_best");
-		c->plateau.bad = (int)get_int(&r, "plateau_bad", 0, INT32_MAX);
-		c->early.best = get_num(&r, "early_best");
-		c->early.best_epoch = (int)get_int(&r, "early_best_epoch", 0, INT32_MAX);
-		c->early.wait = (int)get_int(&r, "early_wait", 0, INT32_MAX);
-		c->stopped = get_int(&r, "stopped", 0, 1) != 0;
-		c->ep_loss = get_num(&r, "epoch_loss");
-		c->ep_seen = get_int(&r, "epoch_seen", 0, c->ntrain);
-		get_metrics(&r, c->ep_m);
-	}
+	if (r.ok && mlc_ckpt_read_state(kv, path, c, mlc_pred_width(s), d) != MLC_OK)
+		r.ok = false;
 	st = r.ok ? load_arena(s, path, t, nt, c, d) : MLC_EUSER;
 	free(kv);
 	mlc_tensors_free(t, nt);

@@ -69,7 +69,12 @@ mlc_status mlc_session_kfold(mlc_session *s, int k, mlc_diag *d)
 	const char *mname = NULL, *mkey = NULL; /* the headline metric, and its JSON key's */
 	size_t param_bytes = (size_t)s->graph->param_size * sizeof(float);
 	for (int i = 0; i < k && st == MLC_OK; i++) {
-		mlc_fold f = {.order = order, .n = n, .i = i + 1, .k = k};
+		if (s->opt.stop && *s->opt.stop) { /* the first signal ends the whole cross-validation */
+			fprintf(s->log, "stopped by signal %d before fold %d/%d\n", *s->opt.stop, i + 1, k);
+			st = MLC_ESTOPPED;
+			break;
+		}
+		mlc_fold f = {.order = order, .n = n, .i = i + 1, .k = k, .log = jl};
 		f.nval = mlc_fold_order(perm, n, k, i, order);
 		/* a fresh run: the seeded generator, zero optimizer state, initializers (or --weights) */
 		s->rng = r0;

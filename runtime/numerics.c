@@ -305,3 +305,29 @@ mlc_status mlc_train_step_check(mlc_session *s, mlc_diverge *dv, int epoch, doub
 		       s->opt.check_numerics ? "" : ", or --check-numerics to find the op");
 	return MLC_EUSER;
 }
+
+mlc_status mlc_params_check(mlc_session *s, int epoch, double lr, mlc_diag *d)
+{
+	const mlc_graph *g = s->graph;
+	int64_t i = first_nonfinite(s->params, g->param_size);
+	if (i < 0)
+		return MLC_OK;
+	const mlc_node *v = NULL;
+	for (int k = 0; k < g->nnode && !v; k++) {
+		const mlc_node *p = g->node[k];
+		if (!p->dead && (p->op == OP_PARAM || p->op == OP_STATE) && i >= p->offset &&
+		    i < p->offset + mlc_numel(p, 1))
+			v = p;
+	}
+	char what[256] = "the parameter arena", type[96] = "", at[96] = "";
+	if (v) {
+		describe(g, v, what, sizeof what);
+		mlc_type_str(v, type, sizeof type);
+		index_str(v, i - v->offset, 1, at, sizeof at);
+	}
+	mlc_error_file(d, s->path, "training diverged in epoch %d: %s (%s%s) holds %s although the loss is finite (a "
+		       "loss that clamps, as binary cross-entropy's, hides it); try a smaller learning rate (now %g), "
+		       "gradient clipping%s", epoch, what, type, at, kind_of(s->params[i]), lr,
+		       s->opt.check_numerics ? "" : ", or --check-numerics to find the op");
+	return MLC_EUSER;
+}

@@ -38,6 +38,11 @@ typedef struct {
 typedef struct mlc_session mlc_session;
 mlc_status mlc_train_step_check(mlc_session *s, mlc_diverge *dv, int epoch, double lr, int64_t n,
 				mlc_diag *d);
+/* At each epoch's end and before a checkpoint: the parameter arena (weights
+ * and optimizer state) scanned once for a non-finite value, which a loss that
+ * clamps (binary cross-entropy's) does not show; an error naming the tensor,
+ * as the divergence rule's, then MLC_EUSER. `lr` is the rate for the hint. */
+mlc_status mlc_params_check(mlc_session *s, int epoch, double lr, mlc_diag *d);
 /* After any entry call of a session compiled with check_numerics: reports
  * the recorded fault, if any, as an error at the op's spec location (`when`
  * says which step, e.g. "in the gradient batch"); MLC_EUSER then. */

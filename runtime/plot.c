@@ -1,9 +1,8 @@
-/* plot.c — `mlc plot`: a JSON-lines training log read back (a small strict
- * JSON reader that keeps the numeric members of each line) and drawn as a
- * hand-written SVG chart: loss and val_loss in one panel, acc and val_acc in
- * a second, against the epoch. */
-#include "metrics.h"
-#include "runtime.h"
+/* plot.c — `mlc plot`'s input: a JSON-lines training log read back in one
+ * pass (a small strict JSON reader that keeps the numeric members of each
+ * line, and of an object member one level down, as the test record's) into
+ * one series per (key, fold). runtime/plot_draw.c draws them. */
+#include "plot.h"
 
 #include <errno.h>
 #include <math.h>
@@ -188,6 +187,56 @@ static bool value(jreader *r, int depth, double *num, bool *is_num)
 	return number(r, num);
 }
 
+/* An object member's value at r->p == '{': its numeric members appended to
+ * out[n..max) as "parent.key" (cut to the key size); the new count, or -1. */
+static int nested(jreader *r, const char *parent, mlc_json_member *out, int n, int max)
+{
+	r->p++;
+	skip_ws(r);
+	if (r->p < r->end && *r->p == '}') {
+		r->p++;
+		return n;
+	}
+	for (;;) {
+		char key[sizeof out->key];
+		double v;
+		bool is_num;
+		skip_ws(r);
+		if (!string(r, key, sizeof key))
+			return -1;
+		skip_ws(r);
+		if (r->p >= r->end || *r->p != ':')
+			return fail(r, "expected ':' after a key"), -1;
+		r->p++;
+		if (!value(r, 2, &v, &is_num))
+			return -1;
+		if (is_num && n < max) {
+			/* cut to the key size, as top-level keys are */
+			size_t pl = strnlen(parent, sizeof out->key - 1), kl = strnlen(key, sizeof out->key - 1);
+			size_t room = sizeof out->key - 1;
+			char *k = out[n].key;
+			memcpy(k, parent, pl < room ? pl : room);
+			size_t at = pl < room ? pl : room;
+			if (at < room)
+				k[at++] = '.';
+			memcpy(k + at, key, kl < room - at ? kl : room - at);
+			at += kl < room - at ? kl : room - at;
+			k[at] = 0;
+			out[n++].val = v;
+		}
+		skip_ws(r);
+		if (r->p < r->end && *r->p == ',') {
+			r->p++;
+			continue;
+		}
+		if (r->p < r->end && *r->p == '}') {
+			r->p++;
+			return n;
+		}
+		return fail(r, "expected ',' or '}'"), -1;
+	}
+}
+
 int mlc_json_parse_line(const char *line, size_t len, mlc_json_member *out, int max, const char **err, int *col)
 {
 	jreader r = {line, line, line + len, NULL};
@@ -215,8 +264,14 @@ int mlc_json_parse_line(const char *line, size_t len, mlc_json_member *out, int 
 				goto bad;
 			}
 			r.p++;
-			if (!value(&r, 1, &v, &is_num))
+			skip_ws(&r);
+			if (r.p < r.end && *r.p == '{') { /* {"test": {"loss": ...}}: its members as "test.loss" */
+				if ((n = nested(&r, key, out, n, max)) < 0)
+					goto bad;
+				is_num = false;
+			} else if (!value(&r, 1, &v, &is_num)) {
 				goto bad;
+			}
 			if (is_num && n < max) {
 				memcpy(out[n].key, key, sizeof key);
 				out[n++].val = v;
@@ -248,258 +303,163 @@ bad:
 
 /* ---- the log ---- */
 
-enum { S_LOSS, S_VAL_LOSS, S_ACC, S_VAL_ACC, S_COUNT };
-static const char *const series_key[S_COUNT] = {"loss", "val_loss", "acc", "val_acc"};
+enum { MAX_MEMBERS = 128 };
 
-typedef struct {
-	int n, cap;
-	double *epoch;
-	double *y[S_COUNT]; /* NaN where a line lacks the key */
-} curves;
-
-static void curves_add(curves *c, const mlc_json_member *m, int nm, double epoch)
+static plot_series *series_for(plot_log *lg, const char *key, int fold, int *guess, mlc_loc loc, mlc_diag *d)
 {
-	if (c->n == c->cap) {
-		c->cap = c->cap ? 2 * c->cap : 64;
-		c->epoch = realloc(c->epoch, sizeof(double) * (size_t)c->cap);
-		for (int s = 0; s < S_COUNT; s++)
-			c->y[s] = realloc(c->y[s], sizeof(double) * (size_t)c->cap);
-		MLC_ASSERT(c->epoch && c->y[S_COUNT - 1]);
-	}
-	c->epoch[c->n] = epoch;
-	for (int s = 0; s < S_COUNT; s++) {
-		c->y[s][c->n] = NAN;
-		for (int i = 0; i < nm; i++)
-			if (strcmp(m[i].key, series_key[s]) == 0)
-				c->y[s][c->n] = m[i].val;
-	}
-	c->n++;
-}
-
-static void curves_free(curves *c)
-{
-	free(c->epoch);
-	for (int s = 0; s < S_COUNT; s++)
-		free(c->y[s]);
-}
-
-static char *read_all(const char *path, size_t *len, mlc_diag *d)
-{
-	FILE *f = fopen(path, "rb");
-	if (!f) {
-		mlc_error_file(d, path, "cannot read: %s", strerror(errno));
-		return NULL;
-	}
-	size_t cap = 1 << 16, n = 0;
-	char *buf = mlc_xmalloc(cap);
-	size_t got;
-	while ((got = fread(buf + n, 1, cap - n - 1, f)) > 0) {
-		n += got;
-		if (cap - n - 1 == 0) {
-			buf = realloc(buf, cap *= 2);
-			MLC_ASSERT(buf);
+	/* the members of a line come in the order of the previous line's: try the next series first */
+	for (int k = 0; k < lg->ns; k++) {
+		int i = (*guess + k) % lg->ns;
+		if (lg->s[i].fold == fold && strcmp(lg->s[i].key, key) == 0) {
+			*guess = i + 1;
+			return &lg->s[i];
 		}
 	}
-	bool err = ferror(f);
-	fclose(f);
-	if (err) {
-		mlc_error_file(d, path, "cannot read: %s", strerror(errno));
-		free(buf);
+	if (lg->ns == MLC_PLOT_MAX_SERIES) {
+		mlc_error_at(d, loc, "more than %d curves (a metric of a fold) to plot", MLC_PLOT_MAX_SERIES);
 		return NULL;
 	}
-	buf[n] = 0;
-	*len = n;
-	return buf;
+	if (lg->ns == lg->cap) {
+		lg->cap = lg->cap ? 2 * lg->cap : 16;
+		lg->s = realloc(lg->s, sizeof *lg->s * (size_t)lg->cap);
+		MLC_ASSERT(lg->s);
+	}
+	plot_series *s = &lg->s[lg->ns++];
+	*s = (plot_series){.fold = fold};
+	snprintf(s->key, sizeof s->key, "%s", key);
+	*guess = lg->ns;
+	return s;
 }
 
-static mlc_status read_log(const char *path, curves *c, mlc_diag *d)
+static void series_add(plot_series *s, double x, double y)
 {
+	if (s->n == s->cap) {
+		s->cap = s->cap ? 2 * s->cap : 64;
+		s->x = realloc(s->x, sizeof(double) * (size_t)s->cap);
+		s->y = realloc(s->y, sizeof(double) * (size_t)s->cap);
+		MLC_ASSERT(s->x && s->y);
+	}
+	s->x[s->n] = x;
+	s->y[s->n++] = y;
+}
+
+void mlc_plot_log_free(plot_log *lg)
+{
+	for (int i = 0; i < lg->ns; i++) {
+		free(lg->s[i].x);
+		free(lg->s[i].y);
+		free(lg->s[i].sd);
+	}
+	free(lg->s);
+	memset(lg, 0, sizeof *lg);
+}
+
+static int member_at(const mlc_json_member *m, int n, const char *key)
+{
+	for (int i = 0; i < n; i++)
+		if (strcmp(m[i].key, key) == 0)
+			return i;
+	return -1;
+}
+
+/* One non-blank line's members: an epoch record (of a fold, with "fold"),
+ * the test record, or a K-fold summary (skipped). */
+static mlc_status log_line(plot_log *lg, const mlc_json_member *m, int nm, mlc_loc loc, int *guess, mlc_diag *d)
+{
+	int ep = member_at(m, nm, "epoch"), fo = member_at(m, nm, "fold");
+	if (ep < 0) {
+		bool test = false;
+		for (int i = 0; i < nm && lg->ntest < MAX_MEMBERS; i++)
+			if (strncmp(m[i].key, "test.", 5) == 0 && isfinite(m[i].val)) {
+				lg->test[lg->ntest] = m[i];
+				memmove(lg->test[lg->ntest].key, m[i].key + 5, sizeof m[i].key - 5);
+				lg->ntest++, test = true;
+			}
+		if (test || fo >= 0 || member_at(m, nm, "kfold") >= 0)
+			return MLC_OK;
+		mlc_error_at(d, loc, "expected an \"epoch\" (or \"test\") member: is this an 'mlc run --log' file?");
+		return MLC_EUSER;
+	}
+	double x = m[ep].val;
+	if (!isfinite(x)) {
+		mlc_error_at(d, loc, "\"epoch\" is not a finite number");
+		return MLC_EUSER;
+	}
+	int fold = 0;
+	if (fo >= 0) {
+		double f = m[fo].val;
+		if (!(f >= 1 && f <= MLC_PLOT_MAX_SERIES) || f != floor(f)) {
+			mlc_error_at(d, loc, "\"fold\" is not a fold number (1 to %d)", MLC_PLOT_MAX_SERIES);
+			return MLC_EUSER;
+		}
+		fold = (int)f;
+		lg->nfolds = fold > lg->nfolds ? fold : lg->nfolds;
+	}
+	for (int i = 0; i < nm; i++) {
+		if (i == ep || i == fo || !isfinite(m[i].val) || mlc_plot_panel_of(m[i].key) < 0)
+			continue; /* null (a NaN metric) leaves a gap; time_s is not drawn */
+		plot_series *s = series_for(lg, m[i].key, fold, guess, loc, d);
+		if (!s)
+			return MLC_EUSER;
+		series_add(s, x, m[i].val);
+	}
+	lg->nepochs++;
+	return MLC_OK;
+}
+
+mlc_status mlc_plot_log_read(const char *path, plot_log *lg, mlc_diag *d)
+{
+	memset(lg, 0, sizeof *lg);
 	size_t len;
-	char *text = read_all(path, &len, d);
-	if (!text)
+	char *text = mlc_read_file_max(path, MLC_PLOT_MAX_LOG_BYTES, &len);
+	if (!text && errno == EFBIG) {
+		mlc_error_file(d, path, "is larger than %d MiB, the limit of a log to plot", MLC_PLOT_MAX_LOG_BYTES >> 20);
+		return MLC_EUSER;
+	}
+	if (!text) {
+		mlc_error_file(d, path, "cannot read: %s", strerror(errno));
 		return MLC_EIO;
+	}
 	mlc_diag_add_source(d, path, text, len);
 	mlc_status st = MLC_OK;
-	int line = 0;
+	int line = 0, guess = 0;
+	mlc_json_member *m = mlc_xmalloc(sizeof *m * MAX_MEMBERS);
+	/* one pass: each line is looked at once, and only up to its end */
 	for (const char *p = text, *end = text + len; p < end && st == MLC_OK; line++) {
 		const char *nl = memchr(p, '\n', (size_t)(end - p));
 		const char *eol = nl ? nl : end;
-		size_t n = (size_t)(eol - p);
-		bool blank = strspn(p, " \t\r") >= n;
-		mlc_json_member m[64];
-		const char *err = NULL;
-		int col = 0, nm = blank ? 0 : mlc_json_parse_line(p, n, m, 64, &err, &col);
-		mlc_loc loc = {path, line + 1, col};
-		if (nm < 0) {
-			mlc_error_at(d, loc, "%s", err);
-			st = MLC_EUSER;
-		} else if (!blank) {
-			int ep = -1;
-			for (int i = 0; i < nm; i++)
-				if (strcmp(m[i].key, "epoch") == 0)
-					ep = i;
-			bool test = strstr(p, "\"test\"") && strstr(p, "\"test\"") < eol;
-			loc.col = 1;
-			if (ep >= 0 && !isfinite(m[ep].val)) {
-				mlc_error_at(d, loc, "\"epoch\" is not a finite number");
+		size_t n = (size_t)(eol - p), ws = 0;
+		while (ws < n && (p[ws] == ' ' || p[ws] == '\t' || p[ws] == '\r'))
+			ws++;
+		if (ws < n) {
+			const char *err = NULL;
+			int col = 0, nm = mlc_json_parse_line(p, n, m, MAX_MEMBERS, &err, &col);
+			mlc_loc loc = {path, line + 1, nm < 0 ? col : 1};
+			if (nm < 0) {
+				mlc_error_at(d, loc, "%s", err);
 				st = MLC_EUSER;
-			} else if (ep >= 0) {
-				curves_add(c, m, nm, m[ep].val);
-			} else if (!test) {
-				mlc_error_at(d, loc, "expected an \"epoch\" (or \"test\") member: is this an 'mlc run --log' file?");
-				st = MLC_EUSER;
+			} else {
+				st = log_line(lg, m, nm, loc, &guess, d);
 			}
 		}
 		p = eol + 1;
 	}
+	free(m);
 	free(text);
-	if (st == MLC_OK && c->n == 0) {
+	if (st == MLC_OK && lg->nepochs == 0) {
 		mlc_error_file(d, path, "no epoch lines to plot");
 		st = MLC_EUSER;
 	}
 	return st;
 }
 
-/* ---- SVG ---- */
-
-enum { PANEL_W = 440, PANEL_H = 320, LEFT = 64, RIGHT = 16, TOP = 40, BOTTOM = 44 };
-
-static const char *const colour[S_COUNT] = {"#1f77b4", "#ff7f0e", "#1f77b4", "#ff7f0e"};
-
-/* A "nice" tick step (1, 2 or 5 times a power of ten) for about n ticks over span. */
-static double tick_step(double span, int n)
+mlc_status mlc_plot(const char *log_path, const char *out_path, const mlc_plot_options *o, mlc_diag *d)
 {
-	double raw = span / n, p = pow(10, floor(log10(raw))), f = raw / p;
-	return (f < 1.5 ? 1 : f < 3.5 ? 2 : f < 7.5 ? 5 : 10) * p;
-}
-
-typedef struct {
-	double x0, x1, y0, y1; /* data ranges */
-	int px, py;            /* the panel's top-left corner */
-} frame;
-
-static double sx(const frame *f, double x)
-{
-	return f->px + LEFT + (x - f->x0) / (f->x1 - f->x0) * (PANEL_W - LEFT - RIGHT);
-}
-
-static double sy(const frame *f, double y)
-{
-	return f->py + PANEL_H - BOTTOM - (y - f->y0) / (f->y1 - f->y0) * (PANEL_H - TOP - BOTTOM);
-}
-
-/* %g without a trailing exponent mess for ticks like 0.30000000000000004 */
-static void tick_label(char *buf, size_t n, double v, double step)
-{
-	if (fabs(v) < step * 1e-9)
-		v = 0;
-	snprintf(buf, n, "%.6g", v);
-}
-
-static void panel(FILE *f, const curves *c, int first, const char *title, int px, int py)
-{
-	frame fr = {c->epoch[0], c->epoch[0], INFINITY, -INFINITY, px, py};
-	for (int i = 0; i < c->n; i++) {
-		fr.x0 = fmin(fr.x0, c->epoch[i]);
-		fr.x1 = fmax(fr.x1, c->epoch[i]);
-		for (int s = first; s < first + 2; s++)
-			if (isfinite(c->y[s][i])) {
-				fr.y0 = fmin(fr.y0, c->y[s][i]);
-				fr.y1 = fmax(fr.y1, c->y[s][i]);
-			}
-	}
-	if (fr.x1 <= fr.x0)
-		fr.x1 = fr.x0 + 1;
-	double pad = (fr.y1 - fr.y0) * 0.08;
-	if (!(pad > 0))
-		pad = fabs(fr.y0) > 0 ? fabs(fr.y0) * 0.1 : 0.5;
-	fr.y0 -= pad;
-	fr.y1 += pad;
-	int x0 = px + LEFT, x1 = px + PANEL_W - RIGHT, y0 = py + TOP, y1 = py + PANEL_H - BOTTOM;
-	fprintf(f, "<g>\n<text x=\"%d\" y=\"%d\" font-size=\"15\" font-weight=\"bold\">%s</text>\n", x0,
-		py + 24, title);
-	fprintf(f, "<rect x=\"%d\" y=\"%d\" width=\"%d\" height=\"%d\" fill=\"none\" stroke=\"#333\"/>\n", x0, y0,
-		x1 - x0, y1 - y0);
-	char lab[32];
-	double ys = tick_step(fr.y1 - fr.y0, 5);
-	for (double v = ceil(fr.y0 / ys) * ys; v <= fr.y1; v += ys) {
-		double y = sy(&fr, v);
-		tick_label(lab, sizeof lab, v, ys);
-		fprintf(f, "<line x1=\"%d\" y1=\"%.1f\" x2=\"%d\" y2=\"%.1f\" stroke=\"#ddd\"/>"
-			"<line x1=\"%d\" y1=\"%.1f\" x2=\"%d\" y2=\"%.1f\" stroke=\"#333\"/>"
-			"<text x=\"%d\" y=\"%.1f\" text-anchor=\"end\" font-size=\"11\">%s</text>\n",
-			x0, y, x1, y, x0 - 5, y, x0, y, x0 - 8, y + 4, lab);
-	}
-	double xs = tick_step(fr.x1 - fr.x0, 6);
-	if (xs < 1 && fr.x0 == floor(fr.x0))
-		xs = 1; /* whole epochs */
-	for (double v = ceil(fr.x0 / xs) * xs; v <= fr.x1 + xs * 1e-9; v += xs) {
-		double x = sx(&fr, v);
-		tick_label(lab, sizeof lab, v, xs);
-		fprintf(f, "<line x1=\"%.1f\" y1=\"%d\" x2=\"%.1f\" y2=\"%d\" stroke=\"#333\"/>"
-			"<text x=\"%.1f\" y=\"%d\" text-anchor=\"middle\" font-size=\"11\">%s</text>\n",
-			x, y1, x, y1 + 5, x, y1 + 18, lab);
-	}
-	fprintf(f, "<text x=\"%d\" y=\"%d\" text-anchor=\"middle\" font-size=\"12\">epoch</text>\n", (x0 + x1) / 2,
-		y1 + 36);
-	int lx = x0 + 110; /* the legend: in the header row, after the title */
-	for (int s = first; s < first + 2; s++) {
-		int pts = 0;
-		for (int i = 0; i < c->n; i++)
-			pts += isfinite(c->y[s][i]);
-		if (!pts)
-			continue;
-		const char *dash = s == first ? "" : " stroke-dasharray=\"6 4\"";
-		fprintf(f, "<polyline fill=\"none\" stroke=\"%s\" stroke-width=\"2\"%s points=\"", colour[s], dash);
-		for (int i = 0, k = 0; i < c->n; i++)
-			if (isfinite(c->y[s][i]))
-				fprintf(f, "%s%.1f,%.1f", k++ ? " " : "", sx(&fr, c->epoch[i]), sy(&fr, c->y[s][i]));
-		fputs("\"/>\n", f);
-		if (c->n <= 40)
-			for (int i = 0; i < c->n; i++)
-				if (isfinite(c->y[s][i]))
-					fprintf(f, "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"2.5\" fill=\"%s\"/>\n",
-						sx(&fr, c->epoch[i]), sy(&fr, c->y[s][i]), colour[s]);
-		fprintf(f, "<line x1=\"%d\" y1=\"%d\" x2=\"%d\" y2=\"%d\" stroke=\"%s\" stroke-width=\"2\"%s/>"
-			"<text x=\"%d\" y=\"%d\" font-size=\"12\">%s</text>\n",
-			lx, py + 20, lx + 24, py + 20, colour[s], dash, lx + 30, py + 24, series_key[s]);
-		lx += 110;
-	}
-	fputs("</g>\n", f);
-}
-
-static bool has_series(const curves *c, int s)
-{
-	for (int i = 0; i < c->n; i++)
-		if (isfinite(c->y[s][i]))
-			return true;
-	return false;
-}
-
-mlc_status mlc_plot(const char *log_path, const char *svg_path, mlc_diag *d)
-{
-	curves c = {0};
-	mlc_status st = read_log(log_path, &c, d);
-	if (st != MLC_OK) {
-		curves_free(&c);
-		return st;
-	}
-	bool acc = has_series(&c, S_ACC) || has_series(&c, S_VAL_ACC);
-	mlc_atomic a;
-	if (mlc_atomic_open(&a, svg_path, d) != MLC_OK) {
-		curves_free(&c);
-		return MLC_EIO;
-	}
-	FILE *f = a.f;
-	int w = PANEL_W * (acc ? 2 : 1);
-	fprintf(f, "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%d\" height=\"%d\" viewBox=\"0 0 %d %d\" "
-		"font-family=\"sans-serif\">\n<rect width=\"100%%\" height=\"100%%\" fill=\"white\"/>\n",
-		w, PANEL_H, w, PANEL_H);
-	panel(f, &c, S_LOSS, "loss", 0, 0);
-	if (acc)
-		panel(f, &c, S_ACC, "accuracy", PANEL_W, 0);
-	fputs("</svg>\n", f);
-	st = mlc_atomic_commit(&a, d);
-	curves_free(&c);
+	static const mlc_plot_options none = {0};
+	plot_log lg;
+	mlc_status st = mlc_plot_log_read(log_path, &lg, d);
+	if (st == MLC_OK)
+		st = mlc_plot_draw(&lg, log_path, out_path, o ? o : &none, d);
+	mlc_plot_log_free(&lg);
 	return st;
 }

@@ -34,12 +34,14 @@ struct mlc_session {
 
 /* One fold of K-fold cross-validation (runtime/kfold.c): mlc_session_train
  * trains on order[0, n - nval) and holds out order[n - nval, n) as its
- * validation set (instead of validation_split), skips the test set and the
- * log, and leaves the held-out evaluation here. */
+ * validation set (instead of validation_split), skips the test set, writes
+ * its epoch records to `log` with "fold": i, and leaves the held-out
+ * evaluation here. */
 typedef struct mlc_fold {
 	const int64_t *order; /* n indices */
 	int64_t n, nval;
 	int i, k;             /* fold i (1-based) of k, for messages */
+	FILE *log;            /* the run's --log, or NULL: gets the fold's epoch records */
 	double loss;          /* mean loss on the held-out fold after training */
 	double acc;           /* its accuracy (classifiers), else NAN */
 	double mse;           /* its mse (regression), else NAN */

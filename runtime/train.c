@@ -97,6 +97,11 @@ static mlc_status evaluate(mlc_session *s, const mlc_data *data, const int64_t *
 	mlc_hyper_set(hyper, 0, s->seed, s->step); /* inference mode: no mask is drawn */
 	for (int64_t b = 0; b < n; b += s->batch) {
 		int64_t m = n - b < s->batch ? n - b : s->batch;
+		if (s->opt.stop && *s->opt.stop) { /* a large set takes long: the first signal ends it */
+			fprintf(s->log, "stopped by signal %d in the evaluation of %s (%lld of %lld samples)\n",
+				*s->opt.stop, what, (long long)b, (long long)n);
+			return MLC_ESTOPPED;
+		}
 		mlc_batch_fill(s, data, idx + b, m);
 		s->fn[MLC_ENTRY_EVAL](s->params, s->act, m, hyper);
 		mlc_status r = batch_numerics(s, "evaluation", what, b, m, n, d);
@@ -232,14 +237,31 @@ static mlc_status checkpoint(mlc_session *s, ck_out *o, mlc_ckpt *k, int epoch, 
 	k->ep_loss = ep->loss;
 	k->ep_seen = ep->seen;
 	k->ep_m = &ep->m;
+	mlc_status st = mlc_params_check(s, pos > 0 ? epoch : epoch - 1, cur_lr, d);
+	if (st != MLC_OK)
+		return st;
 	char *name = o->templated ? mlc_ckpt_template_expand(o->path, pos > 0 ? epoch : epoch - 1, s->step)
 				  : mlc_xstrdup(o->path);
-	mlc_status st = mlc_ckpt_write(s, name, k, d);
+	st = mlc_ckpt_write(s, name, k, d);
 	if (st == MLC_OK && o->templated && o->keep > 0)
 		st = ck_prune(o, name, d);
 	free(o->last);
 	o->last = name;
 	return st;
+}
+
+/* A signal stopped a phase after the training steps (an evaluation): the
+ * state as checkpoint() takes it, and where to resume from; *st stays
+ * MLC_ESTOPPED unless the checkpoint fails. */
+static void stop_checkpoint(mlc_session *s, ck_out *o, mlc_ckpt *k, int epoch, int64_t pos, stats *ep,
+			    double cur_lr, const mlc_plateau *p, const mlc_early *early, bool stopped, mlc_status *st,
+			    mlc_diag *d)
+{
+	mlc_status r = checkpoint(s, o, k, epoch, pos, ep, cur_lr, p, early, stopped, d);
+	if (r != MLC_OK)
+		*st = r;
+	else
+		fprintf(s->log, "resume with --resume %s\n", o->last);
 }
 
 /* After mlc_ckpt_read: the index order and generator of the checkpoint's
@@ -250,8 +272,14 @@ static mlc_status resume_order(mlc_session *s, const mlc_ckpt *k, int64_t *idx, 
 {
 	mlc_rng r = k->rng0;
 	int shuffled = k->pos > 0 ? k->epoch : k->epoch - 1;
-	for (int e = 1; shuffle && e <= shuffled; e++)
+	for (int e = 1; shuffle && e <= shuffled; e++) {
+		if (s->opt.stop && *s->opt.stop) {
+			fprintf(s->log, "stopped by signal %d while replaying the shuffles of epoch %d of %d to resume\n",
+				*s->opt.stop, e, shuffled);
+			return MLC_ESTOPPED;
+		}
 		mlc_rng_shuffle(&r, idx, ntrain);
+	}
 	if (memcmp(&r, &k->rng, sizeof r) != 0) {
 		mlc_error_file(d, s->opt.resume, "checkpoint is inconsistent: its generator state does not follow "
 			       "from %d epochs of %s", shuffled, shuffle ? "shuffling" : "no shuffling");
@@ -385,7 +413,9 @@ mlc_status mlc_session_train(mlc_session *s, mlc_diag *d)
 	int ck_epochs = ck_flags ? s->opt.checkpoint_epochs : kc->every_epochs;
 	int64_t ck_steps = ck_flags ? s->opt.checkpoint_steps : kc->every_steps;
 	mlc_ckpt ck = {.rng0 = s->rng, .seed = s->opt.seed_set ? s->opt.seed : c->seed, .batch = s->batch, .n = n,
-		       .ntrain = ntrain, .ep_m = &ep.m, .best = best};
+		       .ntrain = ntrain, .ep_m = &ep.m, .best = best, .epochs = epochs, .base_lr = base_lr,
+		       .lr_varies = sc->kind == MLC_SCHED_PLATEAU, .early_cfg = es->on ? es : NULL};
+	mlc_diverge dv = {0};
 	int e0 = 1;
 	int64_t b0 = 0; /* where the first epoch starts: a resumed one may be half done */
 	if (s->opt.resume) {
@@ -398,6 +428,7 @@ mlc_status mlc_session_train(mlc_session *s, mlc_diag *d)
 			s->step = ck.step;
 			s->rng = ck.rng;
 			ep.loss = ck.ep_loss, ep.seen = ck.ep_seen;
+			dv = (mlc_diverge){.have_first = ck.step > 0, .first = ck.first_loss};
 			if (b0 > 0) /* the last step's rate: the epoch's "lr" */
 				hyper[0] = (float)mlc_lr_at(&s->model->opt, cur_lr,
 							    (e0 - 1) + (double)((b0 - 1) / s->batch) / (double)nbatches, epochs);
@@ -409,7 +440,8 @@ mlc_status mlc_session_train(mlc_session *s, mlc_diag *d)
 			st = resume_log(s, e0, &jl, d);
 	}
 	double start = mlc_now();
-	mlc_diverge dv = {0};
+	if (s->fold) /* K-fold's log gets each fold's epoch records too, for mlc plot */
+		jl = s->fold->log;
 	for (int e = e0; e <= epochs && st == MLC_OK && !stopped; e++) {
 		bool cont = e == e0 && b0 > 0; /* resumed inside this epoch: already shuffled */
 		if (c->shuffle && !cont)
@@ -427,6 +459,7 @@ mlc_status mlc_session_train(mlc_session *s, mlc_diag *d)
 			s->fn[MLC_ENTRY_TRAIN](s->params, s->act, m, hyper);
 			if ((st = mlc_train_step_check(s, &dv, e, lr, m, d)) != MLC_OK)
 				break;
+			ck.first_loss = dv.first;
 			ep.loss += (double)s->act[s->loss->offset] * (double)m;
 			mlc_batch_metrics(s, &tr.ds, idx + b, m, &ep.m);
 			ep.seen += m;
@@ -460,13 +493,20 @@ mlc_status mlc_session_train(mlc_session *s, mlc_diag *d)
 			st = MLC_EUSER;
 			break;
 		}
+		/* a clamped loss (BCE's) stays finite over NaN weights: look at them too */
+		if ((st = mlc_params_check(s, e, hyper[0], d)) != MLC_OK)
+			break;
 		done = e;
 		bool print = !s->opt.quiet && (e % every == 0 || e == epochs || e == 1);
 		char vname[96];
 		snprintf(vname, sizeof vname, "%s after epoch %d", vset, e);
 		if (nval > 0 && (print || jl || es->on || sc->kind == MLC_SCHED_PLATEAU) &&
-		    (st = evaluate(s, vds, vidx, nval, &v, vname, d)) != MLC_OK)
+		    (st = evaluate(s, vds, vidx, nval, &v, vname, d)) != MLC_OK) {
+			/* resumed, it starts over at this epoch's end: all its batches trained */
+			if (st == MLC_ESTOPPED && ck_path)
+				stop_checkpoint(s, &cko, &ck, e, ntrain, &ep, cur_lr, &plateau, &early, stopped, &st, d);
 			break;
+		}
 		double epoch_lr = hyper[0];
 		if (sc->kind == MLC_SCHED_PLATEAU) /* on the validation loss, else the training loss */
 			cur_lr = mlc_plateau_step(sc, &plateau, nval > 0 ? mean_loss(&v) : mean_loss(&ep), cur_lr);
@@ -480,7 +520,10 @@ mlc_status mlc_session_train(mlc_session *s, mlc_diag *d)
 			print |= stopped && !s->opt.quiet;
 		}
 		if (jl) {
-			fprintf(jl, "{\"epoch\": %d, ", e);
+			if (s->fold)
+				fprintf(jl, "{\"fold\": %d, \"epoch\": %d, ", s->fold->i, e);
+			else
+				fprintf(jl, "{\"epoch\": %d, ", e);
 			json_stats(jl, "", &ep, &rc, epoch_which);
 			if (nval > 0) {
 				fputs(", ", jl);
@@ -521,6 +564,8 @@ mlc_status mlc_session_train(mlc_session *s, mlc_diag *d)
 		bool again = !s->opt.quiet && nval > 0;
 		if (again)
 			st = evaluate(s, vds, vidx, nval, &v, vset, d);
+		if (st == MLC_ESTOPPED && ck_path) /* resumed, it restores and evaluates again */
+			stop_checkpoint(s, &cko, &ck, done + 1, 0, &ep, cur_lr, &plateau, &early, stopped, &st, d);
 		if (st == MLC_OK && !s->opt.quiet) {
 			fprintf(s->log, "restored the weights of epoch %d", early.best_epoch);
 			if (again) {
@@ -543,6 +588,8 @@ mlc_status mlc_session_train(mlc_session *s, mlc_diag *d)
 	if (st == MLC_OK && te.ds.n) {
 		int64_t *tidx = iota(te.ds.n);
 		st = evaluate(s, &te, tidx, te.ds.n, &v, "the test set", d);
+		if (st == MLC_ESTOPPED && ck_path) /* resumed, it only tests */
+			stop_checkpoint(s, &cko, &ck, done + 1, 0, &ep, cur_lr, &plateau, &early, stopped, &st, d);
 		if (st == MLC_OK)
 			report(s, "test", &v, &rc);
 		if (jl && st == MLC_OK) {
@@ -554,7 +601,7 @@ mlc_status mlc_session_train(mlc_session *s, mlc_diag *d)
 		}
 		free(tidx);
 	}
-	if (jl && fclose(jl) != 0 && st == MLC_OK) {
+	if (jl && !s->fold && fclose(jl) != 0 && st == MLC_OK) {
 		mlc_error_file(d, s->opt.json_log, "cannot write: %s", strerror(errno));
 		st = MLC_EIO;
 	}

@@ -15,6 +15,10 @@ run "$mlc" run "$ex/logistic.yaml" --kfold 3 --epochs 3 --quiet --log "$tmp/k.js
 python3 - "$tmp/k.jsonl" "$tmp/out" <<'PY' && ok || bad "kfold log: $(cat "$tmp/k.jsonl")"
 import json, statistics, sys
 lines = [json.loads(l) for l in open(sys.argv[1])]
+# each fold's epoch records (for mlc plot), then its summary
+epochs = [l for l in lines if "epoch" in l]
+assert [(l["fold"], l["epoch"]) for l in epochs] == [(f, e) for f in (1, 2, 3) for e in (1, 2, 3)], epochs
+lines = [l for l in lines if "epoch" not in l]
 folds, summary = lines[:-1], lines[-1]
 n = sum(f["val_samples"] for f in folds)
 assert [f["fold"] for f in folds] == [1, 2, 3] and summary["kfold"] == 3, lines

@@ -19,10 +19,11 @@ golden() {
 }
 
 # Backward first: bce on a linear output keeps the forward pass finite (the
-# logs are clamped) while its gradient overflows. Unchecked, training goes on
-# with a clamped loss; checked, bce_grad is named, fused or not.
-run "$mlc" run --threads 1 numerics/bce_linear.yaml --quiet
-[ $rc -eq 0 ] && ok || bad "bce_linear unchecked: exit $rc: $err"
+# logs are clamped) while its gradient overflows. Unchecked, the clamped loss
+# stays finite over NaN weights: the epoch-end scan of the parameters stops
+# the run, and no weights are saved; checked, bce_grad is named, fused or not.
+run "$mlc" run --threads 1 numerics/bce_linear.yaml --quiet --save "$tmp/bce.safetensors"; golden bce_params
+[ ! -e "$tmp/bce.safetensors" ] && ok || bad "bce_linear saved non-finite weights"
 run "$mlc" run --threads 1 --check-numerics numerics/bce_linear.yaml; golden bce_backward
 run "$mlc" run --threads 1 --check-numerics --no-fuse numerics/bce_linear.yaml; golden bce_backward_nofuse
 run "$mlc" run --threads 2 --check-numerics numerics/bce_linear.yaml

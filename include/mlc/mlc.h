@@ -128,10 +128,18 @@ mlc_status mlc_session_save(mlc_session *s, const char *path, mlc_diag *d);
  * and the headline metric; json_log gets one line per fold and a summary. */
 mlc_status mlc_session_kfold(mlc_session *s, int k, mlc_diag *d);
 
-/* `mlc plot`: reads a JSON-lines training log (as written for json_log) and
- * writes an SVG chart of loss and val_loss, and of acc and val_acc when the
- * log has them, against the epoch. A malformed line is a located error. */
-mlc_status mlc_plot(const char *log_path, const char *svg_path, mlc_diag *d);
+/* `mlc plot`: reads a JSON-lines training log (as written for json_log, a
+ * K-fold run's too) and draws it against the epoch, one panel per kind of
+ * value logged (loss; accuracy, top-k and the other scores; perplexity;
+ * mse and mae; the learning rate when it changes), with the test record as
+ * points, as SVG or PNG by out_path's extension (docs/spec.md, "Plots").
+ * A malformed line is a located error. */
+typedef struct {
+	const char *title; /* NULL: the log's file name */
+	int log_scale;     /* loss, perplexity, mse/mae and lr on a log10 axis */
+	int fold_mean;     /* a K-fold log: the folds' mean ± std, not a curve per fold */
+} mlc_plot_options;
+mlc_status mlc_plot(const char *log_path, const char *out_path, const mlc_plot_options *o, mlc_diag *d);
 
 #ifdef __cplusplus
 }

@@ -29,7 +29,7 @@ if [ "${1:-}" = --dict ]; then
 fi
 
 out=${1:?usage: corpus.sh OUT | --dict}
-mkdir -p "$out"/{spec,ir,idx,csv,cifar,safetensors}
+mkdir -p "$out"/{spec,ir,idx,csv,cifar,safetensors,ckpt,plot}
 for f in "$src"/examples/*.yaml; do cp "$f" "$out/spec/example_${f##*/}"; done
 for f in "$src"/tests/golden/*.yaml; do cp "$f" "$out/spec/golden_${f##*/}"; done
 for f in "$src"/tests/ir/*.ir "$src"/tests/fuse/*.ir "$src"/tests/passes/*.ir; do d=${f%/*}; cp "$f" "$out/ir/${d##*/}_${f##*/}"; done
@@ -96,3 +96,33 @@ put("safetensors", "mlp", st([("dense1.w", [4, 3]), ("dense1.b", [3]), ("dense2.
 put("safetensors", "scalar", st([("s", [])]))
 put("safetensors", "empty", st([]))
 PY
+# fuzz_ckpt: the metadata of tests/ckpt/mlp.yaml's checkpoints (mid-epoch, at an epoch's end)
+ck='format=mlc-checkpoint
+version=2
+seed=5
+batch=7
+samples=500
+train_samples=400
+rng0=ec4b5f222c0c1690 47102e054b7c26eb 1ded39930bba332f 61f06925de15e176
+rng=645f2682f7746b53 b9cb923e3a8a55c7 f714c9321b6e5ec8 28e51b5b819eddbd
+lr=0x1.47ae147ae147bp-7
+plateau_best=0x1.5a47e9f70a3d7p-2
+plateau_bad=0
+early_best=0x1.5a47e9f70a3d7p-2
+early_wait=0
+stopped=0
+first_loss=0x1.f193bcp-1
+epoch_loss=0x1.9f07c007p+6'
+printf '%s\nepoch=2\npos=224\nstep=90\nearly_best_epoch=1\nepoch_seen=224\nmetrics=2 1 224 177 177 224 0x1.0bf8d74a20dbdp+5 0x1.04090496p+6 0x0p+0\nconfusion=87,23,24,90\n' "$ck" >"$out/ckpt/mid"
+printf '%s\nepoch=3\npos=0\nstep=116\nearly_best_epoch=2\nepoch_seen=400\nmetrics=2 1 400 300 300 400 0x1p+5 0x1p+6 0x0p+0\nconfusion=150,50,0,200\n' "$ck" >"$out/ckpt/end"
+# fuzz_plot: logs as mlc run --log and --kfold write them, after the option byte
+# (bit 0: PNG, bit 1: --log-scale, bit 2: --fold-mean)
+{ printf '\0'; printf '%s\n' '{"epoch": 1, "loss": 0.69, "acc": 0.5, "top1": 0.5, "perplexity": 2.0, "val_loss": 0.7, "val_acc": 0.48, "lr": 0.01, "time_s": 0.1}' \
+	'{"epoch": 2, "loss": 0.4, "acc": 0.8, "top1": 0.8, "perplexity": 1.5, "val_loss": 0.45, "val_acc": 0.79, "lr": 0.005, "time_s": 0.1}' \
+	'{"test": {"loss": 0.42, "acc": 0.81, "confusion": [[1, 2], [3, 4]], "file": "t.csv"}}'; } >"$out/plot/run"
+{ printf '\4'; printf '%s\n' '{"fold": 1, "epoch": 1, "loss": 0.6, "val_loss": 0.65}' '{"fold": 1, "epoch": 2, "loss": 0.5, "val_loss": 0.55}' \
+	'{"fold": 1, "train_samples": 200, "val_samples": 200, "epochs": 2, "val_loss": 0.55}' \
+	'{"fold": 2, "epoch": 1, "loss": 0.62, "val_loss": 0.6}' '{"fold": 2, "epoch": 2, "loss": 0.52, "val_loss": 0.5}' \
+	'{"fold": 2, "train_samples": 200, "val_samples": 200, "epochs": 2, "val_loss": 0.5}' \
+	'{"kfold": 2, "val_loss_mean": 0.525, "val_loss_std": 0.025}'; } >"$out/plot/kfold"
+{ printf '\3'; printf '%s\n' '{"epoch": 1, "loss": 1e17}' '{"epoch": 2, "loss": 1.0000000000000002e17}'; } >"$out/plot/flat"

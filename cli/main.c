@@ -99,10 +99,23 @@ static void on_stop_signal(int sig)
 	stop_signal = sig;
 }
 
+/* Whether `mlc run` trains: --eval and --predict use the --weights given;
+ * --predict without --weights trains first (a Keras fit() then predict()),
+ * so that predictions never come from the untrained initial weights. */
+static bool run_trains(const args *a)
+{
+	return !a->eval && !(a->predict && a->o.weights);
+}
+
 /* Flags that only make sense while training, or only apart. */
 static bool run_flags_ok(const args *a, mlc_diag *d)
 {
-	const char *mode = a->eval ? "--eval" : a->predict ? "--predict" : a->kfold ? "--kfold" : NULL;
+	if (a->kfold && (a->eval || a->predict)) {
+		mlc_error_file(d, NULL, "--kfold trains K models and keeps none; it cannot be combined with %s",
+			       a->eval ? "--eval" : "--predict");
+		return false;
+	}
+	const char *mode = !run_trains(a) ? (a->eval ? "--eval" : "--predict") : a->kfold ? "--kfold" : NULL;
 	const struct {
 		bool set, with_eval, with_kfold;
 		const char *name;
@@ -122,6 +135,11 @@ static bool run_flags_ok(const args *a, mlc_diag *d)
 				       mode);
 			return false;
 		}
+	if (a->eval && !a->o.weights) {
+		mlc_error_file(d, NULL, "--eval evaluates trained weights: pass --weights FILE (saved by 'mlc run --save "
+			       "FILE'); a plain 'mlc run' trains and then evaluates the test set");
+		return false;
+	}
 	if (a->o.resume && a->o.weights) {
 		mlc_error_file(d, NULL, "--resume restores the weights from the checkpoint; it cannot be combined with "
 			       "--weights");
@@ -139,7 +157,7 @@ static int cmd_run(args *a, mlc_diag *d)
 	if (!run_flags_ok(a, d))
 		return 2;
 	mlc_session *s;
-	bool train = !a->predict && !a->eval;
+	bool train = run_trains(a);
 	if (train) {
 		struct sigaction sa = {.sa_handler = on_stop_signal};
 		sigemptyset(&sa.sa_mask);
@@ -150,13 +168,11 @@ static int cmd_run(args *a, mlc_diag *d)
 	mlc_status st = mlc_session_open(a->file, &a->o, d, &s);
 	if (st != MLC_OK)
 		return exit_code(st);
-	if (a->predict)
-		st = mlc_session_predict(s, a->predict, d);
-	else if (a->eval)
-		st = mlc_session_evaluate(s, d);
-	else if (a->kfold)
+	if (a->kfold)
 		st = mlc_session_kfold(s, a->kfold, d);
-	else {
+	else if (train) {
+		if (a->predict && !a->o.quiet)
+			printf("no --weights given: training first, then predicting with the trained weights\n");
 		st = mlc_session_train(s, d);
 		/* what the planned arenas (mlc check) cost in practice, with the
 		 * data, the JIT and the libraries; ru_maxrss is in KiB on Linux */
@@ -164,6 +180,10 @@ static int cmd_run(args *a, mlc_diag *d)
 		if (st == MLC_OK && !a->o.quiet && getrusage(RUSAGE_SELF, &ru) == 0)
 			printf("peak RSS: %.1f MB\n", (double)ru.ru_maxrss * 1024e-6);
 	}
+	if (st == MLC_OK && a->eval)
+		st = mlc_session_evaluate(s, d);
+	if (st == MLC_OK && a->predict)
+		st = mlc_session_predict(s, a->predict, d);
 	if (st == MLC_OK && a->save)
 		st = mlc_session_save(s, a->save, d);
 	mlc_session_close(s);
@@ -232,8 +252,9 @@ static const command commands[] = {
 	 {&(flag){"epochs", F_INT, A(o.epochs), "epochs (overrides data.epochs)"},
 	  &(flag){"lr", F_DOUBLE, A(o.lr), "learning rate (overrides optimizer.lr)"}, &f_batch, &f_seed,
 	  &f_weights, &(flag){"save", F_STR, A(save), "save the trained weights (safetensors)"},
-	  &(flag){"eval", F_BOOL, A(eval), "evaluate on the test set, no training"},
-	  &(flag){"predict", F_STR, A(predict), "write test-set predictions to a CSV file"},
+	  &(flag){"eval", F_BOOL, A(eval), "evaluate the --weights on the test set, no training (needs --weights)"},
+	  &(flag){"predict", F_STR, A(predict),
+		  "write test-set predictions to a CSV file: of the --weights, or without --weights after training"},
 	  &(flag){"quiet", F_BOOL, A(o.quiet), "no per-epoch lines"},
 	  &(flag){"log", F_STR, A(o.json_log),
 		  "write one JSON line per epoch, and the test's, to FILE (--resume: trimmed to the checkpoint, then "

@@ -85,8 +85,8 @@ mlc_status mlc_data_check(mlc_session *s, const mlc_data *data, mlc_diag *d)
 	}
 	int64_t feat = mlc_numel(s->x, 1);
 	if (ds->dim != feat) {
-		mlc_error_file(d, data->file, "samples have %lld features, but input '%s' is %s (%lld per sample)",
-			       (long long)ds->dim, s->x->name, mlc_type_str(s->x, ty, sizeof ty), (long long)feat);
+		mlc_error_file(d, data->file, "samples have %lld feature%s, but input '%s' is %s (%lld per sample)",
+			       (long long)ds->dim, MLC_S(ds->dim), s->x->name, mlc_type_str(s->x, ty, sizeof ty), (long long)feat);
 		return MLC_EUSER;
 	}
 	if (ds->n == 0) {
@@ -98,8 +98,8 @@ mlc_status mlc_data_check(mlc_session *s, const mlc_data *data, mlc_diag *d)
 	int64_t width = mlc_numel(s->y, 1);
 	bool classes = s->y->dtype == DT_I32 || (ds->ydim == 1 && width > 1);
 	if (!classes && ds->ydim != width) {
-		mlc_error_file(d, data->file, "samples have %lld targets, but the model predicts %lld",
-			       (long long)ds->ydim, (long long)width);
+		mlc_error_file(d, data->file, "samples have %lld target%s, but the model predicts %lld",
+			       (long long)ds->ydim, MLC_S(ds->ydim), (long long)width);
 		return MLC_EUSER;
 	}
 	if (classes) {

@@ -252,7 +252,7 @@ static mlc_status resume_order(mlc_session *s, const mlc_ckpt *k, int64_t *idx, 
 		mlc_rng_shuffle(&r, idx, ntrain);
 	if (memcmp(&r, &k->rng, sizeof r) != 0) {
 		mlc_error_file(d, s->opt.resume, "checkpoint is inconsistent: its generator state does not follow "
-			       "from %d epochs of %s", shuffled, shuffle ? "shuffling" : "no shuffling");
+			       "from %d epoch%s of %s", shuffled, MLC_S(shuffled), shuffle ? "shuffling" : "no shuffling");
 		return MLC_EUSER;
 	}
 	return MLC_OK;
@@ -274,8 +274,8 @@ static mlc_status resume_log(mlc_session *s, int e0, FILE **jl, mlc_diag *d)
 	if (!s->opt.quiet && kept == MLC_LOG_FOREIGN)
 		fprintf(s->log, "%s: not this run's log (%s); appending to it as it is\n", path, why);
 	else if (!s->opt.quiet && dropped > 0)
-		fprintf(s->log, "%s: kept the records of %d epochs, dropped %d line%s logged after the checkpoint\n", path,
-			kept, dropped, dropped == 1 ? "" : "s");
+		fprintf(s->log, "%s: kept the records of %d epoch%s, dropped %d line%s logged after the checkpoint\n",
+			path, kept, MLC_S(kept), dropped, dropped == 1 ? "" : "s");
 	if (!(*jl = fopen(path, "a"))) {
 		mlc_error_file(d, path, "cannot write the training log: %s", strerror(errno));
 		return MLC_EIO;
@@ -510,8 +510,8 @@ mlc_status mlc_session_train(mlc_session *s, mlc_diag *d)
 		fprintf(s->log, "  %.2fs  %.0f samples/s\n", secs, (double)ep.seen / (secs + 1e-9));
 	}
 	if (st == MLC_OK && stopped && !s->opt.quiet)
-		fprintf(s->log, "early stopping: %s has not improved for %d epochs; stopped after epoch %d, "
-			"best epoch %d (%s %.4f)\n", mlc_monitor_name(es->monitor), es->patience, done,
+		fprintf(s->log, "early stopping: %s has not improved for %d epoch%s; stopped after epoch %d, "
+			"best epoch %d (%s %.4f)\n", mlc_monitor_name(es->monitor), es->patience, MLC_S(es->patience), done,
 			early.best_epoch, mlc_monitor_name(es->monitor), early.best);
 	if (st == MLC_OK && best && early.best_epoch != done) {
 		memcpy(s->params, best, param_bytes);
@@ -531,7 +531,7 @@ mlc_status mlc_session_train(mlc_session *s, mlc_diag *d)
 	}
 	free(best);
 	if (st == MLC_OK && !s->opt.quiet)
-		fprintf(s->log, "trained %d epochs in %.2fs\n", done, mlc_now() - start);
+		fprintf(s->log, "trained %d epoch%s in %.2fs\n", done, MLC_S(done), mlc_now() - start);
 	if (st == MLC_OK && s->fold && (st = evaluate(s, &tr.ds, idx + ntrain, nval, &v, vset, d)) == MLC_OK) {
 		s->fold->loss = mean_loss(&v);
 		s->fold->acc = show_acc(&rc) ? mlc_metrics_accuracy(&v.m) : NAN;
@@ -677,8 +677,8 @@ mlc_status mlc_session_grad(mlc_session *s, const char *out_path, mlc_diag *d)
 	const char *meta[] = {"format", "mlc-grad", "batch", mlc_arena_printf(g->arena, "%lld", (long long)m), NULL};
 	st = mlc_safetensors_write(out_path, t, nt, meta, d);
 	if (st == MLC_OK)
-		fprintf(s->log, "loss %.6f over %lld samples; %d gradients written to %s\n",
-		(double)s->act[s->loss->offset], (long long)m, nt - 1, out_path);
+		fprintf(s->log, "loss %.6f over %lld sample%s; %d gradient%s written to %s\n",
+			(double)s->act[s->loss->offset], (long long)m, MLC_S(m), nt - 1, MLC_S(nt - 1), out_path);
 	free(t);
 	free(idx);
 	mlc_dataset_free(&data.ds);

@@ -46,5 +46,31 @@ printf '1,2,3\n' >"$tmp/one.csv"
 run "$mlc" grad "$tmp/one.yaml" -o "$tmp/g.safetensors"
 [ $rc -eq 0 ] && [[ $out$err == *"over 1 sample; 1 gradient written"* ]] && ok "1 gradient written" || bad "plural of gradient" "$out" "$err"
 
+# 5. mlc check's table: a layer with l1:/l2: shows its output, not the
+# penalty's scalar; every row as long as the rule (columns from the content).
+cat >"$tmp/long.yaml" <<'YAML'
+name: long
+inputs:
+  x: {shape: [8]}
+layers:
+  - dense: 4
+    activation: leaky_relu
+    l1: 1.0e-5
+    l2: 1.0e-5
+  - dropout: 0.5
+  - dense: 3
+    activation: softmax
+loss: categorical_cross_entropy
+YAML
+for spec in "$tmp/long.yaml" "$ex/regularized_mlp.yaml" "$ex/resnet.yaml"; do
+	run "$mlc" check "$spec"
+	widths=$(echo "$out" | awk '/^-+$/ { t = 1; w = length($0); next } /^=+$/ { t = 0 } t && length($0) != w { print NR": "length($0)" != "w }')
+	[ $rc -eq 0 ] && [ -z "$widths" ] && ok "$spec: table columns line up" || bad "$spec: table rows overrun" "$widths" "$out"
+done
+run "$mlc" check "$ex/regularized_mlp.yaml"
+got=$(echo "$out" | awk '$1 ~ /^dense[12]$/ { printf "%s %s/%s ", $1, $(NF-1), $NF }')
+[ "$got" = "dense1 256/200,960 dense2 10/2,570 " ] && [[ $out == *"bias_add, relu, sumsq, add "* ]] \
+	&& ok "l1/l2 layers show their output shape" || bad "l1/l2 layer shapes: $got" "$out"
+
 echo "$pass passed, $fail failed"
 [ $fail -eq 0 ]

@@ -244,7 +244,7 @@ static const command commands[] = {
 	 {&(flag){"print-after", F_STR, A(o.print_after), "dump the IR after PASS (or all)"},
 	  &(flag){"print-before", F_STR, A(o.print_before), "dump the IR before PASS (or all)"},
 	  &(flag){"stop-after", F_STR, A(o.stop_after), "run the passes up to PASS only"},
-	  &(flag){"emit", F_STR, A(emit), "ir (default), llvm, llvm-opt or asm"}, &f_out, &f_wrt,
+	  &(flag){"emit", F_STR, A(emit), "ir (default), llvm, llvm-opt, asm or obj (with -o)"}, &f_out, &f_wrt,
 	  &(flag){"no-update", F_BOOL, A(o.no_update), "skip the optimizer pass"}, &f_batch, &f_threads,
 	  &f_verbose, &f_no_fuse, &f_fuse_off},
 	 cmd_ir},
@@ -302,8 +302,12 @@ static void command_help(const command *c)
 		printf("  %-22s %s\n", name, f->help);
 	}
 	printf("  %-22s %s\n", "--help", "this text");
-	if (strcmp(c->name, "ir") == 0)
-		printf("\npasses: shapes, autodiff, optimizer, dce, plan\n");
+	if (strcmp(c->name, "ir") == 0) {
+		printf("\npasses:");
+		for (int i = 0; mlc_pass_names[i]; i++)
+			printf("%s %s", i ? "," : "", mlc_pass_names[i]);
+		printf("\n");
+	}
 }
 
 static bool set_flag(args *a, const flag *f, const char *val, mlc_diag *d)

@@ -72,5 +72,37 @@ got=$(echo "$out" | awk '$1 ~ /^dense[12]$/ { printf "%s %s/%s ", $1, $(NF-1), $
 [ "$got" = "dense1 256/200,960 dense2 10/2,570 " ] && [[ $out == *"bias_add, relu, sumsq, add "* ]] \
 	&& ok "l1/l2 layers show their output shape" || bad "l1/l2 layer shapes: $got" "$out"
 
+# 9. The README's model is examples/fashion_mlp.yaml verbatim; its grad usage
+# lists grad's flags; ir --help's passes are the pipeline's (as --print-after=all
+# dumps them); the weights reader in tools/ reads what mlc writes.
+awk '/^## A model/ { m = 1 } m && /^```yaml$/ { y = 1; next } y && /^```$/ { exit } y' "$src/README.md" >"$tmp/readme.yaml"
+cmp -s "$tmp/readme.yaml" "$ex/fashion_mlp.yaml" && ok "README model block is examples/fashion_mlp.yaml" \
+	|| bad "README model block differs from examples/fashion_mlp.yaml" "$(diff "$tmp/readme.yaml" "$ex/fashion_mlp.yaml")"
+grad_readme=$(awk '/^    mlc grad / { g = 1 } g && /^    mlc [a-z]/ && !/mlc grad/ { exit } g && /^$/ { exit } g' "$src/README.md")
+run "$mlc" grad --help
+for f in $(echo "$out" | grep -oE '^  --[a-z-]+' | grep -v -- --help); do
+	[[ $grad_readme == *"$f"* ]] && ok "README grad usage lists $f" || bad "README grad usage lacks $f" "$grad_readme"
+done
+run "$mlc" ir --help
+passes=$(echo "$out" | sed -n 's/^passes: //p' | tr -d ,)
+run "$mlc" ir --print-after=all "$ex/xor.yaml"
+dumped=$(echo "$out" | sed -n 's/^# IR after \([a-z]*\).*/\1/p' | tr '\n' ' ')
+[ -n "$passes" ] && [ "$passes " = "$dumped" ] && ok "ir --help passes: $passes" || bad "ir --help passes '$passes' vs dumped '$dumped'"
+run "$mlc" ir --help; [[ $out == *"asm or obj"* ]] && ok "ir --help lists obj" || bad "ir --help lacks obj" "$out"
+run "$mlc" ir --emit obj -o "$tmp/x.o" "$ex/xor.yaml"
+[ $rc -eq 0 ] && [ "$(head -c 4 "$tmp/x.o" | od -An -c | tr -d ' ')" = '177ELF' ] && ok "ir --emit obj writes an ELF object" || bad "emit obj" "$err"
+if command -v python3 >/dev/null; then
+	run "$mlc" grad "$ex/xor.yaml" -o "$tmp/g.safetensors"
+	loss=$(sed -n 's/^loss \([0-9.]*\) over.*/\1/p' <<<"$out")
+	run python3 "$src/tools/safetensors_read.py" "$tmp/g.safetensors"
+	[ $rc -eq 0 ] && [[ $out == *"loss scalar sum $loss"* && $out == *"hidden.weight 2x2 sum "* ]] \
+		&& ok "tools/safetensors_read.py reads mlc grad's file (loss $loss)" || bad "safetensors_read.py" "$out" "$err"
+	printf 'junk' >"$tmp/junk.safetensors"
+	run python3 "$src/tools/safetensors_read.py" "$tmp/junk.safetensors"
+	[ $rc -eq 2 ] && [[ $err == *"too short"* ]] && ok "safetensors_read.py: junk is an error" || bad "safetensors_read.py junk" "$err"
+else
+	ok "no python3: tools/safetensors_read.py not tried"
+fi
+
 echo "$pass passed, $fail failed"
 [ $fail -eq 0 ]

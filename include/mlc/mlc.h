@@ -52,6 +52,9 @@ const char *mlc_suggest(const char *word, const char *const *cands);
 
 /* ---- Driver: a session is one spec taken through the pipeline. ---- */
 
+/* The pipeline's pass names in order, NULL-terminated (passes/pipeline.c). */
+extern const char *const mlc_pass_names[];
+
 typedef struct {
 	/* pass manager: pass names are those of `mlc ir --help`, or "all" */
 	const char *print_before, *print_after, *stop_after;

@@ -16,6 +16,7 @@ typedef struct {
 	const char *file, *out, *save, *predict, *emit;
 	int kfold;
 	bool eval, help;
+	int no_data;
 } args;
 
 typedef enum { F_BOOL, F_INT, F_U64, F_DOUBLE, F_STR } ftype;
@@ -63,6 +64,8 @@ static int cmd_check(args *a, mlc_diag *d)
 	if (st == MLC_OK) {
 		mlc_session_summary(s, stdout);
 		st = mlc_session_init_report(s, stdout, d);
+		mlc_status ds = a->no_data ? MLC_OK : mlc_session_check_data(s, d);
+		st = st == MLC_OK ? ds : st;
 		mlc_session_close(s);
 	}
 	return exit_code(st);
@@ -166,8 +169,12 @@ static int cmd_run(args *a, mlc_diag *d)
 		a->o.stop = &stop_signal;
 	}
 	mlc_status st = mlc_session_open(a->file, &a->o, d, &s);
-	if (st != MLC_OK)
+	if (st == MLC_OK) /* before anything is compiled or loaded */
+		st = mlc_session_check_data(s, d);
+	if (st != MLC_OK) {
+		mlc_session_close(s);
 		return exit_code(st);
+	}
 	if (a->kfold)
 		st = mlc_session_kfold(s, a->kfold, d);
 	else if (train) {
@@ -238,8 +245,11 @@ static int cmd_plot(args *a, mlc_diag *d)
 }
 
 static const command commands[] = {
-	{"check", "mlc check [options] MODEL.yaml", "validate a spec and print the model summary",
-	 {&f_batch, &f_verbose}, cmd_check},
+	{"check", "mlc check [options] MODEL.yaml",
+	 "validate a spec, print the model summary, and check the data files against the model",
+	 {&f_batch, &f_verbose,
+	  &(flag){"no-data", F_BOOL, A(no_data), "check the spec and the model only, not the data files it names"}},
+	 cmd_check},
 	{"ir", "mlc ir [options] MODEL.yaml|GRAPH.ir", "print the IR after the passes, or the generated code",
 	 {&(flag){"print-after", F_STR, A(o.print_after), "dump the IR after PASS (or all)"},
 	  &(flag){"print-before", F_STR, A(o.print_before), "dump the IR before PASS (or all)"},

@@ -61,7 +61,7 @@ mlc_status mlc_data_load_set(mlc_session *s, mlc_set which, mlc_data *out, mlc_d
 	if (c->scale != 1.0 && c->scale != 0.0)
 		for (int64_t i = 0; i < out->ds.n * out->ds.dim; i++)
 			out->ds.x[i] *= (float)c->scale;
-	if ((st = mlc_data_check(s, out, d)) != MLC_OK) {
+	if ((st = mlc_targets_check(s, out, d)) != MLC_OK || (st = mlc_data_check(s, out, d)) != MLC_OK) {
 		mlc_dataset_free(&out->ds);
 		return st;
 	}

@@ -46,6 +46,81 @@ printf '1,2,3\n' >"$tmp/one.csv"
 run "$mlc" grad "$tmp/one.yaml" -o "$tmp/g.safetensors"
 [ $rc -eq 0 ] && [[ $out$err == *"over 1 sample; 1 gradient written"* ]] && ok "1 gradient written" || bad "plural of gradient" "$out" "$err"
 
+# 2 and 4. The data files against the model and the loss, up front: in mlc
+# check (headers, labels, first rows) and mlc run (before compiling; then
+# every sample), located at the spec line with the fix.
+cd "$tmp"
+python3 - <<'PY'
+import random
+random.seed(1)
+with open("ten.csv", "w") as f:  # 4 features, a class 0..9
+    f.write("a,b,c,d,y\n")
+    for i in range(50):
+        f.write(",".join(str(round(random.random(), 3)) for _ in range(4)) + f",{i % 10}\n")
+with open("late.csv", "w") as f:  # 0/1 for 40 rows, then a 5: past the rows mlc check reads
+    for i in range(41):
+        f.write(",".join(str(round(random.random(), 3)) for _ in range(4)) + f",{5 if i == 40 else i % 2}\n")
+with open("two.csv", "w") as f:  # 3 features, 2 target columns
+    for i in range(20):
+        f.write(",".join(str(round(random.random(), 3)) for _ in range(3)) + f",{i % 2},{i % 3}\n")
+PY
+spec() { # NAME LAYERS-LINE LOSS DATA-LINES...: a spec with csv data
+	local name=$1 units=$2 loss=$3; shift 3
+	{ printf 'name: %s\ninputs:\n  x: {shape: [4]}\nlayers:\n  - dense: %s\nloss: %s\ndata:\n  format: csv\n' \
+		"$name" "$units" "$loss"; printf '  %s\n' "$@"; } >"$name.yaml"
+}
+spec bce 1 binary_cross_entropy "train: ten.csv"
+refused "check: BCE with one output and labels 0..9" \
+	"bce.yaml:6:1: error: binary_cross_entropy takes targets in [0, 1] (0/1 labels or probabilities), but sample 3 of ten.csv has 2; for 10 classes give the last layer 10 outputs (dense: 10) with loss: softmax_cross_entropy" \
+	"bce.yaml:9:10: note: the targets come from this file" -- "$mlc" check bce.yaml
+refused "run: BCE with labels 0..9, before training" "bce.yaml:6:1: error: binary_cross_entropy takes targets in [0, 1]" \
+	-- "$mlc" run bce.yaml
+[[ $out != *epoch* ]] && ok "run: nothing trained" || bad "run trained with BCE labels 0..9" "$out"
+spec late 1 binary_cross_entropy "train: late.csv"
+run "$mlc" check late.yaml; [ $rc -eq 0 ] && ok "check reads only the first rows" || bad "check late.csv: $rc" "$err"
+refused "run: every target checked" "late.yaml:6:1: error: binary_cross_entropy takes targets in [0, 1] (0/1 labels or probabilities), but sample 41 of late.csv has 5" \
+	-- "$mlc" run late.yaml
+spec sce 3 softmax_cross_entropy "train: two.csv" "label_columns: 2"
+sed -i 's/shape: \[4\]/shape: [3]/' sce.yaml
+refused "softmax cross-entropy with 2 label columns" \
+	"sce.yaml:6:1: error: softmax_cross_entropy takes one class index per sample, but two.csv has 2 target columns per sample; give label_columns: 1" \
+	-- "$mlc" check sce.yaml
+spec few 3 softmax_cross_entropy "train: ten.csv"
+refused "labels past the outputs" \
+	"few.yaml:6:1: error: softmax_cross_entropy takes class indices 0 to 2 (one per output of the last layer), but sample 4 of ten.csv has 3 and the labels go up to 9; for 10 classes give the last layer 10 outputs (dense: 10)" \
+	-- "$mlc" check few.yaml
+spec onehot 3 mse "train: ten.csv"
+refused "mse one-hot labels past the outputs" "onehot.yaml:6:1: error: the one-hot encoding of takes class indices 0 to 2" \
+	-- "$mlc" check onehot.yaml
+spec wide 10 softmax_cross_entropy "train: ten.csv"
+sed -i 's/shape: \[4\]/shape: [5]/' wide.yaml
+refused "csv feature count" "wide.yaml:9:10: error: 'ten.csv' has 4 features per sample, but input 'x' is f32[N,5] (5 per sample)" \
+	-- "$mlc" check wide.yaml
+spec typo 10 softmax_cross_entropy "train: tenn.csv"
+refused "missing file: a near name" "typo.yaml:9:10: error: cannot open data file 'tenn.csv': No such file or directory; did you mean 'ten.csv'?" \
+	-- "$mlc" check typo.yaml
+refused "run: a missing file before compiling" "typo.yaml:9:10: error: cannot open data file 'tenn.csv'" -- "$mlc" run --verbose typo.yaml
+[[ $out != *"jit:"* ]] && ok "run: nothing compiled" || bad "run compiled before checking the data" "$out"
+run "$mlc" check --no-data typo.yaml; [ $rc -eq 0 ] && ok "check --no-data" || bad "check --no-data: $rc" "$err"
+fm=/usr/share/datasets/fashion-mnist
+if [ -r $fm/train-images-idx3-ubyte.gz ]; then
+	sed "s|$fm/t10k-images-idx3-ubyte.gz|$fm/t10k-images-idx3-ubyte|" "$ex/fashion_mlp.yaml" >gz.yaml
+	refused "missing file: the .gz beside it" \
+		"gz.yaml:21:13: error: cannot open data file '$fm/t10k-images-idx3-ubyte': No such file or directory; did you mean '$fm/t10k-images-idx3-ubyte.gz'?" \
+		-- "$mlc" check gz.yaml
+	sed 's/dense: 10/dense: 8/' "$ex/fashion_mlp.yaml" >eight.yaml
+	refused "idx labels past the outputs" \
+		"eight.yaml:13:1: error: softmax_cross_entropy takes class indices 0 to 7 (one per output of the last layer), but sample 1 of $fm/train-labels-idx1-ubyte.gz has 9 and the labels go up to 9; for 10 classes give the last layer 10 outputs (dense: 10)" \
+		-- "$mlc" check eight.yaml
+	sed 's/shape: \[784\]/shape: [756]/' "$ex/fashion_mlp.yaml" >small.yaml
+	refused "idx feature count" "small.yaml:18:13: error: '$fm/train-images-idx3-ubyte.gz' has 784 features per sample, but input 'x' is f32[N,756] (756 per sample)" \
+		-- "$mlc" check small.yaml
+	run "$mlc" check "$ex/fashion_mlp.yaml"; [ $rc -eq 0 ] && ok "fashion_mlp's data fits" || bad "fashion_mlp check" "$err"
+else
+	ok "no fashion-mnist: idx checks not tried"
+fi
+cd "$src/tests"
+
 # 5. mlc check's table: a layer with l1:/l2: shows its output, not the
 # penalty's scalar; every row as long as the rule (columns from the content).
 cat >"$tmp/long.yaml" <<'YAML'
@@ -63,7 +138,7 @@ layers:
 loss: categorical_cross_entropy
 YAML
 for spec in "$tmp/long.yaml" "$ex/regularized_mlp.yaml" "$ex/resnet.yaml"; do
-	run "$mlc" check "$spec"
+	run "$mlc" check --no-data "$spec"
 	widths=$(echo "$out" | awk '/^-+$/ { t = 1; w = length($0); next } /^=+$/ { t = 0 } t && length($0) != w { print NR": "length($0)" != "w }')
 	[ $rc -eq 0 ] && [ -z "$widths" ] && ok "$spec: table columns line up" || bad "$spec: table rows overrun" "$widths" "$out"
 done

@@ -107,6 +107,11 @@ void mlc_session_summary(const mlc_session *s, FILE *out);
 /* The spec's init_from: checks its file against the model and prints what
  * would be loaded, skipped and kept (mlc check); MLC_OK without init_from. */
 mlc_status mlc_session_init_report(mlc_session *s, FILE *out, mlc_diag *d);
+/* Opens the data files the spec names and checks them against the model
+ * from their headers (IDX header and labels, CSV first rows, CIFAR size):
+ * missing files (with a did-you-mean), feature counts, targets against the
+ * loss; errors at the spec line naming the file. MLC_OK for IR text. */
+mlc_status mlc_session_check_data(mlc_session *s, mlc_diag *d);
 /* The graph's text IR as it stands. */
 void mlc_session_print_ir(const mlc_session *s, FILE *out);
 /* what: "llvm", "llvm-opt", "asm" (path "-" is stdout) or "obj". */

@@ -1,6 +1,7 @@
 /* train.c — the training loop (shuffled minibatches through the JIT'd train
  * step, per-epoch metrics, validation and test), evaluation, prediction to
  * CSV, and the one-batch gradient dump of `mlc grad`. */
+#include "chance.h"
 #include "checkpoint.h"
 #include "numerics.h"
 #include "session.h"
@@ -408,6 +409,7 @@ mlc_status mlc_session_train(mlc_session *s, mlc_diag *d)
 	}
 	double start = mlc_now();
 	mlc_diverge dv = {0};
+	mlc_chance chance = {0}; /* the not-learning hint */
 	for (int e = e0; e <= epochs && st == MLC_OK && !stopped; e++) {
 		bool cont = e == e0 && b0 > 0; /* resumed inside this epoch: already shuffled */
 		if (c->shuffle && !cont)
@@ -459,6 +461,7 @@ mlc_status mlc_session_train(mlc_session *s, mlc_diag *d)
 			break;
 		}
 		done = e;
+		mlc_chance_check(s, &chance, e, mean_loss(&ep), show_acc(&rc) ? mlc_metrics_accuracy(&ep.m) : NAN, hyper[0]);
 		bool print = !s->opt.quiet && (e % every == 0 || e == epochs || e == 1);
 		char vname[96];
 		snprintf(vname, sizeof vname, "%s after epoch %d", vset, e);

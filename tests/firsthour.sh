@@ -119,6 +119,16 @@ if [ -r $fm/train-images-idx3-ubyte.gz ]; then
 else
 	ok "no fashion-mnist: idx checks not tried"
 fi
+# 3. A run that trains but stays at the chance level says so: inputs that
+# carry nothing (all zeros) leave softmax cross-entropy at ln 3.
+python3 -c "
+for i in range(60): print('0,0,0,0,%d' % (i % 3))" >zeros.csv
+spec stuck 3 softmax_cross_entropy "train: zeros.csv" "epochs: 3"
+run "$mlc" run stuck.yaml --quiet
+[ $rc -eq 0 ] && [[ $out == *"stuck.yaml: warning: the model is not learning: in epoch 2 the training loss stayed at or above the chance level, 1.098"*" against ln 3 = 1.0986 for 3 classes, and the accuracy 0."*"(1/3 = 0.3333); try a smaller learning rate (now 0.01)"* ]] \
+	&& [ "$(grep -c warning <<<"$out")" -eq 1 ] && ok "chance-level hint, once" || bad "no chance-level hint" "$out" "$err"
+run "$mlc" run "$ex/logistic.yaml" --quiet
+[ $rc -eq 0 ] && [[ $out != *warning* ]] && ok "no hint for a model that learns" || bad "hint for logistic.yaml" "$out"
 cd "$src/tests"
 
 # 5. mlc check's table: a layer with l1:/l2: shows its output, not the

@@ -161,6 +161,9 @@ static int cmd_run(args *a, mlc_diag *d)
 		return 2;
 	mlc_session *s;
 	bool train = run_trains(a);
+	if (a->predict && strcmp(a->predict, "-") == 0)
+		a->o.log = stderr; /* stdout is the CSV */
+	FILE *log = a->o.log ? a->o.log : stdout;
 	if (train) {
 		struct sigaction sa = {.sa_handler = on_stop_signal};
 		sigemptyset(&sa.sa_mask);
@@ -179,13 +182,13 @@ static int cmd_run(args *a, mlc_diag *d)
 		st = mlc_session_kfold(s, a->kfold, d);
 	else if (train) {
 		if (a->predict && !a->o.quiet)
-			printf("no --weights given: training first, then predicting with the trained weights\n");
+			fprintf(log, "no --weights given: training first, then predicting with the trained weights\n");
 		st = mlc_session_train(s, d);
 		/* what the planned arenas (mlc check) cost in practice, with the
 		 * data, the JIT and the libraries; ru_maxrss is in KiB on Linux */
 		struct rusage ru;
 		if (st == MLC_OK && !a->o.quiet && getrusage(RUSAGE_SELF, &ru) == 0)
-			printf("peak RSS: %.1f MB\n", (double)ru.ru_maxrss * 1024e-6);
+			fprintf(log, "peak RSS: %.1f MB\n", (double)ru.ru_maxrss * 1024e-6);
 	}
 	if (st == MLC_OK && a->eval)
 		st = mlc_session_evaluate(s, d);

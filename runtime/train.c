@@ -608,12 +608,23 @@ mlc_status mlc_session_predict(mlc_session *s, const char *csv_path, mlc_diag *d
 		return MLC_EIO;
 	}
 	FILE *f = a.f;
-	int64_t c = mlc_pred_width(s), *idx = iota(data.ds.n);
+	const mlc_dataset *ds = &data.ds;
+	int64_t c = mlc_pred_width(s), *idx = iota(ds->n);
 	float hyper[MLC_HYPER_COUNT];
 	mlc_hyper_set(hyper, 0, s->seed, s->step);
-	fprintf(f, "class");
-	for (int64_t j = 0; j < c; j++)
-		fprintf(f, ",out%lld", (long long)j);
+	/* docs/spec.md#predictions: id, the true label (or targets), then the
+	 * class and one named column per output (probabilities; hinge: scores) */
+	bool cls = is_classification(s, ds), truth = s->y && ds->ydim > 0;
+	const char *out = !cls ? "pred" : s->loss_term && s->loss_term->op == OP_HINGE ? "score" : "p";
+	fprintf(f, "id");
+	if (truth && cls)
+		fprintf(f, ",label");
+	for (int64_t j = 0; truth && !cls && j < ds->ydim; j++)
+		fprintf(f, ds->ydim == 1 ? ",target" : ",target_%lld", (long long)j);
+	if (cls)
+		fprintf(f, ",class");
+	for (int64_t j = 0; j < c; j++) /* one sigmoid output: the probability of class 1 */
+		fprintf(f, cls ? ",%s_%lld" : c == 1 ? ",%s" : ",%s_%lld", out, (long long)(cls && c == 1 ? 1 : j));
 	fputc('\n', f);
 	for (int64_t b = 0; b < data.ds.n; b += s->batch) {
 		int64_t m = data.ds.n - b < s->batch ? data.ds.n - b : s->batch;
@@ -624,8 +635,15 @@ mlc_status mlc_session_predict(mlc_session *s, const char *csv_path, mlc_diag *d
 			break;
 		const float *p = s->act + s->pred->offset;
 		for (int64_t r = 0; r < m; r++) {
-			const float *row = p + r * c;
-			fprintf(f, "%lld", (long long)mlc_pred_class(row, c));
+			const float *row = p + r * c, *t = truth ? ds->y + (b + r) * ds->ydim : NULL;
+			fprintf(f, "%lld", (long long)(b + r + 1));
+			if (t && cls) /* a class index, a one-hot row, or a 0/1 target */
+				fprintf(f, ",%lld", (long long)(ds->ydim == 1 && c > 1 ? (int64_t)t[0]
+								: ds->ydim == c && c > 1 ? mlc_pred_class(t, c) : t[0] > 0.5f));
+			for (int64_t j = 0; t && !cls && j < ds->ydim; j++)
+				fprintf(f, ",%.9g", (double)t[j]);
+			if (cls)
+				fprintf(f, ",%lld", (long long)mlc_pred_class(row, c));
 			for (int64_t j = 0; j < c; j++)
 				fprintf(f, ",%.9g", (double)row[j]);
 			fputc('\n', f);
@@ -635,6 +653,9 @@ mlc_status mlc_session_predict(mlc_session *s, const char *csv_path, mlc_diag *d
 		st = mlc_atomic_commit(&a, d);
 	else if (f != stdout)
 		mlc_atomic_abort(&a);
+	if (f != stdout && st == MLC_OK && !s->opt.quiet)
+		fprintf(s->log, "wrote %lld prediction%s of %s (%s) to %s\n", (long long)ds->n, MLC_S(ds->n),
+			test ? "the test set" : "the training set", data.file, csv_path);
 	free(idx);
 	mlc_dataset_free(&data.ds);
 	return st;

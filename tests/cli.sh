@@ -72,7 +72,7 @@ run "$mlc" run "$ex/xor.yaml" --epochs 5
 run "$mlc" run "$ex/xor.yaml" --eval --weights "$tmp/w.safetensors"
 [ $rc -eq 0 ] && [[ $out == *"accuracy 1.0000"* ]] && ok || bad "eval with saved weights: $out $err"
 run "$mlc" run "$ex/xor.yaml" --predict "$tmp/p.csv" --weights "$tmp/w.safetensors"
-[ $rc -eq 0 ] && [ "$(cut -d, -f1 "$tmp/p.csv" | tr '\n' ' ')" = "class 0 1 1 0 " ] && ok || bad "predict csv: $(cat "$tmp/p.csv" 2>/dev/null) $err"
+[ $rc -eq 0 ] && [ "$(cut -d, -f3 "$tmp/p.csv" | tr '\n' ' ')" = "class 0 1 1 0 " ] && ok || bad "predict csv: $(cat "$tmp/p.csv" 2>/dev/null) $err"
 run "$mlc" run "$ex/fashion_mlp.yaml" --eval --weights "$tmp/w.safetensors"
 [ $rc -eq 2 ] && [[ $err == *"w.safetensors: error:"* ]] && ok || bad "weights of another model: exit $rc $err"
 printf 'junk' >"$tmp/junk.safetensors"

@@ -129,6 +129,26 @@ run "$mlc" run stuck.yaml --quiet
 	&& [ "$(grep -c warning <<<"$out")" -eq 1 ] && ok "chance-level hint, once" || bad "no chance-level hint" "$out" "$err"
 run "$mlc" run "$ex/logistic.yaml" --quiet
 [ $rc -eq 0 ] && [[ $out != *warning* ]] && ok "no hint for a model that learns" || bad "hint for logistic.yaml" "$out"
+# 6. --predict: an id, the true label, the class and named probabilities for
+# a classifier; the targets and predicted values for regression; a line
+# saying what was written where; with "-" stdout holds only the CSV.
+spec ten 10 softmax_cross_entropy "train: ten.csv" "test: ten.csv" "epochs: 2"
+run "$mlc" run ten.yaml --predict ten_p.csv
+[ $rc -eq 0 ] && [ "$(head -1 ten_p.csv)" = "id,label,class,p_0,p_1,p_2,p_3,p_4,p_5,p_6,p_7,p_8,p_9" ] \
+	&& [ "$(wc -l <ten_p.csv)" -eq 51 ] && [ "$(cut -d, -f1,2 ten_p.csv | sed -n '2p;51p' | tr '\n' ' ')" = "1,0 50,9 " ] \
+	&& [[ $out == *"wrote 50 predictions of the test set (ten.csv) to ten_p.csv"* ]] \
+	&& ok "classifier predictions: id, label, class, p_0..p_9" || bad "classifier predictions" "$(head -3 ten_p.csv)" "$out" "$err"
+awk -F, 'NR > 1 { s = 0; for (i = 4; i <= NF; i++) s += $i; if (s < 0.999 || s > 1.001) bad = 1 } END { exit bad }' ten_p.csv \
+	&& ok "probabilities sum to 1" || bad "probabilities do not sum to 1" "$(head -3 ten_p.csv)"
+python3 -c "
+for i in range(40): print('%g,%g,%g,%g,%g' % (i / 40, 1 - i / 40, 0.5, 0.25, 3 * i / 40 + 1))" >reg.csv
+spec reg 1 mse "train: reg.csv" "test: reg.csv" "epochs: 2"
+run "$mlc" run reg.yaml --quiet --predict -
+[ $rc -eq 0 ] && [ "$(echo "$out" | head -1)" = "id,target,pred" ] && [ "$(echo "$out" | wc -l)" -eq 41 ] \
+	&& [ "$(echo "$out" | sed -n 3p | cut -d, -f1,2)" = "2,1.07500005" ] && ok "regression predictions: id, target, pred; stdout only the CSV" \
+	|| bad "regression predictions" "$out" "$err"
+run "$mlc" run "$ex/logistic.yaml" --quiet --predict -
+[ "$(echo "$out" | head -1)" = "id,label,class,p_1" ] && ok "one sigmoid output: p_1" || bad "sigmoid predictions" "$(echo "$out" | head -3)"
 cd "$src/tests"
 
 # 5. mlc check's table: a layer with l1:/l2: shows its output, not the

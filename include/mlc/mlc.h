@@ -120,7 +120,8 @@ mlc_status mlc_session_emit(mlc_session *s, const char *what, const char *path, 
 mlc_status mlc_session_train(mlc_session *s, mlc_diag *d);
 /* Evaluates on the test set (or the training set if there is none). */
 mlc_status mlc_session_evaluate(mlc_session *s, mlc_diag *d);
-/* Writes one CSV row per test sample: predicted class (or value) and outputs. */
+/* Writes one CSV row per test sample (docs/spec.md#predictions):
+ * id, true label or targets, predicted class (classifiers) and outputs. */
 mlc_status mlc_session_predict(mlc_session *s, const char *csv_path, mlc_diag *d);
 /* One batch of the training data (the first `batch_size` samples, in file
  * order): loss and every gradient, written as safetensors ("loss", then the

@@ -192,9 +192,15 @@ static bool exists(const mlc_path *p, mlc_diag *d)
  * the fault, before reading much. */
 static mlc_status reader_says(const mlc_path *x, const mlc_path *y, mlc_diag *d)
 {
+	if (!y->path) { /* as the loader will say */
+		mlc_error_at(d, x->loc, "IDX data needs both images: and labels:");
+		return MLC_EUSER;
+	}
 	mlc_dataset ds = {0};
-	mlc_status st = mlc_load_idx(x->path, y->path ? y->path : x->path, &ds, d);
+	mlc_status st = mlc_load_idx(x->path, y->path, &ds, d);
 	mlc_dataset_free(&ds);
+	if (st != MLC_OK)
+		mlc_note_at(d, x->loc, "in the data set named here");
 	return st;
 }
 
@@ -220,8 +226,8 @@ static bool idx_dims(const mlc_path *p, int *rank, int64_t *dim, int64_t *items,
 		}
 	}
 	struct stat sb;
-	*fits = !gzdirect(gz) || (stat(p->path, &sb) == 0 && !S_ISREG(sb.st_mode)) ||
-		(ok && sb.st_size == 4 + 4 * *rank + *items);
+	bool regular = stat(p->path, &sb) == 0 && S_ISREG(sb.st_mode);
+	*fits = !gzdirect(gz) || !regular || (ok && sb.st_size == 4 + 4 * *rank + *items);
 	gzclose(gz);
 	return ok && *items <= MLC_MAX_IDX_VALUES;
 }

@@ -115,6 +115,10 @@ if [ -r $fm/train-images-idx3-ubyte.gz ]; then
 	sed 's/shape: \[784\]/shape: [756]/' "$ex/fashion_mlp.yaml" >small.yaml
 	refused "idx feature count" "small.yaml:18:13: error: '$fm/train-images-idx3-ubyte.gz' has 784 features per sample, but input 'x' is f32[N,756] (756 per sample)" \
 		-- "$mlc" check small.yaml
+	printf 'x' >bad.idx
+	sed "s|$fm/train-images-idx3-ubyte.gz|bad.idx|" "$ex/fashion_mlp.yaml" >badidx.yaml
+	refused "not an IDX file: the reader's error, then the spec line" "bad.idx: error: not an IDX file (bad magic 78" \
+		"badidx.yaml:18:13: note: in the data set named here" -- "$mlc" check badidx.yaml
 	run "$mlc" check "$ex/fashion_mlp.yaml"; [ $rc -eq 0 ] && ok "fashion_mlp's data fits" || bad "fashion_mlp check" "$err"
 else
 	ok "no fashion-mnist: idx checks not tried"

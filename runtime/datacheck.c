@@ -227,7 +227,7 @@ static bool idx_dims(const mlc_path *p, int *rank, int64_t *dim, int64_t *items,
 	}
 	struct stat sb;
 	bool regular = stat(p->path, &sb) == 0 && S_ISREG(sb.st_mode);
-	*fits = !gzdirect(gz) || !regular || (ok && sb.st_size == 4 + 4 * *rank + *items);
+	*fits = !gzdirect(gz) || !regular || (ok && sb.st_size - (4 + 4 * *rank) == *items); /* items may be INT64_MAX */
 	gzclose(gz);
 	return ok && *items <= MLC_MAX_IDX_VALUES;
 }

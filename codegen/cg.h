@@ -285,6 +285,22 @@ void cg_batchnorm_grad(cg *c, const mlc_node *n);
 void cg_batchnorm_grad_gamma(cg *c, const mlc_node *n);
 LLVMValueRef cg_sc_batchnorm_infer_grad(cg *c, const mlc_node *n, LLVMValueRef const *in);
 LLVMValueRef cg_sc_dropout(cg *c, const mlc_node *n, LLVMValueRef const *in); /* and dropout_grad */
+/* murmur3's finalizer, and the per-element hash of (seed, step, key,
+ * c->elem) that dropout masks and random ops are drawn from (i32). */
+LLVMValueRef cg_fmix32(cg *c, LLVMValueRef h);
+LLVMValueRef cg_elem_hash(cg *c, int64_t key);
+/* Primitive ops (kernels_prim.c). */
+void cg_reduce(cg *c, const mlc_node *n);    /* sum, mean over axes */
+void cg_broadcast(cg *c, const mlc_node *n); /* their gradient */
+void cg_slice_axis(cg *c, const mlc_node *n);
+void cg_slice_grad(cg *c, const mlc_node *n);
+#define CG_PRIM_SCALARS(X)                                                                         \
+	X(mul) X(sub) X(div) X(minimum) X(maximum) X(neg) X(exp) X(log) X(sqrt) X(square) X(abs)   \
+	X(sign) X(pow) X(clamp) X(clamp_grad) X(minmax_grad) X(detach) X(random_normal)           \
+	X(random_uniform)
+#define X(name) LLVMValueRef cg_sc_##name(cg *c, const mlc_node *n, LLVMValueRef const *in);
+CG_PRIM_SCALARS(X)
+#undef X
 /* gradient clipping (kernels_update.c) */
 LLVMValueRef cg_sc_clip_coef(cg *c, const mlc_node *n, LLVMValueRef const *in);
 LLVMValueRef cg_sc_mul_scalar(cg *c, const mlc_node *n, LLVMValueRef const *in);

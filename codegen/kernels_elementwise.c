@@ -9,17 +9,19 @@ typedef enum {
 	ACC_FULL,   /* same shape: element i */
 	ACC_ROW,    /* [M] against an output [..., M]: column of element i */
 	ACC_SCALAR, /* rank 0 (a loss seed): element 0 */
+	ACC_COL,    /* [..., 1] against [..., M]: row of element i (ir.h mlc_bcast) */
 } access;
 
 static access classify(const mlc_node *out, const mlc_node *s)
 {
-	if (mlc_same_shape(out, s))
-		return ACC_FULL;
-	if (s->rank == 0)
-		return ACC_SCALAR;
-	/* The shape rules only admit a row broadcast otherwise (bias_add). */
-	MLC_ASSERT(s->rank == 1 && out->rank >= 1 && s->dim[0] == out->dim[out->rank - 1]);
-	return ACC_ROW;
+	switch (mlc_bcast_of(out, s)) {
+	case MLC_BCAST_NONE: return ACC_FULL;
+	case MLC_BCAST_SCALAR: return ACC_SCALAR;
+	case MLC_BCAST_ROW: return ACC_ROW;
+	case MLC_BCAST_COL: return ACC_COL;
+	case MLC_BCAST_BAD: break; /* the shape rules admit none other */
+	}
+	MLC_UNREACHABLE();
 }
 
 cg_range cg_range_of(const mlc_node *n)
@@ -28,7 +30,7 @@ cg_range cg_range_of(const mlc_node *n)
 	if (r != CG_RANGE_ELEMWISE)
 		return r;
 	for (int k = 0; k < n->nsrc; k++)
-		if (classify(n, n->src[k]) == ACC_ROW)
+		if (classify(n, n->src[k]) == ACC_ROW || classify(n, n->src[k]) == ACC_COL)
 			return CG_RANGE_ROWS;
 	return CG_RANGE_ELEMS;
 }
@@ -51,7 +53,7 @@ void cg_elementwise(cg *c, const mlc_node *n)
 	}
 	bool rowwise = cg_range_of(n) == CG_RANGE_ROWS;
 	LLVMValueRef out = c->opnd[0];
-	cg_loop rows, cols;
+	cg_loop rows = {0}, cols;
 	LLVMValueRef i, j;
 	if (rowwise) {
 		LLVMValueRef m = cg_cols(c, n);
@@ -66,7 +68,7 @@ void cg_elementwise(cg *c, const mlc_node *n)
 	}
 	for (int k = 0; k < n->nsrc; k++)
 		if (acc[k] != ACC_SCALAR)
-			in[k] = cg_load(c, c->opnd[k + 1], acc[k] == ACC_FULL ? i : j);
+			in[k] = cg_load(c, c->opnd[k + 1], acc[k] == ACC_FULL ? i : acc[k] == ACC_COL ? rows.iv : j);
 	c->elem = i;
 	cg_store(c, scalar(c, n, in), out, i);
 	cg_loop_end(c, &cols);

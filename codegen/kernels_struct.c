@@ -384,6 +384,25 @@ static LLVMValueRef fmix32(cg *c, LLVMValueRef h)
 	return LLVMBuildXor(c->b, h, LLVMBuildLShr(c->b, h, LLVMConstInt(c->t_i32, 16, 0), ""), "");
 }
 
+LLVMValueRef cg_fmix32(cg *c, LLVMValueRef h)
+{
+	return fmix32(c, h);
+}
+
+/* h of the dropout hash below for element c->elem; random_normal and
+ * random_uniform draw from it too (kernels_prim.c). */
+LLVMValueRef cg_elem_hash(cg *c, int64_t key_attr)
+{
+	MLC_ASSERT(c->elem);
+	LLVMValueRef key = LLVMConstInt(c->t_i32, (uint32_t)key_attr + 0x9e3779b9u, 0);
+	LLVMValueRef s = LLVMBuildXor(c->b, fmix32(c, key), hyper_word(c, MLC_HYPER_SEED), "");
+	s = LLVMBuildXor(c->b, fmix32(c, s), hyper_word(c, MLC_HYPER_STEP), "");
+	s = fmix32(c, s);
+	LLVMValueRef idx = LLVMBuildTrunc(c->b, c->elem, c->t_i32, "");
+	LLVMValueRef h = fmix32(c, LLVMBuildXor(c->b, idx, s, ""));
+	return fmix32(c, LLVMBuildAdd(c->b, h, s, ""));
+}
+
 /* Inverted dropout (docs/design.md, "Dropout masks"): in training mode
  *   s    = fmix32(fmix32(fmix32(key + 0x9e3779b9) ^ seed) ^ step)
  *   h    = fmix32(fmix32(index ^ s) + s)          (index: low 32 bits)
@@ -400,13 +419,7 @@ LLVMValueRef cg_sc_dropout(cg *c, const mlc_node *n, LLVMValueRef const *in)
 		return in[0];
 	uint32_t threshold = p >= 1 ? 1u << 24 : (uint32_t)ceil(p * 16777216.0);
 	double scale = p >= 1 ? 0 : 1 / (1 - p);
-	LLVMValueRef key = LLVMConstInt(c->t_i32, (uint32_t)n->attr.i[0] + 0x9e3779b9u, 0);
-	LLVMValueRef s = LLVMBuildXor(c->b, fmix32(c, key), hyper_word(c, MLC_HYPER_SEED), "");
-	s = LLVMBuildXor(c->b, fmix32(c, s), hyper_word(c, MLC_HYPER_STEP), "");
-	s = fmix32(c, s);
-	LLVMValueRef idx = LLVMBuildTrunc(c->b, c->elem, c->t_i32, "");
-	LLVMValueRef h = fmix32(c, LLVMBuildXor(c->b, idx, s, ""));
-	h = fmix32(c, LLVMBuildAdd(c->b, h, s, ""));
+	LLVMValueRef h = cg_elem_hash(c, n->attr.i[0]);
 	LLVMValueRef bits = LLVMBuildLShr(c->b, h, LLVMConstInt(c->t_i32, 8, 0), "");
 	LLVMValueRef keep = LLVMBuildICmp(c->b, LLVMIntUGE, bits, LLVMConstInt(c->t_i32, threshold, 0), "");
 	LLVMValueRef kept = LLVMBuildSelect(c->b, keep, LLVMBuildFMul(c->b, in[0], cg_f32(c, scale), ""),

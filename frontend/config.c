@@ -42,6 +42,38 @@ mlc_node *fe_labels(fe *f, mlc_dtype t, int rank, const int64_t *dim, mlc_loc lo
 	return labels;
 }
 
+/* The loss's targets when they have the output's shape: the model input
+ * `target:` names (an autoencoder reads its own input: no labels input, no
+ * copy of the data), else the labels input; NULL after an error. */
+static mlc_node *targets_of(fe *f, mlc_node *out, mlc_loc loc)
+{
+	mlc_loc at;
+	const yt_node *t = f->loss_map && f->loss_map->kind == YT_MAP ? yt_get(f->loss_map, "target", &at) : NULL;
+	if (!t)
+		return fe_labels(f, DT_F32, out->rank, out->dim, loc);
+	const char *name = fe_str(f, t, "target");
+	if (!name)
+		return NULL;
+	const char **names = mlc_arena_alloc(f->tmp, sizeof *names * (size_t)(f->ninputs + 1));
+	for (int i = 0; i < f->ninputs; i++) {
+		names[i] = f->lay[i].name ? f->lay[i].name : "";
+		if (strcmp(names[i], name) != 0 || !f->lay[i].out)
+			continue;
+		mlc_node *x = f->lay[i].out;
+		char a[96], b[96];
+		if (x->dtype == DT_F32 && mlc_same_shape(x, out))
+			return x;
+		mlc_error_at(f->d, t->loc, "the loss's target '%s' is %s, but the model output is %s: they must match",
+			     name, mlc_type_str(x, a, sizeof a), mlc_type_str(out, b, sizeof b));
+		return NULL;
+	}
+	names[f->ninputs] = NULL;
+	const char *s = fe_suggest(f, name, names);
+	mlc_error_at(f->d, t->loc, "the loss's target '%s' is not an input of the model; %s%s%s", name,
+		     s ? "did you mean '" : "its inputs are ", s ? s : fe_join(f, names), s ? "'?" : "");
+	return NULL;
+}
+
 /* A loss on the input of the output's activation `act` when there is one (the
  * numerically stable form), the activation kept as the prediction; otherwise
  * on the output itself, with `act` added as the prediction (layer `pred`). */
@@ -54,7 +86,7 @@ static mlc_node *loss_folding(fe *f, mlc_opcode op, mlc_opcode act, mlc_node *la
 		in = out->src[0];
 	else
 		*pred = fe_emit(f, mlc_arena_strdup(f->g->arena, "pred"), loc, act, NULL, 1, &out);
-	return *pred ? fe_emit(f, labels->layer, loc, op, NULL, 2, (mlc_node *[]){in, labels}) : NULL;
+	return *pred ? fe_emit(f, mlc_arena_strdup(f->g->arena, "loss"), loc, op, NULL, 2, (mlc_node *[]){in, labels}) : NULL;
 }
 
 /* Class scores against integer labels. A softmax at the output is folded into
@@ -89,11 +121,11 @@ static mlc_node *loss_targets(fe *f, const char *name, mlc_opcode op, const mlc_
 {
 	(void)name, (void)a;
 	mlc_node *out = f->output;
-	mlc_node *labels = fe_labels(f, DT_F32, out->rank, out->dim, loc);
+	mlc_node *labels = targets_of(f, out, loc);
 	if (!labels)
 		return NULL;
 	*pred = out;
-	return fe_emit(f, labels->layer, loc, op, NULL, 2, (mlc_node *[]){out, labels});
+	return fe_emit(f, mlc_arena_strdup(f->g->arena, "loss"), loc, op, NULL, 2, (mlc_node *[]){out, labels});
 }
 
 /* Logits against f32 targets of their shape; a sigmoid at the output is folded. */
@@ -102,7 +134,7 @@ static mlc_node *loss_logit_targets(fe *f, const char *name, mlc_opcode op, cons
 {
 	(void)name, (void)a;
 	mlc_node *out = f->output;
-	mlc_node *labels = fe_labels(f, DT_F32, out->rank, out->dim, loc);
+	mlc_node *labels = targets_of(f, out, loc);
 	return labels ? loss_folding(f, op, OP_SIGMOID, labels, loc, pred) : NULL;
 }
 
@@ -156,7 +188,7 @@ static bool loss_attrs(fe *f, const yt_node *v, mlc_opcode op, mlc_attrs *a)
 
 void fe_loss(fe *f, const yt_node *v, mlc_loc key)
 {
-	static const char *const keys[] = {"type", "margin", "teacher", "temperature", "alpha", NULL};
+	static const char *const keys[] = {"type", "margin", "teacher", "temperature", "alpha", "target", NULL};
 	const yt_node *type = v;
 	if (v->kind == YT_SEQ) {
 		mlc_error_at(f->d, v->loc, "expected a loss name or a mapping such as '{type: mse}', got a list");
@@ -181,6 +213,13 @@ void fe_loss(fe *f, const yt_node *v, mlc_loc key)
 				mlc_error_at(f->d, v->key[k]->loc, "'%s' applies only to 'loss: {type: distillation}'", *dk);
 				return;
 			}
+	mlc_loc tk;
+	if (v->kind == YT_MAP && yt_get(v, "target", &tk) && loss_kinds[i].build != loss_targets &&
+	    loss_kinds[i].build != loss_logit_targets) {
+		mlc_error_at(f->d, tk, "'target' applies only to the losses whose targets have the output's shape: "
+			     "mse, mae, binary_cross_entropy and binary_cross_entropy_with_logits");
+		return;
+	}
 	f->loss_map = v;
 	mlc_node *pred = NULL;
 	mlc_node *loss = loss_kinds[i].build(f, loss_names[i], loss_kinds[i].op, &a, key, &pred);
@@ -606,9 +645,10 @@ static void read_file_list(fe *f, const yt_node *v, const char *what, mlc_path *
 	*nfiles = n;
 }
 
-/* train: / test: — {images, labels} for idx, one path for csv, one or more for cifar10. */
+/* train: / test: — {images, labels} for idx (and the files data.inputs reads,
+ * under keys of their own), one path for csv, one or more for cifar10. */
 static void read_files(fe *f, const yt_node *v, const char *what, int fmt, mlc_path *x, mlc_path *y,
-		       const mlc_path **files, int *nfiles)
+		       const mlc_path **files, int *nfiles, const mlc_more_file **more, int *nmore)
 {
 	static const char *const idx_keys[] = {"images", "labels", NULL};
 	if (fmt < 0)
@@ -631,13 +671,28 @@ static void read_files(fe *f, const yt_node *v, const char *what, int fmt, mlc_p
 			     fe_show(f, v));
 		return;
 	}
-	fe_check_keys(f, v, idx_keys, mlc_arena_printf(f->tmp, "in '%s'", what));
+	/* a key like images or labels is a typo; any other names a file of its own */
+	mlc_more_file *m = mlc_arena_alloc(f->m->arena, sizeof *m * (size_t)(v->n ? v->n : 1));
+	int n = 0;
+	for (int i = 0; i < v->n; i++) {
+		const yt_node *k = v->key[i];
+		if (!strcmp(k->str, idx_keys[0]) || !strcmp(k->str, idx_keys[1]))
+			continue;
+		if (fe_suggest(f, k->str, idx_keys))
+			fe_unknown_key(f, k, idx_keys, mlc_arena_printf(f->tmp, "in '%s'", what));
+		else if (fe_read_path(f, v->val[i], k->str, &m[n].file))
+			m[n++].key = mlc_arena_strdup(f->m->arena, k->str);
+	}
+	*more = m;
+	*nmore = n;
 	mlc_path *dst[] = {x, y};
+	/* a loss whose target is an input (an autoencoder) reads no labels file */
+	bool labels = mlc_graph_find_value(f->g, "labels") || !mlc_graph_main_loss(f->g);
 	for (int i = 0; i < 2; i++) {
 		const yt_node *p = yt_get(v, idx_keys[i], NULL);
 		if (p)
 			fe_read_path(f, p, idx_keys[i], dst[i]);
-		else if (!fe_misspelled(v, idx_keys[i], idx_keys))
+		else if (!fe_misspelled(v, idx_keys[i], idx_keys) && (i == 0 || labels))
 			mlc_error_at(f->d, v->loc, "'%s' is missing '%s'", what, idx_keys[i]);
 	}
 }
@@ -646,21 +701,21 @@ static void data_train(fe *f, void *ctx, const yt_node *v)
 {
 	data_ctx *c = ctx;
 	read_files(f, v, "train", c->fmt, &c->c->train_x, &c->c->train_y, &c->c->train_files,
-		   &c->c->ntrain_files);
+		   &c->c->ntrain_files, &c->c->train_more, &c->c->ntrain_more);
 }
 
 static void data_test(fe *f, void *ctx, const yt_node *v)
 {
 	data_ctx *c = ctx;
 	read_files(f, v, "test", c->fmt, &c->c->test_x, &c->c->test_y, &c->c->test_files,
-		   &c->c->ntest_files);
+		   &c->c->ntest_files, &c->c->test_more, &c->c->ntest_more);
 }
 
 static void data_validation(fe *f, void *ctx, const yt_node *v)
 {
 	data_ctx *c = ctx;
 	read_files(f, v, "validation", c->fmt, &c->c->val_x, &c->c->val_y, &c->c->val_files,
-		   &c->c->nval_files);
+		   &c->c->nval_files, &c->c->val_more, &c->c->nval_more);
 }
 
 static void data_label_columns(fe *f, void *ctx, const yt_node *v)
@@ -669,7 +724,12 @@ static void data_label_columns(fe *f, void *ctx, const yt_node *v)
 	int64_t k;
 	if (c->fmt == FMT_IDX || c->fmt == FMT_CIFAR)
 		mlc_error_at(f->d, v->loc, "'label_columns' only applies to format: csv");
-	else if (fe_int(f, v, "label_columns", 1, 1 << 20, &k))
+	else if (!fe_int(f, v, "label_columns", 0, 1 << 20, &k))
+		return;
+	else if (k == 0 && mlc_graph_find_value(f->g, "labels"))
+		mlc_error_at(f->d, v->loc, "label_columns: 0 leaves the rows no targets, but the loss reads labels; "
+			     "0 is for a loss whose target is an input (e.g. '{type: mse, target: x}')");
+	else
 		c->c->label_columns = (int)k;
 }
 
@@ -729,6 +789,21 @@ static void data_normalize(fe *f, void *ctx, const yt_node *v)
 	c->nnorm = mean->n;
 	c->norm_mean = m;
 	c->norm_std = s;
+}
+
+static void data_inputs(fe *f, void *ctx, const yt_node *v)
+{
+	fe_data_inputs(f, v, ((data_ctx *)ctx)->c);
+}
+
+static void data_offset(fe *f, void *ctx, const yt_node *v)
+{
+	fe_int(f, v, "offset", 0, INT64_MAX, &((data_ctx *)ctx)->c->offset);
+}
+
+static void data_max_samples(fe *f, void *ctx, const yt_node *v)
+{
+	fe_int(f, v, "max_samples", 1, INT64_MAX, &((data_ctx *)ctx)->c->max_samples);
 }
 
 static void data_batch_size(fe *f, void *ctx, const yt_node *v)
@@ -811,6 +886,9 @@ static const fe_key data_keys[] = {
 	{"format", NULL}, /* read first: train/test depend on it */
 	{"train", data_train},
 	{"test", data_test},
+	{"inputs", data_inputs},
+	{"offset", data_offset},
+	{"max_samples", data_max_samples},
 	{"label_columns", data_label_columns},
 	{"scale", data_scale},
 	{"normalize", data_normalize},
@@ -843,6 +921,7 @@ void fe_data(fe *f, const yt_node *v, mlc_loc key)
 		mlc_error_at(f->d, split_first ? val_key : split_key, "give either 'validation' (a separate data set) "
 			     "or 'validation_split' (a fraction of 'train'), not both");
 	}
+	fe_data_feeds_check(f, c.c);
 	const mlc_early_cfg *e = &c.c->early;
 	if (e->on && (e->monitor == MLC_MON_VAL_LOSS || e->monitor == MLC_MON_VAL_ACC) && c.c->validation_split == 0 &&
 	    !has_val)

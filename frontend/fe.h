@@ -66,6 +66,9 @@ typedef struct {
 	mlc_loc repeat_loc;
 	bool frozen;       /* trainable: false (its parameters, or all of a block instance's) */
 	mlc_attrs attr;    /* attributes of the result node (alpha, slope, ste, p, momentum, ...) */
+	double operand;    /* a binary primitive given a number: its second operand (prim.c) */
+	bool has_operand;
+	bool has_size;     /* slice: 'size' was given */
 } fe_args;
 
 /* A named value of the spec: a model input (kind NULL), a layer, a block's
@@ -268,6 +271,18 @@ mlc_node *fe_build_concat(fe *f, fe_layer *l, mlc_node *const *in);
 mlc_node *fe_build_op(fe *f, fe_layer *l, mlc_node *const *in);    /* exactly one op node */
 mlc_node *fe_build_alias(fe *f, fe_layer *l, mlc_node *const *in); /* its input, no node */
 
+/* prim.c: the primitive layer ops (add, mul, exp, sum, reshape, slice, ...). */
+bool fe_arg_operand(fe *f, fe_layer *l, const yt_node *v);  /* add: 1 */
+bool fe_arg_exponent(fe *f, fe_layer *l, const yt_node *v); /* pow: 2 */
+bool fe_arg_shape(fe *f, fe_layer *l, const yt_node *v);    /* reshape: [N, 28, 28, 1] */
+extern const fe_attr fe_clamp_keys[], fe_reduce_keys[], fe_slice_keys[], fe_normal_keys[], fe_uniform_keys[];
+/* How many inputs layer l reads: its kind's arity, 1 for a binary op given a number. */
+int fe_arity(const fe_layer *l);
+mlc_node *fe_build_binary(fe *f, fe_layer *l, mlc_node *const *in);
+mlc_node *fe_build_clamp(fe *f, fe_layer *l, mlc_node *const *in);
+mlc_node *fe_build_slice(fe *f, fe_layer *l, mlc_node *const *in);
+mlc_node *fe_build_noise(fe *f, fe_layer *l, mlc_node *const *in); /* random_normal, random_uniform */
+
 /* wiring.c: the two ways of connecting layers, in a scope. */
 void fe_wire(fe *f, fe_layer *l, int src); /* l reads lay[src] (-1: nothing) */
 void fe_sequential(fe *f, const yt_node *v, mlc_loc key);
@@ -310,6 +325,10 @@ void fe_penalties(fe *f, const yt_node *v, mlc_loc key);
 /* loss_sum.c: `loss:` as a list, Σ weight·loss (each built by fe_loss). */
 void fe_loss_list(fe *f, const yt_node *v, mlc_loc key);
 void fe_data(fe *f, const yt_node *v, mlc_loc key);
+/* data_feed.c: data.inputs into c->feeds; then, once the whole data: section
+ * is read, that every input is fed and every IDX file is read. */
+void fe_data_inputs(fe *f, const yt_node *v, mlc_data_cfg *c);
+void fe_data_feeds_check(fe *f, mlc_data_cfg *c);
 /* A file path (what: its key) relative to the spec's folder; false after an error. */
 bool fe_read_path(fe *f, const yt_node *v, const char *what, mlc_path *out);
 void fe_metrics(fe *f, const yt_node *v, mlc_loc key);

@@ -53,15 +53,22 @@ typedef struct {
 	fe_layer *l;
 	int rank;                  /* 0 until a valid shape is read */
 	int64_t dim[MLC_MAX_RANK];
+	mlc_dtype dtype;           /* DT_F32 unless dtype: says */
 	bool ok;
 } input_ctx;
 
+/* f32 (values), or i32 (ids: whole numbers, fed from CSV cells or IDX bytes). */
 static void input_dtype(fe *f, void *ctx, const yt_node *v)
 {
 	input_ctx *c = ctx;
-	if (v->kind == YT_SCALAR && strcmp(v->str, "f32") == 0)
-		return;
-	mlc_error_at(f->d, v->loc, "unsupported dtype %s for input '%s'; only f32 is supported",
+	static const char *const names[] = {"f32", "i32", NULL};
+	static const mlc_dtype types[] = {DT_F32, DT_I32};
+	for (int i = 0; v->kind == YT_SCALAR && names[i]; i++)
+		if (strcmp(v->str, names[i]) == 0) {
+			c->dtype = types[i];
+			return;
+		}
+	mlc_error_at(f->d, v->loc, "unsupported dtype %s for input '%s'; expected f32 or i32 (ids)",
 		     fe_show(f, v), c->l->name);
 	c->ok = false;
 }
@@ -104,7 +111,7 @@ static const fe_key input_keys[] = {{"shape", input_shape}, {"dtype", input_dtyp
 
 static void read_input(fe *f, fe_layer *l, const yt_node *v, bool named)
 {
-	input_ctx c = {.l = l, .ok = true};
+	input_ctx c = {.l = l, .ok = true, .dtype = DT_F32};
 	if (!fe_expect_map(f, v, l->name, "'{shape: [784]}'"))
 		return;
 	static const char *const names[] = {"shape", "dtype", NULL};
@@ -113,7 +120,7 @@ static void read_input(fe *f, fe_layer *l, const yt_node *v, bool named)
 		mlc_error_at(f->d, v->loc, "input '%s' needs a 'shape', e.g. 'shape: [784]'", l->name);
 	if (c.rank <= 0 || !c.ok || !named)
 		return;
-	mlc_node *n = mlc_source(f->g, OP_INPUT, l->name, DT_F32, c.rank, c.dim, l->loc);
+	mlc_node *n = mlc_source(f->g, OP_INPUT, l->name, c.dtype, c.rank, c.dim, l->loc);
 	l->out = mlc_ops[OP_INPUT].shape(n, f->d) ? n : NULL;
 }
 

@@ -21,6 +21,21 @@ typedef struct {
 	mlc_loc loc;         /* the monitor: key, or the early_stopping: key */
 } mlc_early_cfg;
 
+/* data.inputs: where one model input's values come from (docs/spec.md#data). */
+typedef struct {
+	const char *input;  /* the model input it feeds */
+	const char *file;   /* idx: the key of a set's file ("images" or another key of train:); NULL: images */
+	int64_t start, end; /* values [start, end) of a sample of that file; end 0: all of them */
+	mlc_loc loc;        /* the input's key under data.inputs */
+	mlc_loc cols_loc;   /* its columns: value (loc when not given) */
+} mlc_feed_cfg;
+
+/* An IDX set's file beyond images and labels, read by an input (its key under train:, ...). */
+typedef struct {
+	const char *key;
+	mlc_path file;
+} mlc_more_file;
+
 typedef struct {
 	const char *format;          /* "idx" (default), "csv" or "cifar10" */
 	mlc_path train_x, train_y;   /* idx: images + labels; csv, cifar10: train_x only (the first file) */
@@ -30,6 +45,12 @@ typedef struct {
 	mlc_path val_x, val_y;       /* validation: a separate validation set, like test (none) */
 	const mlc_path *val_files;
 	int nval_files;
+	const mlc_more_file *train_more, *test_more, *val_more; /* idx: the sets' other files */
+	int ntrain_more, ntest_more, nval_more;
+	const mlc_feed_cfg *feeds;   /* data.inputs, in spec order (the first input defaults to images) */
+	int nfeeds;
+	int64_t offset;              /* samples skipped at the start of every data set (0) */
+	int64_t max_samples;         /* samples kept after them (0: all) */
 	int label_columns;           /* csv: number of trailing target columns (1) */
 	double scale;                /* features are multiplied by this (1.0) */
 	int nnorm;                   /* normalize: values per channel (0: no normalization) */

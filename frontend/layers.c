@@ -228,8 +228,30 @@ static const fe_kind kinds[] = {
 	{"tanh", OP_TANH, 1, arg_none, no_keys, fe_build_op, NULL},
 	{"step", OP_STEP, 1, arg_none, step_keys, fe_build_op, NULL},
 	{"softmax", OP_SOFTMAX, 1, arg_none, no_keys, fe_build_op, NULL},
-	{"add", OP_ADD, 2, arg_none, no_keys, fe_build_op, NULL},
+	{"add", OP_ADD, 2, fe_arg_operand, no_keys, fe_build_binary, NULL},
 	{"concat", OP_CONCAT, FE_VARIADIC, arg_none, no_keys, fe_build_concat, NULL},
+	/* primitives (prim.c, docs/spec.md "Primitive ops") */
+	{"sub", OP_SUB, 2, fe_arg_operand, no_keys, fe_build_binary, NULL},
+	{"mul", OP_MUL, 2, fe_arg_operand, no_keys, fe_build_binary, NULL},
+	{"div", OP_DIV, 2, fe_arg_operand, no_keys, fe_build_binary, NULL},
+	{"minimum", OP_MINIMUM, 2, fe_arg_operand, no_keys, fe_build_binary, NULL},
+	{"maximum", OP_MAXIMUM, 2, fe_arg_operand, no_keys, fe_build_binary, NULL},
+	{"neg", OP_NEG, 1, arg_none, no_keys, fe_build_op, NULL},
+	{"exp", OP_EXP, 1, arg_none, no_keys, fe_build_op, NULL},
+	{"log", OP_LOG, 1, arg_none, no_keys, fe_build_op, NULL},
+	{"sqrt", OP_SQRT, 1, arg_none, no_keys, fe_build_op, NULL},
+	{"square", OP_SQUARE, 1, arg_none, no_keys, fe_build_op, NULL},
+	{"abs", OP_ABS, 1, arg_none, no_keys, fe_build_op, NULL},
+	{"sign", OP_SIGN, 1, arg_none, no_keys, fe_build_op, NULL},
+	{"pow", OP_POW, 1, fe_arg_exponent, no_keys, fe_build_op, NULL},
+	{"clamp", OP_CLAMP, 1, arg_none, fe_clamp_keys, fe_build_clamp, NULL},
+	{"sum", OP_SUM, 1, arg_none, fe_reduce_keys, fe_build_op, NULL},
+	{"mean", OP_MEAN, 1, arg_none, fe_reduce_keys, fe_build_op, NULL},
+	{"reshape", OP_RESHAPE, 1, fe_arg_shape, no_keys, fe_build_op, NULL},
+	{"slice", OP_SLICE, 1, arg_none, fe_slice_keys, fe_build_slice, NULL},
+	{"detach", OP_DETACH, 1, arg_none, no_keys, fe_build_op, NULL},
+	{"random_normal", OP_RANDOM_NORMAL, 1, arg_none, fe_normal_keys, fe_build_noise, NULL},
+	{"random_uniform", OP_RANDOM_UNIFORM, 1, arg_none, fe_uniform_keys, fe_build_noise, NULL},
 };
 enum { NKINDS = MLC_COUNTOF(kinds) };
 
@@ -296,14 +318,31 @@ static void unknown_op(fe *f, const yt_node *k)
 		     fe_join(f, kind_names(f, true)), f->nblocks ? ", or a block" : "");
 }
 
-/* Finds the one key of a layer mapping that names an op; NULL after an error. */
+static bool is_attr_of(const fe_kind *k, const char *key)
+{
+	for (const fe_attr *a = k->attrs; a->key; a++)
+		if (strcmp(a->key, key) == 0)
+			return true;
+	return false;
+}
+
+/* Finds the one key of a layer mapping that names an op; NULL after an error.
+ * A key that is both an op and an attribute of the other op key (random_normal's
+ * `mean`) is the attribute. */
 static const yt_node *find_op_key(fe *f, const yt_node *m)
 {
 	const yt_node *op = NULL;
 	bool ok = true;
 	for (int i = 0; i < m->n; i++) {
-		if (!fe_kind_find(f, m->key[i]->str))
+		const fe_kind *k = fe_kind_find(f, m->key[i]->str);
+		if (!k)
 			continue;
+		if (op && is_attr_of(fe_kind_find(f, op->str), m->key[i]->str))
+			continue;
+		if (op && is_attr_of(k, op->str)) {
+			op = m->key[i];
+			continue;
+		}
 		if (op) {
 			mlc_error_at(f->d, m->key[i]->loc,
 				     "a layer has exactly one op, but this one has both '%s' and '%s'",
@@ -422,7 +461,7 @@ static bool parse_inputs(fe *f, fe_layer *l, const yt_node *k, const yt_node *v)
 		ok &= fe_str(f, items[i], k->str) != NULL;
 	if (!ok)
 		return false;
-	int arity = l->kind->arity;
+	int arity = fe_arity(l);
 	if (arity == FE_VARIADIC ? n < 2 : n != arity) {
 		mlc_error_at(f->d, v->loc, "%s reads %s, but this names %d", kind_desc(f, l->kind),
 			     arity_desc(f, arity), n);
@@ -557,22 +596,23 @@ void fe_parse_layer(fe *f, fe_layer *l, const yt_node *item, const yt_node *key)
 	l->kind = k;
 	l->loc = opkey->loc;
 	set_defaults(f, l, k);
-	if (!graph_form && k->arity != 1) {
-		mlc_error_at(f->d, l->loc, "%s reads %s, so it needs the 'graph:' form with 'inputs: [a, b%s]'",
-			     kind_desc(f, k), arity_desc(f, k->arity), k->arity == FE_VARIADIC ? ", ..." : "");
-		l->bad = true;
-	}
 	if (arg && fe_has_ref(arg))
 		l->bad = true; /* checked where the parameter is given */
 	else
 		l->bad |= !k->primary(f, l, arg);
+	if (!graph_form && fe_arity(l) != 1) {
+		mlc_error_at(f->d, l->loc, "%s reads %s, so it needs the 'graph:' form with 'inputs: [a, b%s]'",
+			     kind_desc(f, k), arity_desc(f, k->arity), k->arity == FE_VARIADIC ? ", ..." : "");
+		l->bad = true;
+	}
 	for (int i = 0; m && i < m->n; i++)
 		if (m->key[i] != opkey)
 			parse_key(f, l, m->key[i], m->val[i], graph_form);
 	if (graph_form && !l->inputs_key) {
-		const char *what = k->arity == 1 ? "'input: <name>'"
-				   : k->arity == 2 ? "'inputs: [<name>, <name>]'"
-				   : k->arity == FE_VARIADIC ? "'inputs: [<name>, <name>, ...]'"
+		int arity = fe_arity(l);
+		const char *what = arity == 1 ? "'input: <name>'"
+				   : arity == 2 ? "'inputs: [<name>, <name>]'"
+				   : arity == FE_VARIADIC ? "'inputs: [<name>, <name>, ...]'"
 							     : "'inputs: [<name>, ...]'";
 		mlc_error_at(f->d, l->loc, "node '%s' needs to say what it reads: add %s", l->local, what);
 		l->bad = true;

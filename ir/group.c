@@ -53,6 +53,12 @@ bool mlc_op_row_source(mlc_opcode op, int k)
 	return (op == OP_BIAS_ADD && k == 1) || (op == OP_BATCHNORM_INFER_GRAD && k >= 1);
 }
 
+bool mlc_op_bcast(mlc_opcode op)
+{
+	bool shape_bcast(mlc_node *n, mlc_diag *d);
+	return mlc_ops[op].shape == shape_bcast;
+}
+
 static bool is_anchor(mlc_opcode op)
 {
 	return op == OP_MATMUL || op == OP_CONV2D || op == OP_CONV2D_GRAD_INPUT;
@@ -130,7 +136,8 @@ bool mlc_group_legal(const mlc_node *const *m, int count, mlc_group_kind *kind, 
 			if (s->dtype != DT_F32)
 				return WHY("%%%d: source %%%d is not f32", n->id, s->id);
 			bool full = mlc_same_shape(s, dom), scalar = s->rank == 0;
-			bool row = mlc_op_row_source(n->op, k) && s->rank == 1 && s->dim[0] == cols;
+			bool row = (mlc_op_row_source(n->op, k) || mlc_op_bcast(n->op)) && s->rank == 1 &&
+				   s->dim[0] == cols;
 			if (!full && !scalar && !row)
 				return WHY("%%%d: source %%%d is not elementwise, a row or a scalar", n->id, s->id);
 		}

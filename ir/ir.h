@@ -220,12 +220,30 @@ bool mlc_op_loopable(mlc_opcode op);
 /* Is source k of a loopable op a row f32[C] broadcast over the rows
  * (bias_add's bias, batchnorm_infer_grad's gamma and running_var)? */
 bool mlc_op_row_source(mlc_opcode op, int k);
+/* Do the op's operands broadcast (shape_bcast: add, mul, sub, ...)? */
+bool mlc_op_bcast(mlc_opcode op);
 /* sum_rows tails keep per-column double accumulators on the stack. */
 enum { MLC_GROUP_MAX_SUM_COLS = 8192 };
 static inline const mlc_node *mlc_kernel_of(const mlc_node *n)
 {
 	return n->group ? n->group : n;
 }
+
+/* Primitive ops (shape_prim.c, docs/ir.md "Primitive ops"). How source s
+ * of an elementwise op is read for output out: element for element, one
+ * scalar, a row [M] against [..., M] (by column), a column [..., 1]
+ * against [..., M] (by row); BAD if none of these. */
+typedef enum { MLC_BCAST_NONE, MLC_BCAST_SCALAR, MLC_BCAST_ROW, MLC_BCAST_COL, MLC_BCAST_BAD } mlc_bcast;
+mlc_bcast mlc_bcast_of(const mlc_node *out, const mlc_node *s);
+/* The dims a sum/mean/broadcast reduces ("1", "0,2", "" for all; negative
+ * from the end) as a bit mask over a rank-`rank` value; -1 if malformed. */
+int mlc_axes_mask(const char *axes, int rank);
+/* reshape's "N,28,28,1" (one -1 inferred) for source x: the rank, -1 if impossible. */
+int mlc_reshape_dims(const char *shape, const mlc_node *x, int64_t *dim);
+/* slice/slice_grad node n of unsliced value x: its axis, negatives resolved;
+ * check reports a bad axis or window at n. */
+int mlc_slice_axis(const mlc_node *n, const mlc_node *x);
+bool mlc_slice_check(mlc_node *n, const mlc_node *x, mlc_diag *d);
 
 /* Text form (docs/ir.md). The parser reads exactly what the printer writes. */
 void mlc_graph_print(const mlc_graph *g, FILE *out);

@@ -99,20 +99,11 @@ bool shape_concat(mlc_node *n, mlc_diag *d)
 /* Channels [begin, begin + size) of the last dimension. */
 bool shape_slice(mlc_node *n, mlc_diag *d)
 {
-	char a[96];
 	const mlc_node *x = n->src[0];
-	int64_t begin = n->attr.i[0], size = n->attr.i[1];
-	if (!need_f32(n, 0, d))
+	if (!need_f32(n, 0, d) || !mlc_slice_check(n, x, d))
 		return false;
-	if (x->rank < 1 || x->dim[x->rank - 1] == MLC_BATCH)
-		FAIL("%sslice expects a last dimension of fixed size, got %s", WHERE,
-		     mlc_type_str(x, a, sizeof a));
-	int64_t c = x->dim[x->rank - 1];
-	if (begin < 0 || size < 1 || begin > c || size > c - begin)
-		FAIL("%sslice begin=%lld size=%lld is out of range for the last dimension of %s", WHERE,
-		     (long long)begin, (long long)size, mlc_type_str(x, a, sizeof a));
 	copy_shape(n, x);
-	n->dim[n->rank - 1] = size;
+	n->dim[mlc_slice_axis(n, x)] = n->attr.i[1];
 	return true;
 }
 

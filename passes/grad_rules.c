@@ -61,13 +61,6 @@ void grad_bias_add(mlc_graph *g, node *n, node *dy, node **dx)
 	dx[1] = mlc_build(g, OP_SUM_ROWS, n, NULL, dy, NULL, NULL);
 }
 
-void grad_add(mlc_graph *g, node *n, node *dy, node **dx)
-{
-	(void)g, (void)n;
-	dx[0] = dy;
-	dx[1] = dy;
-}
-
 /* Activation gradients carry the forward node's attributes (alpha, slope, ste)
  * into the gradient op, whose schema uses the same slots. */
 static node *act_grad(mlc_graph *g, node *n, mlc_opcode op, node *from, node *dy)

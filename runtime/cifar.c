@@ -1,7 +1,7 @@
 /* cifar.c — CIFAR-10's binary format (data_batch_1.bin ... test_batch.bin):
  * records of one label byte (0..9) and 3072 pixel bytes, the 32x32 red plane,
- * then the green one, then the blue one. Loaded as NHWC floats (unscaled,
- * 0..255) for a [32, 32, 3] input; several files are concatenated in order.
+ * then the green one, then the blue one. Loaded as NHWC bytes (unscaled,
+ * 0..255, converted as a batch is gathered) for a [32, 32, 3] input; several files are concatenated in order.
  * Files are read through zlib, so gzip'd copies work too. */
 #include "gzio.h"
 
@@ -27,7 +27,7 @@ typedef struct {
 } sink;
 
 /* Channel-planar record → one NHWC sample. */
-static void convert(const unsigned char *rec, float *x)
+static void convert(const unsigned char *rec, unsigned char *x)
 {
 	const unsigned char *px = rec + 1;
 	for (int p = 0; p < PLANE; p++)
@@ -72,7 +72,7 @@ static mlc_status load_file(const char *path, sink *s, unsigned char *buf, mlc_d
 		}
 		if (ds->n + nrec > s->cap) {
 			s->cap = ds->n + nrec > 2 * s->cap ? ds->n + nrec : 2 * s->cap;
-			ds->x = mlc_xrealloc(ds->x, (size_t)s->cap * PIXELS * sizeof(float));
+			ds->xb = mlc_xrealloc(ds->xb, (size_t)s->cap * PIXELS);
 			ds->y = mlc_xrealloc(ds->y, (size_t)s->cap * sizeof(float));
 		}
 		for (int64_t r = 0; r < nrec; r++) {
@@ -83,7 +83,7 @@ static mlc_status load_file(const char *path, sink *s, unsigned char *buf, mlc_d
 				st = MLC_EUSER;
 				break;
 			}
-			convert(rec, ds->x + ds->n * PIXELS);
+			convert(rec, ds->xb + ds->n * PIXELS);
 			ds->y[ds->n] = rec[0];
 			if (rec[0] + 1 > ds->nclasses)
 				ds->nclasses = rec[0] + 1;

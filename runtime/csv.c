@@ -126,6 +126,8 @@ static void fill_dataset(mlc_dataset *out, const float *vals, int64_t n, int64_t
 	for (int64_t i = 0; i < n; i++) {
 		memcpy(out->x + i * out->dim, vals + i * ncols, sizeof(float) * (size_t)out->dim);
 		memcpy(out->y + i * ydim, vals + i * ncols + out->dim, sizeof(float) * (size_t)ydim);
+		if (ydim == 0) /* no targets: the model reads an input as its target */
+			continue;
 		float v = out->y[i * ydim];
 		classes = classes && v >= 0 && v < 1e6f && v == floorf(v);
 		maxlabel = v > maxlabel ? v : maxlabel;
@@ -146,8 +148,8 @@ mlc_status mlc_load_csv(const char *path, int label_columns, mlc_dataset *out, m
 		mlc_error_file(d, path, "cannot read: %s", strerror(errno));
 		return MLC_EIO;
 	}
-	if (label_columns < 1) {
-		mlc_error_file(d, path, "label columns must be at least 1, got %d", label_columns);
+	if (label_columns < 0) {
+		mlc_error_file(d, path, "label columns must be at least 0, got %d", label_columns);
 		free(text);
 		return MLC_EUSER;
 	}

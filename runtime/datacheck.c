@@ -192,10 +192,6 @@ static bool exists(const mlc_path *p, mlc_diag *d)
  * the fault, before reading much. */
 static mlc_status reader_says(const mlc_path *x, const mlc_path *y, mlc_diag *d)
 {
-	if (!y->path) { /* as the loader will say */
-		mlc_error_at(d, x->loc, "IDX data needs both images: and labels:");
-		return MLC_EUSER;
-	}
 	mlc_dataset ds = {0};
 	mlc_status st = mlc_load_idx(x->path, y->path, &ds, d);
 	mlc_dataset_free(&ds);
@@ -232,10 +228,13 @@ static bool idx_dims(const mlc_path *p, int *rank, int64_t *dim, int64_t *items,
 	return ok && *items <= MLC_MAX_IDX_VALUES;
 }
 
+/* With data.inputs the values of a sample are split between inputs: the
+ * loader checks those column ranges (batch.c); here only the default, every
+ * feature to the first input. */
 static mlc_status features_fit(const mlc_session *s, const mlc_path *p, int64_t feat, mlc_diag *d)
 {
 	int64_t want = mlc_numel(s->x, 1);
-	if (feat == want)
+	if (feat == want || s->model->data.nfeeds > 0)
 		return MLC_OK;
 	char ty[96];
 	mlc_error_at(d, p->loc, "'%s' has %lld feature%s per sample, but input '%s' is %s (%lld per sample)", p->path,
@@ -296,9 +295,9 @@ static mlc_status check_csv(mlc_session *s, const mlc_path *p, mlc_diag *d)
 		mlc_error_at(d, p->loc, "cannot read '%s': %s", p->path, strerror(errno));
 		return MLC_EUSER;
 	}
-	int lc = s->model->data.label_columns > 0 ? s->model->data.label_columns : 1;
+	int lc = s->model->data.label_columns; /* 0: every cell a feature (the loss's target is an input) */
 	char *line = mlc_xmalloc(CSV_BYTES);
-	float *y = mlc_xmalloc(sizeof(float) * (size_t)lc * CSV_ROWS);
+	float *y = mlc_xmalloc(sizeof(float) * (size_t)(lc ? lc : 1) * CSV_ROWS);
 	int64_t rows = 0, cells = -1;
 	mlc_status st = MLC_OK;
 	/* rows longer than CSV_BYTES, ragged rows and bad cells are the loader's
@@ -332,15 +331,15 @@ static mlc_status check_csv(mlc_session *s, const mlc_path *p, mlc_diag *d)
 			break;
 		}
 		cells = n;
-		if (n <= lc)
-			break;
+		if (n <= lc || lc == 0)
+			continue; /* the loader's error; no targets to check */
 		memcpy(y + rows * lc, vals + n - lc, sizeof(float) * (size_t)lc);
 		rows++;
 	}
 	fclose(f);
 	if (cells > lc)
 		st = features_fit(s, p, cells - lc, d);
-	if (st == MLC_OK && rows > 0)
+	if (st == MLC_OK && rows > 0 && lc > 0)
 		st = targets_rule(s, y, rows, lc, p->path, d);
 	free(y);
 	free(line);

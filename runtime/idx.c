@@ -1,4 +1,5 @@
-/* idx.c — MNIST-style IDX data sets (raw or gzip'd) and mlc_dataset_free. */
+/* idx.c — MNIST-style IDX data sets (raw or gzip'd), kept as their bytes,
+ * and mlc_dataset_free / mlc_dataset_window. */
 #include "gzio.h"
 
 #include <errno.h>
@@ -126,13 +127,21 @@ mlc_status mlc_load_idx(const char *images, const char *labels, mlc_dataset *out
 	memset(out, 0, sizeof *out);
 	idx_file im, lb = {0};
 	mlc_status st = load_idx_file(images, &im, d);
-	if (st == MLC_OK)
+	if (st == MLC_OK && labels)
 		st = load_idx_file(labels, &lb, d);
 	if (st != MLC_OK)
 		goto done;
 	st = MLC_EUSER;
 	if (im.dim[0] == 0) {
 		mlc_error_file(d, images, "contains no images");
+		goto done;
+	}
+	out->n = im.dim[0];
+	out->dim = im.count / im.dim[0];
+	if (!labels) { /* the bytes are the data set: no copy */
+		out->xb = im.data;
+		im.data = NULL;
+		st = MLC_OK;
 		goto done;
 	}
 	if (lb.rank != 1) {
@@ -144,13 +153,10 @@ mlc_status mlc_load_idx(const char *images, const char *labels, mlc_dataset *out
 			       (long long)lb.dim[0], MLC_S(lb.dim[0]), images, (long long)im.dim[0], MLC_S(im.dim[0]));
 		goto done;
 	}
-	out->n = im.dim[0];
-	out->dim = im.count / im.dim[0];
 	out->ydim = 1;
-	out->x = mlc_xmalloc((size_t)im.count * sizeof(float));
+	out->xb = im.data;
+	im.data = NULL;
 	out->y = mlc_xmalloc((size_t)out->n * sizeof(float));
-	for (int64_t i = 0; i < im.count; i++)
-		out->x[i] = im.data[i];
 	for (int64_t i = 0; i < out->n; i++) {
 		out->y[i] = lb.data[i];
 		if (lb.data[i] + 1 > out->nclasses)
@@ -160,6 +166,8 @@ mlc_status mlc_load_idx(const char *images, const char *labels, mlc_dataset *out
 done:
 	free(im.data);
 	free(lb.data);
+	if (st != MLC_OK)
+		mlc_dataset_free(out);
 	return st;
 }
 
@@ -168,6 +176,27 @@ void mlc_dataset_free(mlc_dataset *ds)
 	if (!ds)
 		return;
 	free(ds->x);
+	free(ds->xb);
 	free(ds->y);
 	memset(ds, 0, sizeof *ds);
+}
+
+bool mlc_dataset_window(mlc_dataset *ds, int64_t offset, int64_t max)
+{
+	if (offset >= ds->n)
+		return false;
+	int64_t n = ds->n - offset;
+	n = max > 0 && max < n ? max : n;
+	size_t w = ds->xb ? 1 : sizeof(float);
+	void *x = ds->xb ? (void *)ds->xb : (void *)ds->x;
+	memmove(x, (char *)x + (size_t)(offset * ds->dim) * w, (size_t)(n * ds->dim) * w);
+	if (ds->y)
+		memmove(ds->y, ds->y + offset * ds->ydim, sizeof(float) * (size_t)(n * ds->ydim));
+	ds->n = n;
+	if (ds->nclasses > 0) { /* the window's own classes */
+		ds->nclasses = 0;
+		for (int64_t i = 0; i < n * ds->ydim; i += ds->ydim)
+			ds->nclasses = ds->y[i] + 1 > ds->nclasses ? (int)ds->y[i] + 1 : ds->nclasses;
+	}
+	return true;
 }

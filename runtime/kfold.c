@@ -48,7 +48,7 @@ mlc_status mlc_session_kfold(mlc_session *s, int k, mlc_diag *d)
 	if (st != MLC_OK || (st = mlc_data_load(s, false, &data, d)) != MLC_OK)
 		return st;
 	int64_t n = data.ds.n;
-	mlc_dataset_free(&data.ds);
+	mlc_data_free(&data);
 	if (k > n) {
 		mlc_error_file(d, data.file, "has %lld training sample%s, too few for %d folds", (long long)n, MLC_S(n), k);
 		return MLC_EUSER;

@@ -10,26 +10,40 @@
 #define MLC_MAX_FILE_BYTES ((size_t)16 << 30)  /* CSV, safetensors and IR text files, read whole */
 #define MLC_MAX_IDX_VALUES ((int64_t)1 << 32)  /* items one IDX file declares (16 GiB as f32) */
 
-/* A data set in memory: n samples of `dim` float features, and `ydim` float
- * targets per sample (class indices are stored as floats, ydim = 1). */
+/* A data set in memory: n samples of `dim` features, and `ydim` float
+ * targets per sample (class indices are stored as floats, ydim = 1). The
+ * features stay in the file's type — bytes for IDX and CIFAR-10, floats for
+ * CSV — and are converted as a batch is gathered (runtime/batch.c), so a
+ * data set costs its file's size, not four bytes a value. */
 typedef struct {
 	int64_t n, dim, ydim;
-	float *x;  /* n * dim */
-	float *y;  /* n * ydim */
+	float *x;          /* n * dim floats, or NULL when the features are bytes */
+	unsigned char *xb; /* n * dim bytes (IDX, CIFAR-10), or NULL */
+	float *y;          /* n * ydim; NULL for an images-only IDX file */
 	int nclasses; /* 1 + the largest label when all labels are whole numbers >= 0, else 0 */
 } mlc_dataset;
 
+/* Feature i (sample i / dim, value i % dim) as a float, whatever its storage. */
+static inline float mlc_dataset_x(const mlc_dataset *ds, int64_t i)
+{
+	return ds->xb ? (float)ds->xb[i] : ds->x[i];
+}
+/* Keeps samples [offset, offset + max) (max 0: all after offset); false if
+ * offset leaves none. */
+bool mlc_dataset_window(mlc_dataset *ds, int64_t offset, int64_t max);
+
 /* IDX files (raw or gzip'd, detected from the content): images of any rank
- * (u8 → float, unscaled) and a 1-D u8 label file with as many items. Errors
- * name the file and what is wrong. */
+ * (u8, kept as bytes) and a 1-D u8 label file with as many items (labels
+ * NULL: images only, ydim 0). Errors name the file and what is wrong. */
 mlc_status mlc_load_idx(const char *images, const char *labels, mlc_dataset *out, mlc_diag *d);
 /* CSV: numeric cells separated by commas; a first row that is not numeric is
- * a header; the last `label_columns` cells of a row are its targets. Errors
+ * a header; the last `label_columns` cells of a row are its targets (0:
+ * none, for a model whose loss reads an input as its target). Errors
  * give file:line:col. */
 mlc_status mlc_load_csv(const char *path, int label_columns, mlc_dataset *out, mlc_diag *d);
 /* CIFAR-10 binary files (data_batch_1.bin, ..., raw or gzip'd): records of a
  * label byte (0..9) and 32x32x3 pixel bytes stored as R, G and B planes,
- * loaded as NHWC floats (unscaled) for a [32, 32, 3] input; the files are
+ * loaded as NHWC bytes (unscaled) for a [32, 32, 3] input; the files are
  * concatenated in order. Errors name the file and what is wrong. */
 mlc_status mlc_load_cifar(const char *const *paths, int npaths, mlc_dataset *out, mlc_diag *d);
 void mlc_dataset_free(mlc_dataset *ds);

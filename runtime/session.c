@@ -42,21 +42,37 @@ static mlc_status load_ir(mlc_session *s, const char *path, mlc_diag *d)
 	return st;
 }
 
+/* The labels input, and every other input with where data.inputs feeds it
+ * from: the first input by default reads all of the main file's features;
+ * another without a source is marked unfed (col -1), an error when data is
+ * loaded (the frontend reports it first for a spec). */
 static void find_io(mlc_session *s)
 {
 	mlc_graph *g = s->graph;
+	const mlc_data_cfg *c = s->model ? &s->model->data : NULL;
+	s->feed = mlc_xmalloc(sizeof *s->feed * (size_t)(g->nnode ? g->nnode : 1));
 	for (int i = 0; i < g->nnode; i++) {
 		mlc_node *n = g->node[i];
 		if (n->dead || n->op != OP_INPUT)
 			continue;
-		if (strcmp(n->name, "labels") == 0)
+		if (strcmp(n->name, "labels") == 0) {
 			s->y = n;
-		else if (!s->x)
-			s->x = n;
+			continue;
+		}
+		mlc_feed *f = &s->feed[s->nfeed++];
+		*f = (mlc_feed){.in = n, .col = s->nfeed == 1 ? 0 : -1};
+		for (int k = 0; c && k < c->nfeeds; k++)
+			if (strcmp(c->feeds[k].input, n->name) == 0) {
+				f->cfg = &c->feeds[k];
+				f->col = f->cfg->start;
+			}
 	}
+	s->x = s->nfeed ? s->feed[0].in : NULL;
 	s->loss = mlc_graph_find_ret(g, "loss");
 	s->pred = mlc_graph_find_ret(g, "pred");
 	s->loss_term = mlc_graph_main_loss(g);
+	mlc_node *t = s->loss_term && s->loss_term->nsrc > 1 ? s->loss_term->src[1] : NULL;
+	s->target = t && t->op == OP_INPUT && t != s->y ? t : NULL;
 }
 
 static bool known_pass(const char *flag, const char *name, bool all_ok, mlc_diag *d)
@@ -179,6 +195,7 @@ void mlc_session_close(mlc_session *s)
 	if (!s)
 		return;
 	mlc_jit_free(s->jit);
+	free(s->feed);
 	free(s->params);
 	free(s->act);
 	if (s->model)

@@ -20,7 +20,10 @@ struct mlc_session {
 	mlc_entry_fn fn[MLC_ENTRY_COUNT];
 	float *params, *act;
 	bool params_ready;  /* initialized or loaded */
-	mlc_node *x, *y, *loss, *pred;
+	mlc_node *x, *y, *loss, *pred; /* x: the first input fed from the data; y: the labels input, if any */
+	mlc_node *target;      /* the input the main loss reads as its targets (an autoencoder's), or NULL */
+	struct mlc_feed *feed; /* every data-fed input of the graph (x is feed[0].in) */
+	int nfeed;
 	mlc_node *loss_term; /* the loss term pred belongs to (mlc_graph_main_loss) */
 	mlc_rng rng;
 	uint32_t seed;      /* hyper seed word (dropout masks): the run's seed folded to 32 bits */
@@ -67,9 +70,23 @@ bool mlc_param_is_teacher(const mlc_session *s, const char *name);
 
 /* runtime/batch.c: data sets checked against the model, batches, metrics */
 typedef struct {
-	mlc_dataset ds;
-	const char *file; /* for messages */
+	mlc_dataset ds;     /* the set's images and labels, or its CSV file */
+	const char *file;   /* for messages */
+	mlc_dataset labels; /* a view of ds's labels as features (file: labels), not owned */
+	mlc_dataset *more;  /* idx: more[i] is the other file feed i reads (empty if it reads ds) */
+	const char **more_file;
+	int nmore;
 } mlc_data;
+/* One input fed from the data: values [col, col + numel) of each sample of
+ * its source (more < 0: the set's main file; else data.more[more]), scaled
+ * and normalized as data: says while the batch is gathered. */
+typedef struct mlc_feed {
+	mlc_node *in;
+	const mlc_feed_cfg *cfg; /* NULL: the default (the first input, every feature) */
+	int more;
+	int64_t col;
+} mlc_feed;
+void mlc_data_free(mlc_data *data);
 mlc_status mlc_data_load(mlc_session *s, bool test, mlc_data *out, mlc_diag *d); /* train or test */
 typedef enum { MLC_SET_TRAIN, MLC_SET_TEST, MLC_SET_VAL } mlc_set;
 /* The data set `which` of the spec (validation: data.validation). */
@@ -77,7 +94,7 @@ mlc_status mlc_data_load_set(mlc_session *s, mlc_set which, mlc_data *out, mlc_d
 mlc_status mlc_data_check(mlc_session *s, const mlc_data *data, mlc_diag *d);
 /* runtime/datacheck.c: the loss's rules on every target of a loaded set, at the loss's line */
 mlc_status mlc_targets_check(mlc_session *s, const mlc_data *data, mlc_diag *d);
-void mlc_batch_fill(mlc_session *s, const mlc_dataset *ds, const int64_t *idx, int64_t n);
+void mlc_batch_fill(mlc_session *s, const mlc_data *data, const int64_t *idx, int64_t n);
 /* Adds a filled and evaluated batch's predictions to m. */
 void mlc_batch_metrics(const mlc_session *s, const mlc_dataset *ds, const int64_t *idx, int64_t n,
 		       mlc_metrics *m);

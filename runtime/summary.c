@@ -28,7 +28,8 @@ static const char *commas(int64_t v, char *buf)
 	return buf;
 }
 
-/* Output shape without the batch dimension: "30x30x32", "10", "scalar". */
+/* Output shape without the batch dimension: "30x30x32", "10", "scalar" (f32[]),
+ * "1 per sample" (f32[N]). */
 static const char *shape_str(const mlc_node *n, char *buf, size_t len)
 {
 	size_t k = 0;
@@ -38,8 +39,8 @@ static const char *shape_str(const mlc_node *n, char *buf, size_t len)
 			continue;
 		k += (size_t)snprintf(buf + k, len - k, "%s%lld", k ? "x" : "", (long long)n->dim[i]);
 	}
-	if (!k)
-		snprintf(buf, len, "scalar");
+	if (!k) /* f32[N] (a per-sample sum) is not the scalar f32[] */
+		snprintf(buf, len, n->rank ? "1 per sample" : "scalar");
 	return buf;
 }
 

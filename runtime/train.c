@@ -24,6 +24,8 @@ static bool is_classification(const mlc_session *s, const mlc_dataset *ds)
 {
 	if (s->y && s->y->dtype == DT_I32)
 		return true;
+	if (!s->y) /* no labels: the loss reads an input as its target */
+		return false;
 	for (int64_t i = 0; i < ds->n * ds->ydim; i++)
 		if (ds->y[i] != 0 && ds->y[i] != 1)
 			return ds->ydim == 1 && mlc_pred_width(s) > 1;
@@ -88,7 +90,7 @@ static mlc_status batch_numerics(mlc_session *s, const char *job, const char *wh
 
 /* The loss and metrics of idx[0, n) of ds; `what` names the set for
  * --check-numerics ("the test set"). */
-static mlc_status evaluate(mlc_session *s, const mlc_dataset *ds, const int64_t *idx, int64_t n, stats *st,
+static mlc_status evaluate(mlc_session *s, const mlc_data *data, const int64_t *idx, int64_t n, stats *st,
 			   const char *what, mlc_diag *d)
 {
 	stats_reset(st);
@@ -96,13 +98,13 @@ static mlc_status evaluate(mlc_session *s, const mlc_dataset *ds, const int64_t 
 	mlc_hyper_set(hyper, 0, s->seed, s->step); /* inference mode: no mask is drawn */
 	for (int64_t b = 0; b < n; b += s->batch) {
 		int64_t m = n - b < s->batch ? n - b : s->batch;
-		mlc_batch_fill(s, ds, idx + b, m);
+		mlc_batch_fill(s, data, idx + b, m);
 		s->fn[MLC_ENTRY_EVAL](s->params, s->act, m, hyper);
 		mlc_status r = batch_numerics(s, "evaluation", what, b, m, n, d);
 		if (r != MLC_OK)
 			return r;
 		st->loss += (double)s->act[s->loss->offset] * (double)m;
-		mlc_batch_metrics(s, ds, idx + b, m, &st->m);
+		mlc_batch_metrics(s, &data->ds, idx + b, m, &st->m);
 		st->seen += m;
 	}
 	return MLC_OK;
@@ -287,9 +289,9 @@ static mlc_status resume_log(mlc_session *s, int e0, FILE **jl, mlc_diag *d)
 /* The training run's data sets, freed together; the log is closed by the caller. */
 static void free_sets(mlc_data *tr, mlc_data *te, mlc_data *va)
 {
-	mlc_dataset_free(&tr->ds);
-	mlc_dataset_free(&te->ds);
-	mlc_dataset_free(&va->ds);
+	mlc_data_free(tr);
+	mlc_data_free(te);
+	mlc_data_free(va);
 }
 
 /* An early return: the log closed (nothing was written) and the sets freed. */
@@ -364,7 +366,7 @@ mlc_status mlc_session_train(mlc_session *s, mlc_diag *d)
 	/* The validation set, chosen once: data.validation, or the last nsplit
 	 * samples of train (the shuffle leaves them in place; K-fold's held-out fold). */
 	int64_t *val_idx = va.ds.n ? iota(va.ds.n) : NULL;
-	const mlc_dataset *vds = va.ds.n ? &va.ds : &tr.ds;
+	const mlc_data *vds = va.ds.n ? &va : &tr;
 	const int64_t *vidx = va.ds.n ? val_idx : idx + ntrain;
 	int64_t nval = va.ds.n ? va.ds.n : nsplit;
 	char vset[64];
@@ -423,7 +425,7 @@ mlc_status mlc_session_train(mlc_session *s, mlc_diag *d)
 			/* a new step, hence new dropout masks, every batch */
 			float lr = (float)mlc_lr_at(&s->model->opt, cur_lr, t, epochs);
 			mlc_hyper_set(hyper, lr, s->seed, s->step++);
-			mlc_batch_fill(s, &tr.ds, idx + b, m);
+			mlc_batch_fill(s, &tr, idx + b, m);
 			s->fn[MLC_ENTRY_TRAIN](s->params, s->act, m, hyper);
 			if ((st = mlc_train_step_check(s, &dv, e, lr, m, d)) != MLC_OK)
 				break;
@@ -535,7 +537,7 @@ mlc_status mlc_session_train(mlc_session *s, mlc_diag *d)
 	free(best);
 	if (st == MLC_OK && !s->opt.quiet)
 		fprintf(s->log, "trained %d epoch%s in %.2fs\n", done, MLC_S(done), mlc_now() - start);
-	if (st == MLC_OK && s->fold && (st = evaluate(s, &tr.ds, idx + ntrain, nval, &v, vset, d)) == MLC_OK) {
+	if (st == MLC_OK && s->fold && (st = evaluate(s, &tr, idx + ntrain, nval, &v, vset, d)) == MLC_OK) {
 		s->fold->loss = mean_loss(&v);
 		s->fold->acc = show_acc(&rc) ? mlc_metrics_accuracy(&v.m) : NAN;
 		s->fold->mse = !rc.cls && v.m.nvalues ? mlc_metrics_mse(&v.m) : NAN;
@@ -543,7 +545,7 @@ mlc_status mlc_session_train(mlc_session *s, mlc_diag *d)
 	}
 	if (st == MLC_OK && te.ds.n) {
 		int64_t *tidx = iota(te.ds.n);
-		st = evaluate(s, &te.ds, tidx, te.ds.n, &v, "the test set", d);
+		st = evaluate(s, &te, tidx, te.ds.n, &v, "the test set", d);
 		if (st == MLC_OK)
 			report(s, "test", &v, &rc);
 		if (jl && st == MLC_OK) {
@@ -584,12 +586,12 @@ mlc_status mlc_session_evaluate(mlc_session *s, mlc_diag *d)
 	int64_t *idx = iota(data.ds.n);
 	report_cfg rc = report_setup(s, &data.ds);
 	stats ev = stats_new(&rc);
-	st = evaluate(s, &data.ds, idx, data.ds.n, &ev, test ? "the test set" : "the training set", d);
+	st = evaluate(s, &data, idx, data.ds.n, &ev, test ? "the test set" : "the training set", d);
 	if (st == MLC_OK)
 		report(s, test ? "test" : "train", &ev, &rc);
 	mlc_metrics_free(&ev.m);
 	free(idx);
-	mlc_dataset_free(&data.ds);
+	mlc_data_free(&data);
 	return st;
 }
 
@@ -604,7 +606,7 @@ mlc_status mlc_session_predict(mlc_session *s, const char *csv_path, mlc_diag *d
 		return st;
 	mlc_atomic a = {.f = stdout};
 	if (strcmp(csv_path, "-") != 0 && mlc_atomic_open(&a, csv_path, d) != MLC_OK) {
-		mlc_dataset_free(&data.ds);
+		mlc_data_free(&data);
 		return MLC_EIO;
 	}
 	FILE *f = a.f;
@@ -614,7 +616,8 @@ mlc_status mlc_session_predict(mlc_session *s, const char *csv_path, mlc_diag *d
 	mlc_hyper_set(hyper, 0, s->seed, s->step);
 	/* docs/spec.md#predictions: id, the true label (or targets), then the
 	 * class and one named column per output (probabilities; hinge: scores) */
-	bool cls = is_classification(s, ds), truth = s->y && ds->ydim > 0;
+	/* without a labels input the loss's target is an input (an autoencoder): values */
+	bool cls = s->y && is_classification(s, ds), truth = s->y && ds->ydim > 0;
 	const char *out = !cls ? "pred" : s->loss_term && s->loss_term->op == OP_HINGE ? "score" : "p";
 	fprintf(f, "id");
 	if (truth && cls)
@@ -628,7 +631,7 @@ mlc_status mlc_session_predict(mlc_session *s, const char *csv_path, mlc_diag *d
 	fputc('\n', f);
 	for (int64_t b = 0; b < data.ds.n; b += s->batch) {
 		int64_t m = data.ds.n - b < s->batch ? data.ds.n - b : s->batch;
-		mlc_batch_fill(s, &data.ds, idx + b, m);
+		mlc_batch_fill(s, &data, idx + b, m);
 		s->fn[MLC_ENTRY_PREDICT](s->params, s->act, m, hyper);
 		if ((st = batch_numerics(s, "prediction", test ? "the test set" : "the training set", b, m, data.ds.n,
 					 d)) != MLC_OK)
@@ -657,7 +660,7 @@ mlc_status mlc_session_predict(mlc_session *s, const char *csv_path, mlc_diag *d
 		fprintf(s->log, "wrote %lld prediction%s of %s (%s) to %s\n", (long long)ds->n, MLC_S(ds->n),
 			test ? "the test set" : "the training set", data.file, csv_path);
 	free(idx);
-	mlc_dataset_free(&data.ds);
+	mlc_data_free(&data);
 	return st;
 }
 
@@ -676,11 +679,11 @@ mlc_status mlc_session_grad(mlc_session *s, const char *out_path, mlc_diag *d)
 	int64_t m = data.ds.n < s->batch ? data.ds.n : s->batch, *idx = iota(m);
 	float hyper[MLC_HYPER_COUNT];
 	mlc_hyper_set(hyper, 0, s->seed, 0); /* step 0: the masks of a first train step */
-	mlc_batch_fill(s, &data.ds, idx, m);
+	mlc_batch_fill(s, &data, idx, m);
 	s->fn[MLC_ENTRY_GRAD](s->params, s->act, m, hyper);
 	if ((st = mlc_numerics_report(s, "in the gradient batch", m, d)) != MLC_OK) {
 		free(idx);
-		mlc_dataset_free(&data.ds);
+		mlc_data_free(&data);
 		return st;
 	}
 	mlc_graph *g = s->graph;
@@ -705,6 +708,6 @@ mlc_status mlc_session_grad(mlc_session *s, const char *out_path, mlc_diag *d)
 			(double)s->act[s->loss->offset], (long long)m, MLC_S(m), nt - 1, MLC_S(nt - 1), out_path);
 	free(t);
 	free(idx);
-	mlc_dataset_free(&data.ds);
+	mlc_data_free(&data);
 	return st;
 }

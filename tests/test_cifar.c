@@ -104,7 +104,7 @@ static void check_samples(const mlc_dataset *ds, int n)
 		/* NHWC: pixel (h, w) channel c at (h·32 + w)·3 + c */
 		for (int p = 0; p < PLANE; p += 37)
 			for (int c = 0; c < 3; c++)
-				assert_true(ds->x[(size_t)r * PIXELS + 3 * p + c] == (float)pixel(r, c, p));
+				assert_true(ds->xb[(size_t)r * PIXELS + 3 * p + c] == pixel(r, c, p));
 	}
 }
 
@@ -123,9 +123,10 @@ static void test_cifar_files(void **state)
 	check_samples(&ds, 2005);
 	assert_int_equal(ds.nclasses, 10);
 	/* the corner pixels, exactly */
-	assert_true(ds.x[0] == pixel(0, 0, 0));
-	assert_true(ds.x[PIXELS - 1] == pixel(0, 2, PLANE - 1));
-	assert_true(ds.x[3 * 33 + 1] == pixel(0, 1, 33)); /* row 1, column 1, green */
+	assert_null(ds.x); /* kept as bytes: converted as a batch is gathered */
+	assert_true(ds.xb[0] == pixel(0, 0, 0));
+	assert_true(ds.xb[PIXELS - 1] == pixel(0, 2, PLANE - 1));
+	assert_true(ds.xb[3 * 33 + 1] == pixel(0, 1, 33)); /* row 1, column 1, green */
 	mlc_dataset_free(&ds);
 	cap_end(&cap);
 
@@ -222,6 +223,20 @@ static mlc_session *open_spec(const char *name, const char *text, capture *cap)
 	return s;
 }
 
+/* The input values of data's first n samples as mlc_batch_fill gathers
+ * them (scaled, normalized) into the session's input buffer. */
+static const float *gathered(mlc_session *s, const mlc_data *data, int64_t n)
+{
+	if (!s->act)
+		s->act = aligned_alloc(64, sizeof(float) * (size_t)(s->graph->act_size + 16));
+	int64_t idx[64];
+	assert_true(n <= 64 && n <= s->batch);
+	for (int64_t i = 0; i < n; i++)
+		idx[i] = i;
+	mlc_batch_fill(s, data, idx, n);
+	return s->act + s->x->offset;
+}
+
 static void test_cifar_spec(void **state)
 {
 	char p[512];
@@ -245,18 +260,19 @@ static void test_cifar_spec(void **state)
 	assert_int_equal(mlc_data_load(s, false, &data, cap.d), MLC_OK);
 	assert_int_equal(data.ds.n, 7);
 	static const double mean[] = {1, 2, 3}, sd[] = {2, 4, 8};
+	const float *x = gathered(s, &data, 7);
 	for (int r = 0; r < 7; r++) {
 		assert_true(data.ds.y[r] == (float)(r % 10));
 		for (int p = 0; p < PLANE; p += 51)
 			for (int c = 0; c < 3; c++) {
 				float want = (float)((pixel(r, c, p) * 0.5 - mean[c]) / sd[c]);
-				assert_float_equal(data.ds.x[(size_t)r * PIXELS + 3 * p + c], want, 1e-6);
+				assert_float_equal(x[(size_t)r * PIXELS + 3 * p + c], want, 1e-6);
 			}
 	}
-	mlc_dataset_free(&data.ds);
+	mlc_data_free(&data);
 	assert_int_equal(mlc_data_load(s, true, &data, cap.d), MLC_OK);
 	assert_int_equal(data.ds.n, 2);
-	mlc_dataset_free(&data.ds);
+	mlc_data_free(&data);
 	assert_string_equal(cap_text(&cap), "");
 	mlc_session_close(s);
 	cap_end(&cap);
@@ -311,9 +327,10 @@ static void test_idx_images_nhwc(void **state)
 	assert_int_equal(mlc_data_load(s, false, &data, cap.d), MLC_OK);
 	assert_int_equal(data.ds.n, 2);
 	assert_int_equal(data.ds.dim, 12);
+	const float *x = gathered(s, &data, 2);
 	for (int i = 0; i < 24; i++) /* sample i / 12, row (i % 12) / 3, column i % 3 */
-		assert_float_equal(data.ds.x[i], (10 * i - 5) / 10.0, 1e-6);
-	mlc_dataset_free(&data.ds);
+		assert_float_equal(x[i], (10 * i - 5) / 10.0, 1e-6);
+	mlc_data_free(&data);
 	mlc_session_close(s);
 	cap_end(&cap);
 }

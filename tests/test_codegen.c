@@ -1377,6 +1377,143 @@ static void test_two_jits(void **state)
 	mlc_graph_free(g2);
 }
 
+/* ---- primitive ops (issue 11) ---- */
+
+static mlc_node *prim(mlc_graph *g, mlc_opcode o, mlc_node *a, mlc_node *b, const char *str, double f0,
+		      double f1, int64_t i0, int64_t i1, int64_t i2)
+{
+	mlc_attrs at;
+	mlc_attrs_default(o, &at, g->arena);
+	if (str)
+		at.s = str;
+	if (mlc_op_attr_slot(o, "exponent") == 0 || mlc_op_attr_slot(o, "min") == 0 ||
+	    mlc_op_attr_slot(o, "mean") == 0 || mlc_op_attr_slot(o, "low") == 0) {
+		at.f[0] = f0;
+		at.f[1] = f1;
+	}
+	if (i0 >= 0)
+		at.i[0] = i0;
+	if (i1 >= 0)
+		at.i[1] = i1;
+	if (i2 != 99)
+		at.i[2] = i2;
+	return mlc_build(g, o, NULL, &at, a, b, NULL);
+}
+
+static void test_prim_unary(void **state)
+{
+	static const struct {
+		mlc_opcode op;
+		double f0, f1;
+		const char *in;
+	} cases[] = {
+		{OP_NEG, 0, 0, "x"},      {OP_EXP, 0, 0, "x"},       {OP_LOG, 0, 0, "u01"},
+		{OP_SQRT, 0, 0, "u01"},   {OP_SQUARE, 0, 0, "wide"}, {OP_ABS, 0, 0, "x"},
+		{OP_SIGN, 0, 0, "x"},     {OP_POW, 3, 0, "x"},       {OP_POW, 0.5, 0, "u01"},
+		{OP_POW, -1.5, 0, "u01"}, {OP_POW, 2, 0, "x"},       {OP_POW, 0, 0, "x"},
+		{OP_POW, -1, 0, "u01"},   {OP_POW, 1, 0, "x"},       {OP_CLAMP, -0.5, 1.25, "x"},
+		{OP_DETACH, 0, 0, "x"},
+	};
+	for (size_t c = 0; c < MLC_COUNTOF(cases); c++)
+		for (int shape = 0; shape < NSHAPES; shape++) {
+			mlc_graph *g = mlc_graph_new("prim_unary");
+			mlc_node *x = shaped(g, cases[c].in, shape);
+			mlc_graph_ret(g, "pred", prim(g, cases[c].op, x, NULL, NULL, cases[c].f0, cases[c].f1, -1, -1, 99));
+			run(g);
+		}
+}
+
+/* Each binary op against a full, scalar, row and column operand, both ways
+ * round (the fused-loop forms are in tests/fuse/prim_chain.ir). */
+static void test_prim_binary(void **state)
+{
+	static const mlc_opcode ops[] = {OP_ADD, OP_SUB, OP_MUL, OP_DIV, OP_MINIMUM, OP_MAXIMUM};
+	for (size_t o = 0; o < MLC_COUNTOF(ops); o++)
+		for (int kind = 0; kind < 4; kind++)
+			for (int swap = 0; swap < 2; swap++) {
+				mlc_graph *g = mlc_graph_new("prim_binary");
+				mlc_node *a = IN(g, "x", N, 3, 13);
+				mlc_node *b = kind == 0   ? IN(g, "u01", N, 3, 13)
+					      : kind == 1 ? scalar_in(g, OP_PARAM, "u01")
+					      : kind == 2 ? PARAM(g, "u01", 13)
+							  : IN(g, "u01", N, 3, 1);
+				mlc_graph_ret(g, "pred", swap && ops[o] != OP_DIV ? op(g, ops[o], b, a, NULL)
+										    : op(g, ops[o], a, b, NULL));
+				run(g);
+			}
+	/* ties of minimum/maximum, and their gradient op */
+	for (int mx = 0; mx < 2; mx++) {
+		mlc_graph *g = mlc_graph_new("minmax_grad");
+		mlc_node *a = IN(g, "sat", N, 7), *b = PARAM(g, "sat", 7), *dy = IN(g, "dy", N, 7);
+		mlc_attrs at;
+		mlc_attrs_default(OP_MINMAX_GRAD, &at, g->arena);
+		at.i[0] = mx;
+		mlc_node *srcs[] = {a, b, dy};
+		mlc_graph_ret(g, "pred", mlc_build_n(g, OP_MINMAX_GRAD, NULL, &at, 3, srcs));
+		run(g);
+	}
+	mlc_graph *g = mlc_graph_new("clamp_grad");
+	mlc_node *x = IN(g, "x", N, 9), *dy = IN(g, "dy", N, 9);
+	mlc_graph_ret(g, "pred", prim(g, OP_CLAMP_GRAD, x, dy, NULL, -0.5, 0.5, -1, -1, 99));
+	run(g);
+}
+
+static void test_prim_reduce(void **state)
+{
+	static const struct {
+		const char *axes;
+		int keep;
+	} cases[] = {{"", 0}, {"0", 0}, {"1", 1}, {"-1", 0}, {"0,2", 1}, {"1,2", 0}, {"", 1}};
+	for (int o = 0; o < 2; o++)
+		for (size_t c = 0; c < MLC_COUNTOF(cases); c++) {
+			mlc_graph *g = mlc_graph_new("prim_reduce");
+			mlc_node *x = IN(g, "x", N, 3, 5);
+			mlc_opcode rop = o ? OP_MEAN : OP_SUM;
+			mlc_node *r = prim(g, rop, x, NULL, cases[c].axes, 0, 0, cases[c].keep, -1, 99);
+			mlc_node *dy = mk(g, OP_INPUT, "dy", DT_F32, r->rank, r->dim);
+			mlc_node *b = prim(g, OP_BROADCAST, dy, x, cases[c].axes, 0, 0, o, -1, 99);
+			/* both in one entry: the reduction and its broadcast back */
+			mlc_node *rb = prim(g, OP_BROADCAST, r, x, cases[c].axes, 0, 0, 0, -1, 99);
+			mlc_graph_ret(g, "pred", op(g, OP_ADD, b, rb, NULL));
+			run(g);
+		}
+}
+
+static void test_prim_layout(void **state)
+{
+	mlc_graph *g = mlc_graph_new("reshape");
+	mlc_node *x = IN(g, "x", N, 12);
+	mlc_graph_ret(g, "pred", prim(g, OP_RESHAPE, x, NULL, "N,2,-1,3", 0, 0, -1, -1, 99));
+	run(g);
+	static const int64_t cases[][3] = {{1, 2, 1}, {0, 1, 1}, {2, 3, -1}, {0, 5, 2}, {1, 1, 2}, {3, 2, 0}};
+	for (size_t c = 0; c < MLC_COUNTOF(cases); c++) {
+		g = mlc_graph_new("slice");
+		x = cases[c][2] == 0 ? IN(g, "x", 6, 3, 5) : IN(g, "x", N, 3, 5);
+		mlc_node *y = prim(g, OP_SLICE, x, NULL, NULL, 0, 0, cases[c][0], cases[c][1], cases[c][2]);
+		mlc_node *dy = mk(g, OP_INPUT, "dy", DT_F32, y->rank, y->dim);
+		mlc_node *z = prim(g, OP_SLICE_GRAD, dy, x, NULL, 0, 0, cases[c][0], cases[c][1], cases[c][2]);
+		mlc_graph_ret(g, "pred", op(g, OP_ADD, z, prim(g, OP_SLICE_GRAD, y, x, NULL, 0, 0, cases[c][0],
+							   cases[c][1], cases[c][2]), NULL));
+		run(g);
+	}
+}
+
+/* Noise drawn from the entry's seed and step words: the same as the
+ * reference's draw for every element, in each entry's mode. */
+static void test_prim_random(void **state)
+{
+	for (int o = 0; o < 2; o++)
+		for (int train_only = 0; train_only < 2; train_only++) {
+			mlc_graph *g = mlc_graph_new("random");
+			mlc_node *x = IN(g, "x", N, 3, 11);
+			mlc_opcode rop = o ? OP_RANDOM_UNIFORM : OP_RANDOM_NORMAL;
+			mlc_node *r = prim(g, rop, x, NULL, NULL, o ? -2 : 0.5, o ? 3 : 2, 7, train_only, 99);
+			mlc_graph_ret(g, "pred", op(g, OP_ADD, x, r, NULL));
+			mlc_graph_ret(g, "loss", op(g, OP_MSE, r, x, NULL));
+			run(g);
+		}
+}
+
 /* Last: every op of ops.def had its values checked by some test above. */
 static void test_all_ops_covered(void **state)
 {
@@ -1406,6 +1543,9 @@ int main(void)
 		cmocka_unit_test(test_conv2d),     cmocka_unit_test(test_pool),
 		cmocka_unit_test(test_global_avgpool), cmocka_unit_test(test_cnn_train),
 		cmocka_unit_test(test_bad_scratch),
+		cmocka_unit_test(test_prim_unary), cmocka_unit_test(test_prim_binary),
+		cmocka_unit_test(test_prim_reduce), cmocka_unit_test(test_prim_layout),
+		cmocka_unit_test(test_prim_random),
 		cmocka_unit_test(test_all_ops_covered),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

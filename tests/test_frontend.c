@@ -1256,7 +1256,7 @@ static void test_mutations(void **state)
 		"output: out\n"
 		"loss: {type: mse}\n"
 		"optimizer: {lr: 0.1, momentum: 0.9}\n"
-		"data: {format: csv, train: x.csv, test: y.csv, label_columns: 1}\n",
+		"data: {format: csv, train: x.csv, test: y.csv, label_columns: 1, inputs: {b: {columns: [2, 4]}}}\n",
 		"inputs: {x: {shape: [9, 9, 2]}}\n"
 		"graph:\n"
 		"  c: {conv2d: 4, kernel: [3, 2], stride: 2, padding: same, groups: 2, input: x}\n"

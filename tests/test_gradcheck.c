@@ -765,6 +765,226 @@ static void test_cnn(void **s)
 	check(g, 3);
 }
 
+/* ---- primitive ops (issue 11) ---- */
+
+static mlc_node *with_axes(mlc_graph *g, mlc_opcode op, mlc_node *x, const char *axes, int keep)
+{
+	mlc_attrs a;
+	mlc_attrs_default(op, &a, g->arena);
+	a.s = axes;
+	a.i[0] = keep;
+	return mlc_build(g, op, x, &a, x, NULL, NULL);
+}
+
+/* Σ y² · (a smooth weight): a scalar loss of any shape, built from primitives */
+static mlc_node *sq_loss(mlc_graph *g, mlc_node *y)
+{
+	return with_axes(g, OP_SUM, op1(g, OP_SQUARE, op1(g, OP_TANH, y)), "", 0);
+}
+
+static mlc_node *cols_input(mlc_graph *g, const char *name, int64_t c)
+{
+	int64_t dim[] = {MLC_BATCH, c};
+	return mlc_source(g, OP_INPUT, name, DT_F32, 2, dim, here);
+}
+
+/* Each binary op with each kind of broadcast operand, on either side. */
+static void test_prim_binary(void **s)
+{
+	(void)s;
+	static const mlc_opcode ops[] = {OP_ADD, OP_SUB, OP_MUL, OP_DIV, OP_MINIMUM, OP_MAXIMUM};
+	for (size_t o = 0; o < MLC_COUNTOF(ops); o++)
+		for (int kind = 0; kind < 4; kind++)
+			for (int swap = 0; swap < 2; swap++) {
+				mlc_graph *g = mlc_graph_new(mlc_ops[ops[o]].name);
+				mlc_node *a = op2(g, OP_BIAS_ADD, input(g, "x", 5), param(g, "w", 1, 5, 0));
+				/* "p": in (0.1, 0.9), so a divisor stays away from 0 */
+				mlc_node *b = kind == 0   ? cols_input(g, "pf", 5)
+					      : kind == 1 ? param(g, "ps", 0, 0, 0)
+					      : kind == 2 ? param(g, "pr", 1, 5, 0)
+							  : cols_input(g, "pc", 1);
+				if (ops[o] == OP_DIV && swap)
+					a = op1(g, OP_SIGMOID, a); /* the divisor */
+				mlc_node *y = swap ? op2(g, ops[o], b, a) : op2(g, ops[o], a, b);
+				assert_int_equal(y->rank, 2);
+				mlc_graph_ret(g, "loss", sq_loss(g, y));
+				check(g, 1);
+			}
+}
+
+static void test_prim_unary(void **s)
+{
+	(void)s;
+	static const struct {
+		mlc_opcode op;
+		double f0, f1;
+		bool positive;
+	} cases[] = {
+		{OP_NEG, 0, 0, false},    {OP_EXP, 0, 0, false},   {OP_LOG, 0, 0, true},
+		{OP_SQRT, 0, 0, true},    {OP_SQUARE, 0, 0, false}, {OP_ABS, 0, 0, false},
+		{OP_POW, 3, 0, false},    {OP_POW, 2, 0, false},   {OP_POW, 0.5, 0, true},
+		{OP_POW, -1.5, 0, true},  {OP_POW, 1, 0, false},   {OP_CLAMP, -0.45, 0.55, false},
+		{OP_CLAMP, 0, INFINITY, false},
+	};
+	for (size_t c = 0; c < MLC_COUNTOF(cases); c++) {
+		mlc_graph *g = mlc_graph_new(mlc_ops[cases[c].op].name);
+		mlc_node *x = cases[c].positive ? input(g, "p", 5) : input(g, "x", 5);
+		mlc_node *w = param(g, "w", 1, 5, 0);
+		mlc_node *h = cases[c].positive ? op2(g, OP_MUL, x, op1(g, OP_EXP, w)) : op2(g, OP_BIAS_ADD, x, w);
+		mlc_attrs a;
+		mlc_attrs_default(cases[c].op, &a, g->arena);
+		if (mlc_ops[cases[c].op].attrs[0]) {
+			a.f[0] = cases[c].f0;
+			a.f[1] = cases[c].op == OP_CLAMP ? cases[c].f1 : a.f[1];
+		}
+		mlc_node *y = mlc_build(g, cases[c].op, h, &a, h, NULL, NULL);
+		mlc_graph_ret(g, "loss", sq_loss(g, y));
+		check(g, 1);
+	}
+}
+
+/* sign, detach and the noise sources have a zero derivative: finite
+ * differences agree, and the rest of the graph still gets its gradient. */
+static void test_prim_zero_gradients(void **s)
+{
+	(void)s;
+	static const mlc_opcode ops[] = {OP_SIGN, OP_RANDOM_NORMAL, OP_RANDOM_UNIFORM};
+	for (size_t o = 0; o < MLC_COUNTOF(ops); o++) {
+		mlc_graph *g = mlc_graph_new(mlc_ops[ops[o]].name);
+		mlc_node *h = op2(g, OP_BIAS_ADD, input(g, "x", 4), param(g, "w", 1, 4, 0));
+		mlc_graph_ret(g, "loss", sq_loss(g, op2(g, OP_MUL, op1(g, ops[o], h), op1(g, OP_TANH, h))));
+		check(g, 1);
+	}
+}
+
+/* detach(x)·x: the gradient is detach(x) = x, where finite differences see 2x. */
+static void test_detach(void **s)
+{
+	(void)s;
+	mlc_graph *g = mlc_graph_new("detach");
+	mlc_node *x = input(g, "x", 4);
+	mlc_node *y = op2(g, OP_MUL, op1(g, OP_DETACH, x), x);
+	mlc_graph_ret(g, "loss", with_axes(g, OP_SUM, y, "", 0));
+	mlc_diag *d = mlc_diag_new(stderr);
+	mlc_pass_opts o = {.wrt_inputs = true, .no_update = true, .max_batch = N};
+	assert_int_equal(mlc_run_passes(g, &o, "dce", d), MLC_OK);
+	double **val = ref_alloc(g, N);
+	fill(g, val, 1);
+	ref_eval(g, N, 0, val);
+	const double *gx = ref_val(g, val, mlc_graph_find_ret(g, "grad.x"));
+	const double *xv = ref_val(g, val, x);
+	for (int k = 0; k < N * 4; k++)
+		assert_true(fabs(gx[k] - xv[k]) < 1e-12);
+	ref_free(g, val);
+	mlc_diag_free(d);
+	mlc_graph_free(g);
+}
+
+/* sum and mean over chosen axes of a rank-3 value, kept or dropped, and
+ * their gradient op (broadcast) differentiated in turn. */
+static void test_prim_reduce(void **s)
+{
+	(void)s;
+	static const struct {
+		const char *axes;
+		int keep;
+	} cases[] = {{"", 0}, {"0", 0}, {"1", 0}, {"2", 1}, {"-1", 0}, {"0,2", 0}, {"1,2", 1}};
+	for (int mean = 0; mean < 2; mean++)
+		for (size_t c = 0; c < MLC_COUNTOF(cases); c++) {
+			mlc_graph *g = mlc_graph_new(mean ? "mean" : "sum");
+			int64_t dim[] = {MLC_BATCH, 3, 4};
+			mlc_node *x = mlc_source(g, OP_INPUT, "x", DT_F32, 3, dim, here);
+			mlc_node *h = op2(g, OP_BIAS_ADD, x, param(g, "w", 1, 4, 0));
+			mlc_node *r = with_axes(g, mean ? OP_MEAN : OP_SUM, h, cases[c].axes, cases[c].keep);
+			/* and back: broadcast(r, h) reads r in h's shape */
+			mlc_attrs a;
+			mlc_attrs_default(OP_BROADCAST, &a, g->arena);
+			a.s = cases[c].axes;
+			a.i[0] = mean;
+			mlc_node *b = mlc_build(g, OP_BROADCAST, r, &a, op1(g, OP_TANH, r), h, NULL);
+			mlc_graph_ret(g, "loss", op2(g, OP_ADD, sq_loss(g, r), sq_loss(g, op2(g, OP_MUL, b, h))));
+			check(g, 1);
+		}
+}
+
+/* Found when tried (issue 11): sum_rows and slice had no gradient, which
+ * autodiff dropped without a word. */
+static void test_sum_rows_gradient(void **s)
+{
+	(void)s;
+	for (int rank = 2; rank <= 3; rank++) {
+		mlc_graph *g = mlc_graph_new("sum_rows");
+		int64_t dim[] = {MLC_BATCH, 3, 4};
+		if (rank == 2)
+			dim[1] = 4;
+		mlc_node *x = mlc_source(g, OP_INPUT, "x", DT_F32, rank, dim, here);
+		mlc_graph_ret(g, "loss", sq_loss(g, op1(g, OP_SUM_ROWS, op1(g, OP_TANH, x))));
+		check(g, 1);
+	}
+}
+
+static mlc_node *sliced(mlc_graph *g, mlc_opcode op, mlc_node *x, mlc_node *like, int64_t begin,
+			int64_t size, int64_t axis)
+{
+	mlc_attrs a;
+	mlc_attrs_default(op, &a, g->arena);
+	a.i[0] = begin;
+	a.i[1] = size;
+	a.i[2] = axis;
+	return mlc_build(g, op, x, &a, x, like, NULL);
+}
+
+static void test_slice_gradient(void **s)
+{
+	(void)s;
+	static const int64_t cases[][3] = {{1, 2, 1}, {0, 1, 1}, {2, 2, -1}, {0, 4, 2}, {1, 3, 2}};
+	for (size_t c = 0; c < MLC_COUNTOF(cases); c++) {
+		mlc_graph *g = mlc_graph_new("slice");
+		int64_t dim[] = {MLC_BATCH, 3, 4};
+		mlc_node *x = mlc_source(g, OP_INPUT, "x", DT_F32, 3, dim, here);
+		mlc_node *y = sliced(g, OP_SLICE, x, NULL, cases[c][0], cases[c][1], cases[c][2]);
+		/* slice_grad in the forward graph: its own gradient is a slice */
+		mlc_node *z = sliced(g, OP_SLICE_GRAD, op1(g, OP_TANH, y), x, cases[c][0], cases[c][1], cases[c][2]);
+		mlc_graph_ret(g, "loss", op2(g, OP_ADD, sq_loss(g, y), sq_loss(g, op2(g, OP_MUL, z, x))));
+		check(g, 1);
+	}
+}
+
+static void test_reshape(void **s)
+{
+	(void)s;
+	mlc_graph *g = mlc_graph_new("reshape");
+	mlc_node *h = op2(g, OP_BIAS_ADD, input(g, "x", 6), param(g, "w", 1, 6, 0));
+	mlc_attrs a;
+	mlc_attrs_default(OP_RESHAPE, &a, g->arena);
+	a.s = "N,-1,3";
+	mlc_node *r = mlc_build(g, OP_RESHAPE, h, &a, h, NULL, NULL);
+	assert_int_equal(r->rank, 3);
+	assert_int_equal(r->dim[1], 2);
+	mlc_graph_ret(g, "loss", sq_loss(g, with_axes(g, OP_SUM, op1(g, OP_EXP, r), "1", 0)));
+	check(g, 1);
+}
+
+/* The VAE's KL term −½·mean(Σ(1 + logvar − mu² − exp(logvar))) from
+ * primitives, with a scalar constant broadcast into it. */
+static void test_kl_term(void **s)
+{
+	(void)s;
+	mlc_graph *g = mlc_graph_new("kl_term");
+	mlc_node *mu = op2(g, OP_BIAS_ADD, input(g, "x", 4), param(g, "w", 1, 4, 0));
+	mlc_node *lv = op2(g, OP_BIAS_ADD, input(g, "y", 4), param(g, "v", 1, 4, 0));
+	mlc_node *one = mlc_source(g, OP_CONST, NULL, DT_F32, 0, NULL, here);
+	one->attr.f[0] = 1;
+	mlc_node *t = op2(g, OP_ADD, lv, one);
+	t = op2(g, OP_SUB, op2(g, OP_SUB, t, op1(g, OP_SQUARE, mu)), op1(g, OP_EXP, lv));
+	mlc_node *kl = op1(g, OP_NEG, with_axes(g, OP_MEAN, with_axes(g, OP_SUM, t, "1", 0), "", 0));
+	mlc_attrs a;
+	mlc_attrs_default(OP_SCALE, &a, g->arena);
+	a.f[0] = 0.5;
+	mlc_graph_ret(g, "loss", mlc_build(g, OP_SCALE, kl, &a, kl, NULL, NULL));
+	check(g, 1);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -787,6 +1007,11 @@ int main(void)
 		cmocka_unit_test(test_kl_div),
 		cmocka_unit_test(test_scale),
 		cmocka_unit_test(test_distillation),
+		cmocka_unit_test(test_prim_binary),  cmocka_unit_test(test_prim_unary),
+		cmocka_unit_test(test_prim_zero_gradients), cmocka_unit_test(test_detach),
+		cmocka_unit_test(test_prim_reduce),  cmocka_unit_test(test_sum_rows_gradient),
+		cmocka_unit_test(test_slice_gradient), cmocka_unit_test(test_reshape),
+		cmocka_unit_test(test_kl_term),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

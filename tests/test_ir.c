@@ -150,6 +150,54 @@ static void add_loss_ops(mlc_graph *g, mlc_node *x, mlc_node *t, mlc_node *lab, 
 	}
 }
 
+/* The primitive ops (issue 11), with non-default attributes: text axes
+ * (a word and a quoted list), infinite clamp bounds, a column operand. */
+static void add_prim_ops(mlc_graph *g, mlc_node *x, mlc_node *one)
+{
+	mlc_node *r = source(g, OP_PARAM, "prim.row", DT_F32, 1, 4, 0, "prim", yloc(20, 3));
+	static const mlc_opcode bin[] = {OP_MUL, OP_SUB, OP_DIV, OP_MINIMUM, OP_MAXIMUM};
+	mlc_node *h = x;
+	for (size_t i = 0; i < MLC_COUNTOF(bin); i++)
+		h = mlc_build(g, bin[i], NULL, NULL, h, i % 2 ? r : one, NULL);
+	static const mlc_opcode un[] = {OP_NEG, OP_EXP, OP_LOG, OP_SQRT, OP_SQUARE, OP_ABS, OP_SIGN, OP_DETACH};
+	for (size_t i = 0; i < MLC_COUNTOF(un); i++)
+		h = mlc_build(g, un[i], NULL, NULL, h, NULL, NULL);
+	mlc_attrs pw = attrs(OP_POW, g), cl = attrs(OP_CLAMP, g);
+	pw.f[0] = -1.5;
+	cl.f[0] = -0.25; /* max stays +inf */
+	h = mlc_build(g, OP_CLAMP, NULL, &cl, mlc_build(g, OP_POW, NULL, &pw, h, NULL, NULL), NULL, NULL);
+	mlc_graph_ret(g, "clamp_grad", mlc_build(g, OP_CLAMP_GRAD, NULL, &cl, h, x, NULL));
+	mlc_attrs mm = attrs(OP_MINMAX_GRAD, g);
+	mm.i[0] = 0;
+	mlc_graph_ret(g, "minmax_grad", mlc_build(g, OP_MINMAX_GRAD, NULL, &mm, h, r, x));
+	mlc_attrs sa = attrs(OP_SUM, g), ma = attrs(OP_MEAN, g);
+	sa.s = "1";
+	sa.i[0] = 1;
+	ma.s = "0,1";
+	mlc_node *col = mlc_build(g, OP_SUM, NULL, &sa, h, NULL, NULL);
+	mlc_graph_ret(g, "col", mlc_build(g, OP_ADD, NULL, NULL, h, col, NULL));
+	mlc_node *mean = mlc_build(g, OP_MEAN, NULL, &ma, h, NULL, NULL);
+	mlc_attrs ba = attrs(OP_BROADCAST, g);
+	ba.s = "0,1";
+	ba.i[0] = 1;
+	mlc_graph_ret(g, "broadcast", mlc_build(g, OP_BROADCAST, NULL, &ba, mean, h, NULL));
+	mlc_attrs ra = attrs(OP_RESHAPE, g);
+	ra.s = "N,2,-1";
+	mlc_node *rs = mlc_build(g, OP_RESHAPE, NULL, &ra, h, NULL, NULL);
+	mlc_attrs sl = attrs(OP_SLICE, g);
+	sl.i[0] = 1;
+	sl.i[2] = 1;
+	mlc_node *sc = mlc_build(g, OP_SLICE, NULL, &sl, rs, NULL, NULL);
+	mlc_graph_ret(g, "slice_grad", mlc_build(g, OP_SLICE_GRAD, NULL, &sl, sc, rs, NULL));
+	mlc_attrs rn = attrs(OP_RANDOM_NORMAL, g), ru = attrs(OP_RANDOM_UNIFORM, g);
+	rn.f[1] = 0.5;
+	rn.i[0] = 7;
+	ru.f[0] = -1;
+	ru.i[1] = 1;
+	mlc_graph_ret(g, "normal", mlc_build(g, OP_RANDOM_NORMAL, NULL, &rn, x, NULL, NULL));
+	mlc_graph_ret(g, "uniform", mlc_build(g, OP_RANDOM_UNIFORM, NULL, &ru, x, NULL, NULL));
+}
+
 static mlc_graph *build_all_ops(void)
 {
 	mlc_graph *g = mlc_graph_new("all_ops");
@@ -242,6 +290,7 @@ static mlc_graph *build_all_ops(void)
 	add_struct_ops(g);
 	add_conv_ops(g);
 	add_loss_ops(g, x, t, lab, one);
+	add_prim_ops(g, x, one);
 	mlc_attrs sc = attrs(OP_SCALE, g);
 	sc.f[0] = 0.25;
 	mlc_graph_ret(g, "scaled_x", mlc_build(g, OP_SCALE, x, &sc, x, NULL, NULL));

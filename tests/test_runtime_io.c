@@ -117,8 +117,9 @@ static void check_idx_ok(bool gz)
 	assert_int_equal(ds.dim, 4);
 	assert_int_equal(ds.ydim, 1);
 	assert_int_equal(ds.nclasses, 3);
+	assert_null(ds.x); /* kept as the file's bytes */
 	for (int i = 0; i < 12; i++)
-		assert_true(ds.x[i] == pixels[i]);
+		assert_true(ds.xb[i] == pixels[i] && mlc_dataset_x(&ds, i) == pixels[i]);
 	for (int i = 0; i < 3; i++)
 		assert_true(ds.y[i] == labels3[i]);
 	mlc_dataset_free(&ds);
@@ -323,6 +324,14 @@ static void test_csv_good(void **state)
 	assert_int_equal(load_csv_text("neg.csv", "1,-1\n2,3\n", 1, &ds, &c, path), MLC_OK);
 	assert_int_equal(ds.nclasses, 0);
 	mlc_dataset_free(&ds);
+
+	/* No label columns (an autoencoder's data): every cell is a feature. */
+	assert_int_equal(load_csv_text("nolabels.csv", "1,2\n3,4\n", 0, &ds, &c, path), MLC_OK);
+	assert_int_equal(ds.dim, 2);
+	assert_int_equal(ds.ydim, 0);
+	assert_int_equal(ds.nclasses, 0);
+	assert_true(ds.x[3] == 4);
+	mlc_dataset_free(&ds);
 	cap_end(&c);
 }
 
@@ -356,7 +365,7 @@ static void test_csv_errors(void **state)
 	csv_case("gap.csv", "1,2\n\n3,4\n", 1, ":2:1: error: empty line between rows");
 	csv_case("no-features.csv", "1,2\n", 2,
 		 ":1:1: error: rows have 2 cells, so 2 label columns leave no features");
-	csv_case("labels0.csv", "1,2\n", 0, ": error: label columns must be at least 1, got 0");
+	csv_case("labels-1.csv", "1,2\n", -1, ": error: label columns must be at least 0, got -1");
 	csv_case("empty.csv", "", 1, ": error: no data rows");
 	csv_case("header-only.csv", "a,b\r\n\r\n", 1, ": error: no data rows");
 	csv_case("two-headers.csv", "a,b\nc,d\n", 1, ":2:1: error: cell 'c' is not a number");

@@ -176,10 +176,6 @@ static void eval_node(const mlc_node *v, int64_t n, double lr, ref_mode m, doubl
 		for (int64_t i = 0; i < cnt; i++)
 			out[i] = s[0][i] + s[1][i % lastdim(v, n)];
 		break;
-	case OP_ADD:
-		for (int64_t i = 0; i < cnt; i++)
-			out[i] = s[0][i] + s[1][i];
-		break;
 	case OP_RELU:
 		for (int64_t i = 0; i < cnt; i++)
 			out[i] = s[0][i] > 0 ? s[0][i] : 0;
@@ -317,7 +313,6 @@ static void eval_node(const mlc_node *v, int64_t n, double lr, ref_mode m, doubl
 	case OP_FLATTEN:
 	case OP_RESHAPE_LIKE:
 	case OP_CONCAT:
-	case OP_SLICE:
 	case OP_BATCHNORM:
 	case OP_BATCHNORM_GRAD:
 	case OP_BATCHNORM_GRAD_GAMMA:
@@ -360,6 +355,32 @@ static void eval_node(const mlc_node *v, int64_t n, double lr, ref_mode m, doubl
 		for (int64_t i = 0; i < cnt; i++)
 			out[i] = fmax(-a, fmin(a, s[0][i]));
 		break;
+	case OP_ADD:
+	case OP_SLICE:
+	case OP_MUL:
+	case OP_SUB:
+	case OP_DIV:
+	case OP_MINIMUM:
+	case OP_MAXIMUM:
+	case OP_NEG:
+	case OP_EXP:
+	case OP_LOG:
+	case OP_SQRT:
+	case OP_SQUARE:
+	case OP_ABS:
+	case OP_SIGN:
+	case OP_POW:
+	case OP_CLAMP:
+	case OP_CLAMP_GRAD:
+	case OP_MINMAX_GRAD:
+	case OP_SUM:
+	case OP_MEAN:
+	case OP_BROADCAST:
+	case OP_RESHAPE:
+	case OP_SLICE_GRAD:
+	case OP_DETACH:
+	case OP_RANDOM_NORMAL:
+	case OP_RANDOM_UNIFORM: ref_eval_prim(v, n, m, s, out); break;
 	case OP_COUNT: MLC_UNREACHABLE();
 	}
 }

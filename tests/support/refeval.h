@@ -56,6 +56,11 @@ void ref_eval_mode(const mlc_graph *g, int64_t n, double lr, ref_mode m, double 
 /* Dropout's keep decision for one element (the hash in docs/design.md). */
 bool ref_dropout_keep(uint32_t seed, uint32_t step, int64_t key, int64_t index, double p);
 
+/* The per-element hash dropout masks and random ops are drawn from
+ * (docs/design.md), and murmur3's finalizer. */
+uint32_t ref_hash(uint32_t seed, uint32_t step, int64_t key, int64_t index);
+uint32_t ref_fmix32(uint32_t h);
+
 /* Per-family evaluators called by ref_eval (refeval_conv.c, refeval_struct.c):
  * s[k] are the sources' values, out the node's. A training-mode batchnorm
  * also updates its running statistics s[3], s[4] in place. */
@@ -63,5 +68,8 @@ void ref_eval_conv(const mlc_node *v, int64_t n, double **s, double *out);
 void ref_eval_struct(const mlc_node *v, int64_t n, ref_mode m, double **s, double *out);
 /* hinge, mae, bce_logits, categorical_xent, kl_div and their gradients (refeval_loss.c). */
 void ref_eval_loss(const mlc_node *v, int64_t n, double **s, double *out);
+
+/* add and the primitive ops (refeval_prim.c), slice included. */
+void ref_eval_prim(const mlc_node *v, int64_t n, ref_mode m, double **s, double *out);
 
 #endif

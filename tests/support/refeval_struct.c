@@ -23,14 +23,24 @@ static uint32_t fmix32(uint32_t h)
 	return h;
 }
 
+uint32_t ref_fmix32(uint32_t h)
+{
+	return fmix32(h);
+}
+
+uint32_t ref_hash(uint32_t seed, uint32_t step, int64_t key, int64_t index)
+{
+	uint32_t s = fmix32(fmix32(fmix32((uint32_t)key + 0x9e3779b9u) ^ seed) ^ step);
+	return fmix32(fmix32((uint32_t)index ^ s) + s);
+}
+
 bool ref_dropout_keep(uint32_t seed, uint32_t step, int64_t key, int64_t index, double p)
 {
 	if (!(p > 0))
 		return true;
 	if (p >= 1)
 		return false;
-	uint32_t s = fmix32(fmix32(fmix32((uint32_t)key + 0x9e3779b9u) ^ seed) ^ step);
-	uint32_t h = fmix32(fmix32((uint32_t)index ^ s) + s);
+	uint32_t h = ref_hash(seed, step, key, index);
 	double u = (double)(h >> 8) / 16777216.0; /* uniform in [0, 1), 24 bits */
 	return u >= p;
 }
@@ -130,13 +140,6 @@ void ref_eval_struct(const mlc_node *v, int64_t n, ref_mode m, double **s, doubl
 			memcpy(out + r * (ca + cb), s[0] + r * ca, sizeof(double) * (size_t)ca);
 			memcpy(out + r * (ca + cb) + ca, s[1] + r * cb, sizeof(double) * (size_t)cb);
 		}
-		break;
-	}
-	case OP_SLICE: {
-		int64_t size = v->attr.i[1], c = lastdim(v->src[0]), rows = cnt / size;
-		for (int64_t r = 0; r < rows; r++)
-			for (int64_t j = 0; j < size; j++)
-				out[r * size + j] = s[0][r * c + v->attr.i[0] + j];
 		break;
 	}
 	case OP_BATCHNORM: batchnorm(v, n, m, s, out); break;

@@ -383,6 +383,36 @@ def avgpool_nhwc(x, a):
     return _nhwc(total / count.round())
 
 
+# The primitive ops (ir/ops.def, issue 11), as PyTorch defines them.
+PRIM_BINARY = {
+    "sub": lambda p, q: p - q,
+    "mul": lambda p, q: p * q,
+    "div": lambda p, q: p / q,
+    "minimum": torch.minimum,
+    "maximum": torch.maximum,
+}
+PRIM_UNARY = {
+    "neg": lambda t, a: -t,
+    "exp": lambda t, a: torch.exp(t),
+    "log": lambda t, a: torch.log(t),
+    "sqrt": lambda t, a: torch.sqrt(t),
+    "square": lambda t, a: t * t,
+    "abs": lambda t, a: torch.abs(t),
+    "sign": lambda t, a: torch.sign(t),
+    "pow": lambda t, a: torch.pow(t, a["exponent"]),
+    "clamp": lambda t, a: torch.clamp(t, a["min"], a["max"]),
+    "detach": lambda t, a: t.detach(),
+    "scale": lambda t, a: t * a["factor"],  # a weighted loss of a list
+}
+
+
+def _axes(text, rank):
+    """sum/mean's axes attribute ("" all, "1", "0,2", negatives from the end)."""
+    if not text:
+        return tuple(range(rank))
+    return tuple(int(v) % rank for v in text.split(","))
+
+
 def evaluate(nodes, rets, weights, batch, dtype, kinks=None):
     """Runs the forward graph. weights: {param name: ndarray} (mlc layouts);
     batch: {input name: ndarray}; kinks: a Kinks to record or override the
@@ -467,7 +497,7 @@ def evaluate(nodes, rets, weights, batch, dtype, kinks=None):
         elif op == "concat":
             y = torch.cat(x, dim=-1)
         elif op == "slice":
-            y = x[0][..., a["begin"]:a["begin"] + a["size"]]
+            y = x[0].narrow(a["axis"] % x[0].dim(), a["begin"], a["size"])
         elif op == "batchnorm":  # training mode: the batch's statistics; inference=1: the running ones
             xx, gamma, beta = x[0], x[1], x[2]
             dims = tuple(range(xx.dim() - 1))
@@ -477,6 +507,18 @@ def evaluate(nodes, rets, weights, batch, dtype, kinks=None):
                 mean = xx.mean(dim=dims)
                 var = xx.var(dim=dims, unbiased=False)
             y = (xx - mean) / torch.sqrt(var + a["eps"]) * gamma + beta
+        elif op in PRIM_BINARY:  # broadcasting as in mlc: scalar, row [M], column [..., 1]
+            y = PRIM_BINARY[op](x[0], x[1])
+        elif op in PRIM_UNARY:
+            y = PRIM_UNARY[op](x[0], a)
+        elif op in ("sum", "mean"):
+            dims = _axes(a["axes"], x[0].dim())
+            f = torch.sum if op == "sum" else torch.mean
+            y = f(x[0], dim=dims, keepdim=bool(a["keep"])) if dims else x[0]
+        elif op == "reshape":
+            y = x[0].reshape([x[0].shape[0] if d == "N" else int(d) for d in a["shape"].split(",")])
+        elif op == "random_normal" or op == "random_uniform":
+            raise Unsupported(f"{op} at IR line {n.lineno} (layer {n.layer}): its values come from mlc's RNG")
         elif op == "dropout":
             if a["p"] != 0:
                 raise Unsupported(f"dropout with p={a['p']:g} at IR line {n.lineno} (layer {n.layer}): "

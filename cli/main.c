@@ -17,6 +17,7 @@ typedef struct {
 	mlc_plot_options plot;
 	int kfold;
 	bool eval, help;
+	int no_data;
 } args;
 
 typedef enum { F_BOOL, F_INT, F_U64, F_DOUBLE, F_STR } ftype;
@@ -69,6 +70,8 @@ static int cmd_check(args *a, mlc_diag *d)
 	if (st == MLC_OK) {
 		mlc_session_summary(s, stdout);
 		st = mlc_session_init_report(s, stdout, d);
+		mlc_status ds = a->no_data ? MLC_OK : mlc_session_check_data(s, d);
+		st = st == MLC_OK ? ds : st;
 		mlc_session_close(s);
 	}
 	return exit_code(st);
@@ -105,10 +108,23 @@ static void on_stop_signal(int sig)
 	stop_signal = sig;
 }
 
+/* Whether `mlc run` trains: --eval and --predict use the --weights given;
+ * --predict without --weights trains first (a Keras fit() then predict()),
+ * so that predictions never come from the untrained initial weights. */
+static bool run_trains(const args *a)
+{
+	return !a->eval && !(a->predict && a->o.weights);
+}
+
 /* Flags that only make sense while training, or only apart. */
 static bool run_flags_ok(const args *a, mlc_diag *d)
 {
-	const char *mode = a->eval ? "--eval" : a->predict ? "--predict" : a->kfold ? "--kfold" : NULL;
+	if (a->kfold && (a->eval || a->predict)) {
+		mlc_error_file(d, NULL, "--kfold trains K models and keeps none; it cannot be combined with %s",
+			       a->eval ? "--eval" : "--predict");
+		return false;
+	}
+	const char *mode = !run_trains(a) ? (a->eval ? "--eval" : "--predict") : a->kfold ? "--kfold" : NULL;
 	const struct {
 		bool set, with_eval, with_kfold;
 		const char *name;
@@ -128,6 +144,11 @@ static bool run_flags_ok(const args *a, mlc_diag *d)
 				       mode);
 			return false;
 		}
+	if (a->eval && !a->o.weights) {
+		mlc_error_file(d, NULL, "--eval evaluates trained weights: pass --weights FILE (saved by 'mlc run --save "
+			       "FILE'); a plain 'mlc run' trains and then evaluates the test set");
+		return false;
+	}
 	if (a->o.resume && a->o.weights) {
 		mlc_error_file(d, NULL, "--resume restores the weights from the checkpoint; it cannot be combined with "
 			       "--weights");
@@ -145,7 +166,10 @@ static int cmd_run(args *a, mlc_diag *d)
 	if (!run_flags_ok(a, d))
 		return 2;
 	mlc_session *s;
-	bool train = !a->predict && !a->eval;
+	bool train = run_trains(a);
+	if (a->predict && strcmp(a->predict, "-") == 0)
+		a->o.log = stderr; /* stdout is the CSV */
+	FILE *log = a->o.log ? a->o.log : stdout;
 	if (train) {
 		struct sigaction sa = {.sa_handler = on_stop_signal};
 		sigemptyset(&sa.sa_mask);
@@ -154,22 +178,28 @@ static int cmd_run(args *a, mlc_diag *d)
 		a->o.stop = &stop_signal;
 	}
 	mlc_status st = mlc_session_open(a->file, &a->o, d, &s);
-	if (st != MLC_OK)
+	if (st == MLC_OK) /* before anything is compiled or loaded */
+		st = mlc_session_check_data(s, d);
+	if (st != MLC_OK) {
+		mlc_session_close(s);
 		return exit_code(st);
-	if (a->predict)
-		st = mlc_session_predict(s, a->predict, d);
-	else if (a->eval)
-		st = mlc_session_evaluate(s, d);
-	else if (a->kfold)
+	}
+	if (a->kfold)
 		st = mlc_session_kfold(s, a->kfold, d);
-	else {
+	else if (train) {
+		if (a->predict && !a->o.quiet)
+			fprintf(log, "no --weights given: training first, then predicting with the trained weights\n");
 		st = mlc_session_train(s, d);
 		/* what the planned arenas (mlc check) cost in practice, with the
 		 * data, the JIT and the libraries; ru_maxrss is in KiB on Linux */
 		struct rusage ru;
 		if (st == MLC_OK && !a->o.quiet && getrusage(RUSAGE_SELF, &ru) == 0)
-			printf("peak RSS: %.1f MB\n", (double)ru.ru_maxrss * 1024e-6);
+			fprintf(log, "peak RSS: %.1f MB\n", (double)ru.ru_maxrss * 1024e-6);
 	}
+	if (st == MLC_OK && a->eval)
+		st = mlc_session_evaluate(s, d);
+	if (st == MLC_OK && a->predict)
+		st = mlc_session_predict(s, a->predict, d);
 	if (st == MLC_OK && a->save)
 		st = mlc_session_save(s, a->save, d);
 	mlc_session_close(s);
@@ -224,13 +254,16 @@ static int cmd_plot(args *a, mlc_diag *d)
 }
 
 static const command commands[] = {
-	{"check", "mlc check [options] MODEL.yaml|GRAPH.ir", "validate a spec and print the model summary",
-	 {&f_batch, &f_verbose, &f_passes, &f_spec}, cmd_check},
+	{"check", "mlc check [options] MODEL.yaml|GRAPH.ir",
+	 "validate a spec, print the model summary, and check the data files against the model",
+	 {&f_batch, &f_verbose, &f_passes, &f_spec,
+	  &(flag){"no-data", F_BOOL, A(no_data), "check the spec and the model only, not the data files it names"}},
+	 cmd_check},
 	{"ir", "mlc ir [options] MODEL.yaml|GRAPH.ir", "print the IR after the passes, or the generated code",
 	 {&(flag){"print-after", F_STR, A(o.print_after), "dump the IR after PASS (or all)"},
 	  &(flag){"print-before", F_STR, A(o.print_before), "dump the IR before PASS (or all)"},
 	  &(flag){"stop-after", F_STR, A(o.stop_after), "run the passes up to PASS only"},
-	  &(flag){"emit", F_STR, A(emit), "ir (default), llvm, llvm-opt or asm"}, &f_out, &f_wrt,
+	  &(flag){"emit", F_STR, A(emit), "ir (default), llvm, llvm-opt, asm or obj (with -o)"}, &f_out, &f_wrt,
 	  &(flag){"no-update", F_BOOL, A(o.no_update), "skip the optimizer pass"}, &f_batch, &f_threads,
 	  &f_verbose, &f_no_fuse, &f_fuse_off, &f_passes, &f_spec},
 	 cmd_ir},
@@ -238,8 +271,9 @@ static const command commands[] = {
 	 {&(flag){"epochs", F_INT, A(o.epochs), "epochs (overrides data.epochs)"},
 	  &(flag){"lr", F_DOUBLE, A(o.lr), "learning rate (overrides optimizer.lr)"}, &f_batch, &f_seed,
 	  &f_weights, &(flag){"save", F_STR, A(save), "save the trained weights (safetensors)"},
-	  &(flag){"eval", F_BOOL, A(eval), "evaluate on the test set, no training"},
-	  &(flag){"predict", F_STR, A(predict), "write test-set predictions to a CSV file"},
+	  &(flag){"eval", F_BOOL, A(eval), "evaluate the --weights on the test set, no training (needs --weights)"},
+	  &(flag){"predict", F_STR, A(predict),
+		  "write test-set predictions to a CSV file: of the --weights, or without --weights after training"},
 	  &(flag){"quiet", F_BOOL, A(o.quiet), "no per-epoch lines"},
 	  &(flag){"log", F_STR, A(o.json_log),
 		  "write one JSON line per epoch, and the test's, to FILE (--resume: trimmed to the checkpoint, then "
@@ -292,8 +326,12 @@ static void command_help(const command *c)
 		printf("  %-22s %s\n", name, f->help);
 	}
 	printf("  %-22s %s\n", "--help", "this text");
-	if (strcmp(c->name, "ir") == 0)
-		printf("\npasses: shapes, autodiff, optimizer, dce, fuse, plan\n");
+	if (strcmp(c->name, "ir") == 0) {
+		printf("\npasses:");
+		for (int i = 0; mlc_pass_names[i]; i++)
+			printf("%s %s", i ? "," : "", mlc_pass_names[i]);
+		printf("\n");
+	}
 }
 
 static bool set_flag(args *a, const flag *f, const char *val, mlc_diag *d)

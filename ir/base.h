@@ -15,6 +15,8 @@ _Noreturn void mlc_die(const char *file, int line, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 
 #define MLC_COUNTOF(a) (sizeof(a) / sizeof((a)[0]))
+/* English plurals in messages: "%d epoch%s", n, MLC_S(n) */
+#define MLC_S(n) ((n) == 1 ? "" : "s")
 
 void *mlc_xmalloc(size_t n);           /* zeroed; dies on out-of-memory */
 void *mlc_xrealloc(void *p, size_t n);

@@ -143,6 +143,8 @@ mlc_status mlc_data_load_set(mlc_session *s, mlc_set which, mlc_data *out, mlc_d
 	/* file: labels reads them as a sample's values (one per sample) */
 	out->labels = (mlc_dataset){.n = out->ds.n, .dim = out->ds.ydim, .x = out->ds.y};
 	if (st == MLC_OK)
+		st = mlc_targets_check(s, out, d);
+	if (st == MLC_OK)
 		st = mlc_data_check(s, out, d);
 	if (st != MLC_OK)
 		mlc_data_free(out);

@@ -197,14 +197,16 @@ mlc_status mlc_load_csv(const char *path, int label_columns, mlc_dataset *out, m
 		if (ncols < 0) {
 			ncols = row.n;
 			if (label_columns >= ncols) {
-				csv_error(&f, line, 1, "rows have %lld cells, so %d label columns leave no features",
-					  (long long)ncols, label_columns);
+				csv_error(&f, line, 1, "rows have %lld cell%s, so %d label column%s leave%s no features",
+					  (long long)ncols, MLC_S(ncols), label_columns, MLC_S(label_columns),
+					  label_columns == 1 ? "s" : "");
 				goto done;
 			}
 		}
 		if (row.n != ncols) {
 			int col = (int)((row.n > ncols ? row.s[ncols] : le) - ls) + 1;
-			csv_error(&f, line, col, "row has %lld cells, expected %lld", (long long)row.n, (long long)ncols);
+			csv_error(&f, line, col, "row has %lld cell%s, expected %lld", (long long)row.n, MLC_S(row.n),
+				  (long long)ncols);
 			goto done;
 		}
 		if (nvals + ncols > cap) {

@@ -149,8 +149,8 @@ mlc_status mlc_load_idx(const char *images, const char *labels, mlc_dataset *out
 		goto done;
 	}
 	if (lb.dim[0] != im.dim[0]) {
-		mlc_error_file(d, labels, "has %lld labels but %s has %lld images",
-			       (long long)lb.dim[0], images, (long long)im.dim[0]);
+		mlc_error_file(d, labels, "has %lld label%s but %s has %lld image%s",
+			       (long long)lb.dim[0], MLC_S(lb.dim[0]), images, (long long)im.dim[0], MLC_S(im.dim[0]));
 		goto done;
 	}
 	out->ydim = 1;

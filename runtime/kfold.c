@@ -50,7 +50,7 @@ mlc_status mlc_session_kfold(mlc_session *s, int k, mlc_diag *d)
 	int64_t n = data.ds.n;
 	mlc_data_free(&data);
 	if (k > n) {
-		mlc_error_file(d, data.file, "has %lld training samples, too few for %d folds", (long long)n, k);
+		mlc_error_file(d, data.file, "has %lld training sample%s, too few for %d folds", (long long)n, MLC_S(n), k);
 		return MLC_EUSER;
 	}
 	FILE *jl = NULL;
@@ -83,8 +83,8 @@ mlc_status mlc_session_kfold(mlc_session *s, int k, mlc_diag *d)
 		s->params_ready = false;
 		s->fold = &f;
 		if (!s->opt.quiet)
-			fprintf(s->log, "fold %d/%d: training on %lld samples, holding out %lld\n", i + 1, k,
-				(long long)(n - f.nval), (long long)f.nval);
+			fprintf(s->log, "fold %d/%d: training on %lld sample%s, holding out %lld\n", i + 1, k,
+				(long long)(n - f.nval), MLC_S(n - f.nval), (long long)f.nval);
 		st = mlc_session_train(s, d);
 		s->fold = NULL;
 		if (st != MLC_OK)

@@ -94,6 +94,8 @@ typedef enum { MLC_SET_TRAIN, MLC_SET_TEST, MLC_SET_VAL } mlc_set;
 /* The data set `which` of the spec (validation: data.validation). */
 mlc_status mlc_data_load_set(mlc_session *s, mlc_set which, mlc_data *out, mlc_diag *d);
 mlc_status mlc_data_check(mlc_session *s, const mlc_data *data, mlc_diag *d);
+/* runtime/datacheck.c: the loss's rules on every target of a loaded set, at the loss's line */
+mlc_status mlc_targets_check(mlc_session *s, const mlc_data *data, mlc_diag *d);
 void mlc_batch_fill(mlc_session *s, const mlc_data *data, const int64_t *idx, int64_t n);
 /* Adds a filled and evaluated batch's predictions to m. */
 void mlc_batch_metrics(const mlc_session *s, const mlc_dataset *ds, const int64_t *idx, int64_t n,

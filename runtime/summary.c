@@ -1,6 +1,7 @@
 /* summary.c — the Keras-style table of `mlc check`: one row per spec layer of
  * the forward graph (what "loss" and "pred" need), its ops, output shape and
- * parameter count; then totals and the planned peak memory. */
+ * parameter count, in columns as wide as their widest cell; then totals and
+ * the planned peak memory. */
 #include "session.h"
 
 #include <stdlib.h>
@@ -8,7 +9,7 @@
 
 typedef struct {
 	const char *layer;
-	char ops[96];
+	char ops[256];
 	const mlc_node *out;
 	int64_t params, trainable;
 } row;
@@ -43,10 +44,13 @@ static const char *shape_str(const mlc_node *n, char *buf, size_t len)
 	return buf;
 }
 
+/* Adds op to the row's list once (a whole name: "add" is not "bias_add"). */
 static void append_op(row *r, const char *op)
 {
-	if (strstr(r->ops, op))
-		return;
+	size_t n = strlen(op);
+	for (const char *p = r->ops; (p = strstr(p, op)); p += n)
+		if ((p == r->ops || p[-1] == ' ') && (p[n] == ',' || !p[n]))
+			return;
 	size_t k = strlen(r->ops);
 	snprintf(r->ops + k, sizeof r->ops - k, "%s%s", k ? ", " : "", op);
 }
@@ -87,25 +91,33 @@ void mlc_session_summary(const mlc_session *s, FILE *out)
 			continue;
 		}
 		append_op(r, mlc_ops[n->op].name);
-		r->out = n;
+		/* a layer's l1:/l2: penalty, and its sum into the loss, are scalars
+		 * after the layer's output: their ops are listed, the shape is not */
+		if (!r->out || n->rank > 0 || r->out->rank == 0)
+			r->out = n;
 	}
 	int64_t total = 0, trainable = 0;
 	char sh[64], num[32];
-	/* block instances make long layer names ("stage2.1.conv_a"): widen the column */
-	int lw = 16;
-	for (int k = 0; k < nrows; k++)
-		if ((int)strlen(rows[k].layer) > lw)
-			lw = (int)strlen(rows[k].layer);
-	int width = lw + 65;
+	/* each column as wide as its widest cell (block instances make long
+	 * layer names, "stage2.1.conv_a"; a layer may have many ops) */
+	int w[4] = {(int)strlen("Layer"), (int)strlen("Ops"), (int)strlen("Output shape"), (int)strlen("Params")};
+	for (int k = 0; k < nrows; k++) {
+		const row *r = &rows[k];
+		int c[4] = {(int)strlen(r->layer), (int)strlen(r->ops),
+			    (int)strlen(r->out ? shape_str(r->out, sh, sizeof sh) : "-"), (int)strlen(commas(r->params, num))};
+		for (int j = 0; j < 4; j++)
+			w[j] = c[j] > w[j] ? c[j] : w[j];
+	}
+	int width = w[0] + w[1] + w[2] + w[3] + 6;
 	fprintf(out, "Model: %s\n", g->name);
-	fprintf(out, "%-*s %-34s %-16s %12s\n", lw, "Layer", "Ops", "Output shape", "Params");
+	fprintf(out, "%-*s  %-*s  %-*s  %*s\n", w[0], "Layer", w[1], "Ops", w[2], "Output shape", w[3], "Params");
 	for (int i = 0; i < width; i++)
 		fputc('-', out);
 	fputc('\n', out);
 	for (int k = 0; k < nrows; k++) {
 		row *r = &rows[k];
-		fprintf(out, "%-*s %-34s %-16s %12s\n", lw, r->layer, r->ops,
-			r->out ? shape_str(r->out, sh, sizeof sh) : "-", commas(r->params, num));
+		fprintf(out, "%-*s  %-*s  %-*s  %*s\n", w[0], r->layer, w[1], r->ops, w[2],
+			r->out ? shape_str(r->out, sh, sizeof sh) : "-", w[3], commas(r->params, num));
 		total += r->params;
 		trainable += r->trainable;
 	}

@@ -1,6 +1,7 @@
 /* train.c — the training loop (shuffled minibatches through the JIT'd train
  * step, per-epoch metrics, validation and test), evaluation, prediction to
  * CSV, and the one-batch gradient dump of `mlc grad`. */
+#include "chance.h"
 #include "checkpoint.h"
 #include "numerics.h"
 #include "session.h"
@@ -282,7 +283,7 @@ static mlc_status resume_order(mlc_session *s, const mlc_ckpt *k, int64_t *idx, 
 	}
 	if (memcmp(&r, &k->rng, sizeof r) != 0) {
 		mlc_error_file(d, s->opt.resume, "checkpoint is inconsistent: its generator state does not follow "
-			       "from %d epochs of %s", shuffled, shuffle ? "shuffling" : "no shuffling");
+			       "from %d epoch%s of %s", shuffled, MLC_S(shuffled), shuffle ? "shuffling" : "no shuffling");
 		return MLC_EUSER;
 	}
 	return MLC_OK;
@@ -304,8 +305,8 @@ static mlc_status resume_log(mlc_session *s, int e0, FILE **jl, mlc_diag *d)
 	if (!s->opt.quiet && kept == MLC_LOG_FOREIGN)
 		fprintf(s->log, "%s: not this run's log (%s); appending to it as it is\n", path, why);
 	else if (!s->opt.quiet && dropped > 0)
-		fprintf(s->log, "%s: kept the records of %d epochs, dropped %d line%s logged after the checkpoint\n", path,
-			kept, dropped, dropped == 1 ? "" : "s");
+		fprintf(s->log, "%s: kept the records of %d epoch%s, dropped %d line%s logged after the checkpoint\n",
+			path, kept, MLC_S(kept), dropped, dropped == 1 ? "" : "s");
 	if (!(*jl = fopen(path, "a"))) {
 		mlc_error_file(d, path, "cannot write the training log: %s", strerror(errno));
 		return MLC_EIO;
@@ -442,6 +443,7 @@ mlc_status mlc_session_train(mlc_session *s, mlc_diag *d)
 	double start = mlc_now();
 	if (s->fold) /* K-fold's log gets each fold's epoch records too, for mlc plot */
 		jl = s->fold->log;
+	mlc_chance chance = {0}; /* the not-learning hint */
 	for (int e = e0; e <= epochs && st == MLC_OK && !stopped; e++) {
 		bool cont = e == e0 && b0 > 0; /* resumed inside this epoch: already shuffled */
 		if (c->shuffle && !cont)
@@ -497,6 +499,7 @@ mlc_status mlc_session_train(mlc_session *s, mlc_diag *d)
 		if ((st = mlc_params_check(s, e, hyper[0], d)) != MLC_OK)
 			break;
 		done = e;
+		mlc_chance_check(s, &chance, e, mean_loss(&ep), show_acc(&rc) ? mlc_metrics_accuracy(&ep.m) : NAN, hyper[0]);
 		bool print = !s->opt.quiet && (e % every == 0 || e == epochs || e == 1);
 		char vname[96];
 		snprintf(vname, sizeof vname, "%s after epoch %d", vset, e);
@@ -555,8 +558,8 @@ mlc_status mlc_session_train(mlc_session *s, mlc_diag *d)
 		fprintf(s->log, "  %.2fs  %.0f samples/s\n", secs, (double)ep.seen / (secs + 1e-9));
 	}
 	if (st == MLC_OK && stopped && !s->opt.quiet)
-		fprintf(s->log, "early stopping: %s has not improved for %d epochs; stopped after epoch %d, "
-			"best epoch %d (%s %.4f)\n", mlc_monitor_name(es->monitor), es->patience, done,
+		fprintf(s->log, "early stopping: %s has not improved for %d epoch%s; stopped after epoch %d, "
+			"best epoch %d (%s %.4f)\n", mlc_monitor_name(es->monitor), es->patience, MLC_S(es->patience), done,
 			early.best_epoch, mlc_monitor_name(es->monitor), early.best);
 	if (st == MLC_OK && best && early.best_epoch != done) {
 		memcpy(s->params, best, param_bytes);
@@ -578,7 +581,7 @@ mlc_status mlc_session_train(mlc_session *s, mlc_diag *d)
 	}
 	free(best);
 	if (st == MLC_OK && !s->opt.quiet)
-		fprintf(s->log, "trained %d epochs in %.2fs\n", done, mlc_now() - start);
+		fprintf(s->log, "trained %d epoch%s in %.2fs\n", done, MLC_S(done), mlc_now() - start);
 	if (st == MLC_OK && s->fold && (st = evaluate(s, &tr, idx + ntrain, nval, &v, vset, d)) == MLC_OK) {
 		s->fold->loss = mean_loss(&v);
 		s->fold->acc = show_acc(&rc) ? mlc_metrics_accuracy(&v.m) : NAN;
@@ -654,12 +657,24 @@ mlc_status mlc_session_predict(mlc_session *s, const char *csv_path, mlc_diag *d
 		return MLC_EIO;
 	}
 	FILE *f = a.f;
-	int64_t c = mlc_pred_width(s), *idx = iota(data.ds.n);
+	const mlc_dataset *ds = &data.ds;
+	int64_t c = mlc_pred_width(s), *idx = iota(ds->n);
 	float hyper[MLC_HYPER_COUNT];
 	mlc_hyper_set(hyper, 0, s->seed, s->step);
-	fprintf(f, "class");
-	for (int64_t j = 0; j < c; j++)
-		fprintf(f, ",out%lld", (long long)j);
+	/* docs/spec.md#predictions: id, the true label (or targets), then the
+	 * class and one named column per output (probabilities; hinge: scores) */
+	/* without a labels input the loss's target is an input (an autoencoder): values */
+	bool cls = s->y && is_classification(s, ds), truth = s->y && ds->ydim > 0;
+	const char *out = !cls ? "pred" : s->loss_term && s->loss_term->op == OP_HINGE ? "score" : "p";
+	fprintf(f, "id");
+	if (truth && cls)
+		fprintf(f, ",label");
+	for (int64_t j = 0; truth && !cls && j < ds->ydim; j++)
+		fprintf(f, ds->ydim == 1 ? ",target" : ",target_%lld", (long long)j);
+	if (cls)
+		fprintf(f, ",class");
+	for (int64_t j = 0; j < c; j++) /* one sigmoid output: the probability of class 1 */
+		fprintf(f, cls ? ",%s_%lld" : c == 1 ? ",%s" : ",%s_%lld", out, (long long)(cls && c == 1 ? 1 : j));
 	fputc('\n', f);
 	for (int64_t b = 0; b < data.ds.n; b += s->batch) {
 		int64_t m = data.ds.n - b < s->batch ? data.ds.n - b : s->batch;
@@ -670,8 +685,15 @@ mlc_status mlc_session_predict(mlc_session *s, const char *csv_path, mlc_diag *d
 			break;
 		const float *p = s->act + s->pred->offset;
 		for (int64_t r = 0; r < m; r++) {
-			const float *row = p + r * c;
-			fprintf(f, "%lld", (long long)mlc_pred_class(row, c));
+			const float *row = p + r * c, *t = truth ? ds->y + (b + r) * ds->ydim : NULL;
+			fprintf(f, "%lld", (long long)(b + r + 1));
+			if (t && cls) /* a class index, a one-hot row, or a 0/1 target */
+				fprintf(f, ",%lld", (long long)(ds->ydim == 1 && c > 1 ? (int64_t)t[0]
+								: ds->ydim == c && c > 1 ? mlc_pred_class(t, c) : t[0] > 0.5f));
+			for (int64_t j = 0; t && !cls && j < ds->ydim; j++)
+				fprintf(f, ",%.9g", (double)t[j]);
+			if (cls)
+				fprintf(f, ",%lld", (long long)mlc_pred_class(row, c));
 			for (int64_t j = 0; j < c; j++)
 				fprintf(f, ",%.9g", (double)row[j]);
 			fputc('\n', f);
@@ -681,6 +703,9 @@ mlc_status mlc_session_predict(mlc_session *s, const char *csv_path, mlc_diag *d
 		st = mlc_atomic_commit(&a, d);
 	else if (f != stdout)
 		mlc_atomic_abort(&a);
+	if (f != stdout && st == MLC_OK && !s->opt.quiet)
+		fprintf(s->log, "wrote %lld prediction%s of %s (%s) to %s\n", (long long)ds->n, MLC_S(ds->n),
+			test ? "the test set" : "the training set", data.file, csv_path);
 	free(idx);
 	mlc_data_free(&data);
 	return st;
@@ -726,8 +751,8 @@ mlc_status mlc_session_grad(mlc_session *s, const char *out_path, mlc_diag *d)
 	const char *meta[] = {"format", "mlc-grad", "batch", mlc_arena_printf(g->arena, "%lld", (long long)m), NULL};
 	st = mlc_safetensors_write(out_path, t, nt, meta, d);
 	if (st == MLC_OK)
-		fprintf(s->log, "loss %.6f over %lld samples; %d gradients written to %s\n",
-		(double)s->act[s->loss->offset], (long long)m, nt - 1, out_path);
+		fprintf(s->log, "loss %.6f over %lld sample%s; %d gradient%s written to %s\n",
+			(double)s->act[s->loss->offset], (long long)m, MLC_S(m), nt - 1, MLC_S(nt - 1), out_path);
 	free(t);
 	free(idx);
 	mlc_data_free(&data);

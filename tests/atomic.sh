@@ -24,7 +24,7 @@ leftovers() { ls -A "$mnt" | grep -c '\.tmp\.'; }
 # the first versions fit
 run "$mlc" run --quiet --epochs 2 --save "$mnt/w.safetensors" "$ex/xor.yaml"
 [ $rc -eq 0 ] && ok || bad "first save: $rc $err"
-run "$mlc" run --eval --predict "$mnt/p.csv" "$ex/xor.yaml"
+run "$mlc" run --eval --predict "$mnt/p.csv" --weights "$mnt/w.safetensors" "$ex/xor.yaml"
 [ $rc -eq 0 ] && ok || bad "first predict: $rc $err"
 run "$mlc" run --quiet --epochs 2 --checkpoint "$mnt/k.ckpt" "$ex/xor.yaml"
 [ $rc -eq 0 ] && ok || bad "first checkpoint: $rc $err"

@@ -26,7 +26,9 @@ expect() { # name, min accuracy, mlc run args...
 for spec in *.yaml; do
 	# need trained weights: transfer_head is checked by transfer.sh, distill below
 	[ "$spec" = transfer_head.yaml ] || [ "$spec" = distill.yaml ] && continue
-	if "$mlc" check "$spec" >/dev/null; then pass=$((pass + 1)); else echo "FAIL check $spec"; fail=$((fail + 1)); fi
+	# CIFAR-10 is not packaged: without its files, the model only (the copies below check theirs)
+	nodata=() && grep -q 'format: cifar10' "$spec" && [ ! -d data/cifar-10-batches-bin ] && nodata=(--no-data)
+	if "$mlc" check "${nodata[@]}" "$spec" >/dev/null; then pass=$((pass + 1)); else echo "FAIL check $spec"; fail=$((fail + 1)); fi
 done
 
 # CIFAR-10 is not packaged: the CNN examples train on a small synthetic set in

@@ -194,7 +194,8 @@ expect "empty csv" empty.csv "no data rows" "$mlc" run --quiet c_empty.yaml
 csv_spec c_dir.yaml dir.csv
 expect "directory as csv" dir.csv "Is a directory" "$mlc" run --quiet c_dir.yaml
 csv_spec c_missing.yaml nosuch.csv
-expect "missing csv" nosuch.csv "No such file" "$mlc" run --quiet c_missing.yaml
+# a missing file is reported at the spec line that names it (docs/spec.md#data-checked-before-training)
+expect "missing csv" c_missing.yaml "cannot open data file 'nosuch.csv': No such file" "$mlc" run --quiet c_missing.yaml
 
 idx_spec() {
 	printf 'name: t\ninputs:\n  x: {shape: [2, 2]}\nlayers:\n  - flatten\n  - dense: 3\nloss: softmax_cross_entropy\noptimizer: {type: sgd, lr: 0.1}\ndata:\n  format: idx\n  train: {images: %s, labels: %s}\n  batch_size: 2\n  epochs: 1\n' "$2" "$3" >"$1"

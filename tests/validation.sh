@@ -68,11 +68,11 @@ run "$mlc" run "$tmp/early.yaml"
 # a validation file that is missing, or does not fit the model
 spec missing "  validation: $tmp/nope.csv"
 run "$mlc" run "$tmp/missing.yaml"
-[ $rc -eq 2 ] && [[ $err == *"nope.csv"*"error"* ]] && ok || bad "missing validation file: $rc $err"
+[ $rc -eq 2 ] && [[ $err == *"missing.yaml:16:15: error: cannot open data file '$tmp/nope.csv'"* ]] && ok || bad "missing validation file: $rc $err"
 printf 'a,b,y\n1,2,0\n' >"$tmp/narrow.csv"
 spec narrow "  validation: $tmp/narrow.csv"
 run "$mlc" run "$tmp/narrow.yaml"
-[ $rc -eq 2 ] && [[ $err == *"narrow.csv: error: samples have 2 features"* ]] && ok || bad "narrow validation file: $rc $err"
+[ $rc -eq 2 ] && [[ $err == *"narrow.yaml:16:15: error: '$tmp/narrow.csv' has 2 features per sample"* ]] && ok || bad "narrow validation file: $rc $err"
 
 # both validation and validation_split: a located error at the second
 spec both "  validation_split: 0.2

@@ -52,6 +52,9 @@ const char *mlc_suggest(const char *word, const char *const *cands);
 
 /* ---- Driver: a session is one spec taken through the pipeline. ---- */
 
+/* The pipeline's pass names in order, NULL-terminated (passes/pipeline.c). */
+extern const char *const mlc_pass_names[];
+
 typedef struct {
 	/* pass manager: pass names are those of `mlc ir --help`, or "all" */
 	const char *print_before, *print_after, *stop_after;
@@ -106,6 +109,11 @@ void mlc_session_summary(const mlc_session *s, FILE *out);
 /* The spec's init_from: checks its file against the model and prints what
  * would be loaded, skipped and kept (mlc check); MLC_OK without init_from. */
 mlc_status mlc_session_init_report(mlc_session *s, FILE *out, mlc_diag *d);
+/* Opens the data files the spec names and checks them against the model
+ * from their headers (IDX header and labels, CSV first rows, CIFAR size):
+ * missing files (with a did-you-mean), feature counts, targets against the
+ * loss; errors at the spec line naming the file. MLC_OK for IR text. */
+mlc_status mlc_session_check_data(mlc_session *s, mlc_diag *d);
 /* The graph's text IR as it stands. */
 void mlc_session_print_ir(const mlc_session *s, FILE *out);
 /* what: "llvm", "llvm-opt", "asm" (path "-" is stdout) or "obj". */
@@ -114,7 +122,8 @@ mlc_status mlc_session_emit(mlc_session *s, const char *what, const char *path, 
 mlc_status mlc_session_train(mlc_session *s, mlc_diag *d);
 /* Evaluates on the test set (or the training set if there is none). */
 mlc_status mlc_session_evaluate(mlc_session *s, mlc_diag *d);
-/* Writes one CSV row per test sample: predicted class (or value) and outputs. */
+/* Writes one CSV row per test sample (docs/spec.md#predictions):
+ * id, true label or targets, predicted class (classifiers) and outputs. */
 mlc_status mlc_session_predict(mlc_session *s, const char *csv_path, mlc_diag *d);
 /* One batch of the training data (the first `batch_size` samples, in file
  * order): loss and every gradient, written as safetensors ("loss", then the

@@ -114,6 +114,7 @@ static bool run_flags_ok(const args *a, mlc_diag *d)
 		{a->o.checkpoint_keep > 0, false, false, "--checkpoint-keep"},
 		{a->o.resume != NULL, false, false, "--resume"},
 		{a->save != NULL, true, false, "--save"},
+		{a->o.profile != 0, false, false, "--profile"},
 	};
 	for (size_t i = 0; mode && i < sizeof f / sizeof f[0]; i++)
 		if (f[i].set && !(a->kfold ? f[i].with_kfold : f[i].with_eval)) {
@@ -150,7 +151,9 @@ static int cmd_run(args *a, mlc_diag *d)
 	mlc_status st = mlc_session_open(a->file, &a->o, d, &s);
 	if (st != MLC_OK)
 		return exit_code(st);
-	if (a->predict)
+	if (a->o.profile)
+		st = mlc_session_profile(s, d);
+	else if (a->predict)
 		st = mlc_session_predict(s, a->predict, d);
 	else if (a->eval)
 		st = mlc_session_evaluate(s, d);
@@ -240,6 +243,8 @@ static const command commands[] = {
 		  "appended to)"},
 	  &f_threads, &f_verbose, &f_no_fuse,
 	  &f_fuse_off, &f_cache_dir, &f_no_cache, &f_check_numerics,
+	  &(flag){"profile", F_BOOL, A(o.profile),
+		  "time 20 train steps per kernel and per layer, print the table (GFLOP/s, GB/s, % of peak) and stop"},
 	  &(flag){"checkpoint", F_STR, A(o.checkpoint),
 		  "save the training state to FILE (overrides checkpoint.path); {epoch} and {step} in FILE "
 		  "(zero-padded: {epoch:03}) name one file per checkpoint"},

@@ -12,6 +12,7 @@
 #include <cblas.h>
 #include <llvm-c/LLJIT.h>
 #include <llvm-c/Orc.h>
+#include <llvm-c/OrcEE.h>
 #include <llvm/Config/llvm-config.h>
 #include <math.h>
 #include <stdlib.h>
@@ -85,6 +86,25 @@ static mlc_status define_runtime_symbols(LLVMOrcLLJITRef j, mlc_profile *prof, m
 	return MLC_OK;
 }
 
+/* $MLC_JIT_GDB=1: link with RuntimeDyld, whose event listeners the C API
+ * exposes, and register each object with gdb's JIT interface, so gdb names
+ * the kernels in backtraces and can break in them. Off by default: JITLink
+ * is ORC's linker for x86-64 ELF, and registration copies every object. */
+static bool gdb_wanted(void)
+{
+	const char *v = getenv("MLC_JIT_GDB");
+	return v && *v && strcmp(v, "0") != 0;
+}
+
+static LLVMOrcObjectLayerRef gdb_linking_layer(void *ctx, LLVMOrcExecutionSessionRef es, const char *triple)
+{
+	(void)ctx;
+	(void)triple;
+	LLVMOrcObjectLayerRef layer = LLVMOrcCreateRTDyldObjectLinkingLayerWithSectionMemoryManager(es);
+	LLVMOrcRTDyldObjectLinkingLayerRegisterJITEventListener(layer, LLVMCreateGDBRegistrationListener());
+	return layer;
+}
+
 static mlc_status create_lljit(mlc_jit *j, mlc_diag *d)
 {
 	/* The JIT's code generator gets its own target machine (it takes
@@ -95,6 +115,8 @@ static mlc_status create_lljit(mlc_jit *j, mlc_diag *d)
 	LLVMOrcLLJITBuilderRef builder = LLVMOrcCreateLLJITBuilder();
 	LLVMOrcLLJITBuilderSetJITTargetMachineBuilder(builder,
 						      LLVMOrcJITTargetMachineBuilderCreateFromTargetMachine(tm));
+	if (gdb_wanted())
+		LLVMOrcLLJITBuilderSetObjectLinkingLayerCreator(builder, gdb_linking_layer, NULL);
 	LLVMErrorRef err = LLVMOrcCreateLLJIT(&j->lljit, builder);
 	if (err) {
 		j->lljit = NULL;

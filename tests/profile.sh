@@ -91,5 +91,26 @@ pid=$!
 wait $pid
 [ ! -e /tmp/perf-$pid.map ] && ok "MLC_PERF_MAP=0 writes none" || { rm -f /tmp/perf-$pid.map; bad "MLC_PERF_MAP=0 wrote a map"; }
 
+# gdb: with $MLC_JIT_GDB=1 each object is registered with gdb's JIT
+# interface, so a breakpoint on a kernel's name is hit and the backtrace
+# names the kernel and the entry that called it (setup.sh installs gdb for
+# the tests).
+if command -v gdb >/dev/null; then
+	kern=$(grep -m1 '\.mse$' "$tmp/want")
+	for v in 1 0; do
+		MLC_JIT_GDB=$v timeout 120 gdb -nx -batch -ex 'set breakpoint pending on' -ex "break $kern" -ex run -ex bt \
+			-ex kill --args "$mlc" run --threads 1 --epochs 1 --quiet --no-cache "$spec" >"$tmp/gdb" 2>&1
+		if [ $v = 1 ]; then
+			grep -qE '^#0 .* in k[0-9]+(\.|\[)mse\]? \(\)' "$tmp/gdb" && grep -qE '^#1 .* in mlc_train \(\)' "$tmp/gdb" &&
+				ok "gdb breaks in $kern, called from mlc_train" || bad "MLC_JIT_GDB=1: gdb did not stop in $kern" "$(cat "$tmp/gdb")"
+		else
+			! grep -q 'hit Breakpoint' "$tmp/gdb" && ok "without MLC_JIT_GDB gdb sees no kernel" ||
+				bad "gdb named a kernel without MLC_JIT_GDB" "$(cat "$tmp/gdb")"
+		fi
+	done
+else
+	echo "skip gdb (not installed)"
+fi
+
 echo "profile.sh: $pass passed, $fail failed"
 [ $fail -eq 0 ]

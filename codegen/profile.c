@@ -26,8 +26,11 @@ void mlc_profile_tick(mlc_profile *p, int32_t k)
 		if (e < MLC_ENTRY_COUNT)
 			p->entry_calls[e]++;
 	} else if (k < p->nk) {
-		p->k[k].ns += t - p->last;
-		p->k[k].calls++;
+		mlc_prof_kernel *r = &p->k[k];
+		double dt = t - p->last;
+		r->ns += dt;
+		r->min_ns = r->calls && r->min_ns < dt ? r->min_ns : dt;
+		r->calls++;
 	}
 	/* the tick's own cost goes to the next kernel, not this one */
 	p->last = now_ns();
@@ -49,7 +52,7 @@ int mlc_profile_add(mlc_profile *p, const char *name, const char *layer, const c
 void mlc_profile_reset(mlc_profile *p)
 {
 	for (int i = 0; i < p->nk; i++) {
-		p->k[i].ns = 0;
+		p->k[i].ns = p->k[i].min_ns = 0;
 		p->k[i].calls = 0;
 	}
 	memset(p->entry_calls, 0, sizeof p->entry_calls);
@@ -111,7 +114,7 @@ mlc_peak mlc_peak_measure(int threads)
 
 typedef struct {
 	const char *name, *what;
-	double ns, flops, bytes;
+	double ns, min_ns, flops, bytes;
 } row;
 
 static int by_time(const void *a, const void *b)
@@ -127,7 +130,8 @@ static void print_rows(row *r, int n, double total, const mlc_peak *pk, const ch
 {
 	qsort(r, (size_t)n, sizeof *r, by_time);
 	if (rates)
-		fprintf(f, "%-28s %10s %6s %11s %7s  %s\n", head, "us/step", "%", "rate", "% peak", "ops");
+		fprintf(f, "%-28s %10s %6s %9s %11s %7s  %s\n", head, "us/step", "%", "min us", "rate", "% peak",
+			"ops");
 	else
 		fprintf(f, "%-28s %10s %6s\n", head, "us/step", "%");
 	for (int i = 0; i < n; i++) {
@@ -148,7 +152,8 @@ static void print_rows(row *r, int n, double total, const mlc_peak *pk, const ch
 			if (pk->gbs > 0)
 				snprintf(peak, sizeof peak, "%.0f%%", 100 * g / pk->gbs);
 		}
-		fprintf(f, "%-28s %10.1f %6.1f %11s %7s  %s\n", r[i].name, us, pct, rate, peak, r[i].what);
+		fprintf(f, "%-28s %10.1f %6.1f %9.1f %11s %7s  %s\n", r[i].name, us, pct, r[i].min_ns * 1e-3, rate, peak,
+			r[i].what);
 	}
 }
 
@@ -162,7 +167,7 @@ void mlc_profile_print(const mlc_profile *p, mlc_entry e, const mlc_peak *pk, FI
 		const mlc_prof_kernel *k = &p->k[i];
 		if (!k->calls)
 			continue; /* not run by this entry */
-		r[n++] = (row){k->name, k->ops, k->ns / (double)calls, k->flops, k->bytes};
+		r[n++] = (row){k->name, k->ops, k->ns / (double)calls, k->min_ns, k->flops, k->bytes};
 		total += k->ns / (double)calls;
 	}
 	fprintf(f, "profile: %s, %lld calls, %.3f ms per call in %d kernels; peaks measured now for %d thread%s: "
@@ -181,7 +186,7 @@ void mlc_profile_print(const mlc_profile *p, mlc_entry e, const mlc_peak *pk, FI
 		while (j < nl && strcmp(r[j].name, layer) != 0)
 			j++;
 		if (j == nl)
-			r[nl++] = (row){layer, "", 0, 0, 0};
+			r[nl++] = (row){layer, "", 0, 0, 0, 0};
 		r[j].ns += k->ns / (double)calls;
 	}
 	fprintf(f, "\n");

@@ -19,6 +19,7 @@ typedef struct {
 	double flops;      /* GEMM-shaped work at max_batch (matmul, conv and its gradients) */
 	double bytes;      /* the operands it reads and writes at max_batch */
 	double ns;         /* time since the previous tick, summed */
+	double min_ns;     /* the shortest call: what a busy machine's preemptions do not inflate */
 	int64_t calls;
 } mlc_prof_kernel;
 

@@ -28,9 +28,9 @@ diff -u "$tmp/want" "$tmp/got" >"$tmp/diff" && ok "one row per kernel of mlc_tra
 awk '/^kernel / {t = 1; next} /^$/ {t = 0} t {print $2}' <<<"$out" >"$tmp/ms"
 sort -g -r "$tmp/ms" | diff -q - "$tmp/ms" >/dev/null && ok "sorted, slowest first" || bad "not sorted" "$out"
 # a matmul row is rated in GFLOP/s against the sgemm peak, an elementwise one in GB/s
-grep -qE '^k[0-9]+\.matmul +[0-9.]+ +[0-9.]+ +[0-9.]+ GF/s +[0-9]+% +matmul$' <<<"$out" && ok "matmul in GF/s" ||
+grep -qE '^k[0-9]+\.matmul +[0-9.]+ +[0-9.]+ +[0-9.]+ +[0-9.]+ GF/s +[0-9]+% +matmul$' <<<"$out" && ok "matmul in GF/s" ||
 	bad "no matmul row in GF/s" "$out"
-grep -qE '^k[0-9]+\.mse +[0-9.]+ +[0-9.]+ +[0-9.]+ GB/s +[0-9]+% +mse$' <<<"$out" && ok "mse in GB/s" ||
+grep -qE '^k[0-9]+\.mse +[0-9.]+ +[0-9.]+ +[0-9.]+ +[0-9.]+ GB/s +[0-9]+% +mse$' <<<"$out" && ok "mse in GB/s" ||
 	bad "no mse row in GB/s" "$out"
 grep -qE '^k[0-9]+\.fused .* matmul\+bias_add\+sigmoid$' <<<"$out" && ok "fused kernel lists its ops" ||
 	bad "no fused row with its ops" "$out"

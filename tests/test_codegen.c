@@ -1235,6 +1235,11 @@ static void test_pool(void **state)
 		{1, 1, 6, {1, 1, 1, 1, 0, 0, 0, 0}, "x"},   /* identity */
 		{7, 8, 2, {2, 2, 3, 3, 0, 0, 0, 0}, "x"},   /* stride > size: gaps */
 		{5, 5, 3, {2, 2, 2, 2, 1, 1, 0, 0}, "x"},   /* disjoint, padded */
+		/* few channels in windows inside the image: taps unrolled, channels in registers */
+		{8, 8, 6, {2, 2, 2, 2, 0, 0, 0, 0}, "sat"}, /* LeNet's pool, with ties */
+		{6, 7, 12, {3, 3, 1, 1, 0, 0, 0, 0}, "x"},  /* overlapping: scatter-adds, 9 taps */
+		{6, 6, 13, {4, 4, 4, 4, 0, 0, 0, 0}, "x"},  /* 16 taps, the most unrolled */
+		{6, 6, 3, {5, 5, 1, 1, 0, 0, 0, 0}, "sat"}, /* 25 taps: the loop form again */
 	};
 	const mlc_opcode ops[][2] = {{OP_MAXPOOL, OP_MAXPOOL_GRAD}, {OP_AVGPOOL, OP_AVGPOOL_GRAD}};
 	for (size_t i = 0; i < MLC_COUNTOF(cases); i++)

@@ -21,6 +21,17 @@ for k in maxpool maxpool_grad; do
 	[[ $labels == *"ow:"* && $labels != *"kh:"* && $labels != *"kw:"* && $labels != *"ch:"* ]] &&
 		ok "$k: taps and channels unrolled" || bad "$k: loops left inside the pixel loop: $labels"
 done
+# Fused kernels over rows of 6 columns: relu_grad+sum_rows (the conv's bias
+# gradient) keeps its 6 sums in registers, not in a stack array that a masked
+# vector op stores and reloads each row.
+body=$(fn "k[0-9]+\\.fused")
+n=$(grep -c "^define" <<<"$body")
+[ "$n" -ge 3 ] && ok "$n fused kernels" || bad "pool6: $n fused kernels"
+if grep -qE 'alloca|masked\.(load|store)\.v[0-9]+f64' <<<"$body"; then
+	bad "fused kernels keep sums in memory" "$(grep -nE 'alloca|masked\.(load|store)\.v[0-9]+f64' <<<"$body" | head -3)"
+else
+	ok "fused sums in registers"
+fi
 
 echo "smallchan.sh: $pass passed, $fail failed"
 [ $fail -eq 0 ]

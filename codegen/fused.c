@@ -115,17 +115,18 @@ static bool needs_rows(const struct cg_group *G)
 	return false;
 }
 
-/* Rows narrower than a vector's multiple (a conv's 6 channels): a column
- * loop over them is a masked vector op per row, and sum_rows' accumulators
- * make a masked store that the next row's masked load cannot be forwarded
- * from (about 10x slower than registers on znver3). Those columns are
- * unrolled here, one register accumulator each. */
+/* Narrow rows (at most 16 columns: a conv's 6 or 16 channels): a column
+ * loop over them is a masked vector op per row when the width is not a
+ * multiple of 8, and sum_rows' accumulators make a store that the next
+ * row's load must wait for (masked: not forwarded at all, about 10x slower
+ * than registers on znver3). Those columns are unrolled here, one register
+ * accumulator each; SLP puts them back into vectors. */
 enum { FEW_COLS = 16 };
 
 static int64_t few_cols(const struct cg_group *G)
 {
 	int64_t cols = G->dom->rank ? G->dom->dim[G->dom->rank - 1] : 1;
-	return cols > 0 && cols % 8 != 0 && cols <= FEW_COLS ? cols : 0;
+	return cols > 0 && cols <= FEW_COLS ? cols : 0;
 }
 
 /* Rows [r0, r1) of the domain seen as [rows, cols]. */

@@ -13,7 +13,7 @@ pkgs=(build-essential cmake pkg-config libyaml-dev llvm-19-dev libopenblas-dev l
       zlib1g-dev libcairo2-dev dataset-fashion-mnist)
 # valgrind: memcheck on the examples; clang + its runtime libraries: libFuzzer
 # for the fuzz smoke run (docs/fuzzing.md)
-[ "$what" = test ] && pkgs+=(python3-torch python3-numpy valgrind clang libclang-rt-14-dev)
+[ "$what" = test ] && pkgs+=(python3-torch python3-numpy valgrind gdb clang libclang-rt-14-dev)
 missing=()
 for p in "${pkgs[@]}"; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p")

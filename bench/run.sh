@@ -5,7 +5,8 @@
 # a shared machine hits both alike. Prints a table of medians over rounds and
 # the verdict against PyTorch's best thread setting, then mlc's cold and warm
 # JIT compile times.
-#   bench/run.sh                      (env: BUILD=build ROUNDS=5 STEPS=200 THREADS="1 2")
+#   bench/run.sh                      (env: BUILD=build ROUNDS=5 STEPS=200 THREADS="1 2"
+#                                           ONLY="lenet dwconv": just those rows)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 build=${BUILD:-build}
@@ -20,7 +21,17 @@ models=(
 	"mlp bench/mlp.yaml mlp 64"
 	"cnn bench/cnn.yaml cnn 64"
 	"resnet bench/resnet.yaml resnet 32"
+	"lenet bench/lenet.yaml lenet 64"
+	"dwconv bench/dwconv.yaml dwconv 64"
 )
+if [ -n "${ONLY:-}" ]; then
+	keep=()
+	for m in "${models[@]}"; do
+		[[ " $ONLY " == *" ${m%% *} "* ]] && keep+=("$m")
+	done
+	[ ${#keep[@]} -gt 0 ] || { echo "run.sh: ONLY=\"$ONLY\" names no model" >&2; exit 2; }
+	models=("${keep[@]}")
+fi
 
 if [ ! -f "$build/CMakeCache.txt" ]; then
 	cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null

@@ -49,7 +49,27 @@ def resnet():
                          nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(64, 10)), (3, 16, 16), 10
 
 
-MODELS = {"mlp": mlp, "cnn": cnn, "resnet": resnet}
+def lenet():
+    """LeNet-5 as PyTorch users write it (bench/lenet.yaml): 28x28x1, 61,706 params."""
+    return nn.Sequential(
+        nn.Conv2d(1, 6, 5, padding=2), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Conv2d(6, 16, 5), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(),
+        nn.Linear(16 * 5 * 5, 120), nn.ReLU(), nn.Linear(120, 84), nn.ReLU(),
+        nn.Linear(84, 10)), (1, 28, 28), 10
+
+
+def dwconv():
+    """A MobileNet-style small-channel CNN (bench/dwconv.yaml): depthwise 3x3 + pointwise 1x1, 32x32x3."""
+    return nn.Sequential(
+        nn.Conv2d(3, 16, 3, padding=1), nn.ReLU(),
+        nn.Conv2d(16, 16, 3, padding=1, groups=16), nn.ReLU(),
+        nn.Conv2d(16, 32, 1), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Conv2d(32, 32, 3, padding=1, groups=32), nn.ReLU(),
+        nn.Conv2d(32, 32, 1), nn.ReLU(), nn.MaxPool2d(2),
+        nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(32, 10)), (3, 32, 32), 10
+
+
+MODELS = {"mlp": mlp, "cnn": cnn, "resnet": resnet, "lenet": lenet, "dwconv": dwconv}
 
 
 def main():

@@ -124,6 +124,11 @@ static bool run_flags_ok(const args *a, mlc_diag *d)
 			       a->eval ? "--eval" : "--predict");
 		return false;
 	}
+	if (a->o.profile && (a->predict || a->save)) {
+		mlc_error_file(d, NULL, "--profile times a few training steps and stops; it cannot be combined with %s",
+			       a->predict ? "--predict" : "--save");
+		return false;
+	}
 	const char *mode = !run_trains(a) ? (a->eval ? "--eval" : "--predict") : a->kfold ? "--kfold" : NULL;
 	const struct {
 		bool set, with_eval, with_kfold;
@@ -136,6 +141,7 @@ static bool run_flags_ok(const args *a, mlc_diag *d)
 		{a->o.checkpoint_keep > 0, false, false, "--checkpoint-keep"},
 		{a->o.resume != NULL, false, false, "--resume"},
 		{a->save != NULL, true, false, "--save"},
+		{a->o.profile != 0, false, false, "--profile"},
 	};
 	for (size_t i = 0; mode && i < sizeof f / sizeof f[0]; i++)
 		if (f[i].set && !(a->kfold ? f[i].with_kfold : f[i].with_eval)) {
@@ -184,7 +190,9 @@ static int cmd_run(args *a, mlc_diag *d)
 		mlc_session_close(s);
 		return exit_code(st);
 	}
-	if (a->kfold)
+	if (a->o.profile)
+		st = mlc_session_profile(s, d);
+	else if (a->kfold)
 		st = mlc_session_kfold(s, a->kfold, d);
 	else if (train) {
 		if (a->predict && !a->o.quiet)
@@ -280,6 +288,8 @@ static const command commands[] = {
 		  "appended to)"},
 	  &f_threads, &f_verbose, &f_no_fuse,
 	  &f_fuse_off, &f_cache_dir, &f_no_cache, &f_check_numerics,
+	  &(flag){"profile", F_BOOL, A(o.profile),
+		  "time 20 train steps per kernel and per layer, print the table (GFLOP/s, GB/s, % of peak) and stop"},
 	  &(flag){"checkpoint", F_STR, A(o.checkpoint),
 		  "save the training state to FILE (overrides checkpoint.path); {epoch} and {step} in FILE "
 		  "(zero-padded: {epoch:03}) name one file per checkpoint"},

@@ -8,6 +8,7 @@
 
 #include <llvm-c/Core.h>
 #include <llvm-c/Error.h>
+#include <llvm-c/LLJIT.h>
 #include <llvm-c/TargetMachine.h>
 
 /* Pointer operands of a kernel: operand 0 is the node's output, operand k+1
@@ -79,6 +80,7 @@ struct cg_kernel {
 	/* A fused kernel with a batchnorm member: what training entries call
 	 * instead (CG_PART_PRE, CG_PART_POST; malloc'd), else NULL. */
 	cg_kernel *train[2];
+	int prof; /* 1 + its row in the profile table (profile.h), 0: none yet */
 };
 
 struct cg {
@@ -182,8 +184,16 @@ const char *cg_pipeline_id(void);
 /* module.c: builds the whole module (kernels + entries) into `ctx`.
  * has_entry[e] tells which entry functions were generated; `numerics`:
  * instrumented entries (mlc_jit_opts.check_numerics). */
+struct mlc_profile;
+/* prof (NULL: none): profiled entries, each kernel's row added to it (profile.h). */
 mlc_status cg_build_module(const mlc_graph *g, LLVMContextRef ctx, LLVMTargetMachineRef tm, bool numerics,
-			   mlc_diag *d, LLVMModuleRef *out, bool has_entry[MLC_ENTRY_COUNT]);
+			   struct mlc_profile *prof, mlc_diag *d, LLVMModuleRef *out,
+			   bool has_entry[MLC_ENTRY_COUNT]);
+
+/* perfmap.c: with $MLC_PERF_MAP set, the functions of a linked object are
+ * appended to /tmp/perf-<pid>.map for perf. */
+bool cg_perf_map_wanted(void);
+mlc_status cg_perf_map_write(LLVMOrcLLJITRef jit, const char *obj, size_t n, mlc_diag *d);
 
 /* The range kind of node n's kernel, with CG_RANGE_ELEMWISE resolved. */
 cg_range cg_range_of(const mlc_node *n);
@@ -192,6 +202,8 @@ cg_range cg_range_of(const mlc_node *n);
 int cg_threads(const mlc_graph *g);               /* g->threads, at least 1 */
 /* A rough one-thread time of node n's work at max_batch, in ns. */
 double cg_work_ns(const mlc_node *n, int64_t batch);
+/* Its GEMM-shaped arithmetic (matmul, conv2d and its gradients), else 0. */
+double cg_gemm_flops(const mlc_node *n, int64_t batch);
 /* The entry's argument block for pool calls (an alloca of `words` i64s),
  * NULL with one thread. */
 LLVMValueRef cg_parallel_block(cg *c, int words);

@@ -70,6 +70,9 @@ typedef struct {
 	 * memory is scanned by mlc_numerics_check (runtime/numerics.h); at the
 	 * first NaN/Inf the entry returns. Off, the module is unchanged. */
 	int check_numerics;
+	/* Time each kernel call of the entries into a table (profile.h,
+	 * mlc_jit_profile); off, the module is unchanged. */
+	int profile;
 } mlc_jit_opts;
 /* Where a compile's time went and what the cache did, for -v and benchmarks. */
 typedef struct {

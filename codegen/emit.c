@@ -51,7 +51,7 @@ mlc_status mlc_emit(const mlc_graph *g, mlc_emit_kind kind, const char *path, ml
 	LLVMContextRef ctx = LLVMContextCreate();
 	LLVMModuleRef mod = NULL;
 	bool has[MLC_ENTRY_COUNT];
-	mlc_status st = cg_build_module(g, ctx, tm, false, d, &mod, has);
+	mlc_status st = cg_build_module(g, ctx, tm, false, NULL, d, &mod, has);
 	if (st == MLC_OK && kind != MLC_EMIT_LLVM)
 		st = cg_optimize(mod, tm, d);
 	if (st == MLC_OK) {

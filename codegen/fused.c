@@ -115,10 +115,34 @@ static bool needs_rows(const struct cg_group *G)
 	return false;
 }
 
+/* Narrow rows (at most 16 columns: a conv's 6 or 16 channels): a column
+ * loop over them is a masked vector op per row when the width is not a
+ * multiple of 8, and sum_rows' accumulators make a store that the next
+ * row's load must wait for (masked: not forwarded at all, about 10x slower
+ * than registers on znver3). Those columns are unrolled here, one register
+ * accumulator each; SLP puts them back into vectors. */
+enum { FEW_COLS = 16 };
+
+static int64_t few_cols(const struct cg_group *G)
+{
+	int64_t cols = G->dom->rank ? G->dom->dim[G->dom->rank - 1] : 1;
+	return cols > 0 && cols <= FEW_COLS ? cols : 0;
+}
+
 /* Rows [r0, r1) of the domain seen as [rows, cols]. */
 static void rows_loop(cg *c, const struct cg_group *G, LLVMValueRef r0, LLVMValueRef r1)
 {
 	LLVMValueRef m = cg_cols(c, G->dom);
+	int64_t few = needs_rows(G) ? few_cols(G) : 0;
+	if (few) {
+		cg_loop rows;
+		cg_loop_begin(c, &rows, r0, r1, "r");
+		LLVMValueRef base = LLVMBuildNSWMul(c->b, rows.iv, m, "");
+		for (int64_t j = 0; j < few; j++)
+			elements(c, G, LLVMBuildNSWAdd(c->b, base, cg_i64(c, j), ""), cg_i64(c, j));
+		cg_loop_end_rows(c, &rows);
+		return;
+	}
 	if (!needs_rows(G)) { /* one flat loop: vectorizes even for narrow rows */
 		cg_loop l;
 		cg_loop_begin(c, &l, LLVMBuildNSWMul(c->b, r0, m, ""), LLVMBuildNSWMul(c->b, r1, m, ""), "i");
@@ -153,6 +177,21 @@ static void sums(cg *c, struct cg_group *G, bool store)
 			continue;
 		if (!store)
 			G->acc[a] = cg_entry_alloca(c, LLVMArrayType2(t_f64, (uint64_t)cols), "acc");
+		/* few columns: unrolled, so every access has a constant index and
+		 * the accumulators become registers (SROA) */
+		int64_t few = few_cols(G);
+		for (int64_t j = 0; few && j < few; j++) {
+			LLVMValueRef p = cg_gep(c, G->acc[a], cg_i64(c, j), t_f64);
+			if (store) {
+				LLVMValueRef part = LLVMBuildFPTrunc(c->b, LLVMBuildLoad2(c->b, t_f64, p, ""), c->t_f32, "");
+				LLVMBuildAtomicRMW(c->b, LLVMAtomicRMWBinOpFAdd, cg_gep(c, G->ptr[a], cg_i64(c, j), c->t_f32),
+						   part, LLVMAtomicOrderingMonotonic, 0);
+			} else {
+				LLVMBuildStore(c->b, LLVMConstReal(t_f64, 0), p);
+			}
+		}
+		if (few)
+			continue;
 		cg_loop l;
 		cg_loop_begin(c, &l, cg_i64(c, 0), cg_i64(c, cols), "j");
 		LLVMValueRef p = cg_gep(c, G->acc[a], l.iv, t_f64);

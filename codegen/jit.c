@@ -5,12 +5,14 @@
 #include "cg.h"
 
 #include "jitcache.h"
+#include "profile.h"
 #include "../runtime/numerics.h"
 #include "../runtime/pool.h"
 
 #include <cblas.h>
 #include <llvm-c/LLJIT.h>
 #include <llvm-c/Orc.h>
+#include <llvm-c/OrcEE.h>
 #include <llvm/Config/llvm-config.h>
 #include <math.h>
 #include <stdlib.h>
@@ -21,6 +23,7 @@ struct mlc_jit {
 	LLVMOrcLLJITRef lljit;
 	mlc_diag *d; /* set while compiling, for errors ORC reports out of band */
 	mlc_entry_fn entry[MLC_ENTRY_COUNT];
+	mlc_profile *prof; /* mlc_jit_opts.profile: the table the entries tick */
 };
 
 /* ORC's default reporter prints to stderr; route into the diagnostics. */
@@ -36,7 +39,7 @@ static void report_session_error(void *ctx, LLVMErrorRef err)
 /* The functions generated code calls by name, bound to this process's own
  * addresses. Taking them from C keeps libopenblas linked even under
  * --as-needed and does not depend on the dynamic symbol table. */
-static mlc_status define_runtime_symbols(LLVMOrcLLJITRef j, mlc_diag *d)
+static mlc_status define_runtime_symbols(LLVMOrcLLJITRef j, mlc_profile *prof, mlc_diag *d)
 {
 	static const struct {
 		const char *name;
@@ -47,17 +50,26 @@ static mlc_status define_runtime_symbols(LLVMOrcLLJITRef j, mlc_diag *d)
 		{"logf", (void (*)(void))logf},
 		{"mlc_parallel_for", (void (*)(void))mlc_parallel_for},
 		{"mlc_numerics_check", (void (*)(void))mlc_numerics_check},
+		{"mlc_profile_tick", (void (*)(void))mlc_profile_tick},
 	};
-	LLVMOrcCSymbolMapPair pairs[MLC_COUNTOF(syms)];
-	for (size_t i = 0; i < MLC_COUNTOF(syms); i++) {
-		pairs[i].Name = LLVMOrcLLJITMangleAndIntern(j, syms[i].name);
-		pairs[i].Sym.Address = (LLVMOrcExecutorAddress)(uintptr_t)syms[i].addr;
-		pairs[i].Sym.Flags.GenericFlags = LLVMJITSymbolGenericFlagsExported |
-						  LLVMJITSymbolGenericFlagsCallable;
-		pairs[i].Sym.Flags.TargetFlags = 0;
+	LLVMOrcCSymbolMapPair pairs[MLC_COUNTOF(syms) + 1];
+	size_t np = 0;
+	for (size_t i = 0; i < MLC_COUNTOF(syms); i++, np++) {
+		pairs[np].Name = LLVMOrcLLJITMangleAndIntern(j, syms[i].name);
+		pairs[np].Sym.Address = (LLVMOrcExecutorAddress)(uintptr_t)syms[i].addr;
+		pairs[np].Sym.Flags.GenericFlags = LLVMJITSymbolGenericFlagsExported |
+						   LLVMJITSymbolGenericFlagsCallable;
+		pairs[np].Sym.Flags.TargetFlags = 0;
+	}
+	/* this JIT's own table: the module names it, each JIT binds it */
+	if (prof) {
+		pairs[np].Name = LLVMOrcLLJITMangleAndIntern(j, "mlc_profile_table");
+		pairs[np].Sym.Address = (LLVMOrcExecutorAddress)(uintptr_t)prof;
+		pairs[np].Sym.Flags.GenericFlags = LLVMJITSymbolGenericFlagsExported;
+		pairs[np++].Sym.Flags.TargetFlags = 0;
 	}
 	LLVMOrcJITDylibRef jd = LLVMOrcLLJITGetMainJITDylib(j);
-	LLVMOrcMaterializationUnitRef mu = LLVMOrcAbsoluteSymbols(pairs, MLC_COUNTOF(pairs));
+	LLVMOrcMaterializationUnitRef mu = LLVMOrcAbsoluteSymbols(pairs, np);
 	LLVMErrorRef err = LLVMOrcJITDylibDefine(jd, mu);
 	if (err) {
 		LLVMOrcDisposeMaterializationUnit(mu);
@@ -74,6 +86,25 @@ static mlc_status define_runtime_symbols(LLVMOrcLLJITRef j, mlc_diag *d)
 	return MLC_OK;
 }
 
+/* $MLC_JIT_GDB=1: link with RuntimeDyld, whose event listeners the C API
+ * exposes, and register each object with gdb's JIT interface, so gdb names
+ * the kernels in backtraces and can break in them. Off by default: JITLink
+ * is ORC's linker for x86-64 ELF, and registration copies every object. */
+static bool gdb_wanted(void)
+{
+	const char *v = getenv("MLC_JIT_GDB");
+	return v && *v && strcmp(v, "0") != 0;
+}
+
+static LLVMOrcObjectLayerRef gdb_linking_layer(void *ctx, LLVMOrcExecutionSessionRef es, const char *triple)
+{
+	(void)ctx;
+	(void)triple;
+	LLVMOrcObjectLayerRef layer = LLVMOrcCreateRTDyldObjectLinkingLayerWithSectionMemoryManager(es);
+	LLVMOrcRTDyldObjectLinkingLayerRegisterJITEventListener(layer, LLVMCreateGDBRegistrationListener());
+	return layer;
+}
+
 static mlc_status create_lljit(mlc_jit *j, mlc_diag *d)
 {
 	/* The JIT's code generator gets its own target machine (it takes
@@ -84,6 +115,8 @@ static mlc_status create_lljit(mlc_jit *j, mlc_diag *d)
 	LLVMOrcLLJITBuilderRef builder = LLVMOrcCreateLLJITBuilder();
 	LLVMOrcLLJITBuilderSetJITTargetMachineBuilder(builder,
 						      LLVMOrcJITTargetMachineBuilderCreateFromTargetMachine(tm));
+	if (gdb_wanted())
+		LLVMOrcLLJITBuilderSetObjectLinkingLayerCreator(builder, gdb_linking_layer, NULL);
 	LLVMErrorRef err = LLVMOrcCreateLLJIT(&j->lljit, builder);
 	if (err) {
 		j->lljit = NULL;
@@ -91,7 +124,7 @@ static mlc_status create_lljit(mlc_jit *j, mlc_diag *d)
 	}
 	LLVMOrcExecutionSessionSetErrorReporter(LLVMOrcLLJITGetExecutionSession(j->lljit),
 						report_session_error, j);
-	return define_runtime_symbols(j->lljit, d);
+	return define_runtime_symbols(j->lljit, j->prof, d);
 }
 
 /* What the object depends on besides the module text (jc_host). */
@@ -156,8 +189,8 @@ static mlc_status compile_object(LLVMModuleRef mod, LLVMTargetMachineRef tm, mlc
 /* Builds the module; looks its object up in the cache, or compiles it (and
  * later stores it). On return *obj holds the object bytes (malloc'd) and
  * entries which entry points it defines. */
-static mlc_status get_object(const mlc_graph *g, const mlc_jit_opts *o, mlc_jit_stats *stats,
-			     mlc_diag *d, char **obj, size_t *n, uint32_t *entries, char **cache_dir,
+static mlc_status get_object(const mlc_graph *g, const mlc_jit_opts *o, mlc_profile *prof,
+			     mlc_jit_stats *stats, mlc_diag *d, char **obj, size_t *n, uint32_t *entries, char **cache_dir,
 			     jc_key *key)
 {
 	double t0 = now_ms();
@@ -167,7 +200,7 @@ static mlc_status get_object(const mlc_graph *g, const mlc_jit_opts *o, mlc_jit_
 	LLVMContextRef ctx = LLVMContextCreate();
 	LLVMModuleRef mod = NULL;
 	bool has[MLC_ENTRY_COUNT];
-	mlc_status st = cg_build_module(g, ctx, tm, o && o->check_numerics, d, &mod, has);
+	mlc_status st = cg_build_module(g, ctx, tm, o && o->check_numerics, prof, d, &mod, has);
 	*entries = 0;
 	for (int e = 0; e < MLC_ENTRY_COUNT && st == MLC_OK; e++)
 		*entries |= has[e] ? 1u << e : 0;
@@ -233,9 +266,10 @@ mlc_status mlc_jit_compile_opts(const mlc_graph *g, const mlc_jit_opts *o, mlc_j
 	size_t n = 0;
 	uint32_t entries = 0;
 	jc_key key = {0};
-	mlc_status st = get_object(g, o, stats, d, &obj, &n, &entries, &cache_dir, &key);
 	mlc_jit *j = mlc_xmalloc(sizeof *j);
 	j->d = d;
+	j->prof = o && o->profile ? mlc_xmalloc(sizeof *j->prof) : NULL;
+	mlc_status st = get_object(g, o, j->prof, stats, d, &obj, &n, &entries, &cache_dir, &key);
 	if (st == MLC_OK)
 		st = create_lljit(j, d);
 	/* Cold and warm compiles link the same kind of object the same way. */
@@ -255,6 +289,8 @@ mlc_status mlc_jit_compile_opts(const mlc_graph *g, const mlc_jit_opts *o, mlc_j
 		else
 			j->entry[e] = (mlc_entry_fn)(uintptr_t)addr;
 	}
+	if (st == MLC_OK && cg_perf_map_wanted())
+		st = cg_perf_map_write(j->lljit, obj, n, d);
 	j->d = NULL;
 	/* Stored only once it linked: a broken object never enters the cache. */
 	if (st == MLC_OK && cache_dir && !stats->hit) {
@@ -297,6 +333,11 @@ void mlc_jit_stats_print(const mlc_jit_stats *s, FILE *f)
 		fprintf(f, " (no cache: %s)\n", s->why ? s->why : "off");
 }
 
+mlc_profile *mlc_jit_profile(mlc_jit *j)
+{
+	return j ? j->prof : NULL;
+}
+
 mlc_entry_fn mlc_jit_entry(mlc_jit *j, mlc_entry e)
 {
 	return j && e >= 0 && e < MLC_ENTRY_COUNT ? j->entry[e] : NULL;
@@ -308,5 +349,6 @@ void mlc_jit_free(mlc_jit *j)
 		return;
 	if (j->lljit)
 		LLVMConsumeError(LLVMOrcDisposeLLJIT(j->lljit));
+	mlc_profile_free(j->prof);
 	free(j);
 }

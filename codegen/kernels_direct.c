@@ -1,7 +1,11 @@
 /* kernels_direct.c — direct convolutions (conv.h's MLC_CONV_DIRECT): JIT'd
  * loops over <8 x float> vectors with no im2col copy and no BLAS packing,
  * for the layers where GEMM's K or N is tiny (a first layer's K = 27, 16
- * channels). Groups 1 and dilation 1 only (mlc_conv_direct_ok).
+ * channels). Groups 1 and dilation 1 only (mlc_conv_direct_ok), or
+ * depthwise (groups = C = F, any stride and padding): per output pixel and
+ * vector of 8 channels, the taps inside the image accumulate in a register;
+ * the input gradient scatters each output pixel into its zeroed image, the
+ * weight gradient sums each tap over an image's pixels in a register.
  *
  * Forward micro-kernel: a tile of R output pixels along OW × V vectors of 8
  * output channels, V ≤ 2 and R·V ≤ 12 accumulators (promoted to registers;
@@ -235,10 +239,196 @@ static void correlate(cg *c, const corr *k)
 	cg_loop_end_rows(c, &b);
 }
 
+/* ---- depthwise (groups = C = F): lanes over the channels ---- */
+
+static void tap_range(cg *c, LLVMValueRef k, int64_t s, int64_t p, int64_t in, int64_t out,
+		      LLVMValueRef *lo, LLVMValueRef *hi);
+
+/* The channel blocks of a depthwise kernel: full vectors in a loop, then
+ * one masked vector for C mod 8. open returns the block's first channel. */
+typedef struct {
+	int64_t nfull, rest;
+	cg_loop l;
+	bool looped;
+	LLVMValueRef m;
+} chblocks;
+
+static LLVMValueRef chblock_open(cg *c, const mlc_window *w, chblocks *cb, int part)
+{
+	cb->nfull = w->c / VL;
+	cb->rest = w->c % VL;
+	cb->looped = part == 0;
+	cb->m = part == 0 ? NULL : mask(c, (int)cb->rest);
+	if (part == 0) {
+		cg_loop_begin(c, &cb->l, cg_i64(c, 0), cg_i64(c, cb->nfull), "cv");
+		return muli(c, cb->l.iv, VL);
+	}
+	return cg_i64(c, cb->nfull * VL);
+}
+
+static void chblock_close(cg *c, chblocks *cb)
+{
+	if (cb->looped)
+		cg_loop_end_rows(c, &cb->l);
+}
+
+static bool chblock_has(const mlc_window *w, int part)
+{
+	return part == 0 ? w->c / VL > 0 : w->c % VL > 0;
+}
+
+/* Taps of output pixel (oh, ow) inside the image: rows [kh0, kh1), columns
+ * [kw0, kw1); the tap's input pixel is (ihb + kh, iwb + kw). */
+typedef struct {
+	LLVMValueRef ihb, iwb, kh0, kh1, kw0, kw1;
+} dwtaps;
+
+static void dw_clip(cg *c, LLVMValueRef base, int64_t k, int64_t size, LLVMValueRef *lo, LLVMValueRef *hi)
+{
+	*lo = smax(c, LLVMBuildNeg(c->b, base, ""), cg_i64(c, 0));
+	*hi = smin(c, sub(c, cg_i64(c, size), base), cg_i64(c, k));
+}
+
+static dwtaps dw_taps(cg *c, const mlc_window *w, LLVMValueRef oh, LLVMValueRef ow)
+{
+	dwtaps t;
+	t.ihb = sub(c, muli(c, oh, w->sh), cg_i64(c, w->pt));
+	t.iwb = sub(c, muli(c, ow, w->sw), cg_i64(c, w->pl));
+	dw_clip(c, t.ihb, w->kh, w->h, &t.kh0, &t.kh1);
+	dw_clip(c, t.iwb, w->kw, w->w, &t.kw0, &t.kw1);
+	return t;
+}
+
+/* index of channel ch0 of pixel (ih, iw) of image b in an [N,H,W,C] tensor */
+static LLVMValueRef pix(cg *c, LLVMValueRef b, LLVMValueRef ih, LLVMValueRef iw, int64_t h, int64_t wd, int64_t ch,
+			LLVMValueRef ch0)
+{
+	return add(c, muli(c, add(c, muli(c, add(c, muli(c, b, h), ih), wd), iw), ch), ch0);
+}
+
+/* y[b, oh, ow, c] = Σ_taps x[b, ih, iw, c] · W[kh, kw, 0, c], a register
+ * accumulator per vector of channels; the epilogue after each output row. */
+static void dw_forward(cg *c, const mlc_node *n, const mlc_window *w)
+{
+	LLVMValueRef y = c->opnd[0], x = c->opnd[1], wt = c->opnd[2];
+	cg_loop b, oh, ow, kh, kw;
+	cg_loop_begin(c, &b, c->begin, c->end, "b");
+	cg_loop_begin(c, &oh, cg_i64(c, 0), cg_i64(c, w->oh), "oh");
+	cg_loop_begin(c, &ow, cg_i64(c, 0), cg_i64(c, w->ow), "ow");
+	dwtaps t = dw_taps(c, w, oh.iv, ow.iv);
+	for (int part = 0; part < 2; part++) {
+		if (!chblock_has(w, part))
+			continue;
+		chblocks cb;
+		LLVMValueRef ch0 = chblock_open(c, w, &cb, part);
+		LLVMValueRef acc = valloca(c);
+		LLVMBuildStore(c->b, LLVMConstNull(vty(c)), acc);
+		cg_loop_begin(c, &kh, t.kh0, t.kh1, "kh");
+		cg_loop_begin(c, &kw, t.kw0, t.kw1, "kw");
+		LLVMValueRef xi = pix(c, b.iv, add(c, t.ihb, kh.iv), add(c, t.iwb, kw.iv), w->h, w->w, w->c, ch0);
+		LLVMValueRef wi = add(c, muli(c, add(c, muli(c, kh.iv, w->kw), kw.iv), w->c), ch0);
+		LLVMValueRef v = vfma(c, vload(c, x, xi, cb.m), vload(c, wt, wi, cb.m),
+				      LLVMBuildLoad2(c->b, vty(c), acc, ""));
+		LLVMBuildStore(c->b, v, acc);
+		cg_loop_end_rows(c, &kw);
+		cg_loop_end_rows(c, &kh);
+		vstore(c, LLVMBuildLoad2(c->b, vty(c), acc, ""), y, pix(c, b.iv, oh.iv, ow.iv, w->oh, w->ow, w->c, ch0),
+		       cb.m);
+		chblock_close(c, &cb);
+	}
+	cg_loop_end_rows(c, &ow);
+	LLVMValueRef r0 = muli(c, add(c, muli(c, b.iv, w->oh), oh.iv), w->ow);
+	cg_epilogue(c, n, r0, add(c, r0, cg_i64(c, w->ow)));
+	cg_loop_end_rows(c, &oh);
+	cg_loop_end_rows(c, &b);
+}
+
+/* dx[b, ih, iw, c] = Σ dy[b, oh, ow, c] · W[kh, kw, 0, c] over the output
+ * pixels whose tap (kh, kw) lands there: scattered from each output pixel
+ * into the zeroed image (any stride), the epilogue after each image. */
+static void dw_grad_input(cg *c, const mlc_node *n, const mlc_window *w)
+{
+	LLVMValueRef dx = c->opnd[0], wt = c->opnd[2], dy = c->opnd[3];
+	int64_t img = w->h * w->w * w->c;
+	cg_loop b, oh, ow, kh, kw;
+	cg_loop_begin(c, &b, c->begin, c->end, "b");
+	LLVMBuildMemSet(c->b, at(c, dx, muli(c, b.iv, img)), LLVMConstInt(LLVMInt8TypeInContext(c->ctx), 0, 0),
+			cg_i64(c, img * 4), 4);
+	cg_loop_begin(c, &oh, cg_i64(c, 0), cg_i64(c, w->oh), "oh");
+	cg_loop_begin(c, &ow, cg_i64(c, 0), cg_i64(c, w->ow), "ow");
+	dwtaps t = dw_taps(c, w, oh.iv, ow.iv);
+	for (int part = 0; part < 2; part++) {
+		if (!chblock_has(w, part))
+			continue;
+		chblocks cb;
+		LLVMValueRef ch0 = chblock_open(c, w, &cb, part);
+		LLVMValueRef g = vload(c, dy, pix(c, b.iv, oh.iv, ow.iv, w->oh, w->ow, w->c, ch0), cb.m);
+		cg_loop_begin(c, &kh, t.kh0, t.kh1, "kh");
+		cg_loop_begin(c, &kw, t.kw0, t.kw1, "kw");
+		LLVMValueRef xi = pix(c, b.iv, add(c, t.ihb, kh.iv), add(c, t.iwb, kw.iv), w->h, w->w, w->c, ch0);
+		LLVMValueRef wi = add(c, muli(c, add(c, muli(c, kh.iv, w->kw), kw.iv), w->c), ch0);
+		vstore(c, vfma(c, g, vload(c, wt, wi, cb.m), vload(c, dx, xi, cb.m)), dx, xi, cb.m);
+		cg_loop_end_rows(c, &kw);
+		cg_loop_end_rows(c, &kh);
+		chblock_close(c, &cb);
+	}
+	cg_loop_end_rows(c, &ow);
+	cg_loop_end_rows(c, &oh);
+	LLVMValueRef p0 = muli(c, b.iv, w->h * w->w);
+	cg_epilogue(c, n, p0, add(c, p0, cg_i64(c, w->h * w->w)));
+	cg_loop_end_rows(c, &b);
+}
+
+/* dW[kh, kw, 0, c] = Σ_{b, oh, ow} x[b, ih, iw, c] · dy[b, oh, ow, c] over
+ * images [begin, end) (CG_PARTIAL): per image, tap and channel vector, the
+ * output pixels whose tap lies inside the image sum in a register. */
+static void dw_grad_weight(cg *c, const mlc_window *w)
+{
+	LLVMValueRef dw = c->opnd[0], x = c->opnd[1], dy = c->opnd[3];
+	LLVMBuildMemSet(c->b, dw, LLVMConstInt(LLVMInt8TypeInContext(c->ctx), 0, 0),
+			cg_i64(c, w->kh * w->kw * w->c * 4), 4);
+	cg_loop b, kh, kw, oh, ow;
+	cg_loop_begin(c, &b, c->begin, c->end, "b");
+	cg_loop_begin(c, &kh, cg_i64(c, 0), cg_i64(c, w->kh), "kh");
+	LLVMValueRef ohlo, ohhi, owlo, owhi;
+	tap_range(c, kh.iv, w->sh, w->pt, w->h, w->oh, &ohlo, &ohhi);
+	cg_loop_begin(c, &kw, cg_i64(c, 0), cg_i64(c, w->kw), "kw");
+	tap_range(c, kw.iv, w->sw, w->pl, w->w, w->ow, &owlo, &owhi);
+	for (int part = 0; part < 2; part++) {
+		if (!chblock_has(w, part))
+			continue;
+		chblocks cb;
+		LLVMValueRef ch0 = chblock_open(c, w, &cb, part);
+		LLVMValueRef acc = valloca(c);
+		LLVMBuildStore(c->b, LLVMConstNull(vty(c)), acc);
+		cg_loop_begin(c, &oh, ohlo, ohhi, "oh");
+		LLVMValueRef ih = add(c, sub(c, muli(c, oh.iv, w->sh), cg_i64(c, w->pt)), kh.iv);
+		cg_loop_begin(c, &ow, owlo, owhi, "ow");
+		LLVMValueRef iw = add(c, sub(c, muli(c, ow.iv, w->sw), cg_i64(c, w->pl)), kw.iv);
+		LLVMValueRef v = vfma(c, vload(c, x, pix(c, b.iv, ih, iw, w->h, w->w, w->c, ch0), cb.m),
+				      vload(c, dy, pix(c, b.iv, oh.iv, ow.iv, w->oh, w->ow, w->c, ch0), cb.m),
+				      LLVMBuildLoad2(c->b, vty(c), acc, ""));
+		LLVMBuildStore(c->b, v, acc);
+		cg_loop_end_rows(c, &ow);
+		cg_loop_end_rows(c, &oh);
+		LLVMValueRef wi = add(c, muli(c, add(c, muli(c, kh.iv, w->kw), kw.iv), w->c), ch0);
+		LLVMValueRef sum = LLVMBuildFAdd(c->b, vload(c, dw, wi, cb.m), LLVMBuildLoad2(c->b, vty(c), acc, ""), "");
+		vstore(c, sum, dw, wi, cb.m);
+		chblock_close(c, &cb);
+	}
+	cg_loop_end_rows(c, &kw);
+	cg_loop_end_rows(c, &kh);
+	cg_loop_end_rows(c, &b);
+}
+
 void cg_conv2d_direct(cg *c, const mlc_node *n)
 {
 	mlc_window w;
 	mlc_window_of(n, &w);
+	if (mlc_conv_depthwise(&w)) {
+		dw_forward(c, n, &w);
+		return;
+	}
 	corr k = {.h = w.h, .w = w.w, .c = w.c, .oh = w.oh, .ow = w.ow, .f = w.f, .kh = w.kh, .kw = w.kw,
 		  .sh = w.sh, .sw = w.sw, .pt = w.pt, .pl = w.pl,
 		  .x = c->opnd[1], .wt = c->opnd[2], .y = c->opnd[0], .n = n};
@@ -249,6 +439,10 @@ void cg_conv2d_grad_input_direct(cg *c, const mlc_node *n)
 {
 	mlc_window w;
 	mlc_window_of(n, &w);
+	if (mlc_conv_depthwise(&w)) {
+		dw_grad_input(c, n, &w);
+		return;
+	}
 	MLC_ASSERT(c->scratch && w.sh == 1 && w.sw == 1);
 	/* scratch[kh', kw', f, c] = W[KH-1-kh', KW-1-kw', c, f] */
 	LLVMValueRef wt = c->opnd[2], t = c->scratch;
@@ -353,6 +547,10 @@ void cg_conv2d_grad_weight_direct(cg *c, const mlc_node *n)
 	wgctx t;
 	mlc_window_of(n, &t.w);
 	const mlc_window *w = &t.w;
+	if (mlc_conv_depthwise(w)) {
+		dw_grad_weight(c, w);
+		return;
+	}
 	LLVMValueRef dw = c->opnd[0];
 	LLVMBuildMemSet(c->b, dw, LLVMConstInt(LLVMInt8TypeInContext(c->ctx), 0, 0),
 			cg_i64(c, w->kh * w->kw * w->c * w->f * 4), 4);

@@ -18,8 +18,18 @@ typedef struct {
 	LLVMValueRef out; /* index of channel 0 of the output pixel */
 } window;
 
-static void clip(cg *c, LLVMValueRef base, int64_t k, int64_t size, LLVMValueRef *lo, LLVMValueRef *hi)
+/* When no window along this dim leaves the image (no leading pad, the last
+ * window ends inside), the taps are the constants [0, k): loops of known
+ * trip count, which LLVM unrolls into straight vector code however few the
+ * channels (LeNet's 6 run at the speed of 64). */
+static void clip(cg *c, LLVMValueRef base, int64_t k, int64_t size, bool inside, LLVMValueRef *lo,
+		 LLVMValueRef *hi)
 {
+	if (inside) {
+		*lo = cg_i64(c, 0);
+		*hi = cg_i64(c, k);
+		return;
+	}
 	*lo = smax(c, LLVMBuildNeg(c->b, base, ""), cg_i64(c, 0));
 	*hi = smin(c, sub(c, cg_i64(c, size), base), cg_i64(c, k));
 }
@@ -30,10 +40,10 @@ static void pixels_begin(cg *c, const mlc_window *w, window *p)
 	cg_loop_begin(c, &p->b, c->begin, c->end, "b");
 	cg_loop_begin(c, &p->oh, cg_i64(c, 0), cg_i64(c, w->oh), "oh");
 	p->ihb = sub(c, muli(c, p->oh.iv, w->sh), cg_i64(c, w->pt));
-	clip(c, p->ihb, w->kh, w->h, &p->kh0, &p->kh1);
+	clip(c, p->ihb, w->kh, w->h, w->pt == 0 && (w->oh - 1) * w->sh + w->kh <= w->h, &p->kh0, &p->kh1);
 	cg_loop_begin(c, &p->ow, cg_i64(c, 0), cg_i64(c, w->ow), "ow");
 	p->iwb = sub(c, muli(c, p->ow.iv, w->sw), cg_i64(c, w->pl));
-	clip(c, p->iwb, w->kw, w->w, &p->kw0, &p->kw1);
+	clip(c, p->iwb, w->kw, w->w, w->pl == 0 && (w->ow - 1) * w->sw + w->kw <= w->w, &p->kw0, &p->kw1);
 	p->out = muli(c, add(c, muli(c, add(c, muli(c, p->b.iv, w->oh), p->oh.iv), w->ow), p->ow.iv), w->c);
 }
 
@@ -133,6 +143,41 @@ static void window_max(cg *c, const mlc_window *w, window *p, LLVMValueRef x, LL
 	taps_end(c, p);
 }
 
+/* Fewer channels than fill whole vectors (LeNet's 6), in windows that never
+ * leave the image, a few taps each: a window's running maximum kept in
+ * memory becomes a masked store and load per tap, which store-to-load
+ * forwarding cannot follow, and loops of 2 taps stay loops. Such pools
+ * unroll the taps here and run the channel loop innermost over registers:
+ * one vector of loads per tap, one store per pixel. */
+enum { FEW_TAPS = 16 };
+
+static bool few_channels(const mlc_window *w)
+{
+	bool inside = w->pt == 0 && w->pl == 0 && (w->oh - 1) * w->sh + w->kh <= w->h &&
+		      (w->ow - 1) * w->sw + w->kw <= w->w;
+	return w->c % 8 != 0 && w->c <= 16 && inside && w->kh * w->kw <= FEW_TAPS;
+}
+
+/* Index of channel 0 of tap t (row-major in the window) of the current pixel. */
+static LLVMValueRef tap_at(cg *c, const mlc_window *w, const window *p, int64_t t)
+{
+	LLVMValueRef ih = add(c, p->ihb, cg_i64(c, t / w->kw)), iw = add(c, p->iwb, cg_i64(c, t % w->kw));
+	return muli(c, add(c, muli(c, add(c, muli(c, p->b.iv, w->h), ih), w->w), iw), w->c);
+}
+
+/* The maximum over the current pixel's window at channel ch; tap[t] gets
+ * each tap's index of channel 0. */
+static LLVMValueRef window_max_few(cg *c, const mlc_window *w, const window *p, LLVMValueRef x, LLVMValueRef ch,
+				   LLVMValueRef *tap)
+{
+	LLVMValueRef m = NULL;
+	for (int64_t t = 0; t < w->kh * w->kw; t++) {
+		LLVMValueRef v = cg_load(c, x, add(c, tap[t], ch));
+		m = m ? fmax_sel(c, v, m) : v;
+	}
+	return m;
+}
+
 void cg_maxpool(cg *c, const mlc_node *n)
 {
 	mlc_window w;
@@ -140,8 +185,39 @@ void cg_maxpool(cg *c, const mlc_node *n)
 	LLVMValueRef y = c->opnd[0], x = c->opnd[1];
 	window p;
 	pixels_begin(c, &w, &p);
-	window_max(c, &w, &p, x, y, p.out);
+	if (few_channels(&w)) {
+		LLVMValueRef tap[FEW_TAPS];
+		for (int64_t t = 0; t < w.kh * w.kw; t++)
+			tap[t] = tap_at(c, &w, &p, t);
+		cg_loop l;
+		LLVMValueRef ch = chans_begin(c, &w, &l);
+		cg_store(c, window_max_few(c, &w, &p, x, ch, tap), y, add(c, p.out, ch));
+		cg_loop_end(c, &l);
+	} else {
+		window_max(c, &w, &p, x, y, p.out);
+	}
 	pixels_end(c, &p);
+}
+
+/* maxpool_grad with few channels: per channel, the maximum m and the
+ * gradient r still to route are registers; taps in window order. */
+static void maxpool_grad_few(cg *c, const mlc_window *w, window *p, scatter s, LLVMValueRef dx, LLVMValueRef x,
+			     LLVMValueRef dy)
+{
+	LLVMValueRef tap[FEW_TAPS];
+	for (int64_t t = 0; t < w->kh * w->kw; t++)
+		tap[t] = tap_at(c, w, p, t);
+	cg_loop l;
+	LLVMValueRef ch = chans_begin(c, w, &l);
+	LLVMValueRef m = window_max_few(c, w, p, x, ch, tap);
+	LLVMValueRef r = cg_load(c, dy, add(c, p->out, ch));
+	for (int64_t t = 0; t < w->kh * w->kw; t++) {
+		LLVMValueRef xi = add(c, tap[t], ch);
+		LLVMValueRef hit = LLVMBuildFCmp(c->b, LLVMRealOEQ, cg_load(c, x, xi), m, "");
+		scatter_put(c, s, dx, xi, LLVMBuildSelect(c->b, hit, r, cg_f32(c, 0), ""));
+		r = LLVMBuildSelect(c->b, hit, cg_f32(c, 0), r, "");
+	}
+	cg_loop_end(c, &l);
 }
 
 /* Per output pixel, two passes over the taps with two channel vectors in the
@@ -159,6 +235,11 @@ void cg_maxpool_grad(cg *c, const mlc_node *n)
 	scatter s = scatter_of(&w);
 	scatter_begin(c, &w, s, dx);
 	pixels_begin(c, &w, &p);
+	if (few_channels(&w)) {
+		maxpool_grad_few(c, &w, &p, s, dx, x, dy);
+		pixels_end(c, &p);
+		return;
+	}
 	window_max(c, &w, &p, x, m, cg_i64(c, 0));
 
 	LLVMValueRef ch = chans_begin(c, &w, &l);

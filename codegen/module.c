@@ -2,6 +2,7 @@
  * function per node that some entry needs, and the entry functions, which are
  * straight-line calls to kernels with pointers computed as base + offset. */
 #include "cg.h"
+#include "profile.h"
 
 #include <llvm-c/Analysis.h>
 #include <stdarg.h>
@@ -39,6 +40,7 @@ typedef struct {
 	bool *any;       /* needed by some entry: gets a kernel */
 	cg_kernel *kern; /* by node index */
 	bool numerics;   /* instrumented entries (check_numerics) */
+	mlc_profile *prof; /* profiled entries: the kernels' rows go here (profile.h) */
 } build;
 
 /* Problems here are bugs in an earlier pass (the graph contract), reported
@@ -460,6 +462,45 @@ static void check_values(build *B, int i, LLVMValueRef params, LLVMValueRef act)
 	}
 }
 
+/* --profile: `mlc_profile_tick(@mlc_profile_table, k)` (profile.h); k is
+ * kernel v's row, made at its first call site. */
+static void prof_tick(build *B, cg_kernel *v, const mlc_node *root, int k)
+{
+	cg *c = &B->c;
+	if (v) {
+		if (!v->prof) {
+			const mlc_graph *g = c->g;
+			char ops[96] = "";
+			size_t len = 0;
+			double flops = 0, bytes = 0;
+			int i = pos_of(B, root), first = root->group ? mlc_group_first(g, i) : i;
+			for (int j = first; j <= i; j++) {
+				const mlc_node *m = g->node[j];
+				len += (size_t)snprintf(ops + len, len < sizeof ops ? sizeof ops - len : 0, "%s%s",
+							j > first ? "+" : "", mlc_ops[m->op].name);
+				len = len < sizeof ops ? len : sizeof ops;
+				flops += cg_gemm_flops(m, g->max_batch);
+			}
+			for (int j = 0; j < v->nparam; j++)
+				bytes += 4.0 * (double)mlc_numel(v->opnd[j], g->max_batch > 0 ? g->max_batch : 1);
+			size_t nl;
+			const char *name = LLVMGetValueName2(v->fn, &nl);
+			v->prof = 1 + mlc_profile_add(B->prof, name, root->layer, ops, flops, bytes);
+		}
+		k = v->prof - 1;
+	}
+	LLVMTypeRef pt[2] = {c->t_ptr, c->t_i32};
+	LLVMTypeRef ty = LLVMFunctionType(c->t_void, pt, 2, 0);
+	LLVMValueRef fn = LLVMGetNamedFunction(c->mod, "mlc_profile_tick");
+	if (!fn)
+		fn = LLVMAddFunction(c->mod, "mlc_profile_tick", ty);
+	LLVMValueRef table = LLVMGetNamedGlobal(c->mod, "mlc_profile_table");
+	if (!table)
+		table = LLVMAddGlobal(c->mod, LLVMInt8TypeInContext(c->ctx), "mlc_profile_table");
+	LLVMValueRef args[2] = {table, LLVMConstInt(c->t_i32, (unsigned long long)(int64_t)k, 1)};
+	LLVMBuildCall2(c->b, ty, fn, args, 2, "");
+}
+
 /* void mlc_<entry>(ptr params, ptr act, i64 n, ptr hyper): const fills
  * first, then the needed kernels in graph order. No allocation, no lookups. */
 static void make_entry(build *B, mlc_entry e, const bool *need)
@@ -482,6 +523,8 @@ static void make_entry(build *B, mlc_entry e, const bool *need)
 	LLVMSetValueName2(c->n, "n", 1);
 	LLVMPositionBuilderAtEnd(c->b, LLVMAppendBasicBlockInContext(c->ctx, fn, "entry"));
 	hyper = kernel_hyper(c, e, hyper);
+	if (B->prof)
+		prof_tick(B, NULL, NULL, -1 - (int)e);
 	int words = 0;
 	for (int i = 0; i < g->nnode; i++)
 		words = B->kern[i].nparam > words ? B->kern[i].nparam : words;
@@ -497,12 +540,14 @@ static void make_entry(build *B, mlc_entry e, const bool *need)
 				zero_sums(B, i, act);
 			if (need[i] && (h->body || grp) && !!(h->flags & CG_PROLOGUE) == prologue)
 			{
-				const cg_kernel *k = &B->kern[i];
-				if (training && k->train[0]) {
-					call_kernel(B, k->train[0], params, act, hyper, block);
-					call_kernel(B, k->train[1], params, act, hyper, block);
-				} else {
-					call_kernel(B, k, params, act, hyper, block);
+				cg_kernel *k = &B->kern[i];
+				for (int part = 0; part < 2; part++) {
+					cg_kernel *v = training && k->train[0] ? k->train[part] : part ? NULL : k;
+					if (!v)
+						break;
+					call_kernel(B, v, params, act, hyper, block);
+					if (B->prof)
+						prof_tick(B, v, g->node[i], 0);
 				}
 				/* every entry: training, gradients, evaluation, prediction */
 				if (B->numerics && !prologue)
@@ -541,9 +586,9 @@ static void build_all(build *B, bool has_entry[MLC_ENTRY_COUNT])
 }
 
 mlc_status cg_build_module(const mlc_graph *g, LLVMContextRef ctx, LLVMTargetMachineRef tm, bool numerics,
-			   mlc_diag *d, LLVMModuleRef *out, bool has_entry[MLC_ENTRY_COUNT])
+			   mlc_profile *prof, mlc_diag *d, LLVMModuleRef *out, bool has_entry[MLC_ENTRY_COUNT])
 {
-	build B = {.numerics = numerics};
+	build B = {.numerics = numerics, .prof = prof};
 	cg *c = &B.c;
 	c->g = g;
 	c->d = d;

@@ -61,9 +61,7 @@ static LLVMValueRef range_extent(cg *c, const cg_kernel *k)
 	MLC_UNREACHABLE();
 }
 
-/* A rough single-thread time at max_batch: GEMM flops at ≈ 50 GFLOP/s,
- * anything else by the elements it reads and writes at ≈ 3 per ns. */
-double cg_work_ns(const mlc_node *n, int64_t batch)
+double cg_gemm_flops(const mlc_node *n, int64_t batch)
 {
 	mlc_window w;
 	switch (n->op) {
@@ -72,7 +70,7 @@ double cg_work_ns(const mlc_node *n, int64_t batch)
 		double k = (double)(n->attr.i[0] ? a->dim[0] : a->dim[1]);
 		if (k < 0) /* the batch dim (ta=1: a weight gradient) */
 			k = (double)batch;
-		return 2 * k * (double)mlc_numel(n, batch) / 50;
+		return 2 * k * (double)mlc_numel(n, batch);
 	}
 	case OP_CONV2D:
 	case OP_CONV2D_GRAD_INPUT:
@@ -80,15 +78,23 @@ double cg_work_ns(const mlc_node *n, int64_t batch)
 		mlc_window_of(n, &w);
 		const mlc_node *x = n->src[0];
 		double images = (double)(x->dim[0] == MLC_BATCH ? batch : x->dim[0]);
-		return 2 * images * (double)(w.oh * w.ow * w.kh * w.kw * (w.c / w.groups) * w.f) / 50;
+		return 2 * images * (double)(w.oh * w.ow * w.kh * w.kw * (w.c / w.groups) * w.f);
 	}
-	default: {
-		double elems = (double)mlc_numel(n, batch);
-		for (int i = 0; i < n->nsrc; i++)
-			elems += (double)mlc_numel(n->src[i], batch);
-		return elems / 3;
+	default: return 0;
 	}
-	}
+}
+
+/* A rough single-thread time at max_batch: GEMM flops at ≈ 50 GFLOP/s,
+ * anything else by the elements it reads and writes at ≈ 3 per ns. */
+double cg_work_ns(const mlc_node *n, int64_t batch)
+{
+	double flops = cg_gemm_flops(n, batch);
+	if (flops > 0)
+		return flops / 50;
+	double elems = (double)mlc_numel(n, batch);
+	for (int i = 0; i < n->nsrc; i++)
+		elems += (double)mlc_numel(n->src[i], batch);
+	return elems / 3;
 }
 
 enum { SGEMM_ROWS = 24 };

@@ -49,7 +49,12 @@ enum { MLC_CONV_ALGO_SLOT = 9 };
  * MLC_CONV_AUTO, and MLC_CONV_DIRECT only where the direct kernels apply. */
 int mlc_conv_algo(const mlc_node *n);
 /* Whether the direct kernel can run n's geometry (groups 1, dilation 1;
- * the input gradient also needs stride 1 and pads below the kernel size). */
+ * the input gradient also needs stride 1 and pads below the kernel size;
+ * or depthwise, any stride and padding). */
 bool mlc_conv_direct_ok(const mlc_node *n);
+/* Depthwise: one filter per channel (groups = C = F > 1), dilation 1. The
+ * direct kernels run it with vector lanes over the channels; im2col + GEMM
+ * would be one GEMM per channel with N = 1. */
+bool mlc_conv_depthwise(const mlc_window *w);
 
 #endif

@@ -247,7 +247,7 @@ mlc_status mlc_session_jit(mlc_session *s, mlc_diag *d)
 		return MLC_EUSER;
 	}
 	mlc_jit_opts jo = {.cache_dir = s->opt.cache_dir, .no_cache = s->opt.no_cache,
-			  .check_numerics = s->opt.check_numerics};
+			  .check_numerics = s->opt.check_numerics, .profile = s->opt.profile};
 	mlc_status st = mlc_jit_compile_opts(s->graph, &jo, &s->jit_stats, d, &s->jit);
 	if (st != MLC_OK)
 		return st;

@@ -1182,6 +1182,12 @@ static void test_conv2d(void **state)
 		{3, 7, 7, 5, 3, 3, 9, {.pt = 2, .pl = 2, .pb = 2, .pr = 2}},               /* batch 3, pad 2 */
 		{0, 3, 4, 2, 5, 5, 8, {.pt = 2, .pl = 2, .pb = 2, .pr = 2}},               /* kernel > image */
 		{0, 4, 30, 2, 2, 3, 8, {.pb = 1, .pr = 1}},                               /* long rows: tiles + rest */
+		/* depthwise (groups = C = F): the direct kernels' channel vectors */
+		{0, 6, 7, 16, 3, 3, 16, {.groups = 16, .pt = 1, .pl = 1, .pb = 1, .pr = 1}}, /* 2 full vectors */
+		{0, 7, 5, 6, 3, 3, 6, {.groups = 6, .sh = 2, .sw = 2, .pt = 1, .pl = 1}},  /* masked, stride 2 */
+		{0, 9, 8, 20, 5, 3, 20, {.groups = 20, .sw = 2, .pt = 2, .pb = 1, .pr = 1}}, /* 2 vectors + 4 */
+		{1, 4, 4, 8, 3, 3, 8, {.groups = 8}},                                      /* batch 1, valid */
+		{0, 3, 3, 8, 5, 5, 8, {.groups = 8, .pt = 2, .pl = 2, .pb = 2, .pr = 2}},   /* kernel > image */
 	};
 	for (size_t ii = 0; ii < 2 * MLC_COUNTOF(cases); ii++) {
 		size_t i = ii / 2;
@@ -1235,6 +1241,11 @@ static void test_pool(void **state)
 		{1, 1, 6, {1, 1, 1, 1, 0, 0, 0, 0}, "x"},   /* identity */
 		{7, 8, 2, {2, 2, 3, 3, 0, 0, 0, 0}, "x"},   /* stride > size: gaps */
 		{5, 5, 3, {2, 2, 2, 2, 1, 1, 0, 0}, "x"},   /* disjoint, padded */
+		/* few channels in windows inside the image: taps unrolled, channels in registers */
+		{8, 8, 6, {2, 2, 2, 2, 0, 0, 0, 0}, "sat"}, /* LeNet's pool, with ties */
+		{6, 7, 12, {3, 3, 1, 1, 0, 0, 0, 0}, "x"},  /* overlapping: scatter-adds, 9 taps */
+		{6, 6, 13, {4, 4, 4, 4, 0, 0, 0, 0}, "x"},  /* 16 taps, the most unrolled */
+		{6, 6, 3, {5, 5, 1, 1, 0, 0, 0, 0}, "sat"}, /* 25 taps: the loop form again */
 	};
 	const mlc_opcode ops[][2] = {{OP_MAXPOOL, OP_MAXPOOL_GRAD}, {OP_AVGPOOL, OP_AVGPOOL_GRAD}};
 	for (size_t i = 0; i < MLC_COUNTOF(cases); i++)

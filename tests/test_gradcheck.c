@@ -673,6 +673,10 @@ static void test_conv2d(void **s)
 	conv_case(4, 5, 4, 2, 3, 6, (int64_t[]){1, 1, 0, 1, 1, 1, 1, 2, 2}); /* groups 2, dilation */
 	conv_case(5, 5, 3, 3, 3, 6, (int64_t[]){2, 1, 1, 1, 1, 1, 1, 1, 3}); /* depthwise, multiplier 2 */
 	conv_case(3, 4, 5, 1, 1, 3, (int64_t[]){1, 1, 0, 0, 0, 0, 1, 1, 1}); /* 1x1 */
+	/* depthwise, multiplier 1: the direct kernels (conv_algo.c) */
+	conv_case(5, 6, 8, 3, 3, 8, (int64_t[]){1, 1, 1, 1, 1, 1, 1, 1, 8});  /* one vector, same */
+	conv_case(6, 5, 6, 3, 3, 6, (int64_t[]){2, 2, 1, 1, 0, 1, 1, 1, 6});  /* masked, stride 2 */
+	conv_case(4, 4, 10, 3, 2, 10, (int64_t[]){1, 1, 0, 1, 2, 0, 1, 1, 10}); /* 8 + 2 channels */
 }
 
 /* The shapes the direct kernels were written for, under both algorithms

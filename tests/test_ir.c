@@ -1316,6 +1316,24 @@ static void test_conv_algo(void **state)
 	n->attr.i[6] = 2;
 	assert_int_equal(mlc_conv_algo(n), G);
 	mlc_graph_free(g);
+	/* depthwise (groups = C = F) runs direct, any stride, in all three ops;
+	 * dilated, or forced, GEMM */
+	const mlc_opcode ops[] = {OP_CONV2D, OP_CONV2D_GRAD_INPUT, OP_CONV2D_GRAD_WEIGHT};
+	for (size_t i = 0; i < MLC_COUNTOF(ops); i++)
+		for (int64_t stride = 1; stride <= 2; stride++) {
+			g = mlc_graph_new("algo");
+			n = conv_node(g, ops[i], 8, 16, 3, 16, stride, 1, A);
+			n->attr.i[8] = 16;
+			if (mlc_conv_algo(n) != D)
+				fail_msg("depthwise %s stride %lld: algo %d", mlc_ops[ops[i]].name, (long long)stride,
+					 mlc_conv_algo(n));
+			n->attr.i[6] = 2;
+			assert_int_equal(mlc_conv_algo(n), G);
+			n->attr.i[6] = 1;
+			n->attr.i[MLC_CONV_ALGO_SLOT] = G;
+			assert_int_equal(mlc_conv_algo(n), G);
+			mlc_graph_free(g);
+		}
 	/* the chosen algorithm is part of the IR text */
 	g = mlc_graph_new("algo");
 	n = conv_node(g, OP_CONV2D, 16, 16, 3, 16, 1, 1, A);

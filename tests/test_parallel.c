@@ -289,6 +289,15 @@ static void test_bench_resnet(void **state)
 	same_results("bench/resnet.yaml", 32, 32);
 }
 
+/* Few channels: LeNet's 6-channel pools and fused rows, depthwise convs'
+ * direct kernels (their weight gradient split by images into partial sums). */
+static void test_small_channels(void **state)
+{
+	(void)state;
+	same_results("bench/lenet.yaml", 64, 64);
+	same_results("bench/dwconv.yaml", 16, 16);
+}
+
 /* The losses of issue 5 on 1000-wide rows: their row kernels split; and its
  * optimizers, whose fused update kernel splits over all parameters; and
  * frozen (inference-mode) batchnorms in a training step. */
@@ -342,6 +351,7 @@ int main(void)
 		cmocka_unit_test(test_resnet_example),
 		cmocka_unit_test(test_fashion_mlp),
 		cmocka_unit_test(test_bench_resnet),
+		cmocka_unit_test(test_small_channels),
 		cmocka_unit_test(test_small_batches), cmocka_unit_test(test_losses),
 		cmocka_unit_test(test_two_sessions),
 	};

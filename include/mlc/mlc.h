@@ -80,6 +80,9 @@ typedef struct {
 	/* run (training, evaluation, prediction), grad: check every value each kernel writes and stop at the first
 	 * NaN/Inf, naming the op, its layer and pass (compiled separately) */
 	int check_numerics;
+	/* run: compile profiled entries; mlc_session_profile times a few train
+	 * steps per kernel (docs/design.md, "Profiles") */
+	int profile;
 	int quiet;             /* no per-epoch progress */
 	int verbose;           /* compile times and plan sizes */
 	FILE *log;             /* progress and results (stdout if NULL) */
@@ -122,6 +125,11 @@ mlc_status mlc_session_emit(mlc_session *s, const char *what, const char *path, 
 mlc_status mlc_session_train(mlc_session *s, mlc_diag *d);
 /* Evaluates on the test set (or the training set if there is none). */
 mlc_status mlc_session_evaluate(mlc_session *s, mlc_diag *d);
+/* 3 warm-up and 20 timed train steps on the training data's first batches
+ * (the session must have been opened with o->profile), then the time per
+ * kernel and per layer of one step, slowest first, each kernel's GFLOP/s or
+ * GB/s against the measured sgemm and copy peaks. */
+mlc_status mlc_session_profile(mlc_session *s, mlc_diag *d);
 /* Writes one CSV row per test sample (docs/spec.md#predictions):
  * id, true label or targets, predicted class (classifiers) and outputs. */
 mlc_status mlc_session_predict(mlc_session *s, const char *csv_path, mlc_diag *d);

@@ -125,7 +125,7 @@ static bool run_flags_ok(const args *a, mlc_diag *d)
 		return false;
 	}
 	if (a->o.profile && (a->predict || a->save)) {
-		mlc_error_file(d, NULL, "--profile times a few training steps and stops; it cannot be combined with %s",
+		mlc_error_file(d, NULL, "--profile is for training; it cannot be combined with %s",
 			       a->predict ? "--predict" : "--save");
 		return false;
 	}

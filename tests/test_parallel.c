@@ -256,8 +256,10 @@ static void same_results(const char *spec, int64_t batch, int64_t n)
 	/* a step moves a weight by lr · gradient: a split sum's rounding, scaled;
 	 * but RMSProp's first step moves every weight by about lr/√(1-α) = 0.1,
 	 * whatever its gradient's size, so a small gradient's rounding is not
-	 * scaled down (Adam's and Adagrad's eps-free first steps are sign steps) */
-	double tol = strstr(spec, "rmsprop") ? 1e-5 : 1e-7;
+	 * scaled down (Adam's and Adagrad's eps-free first steps are sign steps);
+	 * a gradient near zero whose split sums round differently moves by up to
+	 * 1.6e-5 on an AVX-512 machine: 1e-4 is 0.1% of that step */
+	double tol = strstr(spec, "rmsprop") ? 1e-4 : 1e-7;
 	assert_true(pdiff <= tol);
 	printf("  %s batch %lld n %lld: split sums within %.2g, parameters within %.2g\n", spec,
 	       (long long)batch, (long long)n, worst, pdiff);

@@ -184,6 +184,12 @@ for c in ragged:"3:4: error: row has 2 cells, expected 3" text:"2:3: error: cell
 	expect "csv $name" $name.csv "${want#*error: }" "$mlc" run --quiet c_$name.yaml
 	[[ $(head -n 1 err) == "$name.csv:$want"* ]] && ok || bad "csv $name: want $name.csv:$want, got $(head -n 1 err)"
 done
+# one bad cell in a 20 MB line: the error quotes a window around it, not the line
+{ printf '1,2,0\n3,'; head -c 10000000 /dev/zero | tr '\0' ' '; printf 'x4'
+  head -c 10000000 /dev/zero | tr '\0' ' '; printf ',1\n'; } >long.csv
+csv_spec c_long.yaml long.csv
+expect "csv long line" long.csv "2:10000003: error: cell 'x4' is not a number" "$mlc" run --quiet c_long.yaml
+[ "$(wc -c <err)" -lt 2000 ] && ok || bad "csv long line: $(wc -c <err) bytes of error output"
 # files past the size limits (sparse: nothing is written, nothing may be read)
 truncate -s 17G huge.csv huge.st huge.ir
 csv_spec c_huge.yaml huge.csv

@@ -69,6 +69,7 @@ bool mlc_param_is_teacher(const mlc_session *s, const char *name);
 typedef struct {
 	mlc_dataset ds;
 	const char *file; /* for messages */
+	const char *labels_file; /* a separate labels file (IDX), for label messages; else NULL */
 } mlc_data;
 mlc_status mlc_data_load(mlc_session *s, bool test, mlc_data *out, mlc_diag *d); /* train or test */
 typedef enum { MLC_SET_TRAIN, MLC_SET_TEST, MLC_SET_VAL } mlc_set;

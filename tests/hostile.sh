@@ -221,6 +221,11 @@ idx_spec i_lb4.yaml im.idx lb4.idx
 expect "idx label count" lb4.idx "has 4 labels but im.idx has 3 images" "$mlc" run --quiet i_lb4.yaml
 idx_spec i_lb2d.yaml im.idx lb2d.idx
 expect "idx 2-D labels" lb2d.idx "a label file must be 1-D" "$mlc" run --quiet i_lb2d.yaml
+# a label the model has no class for: the labels file is named, not the images
+printf '\0\0\10\1\0\0\0\3\0\1\11' >lb9.idx
+idx_spec i_lb9.yaml im.idx lb9.idx
+expect "idx label out of range" lb9.idx "label 9 of sample 3 is not a class of the model's 3 outputs" \
+	"$mlc" run --quiet i_lb9.yaml
 
 cifar_spec() {
 	printf 'name: t\ninputs:\n  x: {shape: [32, 32, 3]}\nlayers:\n  - flatten\n  - dense: 10\nloss: softmax_cross_entropy\noptimizer: {type: sgd, lr: 0.1}\ndata:\n  format: cifar10\n  train: %s\n  batch_size: 2\n  epochs: 1\n' "$2" >"$1"

@@ -7,7 +7,7 @@
 
 enum {
 	MAX_REPORTED = 100,
-	QUOTE_MAX = 160, /* bytes of a source line quoted under a diagnostic */
+	QUOTE_MAX = 240, /* bytes of a source line quoted under a diagnostic */
 };
 
 typedef struct {

@@ -32,7 +32,7 @@ typedef struct {
 #define A(field) offsetof(args, field)
 static const flag f_batch = {"batch", F_INT, A(o.batch_size), "batch size (overrides data.batch_size)"};
 static const flag f_seed = {"seed", F_U64, A(o.seed), "random seed (overrides data.seed)"};
-static const flag f_threads = {"threads", F_INT, A(o.threads), "kernel threads (default: the online CPUs, at most 8)"};
+static const flag f_threads = {"threads", F_INT, A(o.threads), "kernel threads, 1 to 64 (default: the online CPUs, at most 8)"};
 static const flag f_verbose = {"verbose", F_BOOL, A(o.verbose), "print pass and compile times"};
 static const flag f_weights = {"weights", F_STR, A(o.weights), "initial weights (safetensors)"};
 static const flag f_out = {"o", F_STR, A(out), "output file"};

@@ -191,7 +191,7 @@ static mlc_status compile_object(LLVMModuleRef mod, LLVMTargetMachineRef tm, mlc
  * entries which entry points it defines. */
 static mlc_status get_object(const mlc_graph *g, const mlc_jit_opts *o, mlc_profile *prof,
 			     mlc_jit_stats *stats, mlc_diag *d, char **obj, size_t *n, uint32_t *entries, char **cache_dir,
-			     jc_key *key)
+			     jc_key *key, unsigned char secret[JC_SECRET_LEN])
 {
 	double t0 = now_ms();
 	LLVMTargetMachineRef tm = cg_host_tm(d);
@@ -211,6 +211,18 @@ static mlc_status get_object(const mlc_graph *g, const mlc_jit_opts *o, mlc_prof
 	else if (!use_cache)
 		stats->why = "cache off";
 	stats->codegen_ms = now_ms() - t0;
+	bool unsafe = false;
+	if (*cache_dir && !jc_open_dir(*cache_dir, secret, &stats->why, &unsafe)) {
+		/* A folder others can write could hand us their code: say so
+		 * every time, not only with --verbose, and compile as uncached. */
+		if (unsafe)
+			mlc_note_at(d, (mlc_loc){*cache_dir, 0, 0}, "not using the object cache: %s",
+				    stats->why);
+		stats->cached = 1;
+		snprintf(stats->path, sizeof stats->path, "%s", *cache_dir);
+		free(*cache_dir);
+		*cache_dir = NULL;
+	}
 	if (*cache_dir) {
 		double t1 = now_ms();
 		stats->cached = 1;
@@ -225,7 +237,7 @@ static mlc_status get_object(const mlc_graph *g, const mlc_jit_opts *o, mlc_prof
 		/* The entries follow from the module text; a file that disagrees
 		 * is damaged however its hashes came out. */
 		uint32_t stored_entries = 0;
-		stats->hit = jc_load(path, *key, obj, n, &stored_entries);
+		stats->hit = jc_load(path, *key, secret, obj, n, &stored_entries);
 		if (stats->hit && stored_entries != *entries) {
 			stats->hit = 0;
 			free(*obj);
@@ -266,10 +278,11 @@ mlc_status mlc_jit_compile_opts(const mlc_graph *g, const mlc_jit_opts *o, mlc_j
 	size_t n = 0;
 	uint32_t entries = 0;
 	jc_key key = {0};
+	unsigned char secret[JC_SECRET_LEN];
 	mlc_jit *j = mlc_xmalloc(sizeof *j);
 	j->d = d;
 	j->prof = o && o->profile ? mlc_xmalloc(sizeof *j->prof) : NULL;
-	mlc_status st = get_object(g, o, j->prof, stats, d, &obj, &n, &entries, &cache_dir, &key);
+	mlc_status st = get_object(g, o, j->prof, stats, d, &obj, &n, &entries, &cache_dir, &key, secret);
 	if (st == MLC_OK)
 		st = create_lljit(j, d);
 	/* Cold and warm compiles link the same kind of object the same way. */
@@ -295,7 +308,7 @@ mlc_status mlc_jit_compile_opts(const mlc_graph *g, const mlc_jit_opts *o, mlc_j
 	/* Stored only once it linked: a broken object never enters the cache. */
 	if (st == MLC_OK && cache_dir && !stats->hit) {
 		const char *why = NULL;
-		stats->stored = jc_store(cache_dir, stats->path, key, obj, n, entries, &why);
+		stats->stored = jc_store(cache_dir, stats->path, key, secret, obj, n, entries, &why);
 		if (!stats->stored) {
 			stats->why = why;
 			snprintf(stats->path, sizeof stats->path, "%s", cache_dir);

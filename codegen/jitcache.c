@@ -1,17 +1,29 @@
 /* jitcache.c — the on-disk object cache: key hashing, the cache directory,
  * and one file per key, written atomically and checked completely on load.
  * Every failure here is a cache miss or an unstored object, never an error:
- * the caller compiles as if there were no cache. */
+ * the caller compiles as if there were no cache.
+ *
+ * A hit is code that runs, so the cache trusts only what this user wrote:
+ * the folder must be the user's and closed to others, entries must be the
+ * user's regular files, and each carries an HMAC under a secret only the
+ * user can read. Someone who can write the folder (if its mode were wrong)
+ * or swap files in it could still not make an entry pass for another key or
+ * another object without the secret. */
 #include "jitcache.h"
 
 #include "../ir/ir.h"
 
+#include <nettle/hmac.h>
+#include <nettle/memops.h>
+
 #include <dirent.h>
+#include <stddef.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -25,8 +37,11 @@ typedef struct {
 	uint64_t key_len;  /* the key material's length */
 	uint64_t key_h1, key_h2;
 	uint64_t obj_len;
-	uint64_t obj_hash; /* FNV-1a of the object bytes: catches corruption */
+	/* HMAC-SHA256 under the user's secret of the fields above and the
+	 * object: catches corruption, swaps and forgeries alike. */
+	unsigned char mac[SHA256_DIGEST_SIZE];
 } jc_header;
+_Static_assert(offsetof(jc_header, mac) == 48 && sizeof(jc_header) == 80, "no padding in jc_header");
 
 static const char magic[8] = "MLCJITO\n";
 
@@ -91,12 +106,14 @@ jc_key jc_key_make(const char *ir, size_t n, const jc_host *h)
 	return (jc_key){.h1 = s.h1, .h2 = fmix64(s.h2), .len = s.len};
 }
 
-static uint64_t obj_hash(const char *obj, size_t n)
+static void entry_mac(const unsigned char secret[JC_SECRET_LEN], const jc_header *h,
+		      const char *obj, size_t n, unsigned char mac[SHA256_DIGEST_SIZE])
 {
-	hasher s;
-	hash_init(&s);
-	hash_bytes(&s, obj, n);
-	return s.h1;
+	struct hmac_sha256_ctx c;
+	hmac_sha256_set_key(&c, JC_SECRET_LEN, secret);
+	hmac_sha256_update(&c, offsetof(jc_header, mac), (const uint8_t *)h);
+	hmac_sha256_update(&c, n, (const uint8_t *)obj);
+	hmac_sha256_digest(&c, SHA256_DIGEST_SIZE, mac);
 }
 
 /* ---- location ---- */
@@ -159,24 +176,37 @@ static bool read_all(int fd, void *p, size_t n)
 	return true;
 }
 
-bool jc_load(const char *path, jc_key k, char **obj, size_t *n, uint32_t *entries)
+/* A file this user owns that nobody else may write: what an entry, a key
+ * file and the folder must be. */
+static bool own_private(const struct stat *st)
+{
+	return st->st_uid == geteuid() && (st->st_mode & 022) == 0;
+}
+
+bool jc_load(const char *path, jc_key k, const unsigned char secret[JC_SECRET_LEN], char **obj,
+	     size_t *n, uint32_t *entries)
 {
 	*obj = NULL;
 	*n = 0;
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	/* O_NONBLOCK: a FIFO planted at the path would block the open forever. */
+	int fd = open(path, O_RDONLY | O_NONBLOCK | O_NOFOLLOW | O_CLOEXEC);
 	if (fd < 0)
 		return false;
 	jc_header h;
 	struct stat st;
 	char *buf = NULL;
-	bool ok = fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && read_all(fd, &h, sizeof h) &&
-		  memcmp(h.magic, magic, sizeof magic) == 0 && h.version == JC_FORMAT_VERSION &&
-		  h.key_len == k.len && h.key_h1 == k.h1 && h.key_h2 == k.h2 && h.obj_len > 0 &&
-		  (uint64_t)st.st_size == sizeof h + h.obj_len && h.obj_len < ((uint64_t)1 << 40);
+	bool ok = fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && own_private(&st) &&
+		  read_all(fd, &h, sizeof h) && memcmp(h.magic, magic, sizeof magic) == 0 &&
+		  h.version == JC_FORMAT_VERSION && h.key_len == k.len && h.key_h1 == k.h1 &&
+		  h.key_h2 == k.h2 && h.obj_len > 0 && (uint64_t)st.st_size == sizeof h + h.obj_len &&
+		  h.obj_len < ((uint64_t)1 << 40);
 	if (ok) {
 		buf = malloc((size_t)h.obj_len);
-		ok = buf && read_all(fd, buf, (size_t)h.obj_len) &&
-		     obj_hash(buf, (size_t)h.obj_len) == h.obj_hash;
+		unsigned char mac[SHA256_DIGEST_SIZE];
+		ok = buf && read_all(fd, buf, (size_t)h.obj_len);
+		if (ok)
+			entry_mac(secret, &h, buf, (size_t)h.obj_len, mac);
+		ok = ok && memeql_sec(mac, h.mac, sizeof mac);
 	}
 	close(fd);
 	if (!ok) {
@@ -247,13 +277,84 @@ static void remove_stale_temps(const char *dir)
 	closedir(dp);
 }
 
-bool jc_store(const char *dir, const char *path, jc_key k, const char *obj, size_t n,
-	      uint32_t entries, const char **why)
+static const char key_name[] = "secret.key";
+
+/* Reads the secret from an open key file that must be this user's own,
+ * private, regular file of exactly JC_SECRET_LEN bytes. */
+static bool read_secret(int fd, unsigned char secret[JC_SECRET_LEN])
 {
+	struct stat st;
+	return fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_uid == geteuid() &&
+	       (st.st_mode & 077) == 0 && st.st_size == JC_SECRET_LEN &&
+	       read_all(fd, secret, JC_SECRET_LEN);
+}
+
+/* Makes the key file: written whole to a private temp file, then linked to
+ * its name, so a concurrent first run reads either no key or the whole one
+ * (link fails if another run's key got there first; that key is used). */
+static bool create_secret(const char *dir, const char *key_path)
+{
+	unsigned char secret[JC_SECRET_LEN];
+	if (getrandom(secret, sizeof secret, 0) != (ssize_t)sizeof secret)
+		return false;
+	char *tmp = join(dir, ".tmp-XXXXXX");
+	int fd = mkostemp(tmp, O_CLOEXEC); /* 0600 */
+	bool ok = fd >= 0 && write_all(fd, secret, sizeof secret) && fsync(fd) == 0;
+	if (fd >= 0 && close(fd) != 0)
+		ok = false;
+	ok = ok && (link(tmp, key_path) == 0 || errno == EEXIST);
+	if (fd >= 0)
+		unlink(tmp);
+	free(tmp);
+	return ok;
+}
+
+bool jc_open_dir(const char *dir, unsigned char secret[JC_SECRET_LEN], const char **why,
+		 bool *unsafe)
+{
+	*unsafe = false;
 	if (!make_dirs(dir)) {
 		*why = strerror(errno ? errno : ENOTDIR);
 		return false;
 	}
+	struct stat st;
+	if (stat(dir, &st) != 0) {
+		*why = strerror(errno);
+		return false;
+	}
+	*unsafe = true;
+	if (st.st_uid != geteuid()) {
+		*why = "the folder belongs to another user";
+		return false;
+	}
+	if (st.st_mode & 022) {
+		*why = "the folder is writable by group or others (chmod go-w it)";
+		return false;
+	}
+	char *key_path = join(dir, key_name);
+	int fd = open(key_path, O_RDONLY | O_NONBLOCK | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0 && errno == ENOENT) {
+		*unsafe = false;
+		if (!create_secret(dir, key_path)) {
+			*why = strerror(errno ? errno : EIO);
+			free(key_path);
+			return false;
+		}
+		*unsafe = true;
+		fd = open(key_path, O_RDONLY | O_NONBLOCK | O_NOFOLLOW | O_CLOEXEC);
+	}
+	free(key_path);
+	bool ok = fd >= 0 && read_secret(fd, secret);
+	if (fd >= 0)
+		close(fd);
+	if (!ok)
+		*why = "its secret.key is not a private (0600) 32-byte file of this user";
+	return ok;
+}
+
+bool jc_store(const char *dir, const char *path, jc_key k, const unsigned char secret[JC_SECRET_LEN],
+	      const char *obj, size_t n, uint32_t entries, const char **why)
+{
 	/* Readers see either the old file or the whole new one: the object goes
 	 * to a temporary file in the same directory (same file system), is
 	 * synced, then renamed over the final name. */
@@ -269,9 +370,9 @@ bool jc_store(const char *dir, const char *path, jc_key k, const char *obj, size
 		       .key_len = k.len,
 		       .key_h1 = k.h1,
 		       .key_h2 = k.h2,
-		       .obj_len = n,
-		       .obj_hash = obj_hash(obj, n)};
+		       .obj_len = n};
 	memcpy(h.magic, magic, sizeof magic);
+	entry_mac(secret, &h, obj, n, h.mac);
 	bool ok = write_all(fd, &h, sizeof h) && write_all(fd, obj, n) && fsync(fd) == 0;
 	int err = ok ? 0 : errno;
 	if (close(fd) != 0 && ok) {

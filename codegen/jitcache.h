@@ -10,7 +10,10 @@
 
 /* Bump when the file layout, the optimization pipeline or anything else that
  * changes the object for the same IR changes. */
-#define JC_FORMAT_VERSION 1
+#define JC_FORMAT_VERSION 2
+
+/* The per-user secret that keys every entry's check (jc_open_dir). */
+#define JC_SECRET_LEN 32
 
 /* What the object depends on besides the IR. The strings are borrowed. */
 typedef struct {
@@ -38,15 +41,28 @@ bool jc_disabled_by_env(void);
 /* The file of key k in dir (malloc'd). */
 char *jc_path(const char *dir, jc_key k);
 
-/* Reads the file of key k: true and the object (malloc'd) plus the entry
- * bitmask stored with it when the file exists, is complete, and matches k and
- * this format version exactly. Anything else is a miss, never an error. */
-bool jc_load(const char *path, jc_key k, char **obj, size_t *n, uint32_t *entries);
+/* Creates dir (and its parents, 0700) if needed and makes it usable as a
+ * cache: it must be a folder owned by this user and not writable by group or
+ * others (else anyone could plant entries), and hold this user's secret key
+ * file `secret.key` (created 0600 on first use; refused if it is not a
+ * regular 0600 file of this user). On success fills `secret`; on failure
+ * returns false, a static reason in *why, and *unsafe says whether the folder
+ * or key is unsafe (worth telling the user) rather than merely missing. */
+bool jc_open_dir(const char *dir, unsigned char secret[JC_SECRET_LEN], const char **why,
+		 bool *unsafe);
 
-/* Creates dir (and its parents) if needed and writes the file of key k
- * atomically (temp file in dir, fsync, rename). On failure returns false
- * and a static reason (errno text) in *why. */
-bool jc_store(const char *dir, const char *path, jc_key k, const char *obj, size_t n,
-	      uint32_t entries, const char **why);
+/* Reads the file of key k: true and the object (malloc'd) plus the entry
+ * bitmask stored with it when the file is a regular file of this user (opened
+ * without following links or blocking), complete, of this format version,
+ * for key k, and its keyed check (HMAC-SHA256 under `secret` of the header
+ * and the object) matches. Anything else is a miss, never an error. */
+bool jc_load(const char *path, jc_key k, const unsigned char secret[JC_SECRET_LEN], char **obj,
+	     size_t *n, uint32_t *entries);
+
+/* Writes the file of key k in dir (made by jc_open_dir) atomically (temp file
+ * in dir, fsync, rename). On failure returns false and a static reason
+ * (errno text) in *why. */
+bool jc_store(const char *dir, const char *path, jc_key k, const unsigned char secret[JC_SECRET_LEN],
+	      const char *obj, size_t n, uint32_t entries, const char **why);
 
 #endif

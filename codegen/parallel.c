@@ -249,19 +249,22 @@ LLVMValueRef cg_parallel_block(cg *c, int words)
 	return blk;
 }
 
-/* out[i] += Σ_{t ≥ 1} partial_t[i], in thread order, after the join */
+/* out[i] += Σ_{t ≥ 1} partial_t[i], in thread order, after the join. A loop
+ * over t, not one add per thread written out: the code (and so compile
+ * time) must not grow with --threads. Each element still gets its adds in
+ * thread order, so the sums are the same bit for bit. */
 static void add_partials(cg *c, const mlc_node *n, LLVMValueRef out, LLVMValueRef scratch)
 {
 	int64_t batch = c->g->max_batch, stride = mlc_scratch_stride(n, batch);
-	cg_loop l;
+	cg_loop lt, l;
+	cg_loop_begin(c, &lt, cg_i64(c, 1), cg_i64(c, cg_threads(c->g)), "red.t");
+	LLVMValueRef at = LLVMBuildNSWAdd(c->b, LLVMBuildNSWMul(c->b, lt.iv, cg_i64(c, stride), ""),
+					  cg_i64(c, partial_offset(n, batch)), "");
+	LLVMValueRef p = cg_gep(c, scratch, at, c->t_f32);
 	cg_loop_begin(c, &l, cg_i64(c, 0), cg_numel(c, n), "red");
-	LLVMValueRef s = cg_load(c, out, l.iv);
-	for (int t = 1; t < cg_threads(c->g); t++) {
-		LLVMValueRef p = cg_gep(c, scratch, cg_i64(c, t * stride + partial_offset(n, batch)), c->t_f32);
-		s = LLVMBuildFAdd(c->b, s, cg_load(c, p, l.iv), "");
-	}
-	cg_store(c, s, out, l.iv);
+	cg_store(c, LLVMBuildFAdd(c->b, cg_load(c, out, l.iv), cg_load(c, p, l.iv), ""), out, l.iv);
 	cg_loop_end(c, &l);
+	cg_loop_end(c, &lt);
 }
 
 void cg_call_kernel(cg *c, const cg_kernel *k, LLVMValueRef const *ptrs, LLVMValueRef act,

@@ -35,6 +35,16 @@ void *mlc_xrealloc(void *p, size_t n)
 	return p;
 }
 
+void *mlc_try_alloc(size_t n)
+{
+	return calloc(1, n ? n : 1);
+}
+
+void *mlc_try_realloc(void *p, size_t n)
+{
+	return realloc(p, n ? n : 1);
+}
+
 char *mlc_xstrdup(const char *s)
 {
 	size_t n = strlen(s) + 1;
@@ -173,8 +183,17 @@ char *mlc_read_file_max(const char *path, size_t max, size_t *len)
 	char *buf = mlc_xmalloc(cap);
 	for (;;) {
 		if (cap - n < 2) {
+			/* A pipe or /dev/zero has no size to check first: running
+			 * out of memory is the caller's "cannot read", not an abort. */
+			char *more = cap <= SIZE_MAX / 2 ? mlc_try_realloc(buf, cap * 2) : NULL;
+			if (!more) {
+				fclose(f);
+				free(buf);
+				errno = ENOMEM;
+				return NULL;
+			}
+			buf = more;
 			cap *= 2;
-			buf = mlc_xrealloc(buf, cap);
 		}
 		size_t want = cap - n - 1;
 		if (want > max + 1 - n)

@@ -20,6 +20,11 @@ _Noreturn void mlc_die(const char *file, int line, const char *fmt, ...)
 
 void *mlc_xmalloc(size_t n);           /* zeroed; dies on out-of-memory */
 void *mlc_xrealloc(void *p, size_t n);
+/* For sizes a file decides (data sets, weights): NULL on out-of-memory
+ * instead of dying, so the reader can name the file. mlc_try_realloc leaves
+ * p allocated when it fails. */
+void *mlc_try_alloc(size_t n); /* zeroed */
+void *mlc_try_realloc(void *p, size_t n);
 char *mlc_xstrdup(const char *s);
 
 /* Bump allocator; everything a graph owns lives in one and is freed at once. */

@@ -5,7 +5,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-enum { MAX_REPORTED = 100 };
+enum {
+	MAX_REPORTED = 100,
+	QUOTE_MAX = 240, /* bytes of a source line quoted under a diagnostic */
+};
 
 typedef struct {
 	char *file;
@@ -76,9 +79,27 @@ static void quote_line(mlc_diag *d, mlc_loc loc)
 		e++;
 	if (e == p)
 		return; /* nothing to point at */
-	fprintf(d->out, "  %.*s\n  ", (int)(e - p), p);
-	for (int c = 1; c < loc.col && p + c - 1 < e; c++)
-		fputc(p[c - 1] == '\t' ? '\t' : ' ', d->out);
+	/* A long line (one CSV row can be megabytes) is quoted as a window
+	 * around the column, cut at UTF-8 character starts, with "..." marking
+	 * what was left out. */
+	const char *at = p + (loc.col > 1 ? loc.col - 1 : 0);
+	if (at > e)
+		at = e;
+	const char *from = p, *to = e;
+	if (e - p > QUOTE_MAX) {
+		from = at - p > QUOTE_MAX / 2 ? at - QUOTE_MAX / 2 : p;
+		to = e - from > QUOTE_MAX ? from + QUOTE_MAX : e;
+		if (to - from < QUOTE_MAX)
+			from = to - QUOTE_MAX;
+		while (from > p && from < at && ((unsigned char)*from & 0xc0) == 0x80)
+			from++;
+		while (to < e && to > at && ((unsigned char)*to & 0xc0) == 0x80)
+			to--;
+	}
+	const char *pre = from > p ? "..." : "", *post = to < e ? "..." : "";
+	fprintf(d->out, "  %s%.*s%s\n  %s", pre, (int)(to - from), from, post, *pre ? "   " : "");
+	for (const char *c = from; c < at && c < to; c++)
+		fputc(*c == '\t' ? '\t' : ' ', d->out);
 	fputs("^\n", d->out);
 }
 

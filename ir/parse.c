@@ -890,8 +890,8 @@ static void parse_plan(parser *P, const char *kw)
 		const char *t = P->p;
 		if (!plan_field(P, "threads", &threads))
 			return;
-		if (threads < 2 || threads > 4096) {
-			err(P, t, "threads must be from 2 to 4096 (1 is written by leaving it out)");
+		if (threads < 2 || threads > MLC_MAX_THREADS) {
+			err(P, t, "threads must be from 2 to %d (1 is written by leaving it out)", MLC_MAX_THREADS);
 			return;
 		}
 	}

@@ -100,6 +100,7 @@ mlc_status mlc_data_load_set(mlc_session *s, mlc_set which, mlc_data *out, mlc_d
 		return MLC_EUSER;
 	}
 	out->file = x->path;
+	out->labels_file = y->path;
 	mlc_status st;
 	if (c->format && strcmp(c->format, "csv") == 0) {
 		st = mlc_load_csv(x->path, c->label_columns, &out->ds, d);
@@ -251,7 +252,8 @@ mlc_status mlc_data_check(mlc_session *s, const mlc_data *data, mlc_diag *d)
 		for (int64_t i = 0; i < ds->n; i++) {
 			float v = ds->y[i * ds->ydim];
 			if (!(v >= 0 && v < (float)ncls && v == floorf(v))) {
-				mlc_error_file(d, data->file, "label %g of sample %lld is not a class of the model's %lld outputs",
+				mlc_error_file(d, data->labels_file ? data->labels_file : data->file,
+					       "label %g of sample %lld is not a class of the model's %lld outputs",
 					       (double)v, (long long)i + 1, (long long)ncls);
 				return MLC_EUSER;
 			}

@@ -71,9 +71,18 @@ static mlc_status load_file(const char *path, sink *s, unsigned char *buf, mlc_d
 			break;
 		}
 		if (ds->n + nrec > s->cap) {
-			s->cap = ds->n + nrec > 2 * s->cap ? ds->n + nrec : 2 * s->cap;
-			ds->xb = mlc_xrealloc(ds->xb, (size_t)s->cap * PIXELS);
-			ds->y = mlc_xrealloc(ds->y, (size_t)s->cap * sizeof(float));
+			int64_t cap = ds->n + nrec > 2 * s->cap ? ds->n + nrec : 2 * s->cap;
+			unsigned char *x = mlc_try_realloc(ds->xb, (size_t)cap * PIXELS);
+			ds->xb = x ? x : ds->xb;
+			float *y = x ? mlc_try_realloc(ds->y, (size_t)cap * sizeof(float)) : NULL;
+			ds->y = y ? y : ds->y;
+			if (!x || !y) {
+				mlc_error_file(d, path, "cannot read: out of memory holding %lld images",
+					       (long long)cap);
+				st = MLC_EUSER;
+				break;
+			}
+			s->cap = cap;
 		}
 		for (int64_t r = 0; r < nrec; r++) {
 			const unsigned char *rec = buf + r * RECORD;

@@ -113,14 +113,19 @@ static void report_cell(csv_file *f, int line, int col, num_kind k, const char *
 		csv_error(f, line, col, "cell '%.*s%s' is not a number", len, s, more);
 }
 
-/* Splits the row-major table into features and targets. */
-static void fill_dataset(mlc_dataset *out, const float *vals, int64_t n, int64_t ncols, int ydim)
+/* Splits the row-major table into features and targets; false when out
+ * of memory. */
+static bool fill_dataset(mlc_dataset *out, const float *vals, int64_t n, int64_t ncols, int ydim)
 {
 	out->n = n;
 	out->dim = ncols - ydim;
 	out->ydim = ydim;
-	out->x = mlc_xmalloc(sizeof(float) * (size_t)(n * out->dim));
-	out->y = mlc_xmalloc(sizeof(float) * (size_t)(n * ydim));
+	out->x = mlc_try_alloc(sizeof(float) * (size_t)(n * out->dim));
+	out->y = mlc_try_alloc(sizeof(float) * (size_t)(n * ydim));
+	if (!out->x || !out->y) {
+		mlc_dataset_free(out);
+		return false;
+	}
 	float maxlabel = -1;
 	bool classes = ydim == 1;
 	for (int64_t i = 0; i < n; i++) {
@@ -133,6 +138,7 @@ static void fill_dataset(mlc_dataset *out, const float *vals, int64_t n, int64_t
 		maxlabel = v > maxlabel ? v : maxlabel;
 	}
 	out->nclasses = classes ? (int)maxlabel + 1 : 0;
+	return true;
 }
 
 mlc_status mlc_load_csv(const char *path, int label_columns, mlc_dataset *out, mlc_diag *d)
@@ -212,7 +218,13 @@ mlc_status mlc_load_csv(const char *path, int label_columns, mlc_dataset *out, m
 		if (nvals + ncols > cap) {
 			cap = cap ? 2 * cap : 1024;
 			cap = cap < nvals + ncols ? nvals + ncols : cap;
-			vals = mlc_xrealloc(vals, sizeof(float) * (size_t)cap);
+			float *more = mlc_try_realloc(vals, sizeof(float) * (size_t)cap);
+			if (!more) {
+				mlc_error_file(d, path, "cannot read: out of memory holding %lld values",
+					       (long long)cap);
+				goto done;
+			}
+			vals = more;
 		}
 		for (int64_t i = 0; i < ncols; i++) {
 			num_kind k = parse_number(row.s[i], row.e[i], &vals[nvals + i]);
@@ -228,7 +240,10 @@ mlc_status mlc_load_csv(const char *path, int label_columns, mlc_dataset *out, m
 		mlc_error_file(d, path, "no data rows");
 		goto done;
 	}
-	fill_dataset(out, vals, nrows, ncols, label_columns);
+	if (!fill_dataset(out, vals, nrows, ncols, label_columns)) {
+		mlc_error_file(d, path, "cannot read: out of memory holding %lld values", (long long)nvals);
+		goto done;
+	}
 	st = MLC_OK;
 done:
 	free(row.s);

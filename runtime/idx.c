@@ -18,6 +18,13 @@ typedef struct {
 	unsigned char *data;
 } idx_file;
 
+static mlc_status out_of_memory(const char *path, int64_t bytes, mlc_diag *d)
+{
+	mlc_error_file(d, path, "cannot read: out of memory holding %lld bytes of its data",
+		       (long long)bytes);
+	return MLC_EUSER;
+}
+
 static mlc_status parse_idx(gzFile gz, const char *path, idx_file *f, mlc_diag *d)
 {
 	unsigned char hdr[4 + 4 * IDX_MAX_RANK];
@@ -74,7 +81,8 @@ static mlc_status parse_idx(gzFile gz, const char *path, idx_file *f, mlc_diag *
 	}
 	/* Grow as data arrives so a lying header cannot make us allocate gigabytes. */
 	int64_t cap = f->count < CHUNK ? f->count : CHUNK, have = 0;
-	f->data = mlc_xmalloc((size_t)cap);
+	if (!(f->data = mlc_try_alloc((size_t)cap)))
+		return out_of_memory(path, cap, d);
 	for (;;) {
 		got = mlc_gz_read(gz, f->data + have, cap - have);
 		if (got < 0)
@@ -83,7 +91,10 @@ static mlc_status parse_idx(gzFile gz, const char *path, idx_file *f, mlc_diag *
 		if (have < cap || cap == f->count)
 			break;
 		cap = cap > f->count / 2 ? f->count : cap * 2;
-		f->data = mlc_xrealloc(f->data, (size_t)cap);
+		unsigned char *more = mlc_try_realloc(f->data, (size_t)cap);
+		if (!more)
+			return out_of_memory(path, cap, d);
+		f->data = more;
 	}
 	if (have < f->count) {
 		int errnum;
@@ -156,7 +167,12 @@ mlc_status mlc_load_idx(const char *images, const char *labels, mlc_dataset *out
 	out->ydim = 1;
 	out->xb = im.data;
 	im.data = NULL;
-	out->y = mlc_xmalloc((size_t)out->n * sizeof(float));
+	out->y = mlc_try_alloc((size_t)out->n * sizeof(float));
+	if (!out->y) {
+		out_of_memory(labels, out->n * (int64_t)sizeof(float), d);
+		mlc_dataset_free(out);
+		goto done;
+	}
 	for (int64_t i = 0; i < out->n; i++) {
 		out->y[i] = lb.data[i];
 		if (lb.data[i] + 1 > out->nclasses)

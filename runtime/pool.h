@@ -3,6 +3,8 @@
 #ifndef MLC_POOL_H
 #define MLC_POOL_H
 
+#include "mlc/mlc.h"
+
 #include <stdint.h>
 
 /* Runs task(ctx, begin, end, tid) once for every tid in [0, nthreads), on
@@ -17,7 +19,7 @@ typedef void (*mlc_task_fn)(void *ctx, int64_t begin, int64_t end, int64_t tid);
 void mlc_parallel_for(mlc_task_fn task, void *ctx, int64_t extent, int64_t nthreads);
 
 /* The default thread count: the online CPUs, capped at MLC_POOL_DEFAULT_MAX. */
-enum { MLC_POOL_DEFAULT_MAX = 8, MLC_POOL_MAX = 64 };
+enum { MLC_POOL_DEFAULT_MAX = 8, MLC_POOL_MAX = MLC_MAX_THREADS };
 int mlc_pool_default_threads(void);
 
 #endif

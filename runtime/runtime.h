@@ -49,9 +49,12 @@ mlc_status mlc_load_cifar(const char *const *paths, int npaths, mlc_dataset *out
 void mlc_dataset_free(mlc_dataset *ds);
 
 /* A file written atomically (runtime/atomic.c): write to `f`, then commit
- * (fflush, fsync, rename over `path`, fsync the folder) or abort. On any
- * failure the temp file `<path>.tmp.<pid>` is removed, `path` is untouched,
- * and "path: error: cannot write: <reason>" is reported (MLC_EIO). */
+ * (fflush, fsync, rename over `path`, fsync the folder) or abort. The temp
+ * file `<path>.tmp.<pid>.<random>` is created exclusively (never through a
+ * link); those of killed runs are removed. A `path` that exists and is not a
+ * regular file (a link, device, FIFO, directory) is refused. On any failure
+ * the temp file is removed, `path` is untouched, and "path: error: cannot
+ * write: <reason>" is reported (MLC_EIO). */
 typedef struct {
 	FILE *f;
 	const char *path;

@@ -515,7 +515,23 @@ static mlc_status read_file(const char *path, const char ***dtype, mlc_tensor **
 				(*dtype)[i] = es[i].dtype;
 			if (strcmp(es[i].dtype, "F32") != 0)
 				continue; /* any_dtype: name and shape only */
-			o->data = mlc_xmalloc(sizeof(float) * (size_t)count);
+			if (!(o->data = mlc_try_alloc(sizeof(float) * (size_t)count))) {
+				mlc_error_file(d, path, "cannot read: out of memory holding tensor '%s' (%lld values)",
+					       o->name, (long long)count);
+				mlc_tensors_free(*t, i + 1);
+				*t = NULL;
+				*n = 0;
+				if (dtype) {
+					free(*dtype);
+					*dtype = NULL;
+				}
+				if (meta) {
+					free(*meta); /* one block (copy_meta) */
+					*meta = NULL;
+				}
+				ok = false;
+				break;
+			}
 			for (int64_t j = 0; j < count; j++)
 				o->data[j] = get_f32(data + es[i].begin + 4 * j);
 		}

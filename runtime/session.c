@@ -147,6 +147,11 @@ mlc_status mlc_session_open(const char *path, const mlc_options *o, mlc_diag *d,
 	if (!known_pass("print-after", o->print_after, true, d) || !known_pass("print-before", o->print_before, true, d) ||
 	    !known_pass("stop-after", o->stop_after, false, d))
 		return MLC_EUSER;
+	if (o->threads < 0 || o->threads > MLC_MAX_THREADS) {
+		mlc_error_file(d, NULL, "--threads %d: must be from 1 to %d (the thread pool's size)", o->threads,
+			       MLC_MAX_THREADS);
+		return MLC_EUSER;
+	}
 	mlc_session *s = mlc_xmalloc(sizeof *s);
 	s->opt = *o;
 	s->path = path;

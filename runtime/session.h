@@ -74,6 +74,7 @@ bool mlc_param_is_teacher(const mlc_session *s, const char *name);
 typedef struct {
 	mlc_dataset ds;     /* the set's images and labels, or its CSV file */
 	const char *file;   /* for messages */
+	const char *labels_file; /* a separate labels file (IDX), for label messages; else NULL */
 	mlc_dataset labels; /* a view of ds's labels as features (file: labels), not owned */
 	mlc_dataset *more;  /* idx: more[i] is the other file feed i reads (empty if it reads ds) */
 	const char **more_file;

@@ -2,7 +2,8 @@
 # atomic.sh MLC SRC — no data loss when a disk fills up or turns read-only:
 # --save, --checkpoint, --predict, `mlc compile` and `mlc plot` on a tiny tmpfs fail with exit 2 and
 # "path: error: cannot write: ...", leave the previous file byte for byte and
-# no temp file. Needs root (mount); skipped with a reason otherwise.
+# no temp file. Needs root (mount); skipped with a reason otherwise. First, without
+# root: a target that is not a regular file (/dev/null, a FIFO, a link, a folder) is refused.
 set -uo pipefail
 mlc=$1 src=$2
 ex=$src/examples
@@ -11,6 +12,32 @@ mnt=$tmp/mnt
 mkdir -p "$mnt"
 cleanup() { mountpoint -q "$mnt" && umount "$mnt"; rm -rf "$tmp"; }
 trap cleanup EXIT
+
+# Targets that are not regular files are refused, never replaced (no root needed).
+nonreg=0
+try() { # what expected-message command...
+	local what=$1 want=$2; shift 2
+	timeout 60 "$@" >"$tmp/out" 2>"$tmp/err"; local rc=$?
+	if [ $rc -ne 2 ] || ! grep -qF "$want" "$tmp/err"; then
+		echo "FAIL: $what: exit $rc: $(cat "$tmp/err")"; nonreg=1
+	fi
+}
+try "--save /dev/null" "/dev/null: error: cannot write: is a character device" \
+	"$mlc" run --quiet --epochs 1 --save /dev/null "$ex/xor.yaml"
+[ -c /dev/null ] || { echo "FAIL: /dev/null replaced"; nonreg=1; }
+mkfifo "$tmp/fifo"
+try "--predict to a FIFO" "$tmp/fifo: error: cannot write: is a FIFO" \
+	"$mlc" run --epochs 1 --predict "$tmp/fifo" "$ex/xor.yaml"
+[ -p "$tmp/fifo" ] || { echo "FAIL: FIFO replaced"; nonreg=1; }
+echo keep >"$tmp/victim"
+ln -s "$tmp/victim" "$tmp/link"
+try "--save to a symlink" "$tmp/link: error: cannot write: is a symbolic link" \
+	"$mlc" run --quiet --epochs 1 --save "$tmp/link" "$ex/xor.yaml"
+[ -L "$tmp/link" ] && [ "$(cat "$tmp/victim")" = keep ] || { echo "FAIL: link or its target changed"; nonreg=1; }
+try "--checkpoint to a directory" "$tmp: error: cannot write: is a directory" \
+	"$mlc" run --quiet --epochs 1 --checkpoint "$tmp" "$ex/xor.yaml"
+[ $nonreg -eq 0 ] || exit 1
+
 if [ "$(id -u)" -ne 0 ] || ! mount -t tmpfs -o size=256k tmpfs "$mnt" 2>/dev/null; then
 	echo "SKIPPED: mounting a small tmpfs needs root (uid $(id -u))"
 	exit 0

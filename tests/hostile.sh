@@ -184,6 +184,12 @@ for c in ragged:"3:4: error: row has 2 cells, expected 3" text:"2:3: error: cell
 	expect "csv $name" $name.csv "${want#*error: }" "$mlc" run --quiet c_$name.yaml
 	[[ $(head -n 1 err) == "$name.csv:$want"* ]] && ok || bad "csv $name: want $name.csv:$want, got $(head -n 1 err)"
 done
+# one bad cell in a 20 MB line: the error quotes a window around it, not the line
+{ printf '1,2,0\n3,'; head -c 10000000 /dev/zero | tr '\0' ' '; printf 'x4'
+  head -c 10000000 /dev/zero | tr '\0' ' '; printf ',1\n'; } >long.csv
+csv_spec c_long.yaml long.csv
+expect "csv long line" long.csv "2:10000003: error: cell 'x4' is not a number" "$mlc" run --quiet c_long.yaml
+[ "$(wc -c <err)" -lt 2000 ] && ok || bad "csv long line: $(wc -c <err) bytes of error output"
 # files past the size limits (sparse: nothing is written, nothing may be read)
 truncate -s 17G huge.csv huge.st huge.ir
 csv_spec c_huge.yaml huge.csv
@@ -216,6 +222,11 @@ idx_spec i_lb4.yaml im.idx lb4.idx
 expect "idx label count" lb4.idx "has 4 labels but im.idx has 3 images" "$mlc" run --quiet i_lb4.yaml
 idx_spec i_lb2d.yaml im.idx lb2d.idx
 expect "idx 2-D labels" lb2d.idx "a label file must be 1-D" "$mlc" run --quiet i_lb2d.yaml
+# a label the model has no class for: the labels file is named, not the images
+printf '\0\0\10\1\0\0\0\3\0\1\11' >lb9.idx
+idx_spec i_lb9.yaml im.idx lb9.idx
+expect "idx label out of range" lb9.idx "label 9 of sample 3 is not a class of the model's 3 outputs" \
+	"$mlc" run --quiet i_lb9.yaml
 
 cifar_spec() {
 	printf 'name: t\ninputs:\n  x: {shape: [32, 32, 3]}\nlayers:\n  - flatten\n  - dense: 10\nloss: softmax_cross_entropy\noptimizer: {type: sgd, lr: 0.1}\ndata:\n  format: cifar10\n  train: %s\n  batch_size: 2\n  epochs: 1\n' "$2" >"$1"

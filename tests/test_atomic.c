@@ -15,6 +15,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "capture.h"
@@ -187,6 +189,137 @@ static void test_safetensors_keeps_previous(void **state)
 	unlink(p);
 }
 
+static void write_text(const char *path, const char *text)
+{
+	FILE *f = fopen(path, "w");
+	assert_non_null(f);
+	fputs(text, f);
+	fclose(f);
+}
+
+static void assert_text(const char *path, const char *want)
+{
+	size_t n;
+	char *s = slurp(path, &n);
+	assert_string_equal(s, want);
+	free(s);
+}
+
+/* A link planted at the name the temp file used to have (`<path>.tmp.<pid>`)
+ * is not written through: the temp name is random and created exclusively. */
+static void test_planted_link_at_old_temp_name(void **state)
+{
+	(void)state;
+	char p[128], victim[128], link[160];
+	snprintf(p, sizeof p, "%s/w.txt", dir);
+	snprintf(victim, sizeof victim, "%s/victim", dir);
+	snprintf(link, sizeof link, "%s.tmp.%ld", p, (long)getpid());
+	write_text(victim, "victim\n");
+	assert_int_equal(symlink(victim, link), 0);
+	put(p, "new\n", MLC_OK, NULL);
+	assert_text(victim, "victim\n");
+	assert_text(p, "new\n");
+	struct stat st;
+	assert_int_equal(lstat(link, &st), 0);
+	assert_true(S_ISLNK(st.st_mode));
+	unlink(link);
+	unlink(victim);
+	unlink(p);
+	assert_int_equal(files_in_dir(), 0);
+}
+
+/* Targets that are not regular files are refused and left as they are: a
+ * symbolic link (neither it nor its target changes), a FIFO (no hang, not
+ * replaced), a directory, a character device. */
+static void test_refuses_non_regular_targets(void **state)
+{
+	(void)state;
+	char p[128], victim[128];
+	snprintf(victim, sizeof victim, "%s/victim", dir);
+	write_text(victim, "victim\n");
+
+	snprintf(p, sizeof p, "%s/link", dir);
+	assert_int_equal(symlink(victim, p), 0);
+	put(p, "x", MLC_EIO, "link: error: cannot write: is a symbolic link; only a regular file is replaced");
+	struct stat st;
+	assert_int_equal(lstat(p, &st), 0);
+	assert_true(S_ISLNK(st.st_mode));
+	assert_text(victim, "victim\n");
+	unlink(p);
+
+	snprintf(p, sizeof p, "%s/fifo", dir);
+	assert_int_equal(mkfifo(p, 0600), 0);
+	put(p, "x", MLC_EIO, "fifo: error: cannot write: is a FIFO; only a regular file is replaced");
+	assert_int_equal(lstat(p, &st), 0);
+	assert_true(S_ISFIFO(st.st_mode));
+	unlink(p);
+
+	snprintf(p, sizeof p, "%s/sub", dir);
+	assert_int_equal(mkdir(p, 0700), 0);
+	put(p, "x", MLC_EIO, "sub: error: cannot write: is a directory; only a regular file is replaced");
+	rmdir(p);
+
+	put("/dev/null", "x", MLC_EIO,
+	    "/dev/null: error: cannot write: is a character device; only a regular file is replaced");
+	assert_int_equal(lstat("/dev/null", &st), 0);
+	assert_true(S_ISCHR(st.st_mode));
+
+	unlink(victim);
+	assert_int_equal(files_in_dir(), 0);
+}
+
+/* The pid of a process that has ended. */
+static long dead_pid(void)
+{
+	pid_t pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0)
+		_exit(0);
+	assert_int_equal(waitpid(pid, NULL, 0), pid);
+	return (long)pid;
+}
+
+/* Temp files of a killed writer of the same path go away on the next write;
+ * a live process's, another path's, and look-alike names stay. */
+static void test_stale_temps_removed(void **state)
+{
+	(void)state;
+	char p[128], stale[192], live[192], other[192], odd[192];
+	snprintf(p, sizeof p, "%s/s.txt", dir);
+	snprintf(stale, sizeof stale, "%s.tmp.%ld.AbCdEf012345", p, dead_pid());
+	snprintf(live, sizeof live, "%s.tmp.%ld.AbCdEf012345", p, (long)getppid());
+	snprintf(other, sizeof other, "%s/t.txt.tmp.%ld.AbCdEf012345", dir, dead_pid());
+	snprintf(odd, sizeof odd, "%s.tmp.%ld.notours", p, dead_pid());
+	const char *keep[] = {live, other, odd};
+	write_text(stale, "half\n");
+	for (int i = 0; i < 3; i++)
+		write_text(keep[i], "keep\n");
+	put(p, "whole\n", MLC_OK, NULL);
+	assert_int_equal(access(stale, F_OK), -1);
+	for (int i = 0; i < 3; i++) {
+		assert_int_equal(access(keep[i], F_OK), 0);
+		unlink(keep[i]);
+	}
+	assert_text(p, "whole\n");
+	unlink(p);
+	assert_int_equal(files_in_dir(), 0);
+}
+
+/* The file gets the mode any new file would (0666 less the umask). */
+static void test_mode_follows_umask(void **state)
+{
+	(void)state;
+	char p[128];
+	snprintf(p, sizeof p, "%s/m.txt", dir);
+	mode_t old = umask(022);
+	put(p, "x", MLC_OK, NULL);
+	umask(old);
+	struct stat st;
+	assert_int_equal(stat(p, &st), 0);
+	assert_int_equal(st.st_mode & 0777, 0644);
+	unlink(p);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -194,6 +327,10 @@ int main(void)
 		cmocka_unit_test(test_failures_keep_previous),
 		cmocka_unit_test(test_missing_folder),
 		cmocka_unit_test(test_safetensors_keeps_previous),
+		cmocka_unit_test(test_planted_link_at_old_temp_name),
+		cmocka_unit_test(test_refuses_non_regular_targets),
+		cmocka_unit_test(test_stale_temps_removed),
+		cmocka_unit_test(test_mode_follows_umask),
 	};
 	return cmocka_run_group_tests(tests, make_dir, remove_dir);
 }

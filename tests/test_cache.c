@@ -1,7 +1,8 @@
 /* test_cache.c — the JIT's on-disk object cache (codegen/jitcache.c): the key
  * separates what it must, a miss and a hit run bit-identical train steps, and
  * files that are truncated, corrupt or from another key are ignored and
- * replaced; a cache that cannot be written only costs the compile. Each test
+ * replaced; a cache that cannot be written only costs the compile; forged,
+ * swapped or foreign entries and unsafe folders are never used. Each test
  * works in its own temporary directory. */
 #include <stdarg.h>
 #include <stddef.h>
@@ -178,11 +179,14 @@ static void test_store_load(void **state)
 	jc_key k = jc_key_make("ir", 2, &h);
 	char *path = jc_path(dir, k);
 	const char *why = NULL;
-	assert_true(jc_store(dir, path, k, "object", 6, 0xb, &why));
+	unsigned char secret[JC_SECRET_LEN];
+	bool unsafe;
+	assert_true(jc_open_dir(dir, secret, &why, &unsafe));
+	assert_true(jc_store(dir, path, k, secret, "object", 6, 0xb, &why));
 	char *obj;
 	size_t n;
 	uint32_t entries;
-	assert_true(jc_load(path, k, &obj, &n, &entries));
+	assert_true(jc_load(path, k, secret, &obj, &n, &entries));
 	assert_int_equal(n, 6);
 	assert_memory_equal(obj, "object", 6);
 	assert_int_equal(entries, 0xb);
@@ -193,15 +197,15 @@ static void test_store_load(void **state)
 	wrong[1].h2++;
 	wrong[2].len++;
 	for (int i = 0; i < 3; i++)
-		assert_false(jc_load(path, wrong[i], &obj, &n, &entries));
+		assert_false(jc_load(path, wrong[i], secret, &obj, &n, &entries));
 	/* No temporary files are left behind, and a killed writer's old ones
 	 * are cleared by the next store; a recent one may be a live writer's. */
 	char cmd[512];
-	snprintf(cmd, sizeof cmd, "test $(ls -A '%s' | wc -l) -eq 1", dir);
+	snprintf(cmd, sizeof cmd, "test $(ls -A '%s' | grep -vx secret.key | wc -l) -eq 1", dir);
 	assert_int_equal(system(cmd), 0);
 	snprintf(cmd, sizeof cmd, "cd '%s' && touch -d '2 hours ago' .tmp-old && touch .tmp-new", dir);
 	assert_int_equal(system(cmd), 0);
-	assert_true(jc_store(dir, path, k, "object", 6, 0xb, &why));
+	assert_true(jc_store(dir, path, k, secret, "object", 6, 0xb, &why));
 	snprintf(cmd, sizeof cmd, "cd '%s' && test ! -e .tmp-old && test -e .tmp-new", dir);
 	assert_int_equal(system(cmd), 0);
 	free(path);
@@ -364,6 +368,142 @@ static void test_unwritable_dir(void **state)
 	free(off.params);
 }
 
+/* Writes a file of `n` bytes with `mode`. */
+static void write_file(const char *path, const void *p, size_t n, mode_t mode)
+{
+	FILE *fp = fopen(path, "wb");
+	assert_non_null(fp);
+	assert_int_equal(fwrite(p, 1, n, fp), n);
+	fclose(fp);
+	assert_int_equal(chmod(path, mode), 0);
+}
+
+static char *slurp_file(const char *path, size_t *n)
+{
+	FILE *fp = fopen(path, "rb");
+	assert_non_null(fp);
+	fseek(fp, 0, SEEK_END);
+	*n = (size_t)ftell(fp);
+	rewind(fp);
+	char *b = malloc(*n);
+	assert_int_equal(fread(b, 1, *n, fp), *n);
+	fclose(fp);
+	return b;
+}
+
+/* An entry made without this user's secret — forged by someone who can
+ * write the file, or another model's object renamed under this key — is a
+ * miss, and so is one that is not a private regular file of this user. A
+ * FIFO at the entry's path does not block the load. */
+static void test_forged_entries(void **state)
+{
+	fixture *f = *state;
+	char dir[128], other[128];
+	snprintf(dir, sizeof dir, "%s/c", f->dir);
+	snprintf(other, sizeof other, "%s/other", f->dir);
+	jc_host h = {"19.1.7", "t", "c", "f", "p"};
+	jc_key k = jc_key_make("ir", 2, &h), k2 = jc_key_make("other ir", 8, &h);
+	const char *why;
+	bool unsafe;
+	unsigned char secret[JC_SECRET_LEN], secret2[JC_SECRET_LEN];
+	assert_true(jc_open_dir(dir, secret, &why, &unsafe));
+	assert_true(jc_open_dir(other, secret2, &why, &unsafe));
+	assert_memory_not_equal(secret, secret2, JC_SECRET_LEN); /* each cache has its own */
+	unsigned char again[JC_SECRET_LEN];
+	assert_true(jc_open_dir(dir, again, &why, &unsafe));
+	assert_memory_equal(secret, again, JC_SECRET_LEN);
+	char *path = jc_path(dir, k), *path2 = jc_path(dir, k2), *opath = jc_path(other, k);
+	char *obj;
+	size_t n;
+	uint32_t entries;
+
+	/* the same key and object, written under another secret: a miss */
+	assert_true(jc_store(other, opath, k, secret2, "evil!!", 6, 1, &why));
+	size_t len;
+	char *forged = slurp_file(opath, &len);
+	write_file(path, forged, len, 0600);
+	assert_false(jc_load(path, k, secret, &obj, &n, &entries));
+	/* an object stored under another key, with its header edited to this
+	 * key (all unkeyed fields are public), is still a miss */
+	assert_true(jc_store(dir, path2, k2, secret, "other!", 6, 1, &why));
+	char *swapped = slurp_file(path2, &len);
+	memcpy(swapped + 16, &k.len, 8);
+	memcpy(swapped + 24, &k.h1, 8);
+	memcpy(swapped + 32, &k.h2, 8);
+	write_file(path, swapped, len, 0600);
+	assert_false(jc_load(path, k, secret, &obj, &n, &entries));
+	/* the genuine entry hits; group- or other-writable, it does not */
+	assert_true(jc_store(dir, path, k, secret, "object", 6, 1, &why));
+	assert_true(jc_load(path, k, secret, &obj, &n, &entries));
+	free(obj);
+	assert_int_equal(chmod(path, 0622), 0);
+	assert_false(jc_load(path, k, secret, &obj, &n, &entries));
+	/* a symbolic link to a genuine entry is not followed */
+	assert_int_equal(chmod(path, 0600), 0);
+	char link[160];
+	snprintf(link, sizeof link, "%s/link.mlcobj", dir);
+	assert_int_equal(symlink(path, link), 0);
+	assert_false(jc_load(link, k, secret, &obj, &n, &entries));
+	/* a FIFO: no hang, a miss */
+	assert_int_equal(unlink(path), 0);
+	assert_int_equal(mkfifo(path, 0600), 0);
+	assert_false(jc_load(path, k, secret, &obj, &n, &entries));
+	free(forged);
+	free(swapped);
+	free(path);
+	free(path2);
+	free(opath);
+}
+
+/* A folder others can write, or another user's, is refused with a reason;
+ * so is a key file others can read. */
+static void test_unsafe_folder(void **state)
+{
+	fixture *f = *state;
+	char dir[128], key[160];
+	snprintf(dir, sizeof dir, "%s/shared", f->dir);
+	snprintf(key, sizeof key, "%s/secret.key", dir);
+	unsigned char secret[JC_SECRET_LEN];
+	const char *why = NULL;
+	bool unsafe = false;
+	assert_int_equal(mkdir(dir, 0700), 0);
+	assert_int_equal(chmod(dir, 01777), 0);
+	assert_false(jc_open_dir(dir, secret, &why, &unsafe));
+	assert_true(unsafe);
+	assert_non_null(strstr(why, "writable by group or others"));
+	assert_int_equal(chmod(dir, 0770), 0);
+	assert_false(jc_open_dir(dir, secret, &why, &unsafe));
+	assert_int_equal(chmod(dir, 0755), 0);
+	assert_true(jc_open_dir(dir, secret, &why, &unsafe));
+	struct stat st;
+	assert_int_equal(lstat(key, &st), 0);
+	assert_int_equal(st.st_mode & 0777, 0600);
+	assert_int_equal(chmod(key, 0644), 0);
+	assert_false(jc_open_dir(dir, secret, &why, &unsafe));
+	assert_true(unsafe);
+	assert_non_null(strstr(why, "secret.key"));
+	assert_int_equal(chmod(key, 0600), 0);
+	assert_true(jc_open_dir(dir, secret, &why, &unsafe));
+	/* another user's folder (only root can make one to test with) */
+	if (geteuid() == 0) {
+		assert_int_equal(chown(dir, 1, 1), 0);
+		assert_false(jc_open_dir(dir, secret, &why, &unsafe));
+		assert_true(unsafe);
+		assert_non_null(strstr(why, "another user"));
+		assert_int_equal(chown(dir, 0, 0), 0);
+	}
+
+	/* Through a session: compiled and run as uncached, with a note. */
+	assert_int_equal(chmod(dir, 0777), 0);
+	step_result r = train_step(f->spec, dir, 0);
+	assert_true(r.stats.cached && !r.stats.hit && !r.stats.stored);
+	assert_non_null(strstr(r.stats.why, "writable by group or others"));
+	char cmd[256];
+	snprintf(cmd, sizeof cmd, "test $(ls -A '%s' | grep -c mlcobj) -eq 0", dir);
+	assert_int_equal(system(cmd), 0);
+	free(r.params);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -373,6 +513,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_miss_then_hit, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_damaged_files, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_unwritable_dir, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_forged_entries, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_unsafe_folder, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -695,6 +695,61 @@ static void test_ids(void **state)
 
 /* ---- parse errors ---- */
 
+/* A long source line is quoted as a window of at most 240 bytes around the
+ * column, "..." marking each cut, the caret under the column; a short line
+ * whole. Cuts never split a UTF-8 character. */
+static void test_diag_long_line(void **state)
+{
+	(void)state;
+	size_t n = 1 << 20;
+	char *text = malloc(n + 2);
+	for (size_t i = 0; i < n; i++)
+		text[i] = (char)('a' + i % 26);
+	memcpy(text + 500000, "BAD", 3);
+	text[n] = '\n';
+	text[n + 1] = 0;
+	capture c;
+	cap_open(&c);
+	mlc_diag_add_source(c.d, "big.csv", text, n + 1);
+	mlc_error_at(c.d, (mlc_loc){"big.csv", 1, 500001}, "bad cell");
+	mlc_error_at(c.d, (mlc_loc){"big.csv", 1, 3}, "at the start");
+	mlc_error_at(c.d, (mlc_loc){"big.csv", 1, (int)n}, "at the end");
+	char *out = cap_close(&c);
+	assert_true(strlen(out) < 1600);
+	/* the window: 120 bytes before the column, the column, what follows */
+	char want[1024];
+	snprintf(want, sizeof want, "big.csv:1:500001: error: bad cell\n  ...%.120sBAD%.117s...\n  %*s^\n",
+		 text + 500000 - 120, text + 500003, 123, "");
+	assert_non_null(strstr(out, want));
+	snprintf(want, sizeof want, "big.csv:1:3: error: at the start\n  %.240s...\n    ^\n", text);
+	assert_non_null(strstr(out, want));
+	snprintf(want, sizeof want, "big.csv:1:%d: error: at the end\n  ...%.240s\n  %*s^\n", (int)n,
+		 text + n - 240, 3 + 239, "");
+	assert_non_null(strstr(out, want));
+	free(out);
+
+	/* UTF-8: "é" is 2 bytes; a cut falling inside one moves past it */
+	char u[600];
+	size_t k = 0;
+	for (int i = 0; i < 150; i++)
+		u[k++] = 'x';
+	for (int i = 0; i < 200; i++)
+		u[k++] = (char)0xc3, u[k++] = (char)0xa9;
+	u[k] = 0;
+	cap_open(&c);
+	mlc_diag_add_source(c.d, "u.csv", u, k);
+	mlc_error_at(c.d, (mlc_loc){"u.csv", 1, 152}, "x");
+	out = cap_close(&c);
+	const char *q = strstr(out, "\n  ") + 3;
+	const char *qe = strchr(q, '\n');
+	for (const char *b = q; b < qe; b++)
+		if (((unsigned char)*b & 0xc0) == 0xc0)
+			assert_true(b + 1 < qe && ((unsigned char)b[1] & 0xc0) == 0x80);
+	assert_true(((unsigned char)qe[-4] & 0xc0) != 0xc0); /* no lead byte just before "..." */
+	free(out);
+	free(text);
+}
+
 static void test_parse_errors(void **state)
 {
 	(void)state;
@@ -1450,6 +1505,7 @@ int main(void)
 		cmocka_unit_test(test_quoting),
 		cmocka_unit_test(test_unknown_types),
 		cmocka_unit_test(test_ids),
+		cmocka_unit_test(test_diag_long_line),
 		cmocka_unit_test(test_parse_errors),
 		cmocka_unit_test(test_parse_error_values),
 		cmocka_unit_test(test_parse_error_types),

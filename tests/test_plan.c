@@ -321,7 +321,7 @@ static void test_threads_text(void **state)
 				  "}\n";
 	assert_int_equal(mlc_graph_parse("bad.ir", bad, d, &g), MLC_EUSER);
 	fflush(f);
-	assert_non_null(strstr(buf, "bad.ir:2:35: error: threads must be from 2 to 4096"));
+	assert_non_null(strstr(buf, "bad.ir:2:35: error: threads must be from 2 to 64"));
 	mlc_diag_free(d);
 	fclose(f);
 	free(buf);

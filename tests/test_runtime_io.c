@@ -479,15 +479,16 @@ static void test_st_write_errors(void **state)
 	assert_int_equal(st, MLC_EIO);
 	cap_end(&c);
 
-	/* The target is a directory: rename fails, the directory and its
-	 * contents survive, and the temporary is gone. */
+	/* The target is a directory: refused before any temp file is made
+	 * (only a regular file is replaced), the directory and its contents
+	 * survive. */
 	tpath(sub, "target.safetensors");
 	assert_int_equal(mkdir(sub, 0755), 0);
 	snprintf(keep, sizeof keep, "%s/keep", sub);
 	write_file(keep, "x", 1);
 	cap_begin(&c);
 	st = mlc_safetensors_write(sub, &t, 1, NULL, c.d);
-	check_error("dir target", st, &c, sub, "cannot write: Is a directory");
+	check_error("dir target", st, &c, sub, "cannot write: is a directory; only a regular file is replaced");
 	assert_int_equal(access(keep, F_OK), 0);
 	char tmp[600];
 	snprintf(tmp, sizeof tmp, "%s.tmp.%ld", sub, (long)getpid());

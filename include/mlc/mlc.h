@@ -55,6 +55,11 @@ const char *mlc_suggest(const char *word, const char *const *cands);
 /* The pipeline's pass names in order, NULL-terminated (passes/pipeline.c). */
 extern const char *const mlc_pass_names[];
 
+/* The most kernel threads a run may ask for: the thread pool's size. Each
+ * thread gets its own scratch in the plan, so more would cost memory and
+ * never run in parallel. */
+#define MLC_MAX_THREADS 64
+
 typedef struct {
 	/* pass manager: pass names are those of `mlc ir --help`, or "all" */
 	const char *print_before, *print_after, *stop_after;
@@ -69,7 +74,7 @@ typedef struct {
 	double lr;
 	int seed_set;
 	uint64_t seed;
-	int threads;           /* BLAS and kernel threads; 0: the library default */
+	int threads;           /* BLAS and kernel threads, at most MLC_MAX_THREADS; 0: the library default */
 	int no_fuse;           /* skip the fuse pass */
 	const char *fuse_off;  /* fusion rules to switch off, comma-separated */
 	const char *weights;   /* initial weights (safetensors), NULL: initializers */

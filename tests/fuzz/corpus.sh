@@ -29,7 +29,7 @@ if [ "${1:-}" = --dict ]; then
 fi
 
 out=${1:?usage: corpus.sh OUT | --dict}
-mkdir -p "$out"/{spec,ir,idx,csv,cifar,safetensors,ckpt,plot}
+mkdir -p "$out"/{spec,ir,idx,csv,cifar,safetensors,ckpt,plot,cache}
 for f in "$src"/examples/*.yaml; do cp "$f" "$out/spec/example_${f##*/}"; done
 for f in "$src"/tests/golden/*.yaml; do cp "$f" "$out/spec/golden_${f##*/}"; done
 for f in "$src"/tests/ir/*.ir "$src"/tests/fuse/*.ir "$src"/tests/passes/*.ir; do d=${f%/*}; cp "$f" "$out/ir/${d##*/}_${f##*/}"; done
@@ -95,6 +95,18 @@ put("safetensors", "mlp", st([("dense1.w", [4, 3]), ("dense1.b", [3]), ("dense2.
                              {"format": "mlc", "model": "m"}))
 put("safetensors", "scalar", st([("s", [])]))
 put("safetensors", "empty", st([]))
+
+# fuzz_cache: a flag byte (bit 0: the harness writes its key into the header,
+# bit 1: a valid HMAC), then an entry: magic, version, entries, key (len, h1,
+# h2), object length, HMAC, object (jitcache.c's jc_header)
+def entry(flags, obj, version=2):
+    hdr = b"MLCJITO\n" + struct.pack("<II4Q", version, 1, 0, 0, 0, len(obj)) + bytes(32)
+    return bytes([flags]) + hdr + obj
+elf = b"\x7fELF" + bytes(range(60))
+put("cache", "valid", entry(3, elf))
+put("cache", "unkeyed", entry(1, elf))
+put("cache", "old_version", entry(3, elf, 1))
+put("cache", "header_only", entry(3, b"")[:81])
 PY
 # fuzz_ckpt: the metadata of tests/ckpt/mlp.yaml's checkpoints (mid-epoch, at an epoch's end)
 ck='format=mlc-checkpoint

@@ -11,7 +11,7 @@
 # run.sh --check exits 0 when a clang that can build the harnesses is installed.
 set -uo pipefail
 src=$(cd "$(dirname "$0")/../.." && pwd)
-harnesses=(spec ir idx csv cifar safetensors ckpt plot)
+harnesses=(spec ir idx csv cifar safetensors ckpt plot cache)
 what=${1:-} secs=${2:-}
 # the first clang that can link a libFuzzer target (clang-N needs libclang-rt-N-dev)
 fuzz_cc() {

@@ -261,6 +261,8 @@ mlc_node *fe_emit(fe *f, const char *layer, mlc_loc loc, mlc_opcode op, const ml
 		  int nsrc, mlc_node *const *src);
 /* Sets a numeric attribute by its ops.def schema name. */
 void fe_attr_set(mlc_opcode op, mlc_attrs *a, const char *name, double v);
+/* An optional number (v NULL or null: keep the default) into the op attribute `attr`. */
+bool fe_arg_number(fe *f, fe_layer *l, const yt_node *v, const char *attr, fe_range r);
 mlc_node *fe_build_dense(fe *f, fe_layer *l, mlc_node *const *in);
 mlc_node *fe_build_conv2d(fe *f, fe_layer *l, mlc_node *const *in);
 mlc_node *fe_build_pool(fe *f, fe_layer *l, mlc_node *const *in);

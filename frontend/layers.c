@@ -46,7 +46,7 @@ static bool arg_none(fe *f, fe_layer *l, const yt_node *v)
 }
 
 /* An optional number stored in the op attribute of the same name. */
-static bool arg_number(fe *f, fe_layer *l, const yt_node *v, const char *attr, fe_range r)
+bool fe_arg_number(fe *f, fe_layer *l, const yt_node *v, const char *attr, fe_range r)
 {
 	double x;
 	if (!v || yt_is_null(v))
@@ -59,27 +59,27 @@ static bool arg_number(fe *f, fe_layer *l, const yt_node *v, const char *attr, f
 
 static bool arg_alpha(fe *f, fe_layer *l, const yt_node *v)
 {
-	return arg_number(f, l, v, "alpha", FE_ANY);
+	return fe_arg_number(f, l, v, "alpha", FE_ANY);
 }
 
 static bool arg_slope(fe *f, fe_layer *l, const yt_node *v)
 {
-	return arg_number(f, l, v, "slope", FE_POSITIVE);
+	return fe_arg_number(f, l, v, "slope", FE_POSITIVE);
 }
 
 static bool arg_p(fe *f, fe_layer *l, const yt_node *v)
 {
-	return arg_number(f, l, v, "p", FE_UNIT);
+	return fe_arg_number(f, l, v, "p", FE_UNIT);
 }
 
 static bool key_momentum(fe *f, fe_layer *l, const yt_node *v)
 {
-	return arg_number(f, l, v, "momentum", (fe_range){0, 1, false, false});
+	return fe_arg_number(f, l, v, "momentum", (fe_range){0, 1, false, false});
 }
 
 static bool key_eps(fe *f, fe_layer *l, const yt_node *v)
 {
-	return arg_number(f, l, v, "eps", FE_POSITIVE);
+	return fe_arg_number(f, l, v, "eps", FE_POSITIVE);
 }
 
 /* An integer for both dimensions, or [h, w]. */

@@ -62,23 +62,14 @@ bool fe_arg_shape(fe *f, fe_layer *l, const yt_node *v)
 	return true;
 }
 
-static bool number(fe *f, fe_layer *l, const yt_node *v, const char *attr, fe_range r)
-{
-	double x;
-	if (!fe_num(f, v, attr, r, &x))
-		return false;
-	fe_attr_set(l->kind->op, &l->args.attr, attr, x);
-	return true;
-}
-
 static bool key_min(fe *f, fe_layer *l, const yt_node *v)
 {
-	return number(f, l, v, "min", FE_ANY);
+	return fe_arg_number(f, l, v, "min", FE_ANY);
 }
 
 static bool key_max(fe *f, fe_layer *l, const yt_node *v)
 {
-	return number(f, l, v, "max", FE_ANY);
+	return fe_arg_number(f, l, v, "max", FE_ANY);
 }
 
 /* axes: 1 or [0, 2]; negative counts from the end */
@@ -136,22 +127,22 @@ static bool key_size(fe *f, fe_layer *l, const yt_node *v)
 
 static bool key_mean(fe *f, fe_layer *l, const yt_node *v)
 {
-	return number(f, l, v, "mean", FE_ANY);
+	return fe_arg_number(f, l, v, "mean", FE_ANY);
 }
 
 static bool key_std(fe *f, fe_layer *l, const yt_node *v)
 {
-	return number(f, l, v, "std", FE_POSITIVE);
+	return fe_arg_number(f, l, v, "std", FE_POSITIVE);
 }
 
 static bool key_low(fe *f, fe_layer *l, const yt_node *v)
 {
-	return number(f, l, v, "low", FE_ANY);
+	return fe_arg_number(f, l, v, "low", FE_ANY);
 }
 
 static bool key_high(fe *f, fe_layer *l, const yt_node *v)
 {
-	return number(f, l, v, "high", FE_ANY);
+	return fe_arg_number(f, l, v, "high", FE_ANY);
 }
 
 static bool key_training_only(fe *f, fe_layer *l, const yt_node *v)

@@ -9,20 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-static void copy_shape(mlc_node *n, const mlc_node *from)
-{
-	n->dtype = from->dtype;
-	n->rank = from->rank;
-	memcpy(n->dim, from->dim, sizeof n->dim);
-}
 
-static bool need_f32(mlc_node *n, int i, mlc_diag *d)
-{
-	char t[96];
-	if (n->src[i]->dtype != DT_F32)
-		FAIL("%s%s expects f32 operands, got %s", WHERE, OPNAME, mlc_type_str(n->src[i], t, sizeof t));
-	return true;
-}
 
 mlc_bcast mlc_bcast_of(const mlc_node *out, const mlc_node *s)
 {

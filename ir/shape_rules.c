@@ -5,22 +5,8 @@
 
 #include <string.h>
 
-static void copy_shape(mlc_node *n, const mlc_node *from)
-{
-	n->dtype = from->dtype;
-	n->rank = from->rank;
-	memcpy(n->dim, from->dim, sizeof n->dim);
-}
 
 
-static bool need_f32(mlc_node *n, int i, mlc_diag *d)
-{
-	char t[96];
-	if (n->src[i]->dtype != DT_F32)
-		FAIL("%s%s expects f32 operands, got %s", WHERE, mlc_ops[n->op].name,
-		     mlc_type_str(n->src[i], t, sizeof t));
-	return true;
-}
 
 bool shape_source(mlc_node *n, mlc_diag *d)
 {

@@ -9,14 +9,6 @@
 #include <string.h>
 
 
-static bool need_f32(mlc_node *n, int i, mlc_diag *d)
-{
-	char t[96];
-	if (n->src[i]->dtype != DT_F32)
-		FAIL("%s%s expects f32 operands, got %s", WHERE, OPNAME,
-		     mlc_type_str(n->src[i], t, sizeof t));
-	return true;
-}
 
 static bool all_f32(mlc_node *n, mlc_diag *d)
 {
@@ -26,12 +18,6 @@ static bool all_f32(mlc_node *n, mlc_diag *d)
 	return true;
 }
 
-static void copy_shape(mlc_node *n, const mlc_node *from)
-{
-	n->dtype = from->dtype;
-	n->rank = from->rank;
-	memcpy(n->dim, from->dim, sizeof n->dim);
-}
 
 /* The product of dims [1, rank): static, since only dim 0 may be N. */
 static int64_t inner_numel(const mlc_node *x)

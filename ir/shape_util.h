@@ -6,6 +6,7 @@
 #include "ir.h"
 
 #include <stdio.h>
+#include <string.h>
 
 /* "in layer 'conv1': " or "" */
 static inline const char *mlc_shape_where(const mlc_node *n, char *buf, size_t len)
@@ -27,5 +28,22 @@ static inline const char *mlc_shape_where(const mlc_node *n, char *buf, size_t l
 	} while (0)
 #define WHERE mlc_shape_where(n, w_, sizeof w_)
 #define OPNAME mlc_ops[n->op].name
+
+/* n takes from's dtype and shape */
+static inline void copy_shape(mlc_node *n, const mlc_node *from)
+{
+	n->dtype = from->dtype;
+	n->rank = from->rank;
+	memcpy(n->dim, from->dim, sizeof n->dim);
+}
+
+/* source i must be f32 */
+static inline bool need_f32(mlc_node *n, int i, mlc_diag *d)
+{
+	char t[96];
+	if (n->src[i]->dtype != DT_F32)
+		FAIL("%s%s expects f32 operands, got %s", WHERE, OPNAME, mlc_type_str(n->src[i], t, sizeof t));
+	return true;
+}
 
 #endif

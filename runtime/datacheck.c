@@ -247,7 +247,8 @@ static mlc_status check_idx(mlc_session *s, const mlc_path *x, const mlc_path *y
 	int rx, ry = 1;
 	int64_t dx[IDX_MAX_RANK], dy[IDX_MAX_RANK], nx, ny = 0;
 	bool fx, fy = true;
-	if (!exists(x, d) | (y->path && !exists(y, d)))
+	bool have_x = exists(x, d), have_y = !y->path || exists(y, d); /* both reported */
+	if (!have_x || !have_y)
 		return MLC_EUSER;
 	if (!idx_dims(x, &rx, dx, &nx, &fx) || (y->path && !idx_dims(y, &ry, dy, &ny, &fy)) || !fx || !fy ||
 	    (y->path && (ry != 1 || dy[0] != dx[0])))

@@ -686,8 +686,9 @@ static void read_files(fe *f, const yt_node *v, const char *what, int fmt, mlc_p
 	*more = m;
 	*nmore = n;
 	mlc_path *dst[] = {x, y};
-	/* a loss whose target is an input (an autoencoder) reads no labels file */
-	bool labels = mlc_graph_find_value(f->g, "labels") || !mlc_graph_main_loss(f->g);
+	/* a loss whose target is an input (an autoencoder) reads no labels file;
+	 * a test set without labels is only predicted (runtime/train.c) */
+	bool labels = (mlc_graph_find_value(f->g, "labels") || !mlc_graph_main_loss(f->g)) && strcmp(what, "test") != 0;
 	for (int i = 0; i < 2; i++) {
 		const yt_node *p = yt_get(v, idx_keys[i], NULL);
 		if (p)

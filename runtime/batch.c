@@ -115,11 +115,13 @@ mlc_status mlc_data_load_set(mlc_session *s, mlc_set which, mlc_data *out, mlc_d
 		st = mlc_load_cifar(paths, n, &out->ds, d);
 		free(paths);
 	} else {
-		if (!y->path && s->y) {
+		/* a test set may leave out its labels: it is then only predicted */
+		out->unlabeled = !y->path && s->y && which == MLC_SET_TEST;
+		if (!y->path && s->y && !out->unlabeled) {
 			mlc_error_at(d, x->loc, "IDX data needs both images: and labels:");
 			return MLC_EUSER;
 		}
-		bool labels = s->y != NULL;
+		bool labels = s->y && !out->unlabeled;
 		for (int i = 0; i < s->nfeed; i++)
 			labels |= reads_file(&s->feed[i], "labels");
 		if (labels && !y->path) {
@@ -143,7 +145,7 @@ mlc_status mlc_data_load_set(mlc_session *s, mlc_set which, mlc_data *out, mlc_d
 	}
 	/* file: labels reads them as a sample's values (one per sample) */
 	out->labels = (mlc_dataset){.n = out->ds.n, .dim = out->ds.ydim, .x = out->ds.y};
-	if (st == MLC_OK)
+	if (st == MLC_OK && !out->unlabeled)
 		st = mlc_targets_check(s, out, d);
 	if (st == MLC_OK)
 		st = mlc_data_check(s, out, d);
@@ -233,7 +235,7 @@ mlc_status mlc_data_check(mlc_session *s, const mlc_data *data, mlc_diag *d)
 		mlc_error_file(d, data->file, "holds no samples");
 		return MLC_EUSER;
 	}
-	if (!s->y)
+	if (!s->y || data->unlabeled)
 		return MLC_OK;
 	if (ds->ydim == 0) {
 		mlc_error_file(d, data->file, "has no target columns (label_columns: 0), but the loss reads labels; "
@@ -326,8 +328,8 @@ void mlc_batch_fill(mlc_session *s, const mlc_data *data, const int64_t *idx, in
 		const char *file;
 		gather(s, &s->feed[i], feed_source(&s->feed[i], data, i, &file), idx, n);
 	}
-	if (!s->y)
-		return;
+	if (!s->y || data->unlabeled)
+		return; /* unlabeled: prediction, whose entry reads no labels */
 	if (s->y->dtype == DT_I32) {
 		int32_t *y = (int32_t *)(s->act + s->y->offset);
 		for (int64_t r = 0; r < n; r++)

@@ -79,6 +79,7 @@ typedef struct {
 	mlc_dataset *more;  /* idx: more[i] is the other file feed i reads (empty if it reads ds) */
 	const char **more_file;
 	int nmore;
+	bool unlabeled;     /* a test set without its labels file: predicted, not evaluated */
 } mlc_data;
 /* One input fed from the data: values [col, col + numel) of each sample of
  * its source (more < 0: the set's main file; else data.more[more]), scaled

@@ -588,7 +588,10 @@ mlc_status mlc_session_train(mlc_session *s, mlc_diag *d)
 		s->fold->mse = !rc.cls && v.m.nvalues ? mlc_metrics_mse(&v.m) : NAN;
 		s->fold->epochs = done;
 	}
-	if (st == MLC_OK && te.ds.n) {
+	if (st == MLC_OK && te.unlabeled && !s->opt.quiet)
+		fprintf(s->log, "test: not evaluated: the test set (%s) has no labels, so it is only predicted (--predict)\n",
+			te.file);
+	if (st == MLC_OK && te.ds.n && !te.unlabeled) {
 		int64_t *tidx = iota(te.ds.n);
 		st = evaluate(s, &te, tidx, te.ds.n, &v, "the test set", d);
 		if (st == MLC_ESTOPPED && ck_path) /* resumed, it only tests */
@@ -630,6 +633,12 @@ mlc_status mlc_session_evaluate(mlc_session *s, mlc_diag *d)
 	bool test = has_test(s);
 	if ((st = mlc_data_load(s, test, &data, d)) != MLC_OK)
 		return st;
+	if (data.unlabeled) {
+		mlc_error_at(d, s->model->data.test_x.loc, "--eval needs the test set's labels: add labels: beside images:, "
+			     "or use --predict, which needs none");
+		mlc_data_free(&data);
+		return MLC_EUSER;
+	}
 	int64_t *idx = iota(data.ds.n);
 	report_cfg rc = report_setup(s, &data.ds);
 	stats ev = stats_new(&rc);

@@ -15,7 +15,7 @@ typedef struct {
 	mlc_options o;
 	const char *file, *out, *save, *predict, *emit;
 	mlc_plot_options plot;
-	int kfold;
+	int kfold, n;
 	bool eval, help;
 	int no_data;
 } args;
@@ -261,6 +261,25 @@ static int cmd_plot(args *a, mlc_diag *d)
 	return exit_code(mlc_plot(a->file, a->out, &a->plot, d));
 }
 
+static int cmd_reconstruct(args *a, mlc_diag *d)
+{
+	if (!a->out) {
+		mlc_error_file(d, NULL, "reconstruct needs -o OUT.png");
+		return 2;
+	}
+	if (!a->o.weights) { /* the initial weights' pictures would look like a result */
+		mlc_error_file(d, a->file, "reconstruct needs --weights W.safetensors (mlc run --save writes them)");
+		return 2;
+	}
+	mlc_session *s;
+	mlc_status st = mlc_session_open(a->file, &a->o, d, &s);
+	if (st != MLC_OK)
+		return exit_code(st);
+	st = mlc_session_reconstruct(s, a->out, a->n ? a->n : 16, d);
+	mlc_session_close(s);
+	return exit_code(st);
+}
+
 static const command commands[] = {
 	{"check", "mlc check [options] MODEL.yaml|GRAPH.ir",
 	 "validate a spec, print the model summary, and check the data files against the model",
@@ -314,6 +333,11 @@ static const command commands[] = {
 	  &(flag){"log-scale", F_BOOL, A(plot.log_scale), "loss, perplexity, mse/mae and lr on a log axis"},
 	  &(flag){"fold-mean", F_BOOL, A(plot.fold_mean), "a --kfold log: the folds' mean ± std, not one curve per fold"}},
 	 cmd_plot},
+	{"reconstruct", "mlc reconstruct [options] MODEL.yaml --weights W.safetensors -o OUT.png",
+	 "draw test images above the model's outputs for them (an autoencoder's reconstructions) as a PNG grid",
+	 {&f_weights, &f_out, &(flag){"n", F_INT, A(n), "how many images, 1 to 256 (default 16)"}, &f_seed,
+	  &f_threads, &f_cache_dir, &f_no_cache},
+	 cmd_reconstruct},
 };
 
 static void usage(FILE *f)

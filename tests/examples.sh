@@ -9,6 +9,23 @@ pass=0 fail=0
 # accuracy of the "test:" line
 test_acc() { awk '/^test:/ { for (i = 1; i <= NF; i++) if ($i == "accuracy") print $(i + 1) }'; }
 
+# the loss of the "test:" line
+test_loss() { awk '/^test:/ { for (i = 1; i <= NF; i++) if ($i == "loss") print $(i + 1) }'; }
+
+expect_loss() { # name, max test loss, mlc run args... (the autoencoders: no accuracy)
+	local name=$1 max=$2; shift 2
+	local out loss
+	if ! out=$("$mlc" run "$@" 2>&1); then
+		echo "FAIL $name: mlc run $* exited non-zero"; echo "$out"; fail=$((fail + 1)); return
+	fi
+	loss=$(echo "$out" | test_loss)
+	if [ -n "$loss" ] && awk -v l="$loss" -v m="$max" 'BEGIN { exit !(l <= m) }'; then
+		echo "ok   $name: test loss $loss <= $max"; pass=$((pass + 1))
+	else
+		echo "FAIL $name: test loss '${loss}' > $max"; echo "$out"; fail=$((fail + 1))
+	fi
+}
+
 expect() { # name, min accuracy, mlc run args...
 	local name=$1 min=$2; shift 2
 	local out acc
@@ -70,6 +87,10 @@ expect lenet 0.80 lenet.yaml --epochs 1 --quiet --save "$tmp/lenet.safetensors"
 cp distill.yaml lenet.yaml "$tmp/"
 if "$mlc" check "$tmp/distill.yaml" >/dev/null; then pass=$((pass + 1)); else echo "FAIL check distill.yaml"; fail=$((fail + 1)); fi
 expect distill 0.80 "$tmp/distill.yaml" --epochs 1 --quiet
+# one epoch measured: mse 0.0195, 0.0212; negative ELBO 262.7 per image
+expect_loss autoencoder 0.025 autoencoder.yaml --epochs 1 --quiet
+expect_loss denoising_autoencoder 0.027 denoising_autoencoder.yaml --epochs 1 --quiet
+expect_loss vae 275 vae.yaml --epochs 1 --quiet
 expect cifar_cnn 0.95 "$(synth cifar_cnn.yaml)" --epochs 6 --quiet
 expect resnet 0.95 "$(synth resnet.yaml)" --quiet
 expect inception 0.95 "$(synth inception.yaml)" --epochs 8 --quiet

@@ -142,6 +142,11 @@ mlc_status mlc_session_predict(mlc_session *s, const char *csv_path, mlc_diag *d
  * order): loss and every gradient, written as safetensors ("loss", then the
  * gradients under their parameters' names). Needs a session opened with no_update. */
 mlc_status mlc_session_grad(mlc_session *s, const char *out_path, mlc_diag *d);
+/* `mlc reconstruct`: the first n (1 to 256, at most a batch) test images
+ * (training images without a test set), each above the model's output for
+ * it, as a PNG grid of grey square images (docs/spec.md, "Reconstructions").
+ * The input and the output must have the same square number of values. */
+mlc_status mlc_session_reconstruct(mlc_session *s, const char *png_path, int n, mlc_diag *d);
 mlc_status mlc_session_save(mlc_session *s, const char *path, mlc_diag *d);
 /* K-fold cross-validation on the training set (shuffled once with the seed):
  * for each fold, parameters and optimizer state start afresh from the seed,

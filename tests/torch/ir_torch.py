@@ -413,6 +413,40 @@ def _axes(text, rank):
     return tuple(int(v) % rank for v in text.split(","))
 
 
+# The seed of the spec copy mlc grad runs (check() sets it): random ops draw from it.
+NOISE_SEED = 0
+
+
+def _fmix32(h):
+    h = h ^ (h >> np.uint32(16))
+    h = h * np.uint32(0x85EBCA6B)
+    h = h ^ (h >> np.uint32(13))
+    h = h * np.uint32(0xC2B2AE35)
+    return h ^ (h >> np.uint32(16))
+
+
+def mlc_noise(op, a, seed, step, shape):
+    """random_normal / random_uniform's values as mlc draws them (docs/design.md,
+    "Random ops"; codegen/kernels_prim.c): a hash of (key, seed, step, flat
+    element index), Box-Muller for the normal; float64 here, so only the
+    float32 rounding of log and cos differs."""
+    with np.errstate(over="ignore"):
+        u32 = np.uint32
+        seed32 = u32((seed ^ (seed >> 32)) & 0xFFFFFFFF)
+        st = _fmix32(_fmix32(_fmix32(u32((a["key"] + 0x9E3779B9) & 0xFFFFFFFF)) ^ seed32) ^ u32(step))
+        idx = np.arange(int(np.prod(shape)), dtype=np.uint32)
+        h = _fmix32(_fmix32(idx ^ st) + st)
+        if op == "random_uniform":
+            u = (h >> u32(8)).astype(np.float64) / 16777216.0
+            v = a["low"] + (a["high"] - a["low"]) * u
+        else:
+            h2 = _fmix32(h ^ u32(0x68E31DA4))
+            u1 = ((h >> u32(8)).astype(np.float64) + 1) / 16777216.0
+            u2 = (h2 >> u32(8)).astype(np.float64) / 16777216.0
+            v = a["mean"] + a["std"] * np.sqrt(-2 * np.log(u1)) * np.cos(2 * math.pi * u2)
+    return v.reshape(tuple(shape))
+
+
 def evaluate(nodes, rets, weights, batch, dtype, kinks=None):
     """Runs the forward graph. weights: {param name: ndarray} (mlc layouts);
     batch: {input name: ndarray}; kinks: a Kinks to record or override the
@@ -470,10 +504,12 @@ def evaluate(nodes, rets, weights, batch, dtype, kinks=None):
             y = torch.softmax(x[0], dim=-1)
         elif op == "sum_rows":
             y = x[0].reshape(-1, x[0].shape[-1]).sum(0)
+        # the targets are constants to mlc, also a model input read as the
+        # target (loss target: x, docs/spec.md "Loss"): no gradient through them
         elif op == "mse":
-            y = F.mse_loss(x[0], x[1].to(dtype).reshape(x[0].shape))
+            y = F.mse_loss(x[0], x[1].detach().to(dtype).reshape(x[0].shape))
         elif op == "bce":
-            y = F.binary_cross_entropy(x[0], x[1].to(dtype).reshape(x[0].shape))
+            y = F.binary_cross_entropy(x[0], x[1].detach().to(dtype).reshape(x[0].shape))
         elif op == "softmax_xent":
             y = F.cross_entropy(x[0], x[1])
         elif op == "conv2d":
@@ -518,7 +554,8 @@ def evaluate(nodes, rets, weights, batch, dtype, kinks=None):
         elif op == "reshape":
             y = x[0].reshape([x[0].shape[0] if d == "N" else int(d) for d in a["shape"].split(",")])
         elif op == "random_normal" or op == "random_uniform":
-            raise Unsupported(f"{op} at IR line {n.lineno} (layer {n.layer}): its values come from mlc's RNG")
+            # mlc grad's noise: the training pass of step 0 at the copy's data seed
+            y = torch.tensor(mlc_noise(op, a, NOISE_SEED, 0, x[0].shape), dtype=dtype)
         elif op == "dropout":
             if a["p"] != 0:
                 raise Unsupported(f"dropout with p={a['p']:g} at IR line {n.lineno} (layer {n.layer}): "
@@ -604,8 +641,10 @@ def make_data(nodes, rets, rng, samples):
     if xn.dtype != "f32":
         raise Unsupported(f"input '{xn.name}' is {xn.dtype}")
     shape = [samples] + xn.shape[1:]
-    # k/1024 in [-1, 1): exact in float32 and in decimal, so the CSV reads back exactly.
-    x = rng.integers(-1024, 1024, size=shape).astype(np.float64) / 1024.0
+    # k/1024 in [-1, 1): exact in float32 and in decimal, so the CSV reads back exactly;
+    # in [0, 1) when a bce reads the input as its target (an autoencoder's, loss target: x)
+    low = 0 if any(n.op == "bce" and n.args[1:] == [xn.ref] for n in nodes) else -1024
+    x = rng.integers(low, 1024, size=shape).astype(np.float64) / 1024.0
     data = {xn.name: x}
     cols = [x.reshape(samples, -1)]
     lab = next((n for n in inputs if n.name == "labels"), None)
@@ -713,11 +752,14 @@ def check(opt, ops, spec_path, batch, work):
         text, k = zero_dropout(text)
         print(f"  --zero-dropout: {k} dropout layer(s) of the spec set to p = 0 in the copy checked")
 
+    global NOISE_SEED
+    NOISE_SEED = opt.seed
     rng = np.random.default_rng(opt.seed)
     samples = max(opt.samples, batch)
     data, rows, label_cols = make_data(nodes, rets, rng, samples)
     write_csv(os.path.join(work, "train.csv"), rows)
-    block = (f"data:\n  format: csv\n  train: train.csv\n  label_columns: {max(label_cols, 1)}\n"
+    has_labels = any(n.op == "input" and n.name == "labels" for n in nodes)  # none: a loss target: input
+    block = (f"data:\n  format: csv\n  train: train.csv\n  label_columns: {max(label_cols, 1) if has_labels else 0}\n"
              f"  batch_size: {batch}\n  epochs: 1\n  shuffle: false\n  seed: {opt.seed}\n")
     copy = os.path.join(work, "spec.yaml")
     with open(copy, "w") as f:

@@ -205,7 +205,7 @@ static mlc_status reader_says(const mlc_path *x, const mlc_path *y, mlc_diag *d)
  * file's size matches it. */
 static bool idx_dims(const mlc_path *p, int *rank, int64_t *dim, int64_t *items, bool *fits)
 {
-	gzFile gz = gzopen(p->path, "rb"); /* errors (a directory: EISDIR at the read) are the reader's */
+	mlc_gz *gz = mlc_gz_open(p->path, NULL); /* errors (a directory: EISDIR) are the reader's */
 	if (!gz)
 		return false;
 	unsigned char h[4 + 4 * IDX_MAX_RANK];
@@ -223,8 +223,8 @@ static bool idx_dims(const mlc_path *p, int *rank, int64_t *dim, int64_t *items,
 	}
 	struct stat sb;
 	bool regular = stat(p->path, &sb) == 0 && S_ISREG(sb.st_mode);
-	*fits = !gzdirect(gz) || !regular || (ok && sb.st_size - (4 + 4 * *rank) == *items); /* items may be INT64_MAX */
-	gzclose(gz);
+	*fits = !mlc_gz_direct(gz) || !regular || (ok && sb.st_size - (4 + 4 * *rank) == *items); /* items may be INT64_MAX */
+	mlc_gz_close(gz);
 	return ok && *items <= MLC_MAX_IDX_VALUES;
 }
 
@@ -261,14 +261,14 @@ static mlc_status check_idx(mlc_session *s, const mlc_path *x, const mlc_path *y
 	/* the labels are one byte a sample: cheap enough to read whole */
 	if (dy[0] > IDX_LABELS)
 		return MLC_OK;
-	gzFile gz = mlc_gz_open(y->path, d);
+	mlc_gz *gz = mlc_gz_open(y->path, d);
 	if (!gz)
 		return MLC_EUSER;
 	unsigned char skip[8];
 	int64_t n = dy[0];
 	unsigned char *b = mlc_xmalloc((size_t)(n ? n : 1));
 	bool ok = mlc_gz_read(gz, skip, 8) == 8 && mlc_gz_read(gz, b, n) == n;
-	gzclose(gz);
+	mlc_gz_close(gz);
 	if (!ok) {
 		mlc_error_at(d, y->loc, "'%s' is truncated: its header declares %lld label%s", y->path, (long long)n,
 			     MLC_S(n));

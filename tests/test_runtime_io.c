@@ -193,6 +193,59 @@ static void test_idx_bad_images(void **state)
 	idx_case("no-images.idx", buf, n, false, "contains no images");
 }
 
+/* zlib's gzread dropped bytes after a gzip stream unless they were another
+ * gzip header: they are an error now, as after a raw IDX file; a second
+ * member is data (RFC 1952), joined to the first as gzip -d does. */
+static void test_idx_gzip_members(void **state)
+{
+	char path[512], half[512];
+	unsigned char buf[64], both[256];
+	uint32_t dims[3] = {3, 2, 2};
+	size_t n = make_idx(buf, 0x08, 3, dims, pixels, sizeof pixels), len[2];
+	unsigned char *part[2];
+	for (int i = 0; i < 2; i++) {
+		write_gz(tpath(half, i ? "half2.gz" : "half1.gz"), buf + (i ? 10 : 0), i ? n - 10 : 10);
+		part[i] = (unsigned char *)mlc_read_file(half, &len[i]);
+		assert_non_null(part[i]);
+	}
+	assert_true(len[0] + len[1] + 8 <= sizeof both);
+	memcpy(both, part[0], len[0]);
+	memcpy(both + len[0], part[1], len[1]);
+
+	char lbl[512], spare[512];
+	tpath(lbl, "members-labels.idx");
+	write_idx_pair(tpath(spare, "members-spare"), lbl, false);
+	write_file(tpath(path, "members.gz"), both, len[0] + len[1]);
+	capture c;
+	cap_begin(&c);
+	mlc_dataset ds;
+	assert_int_equal(mlc_load_idx(path, lbl, &ds, c.d), MLC_OK);
+	assert_string_equal(cap_text(&c), "");
+	assert_int_equal(ds.n, 3);
+	for (int i = 0; i < 12; i++)
+		assert_true(ds.xb[i] == pixels[i]);
+	mlc_dataset_free(&ds);
+	cap_end(&c);
+
+	char needle[160];
+	write_gz(tpath(half, "whole.gz"), buf, n);
+	free(part[0]);
+	part[0] = (unsigned char *)mlc_read_file(half, &len[0]);
+	memcpy(both, part[0], len[0]);
+	memcpy(both + len[0], "junk", 4);
+	snprintf(needle, sizeof needle, "trailing data: bytes after the gzip stream, which ends at byte %zu of "
+		 "the file, are not another gzip member", len[0]);
+	idx_case("junk-after.gz", both, len[0] + 4, false, needle);
+	both[len[0]] = 0x1f; /* half a magic number */
+	idx_case("one-byte-after.gz", both, len[0] + 1, false, needle);
+	both[len[0]] = 0;
+	idx_case("zero-after.gz", both, len[0] + 1, false, needle);
+	/* all the data, but not the trailer's CRC and length */
+	idx_case("no-trailer.gz", both, len[0] - 8, false, "truncated: the gzip stream ends early");
+	free(part[0]);
+	free(part[1]);
+}
+
 static void test_idx_gzip_corrupt(void **state)
 {
 	char path[512];
@@ -778,6 +831,7 @@ int main(void)
 		cmocka_unit_test(test_idx_gzip),
 		cmocka_unit_test(test_idx_bad_images),
 		cmocka_unit_test(test_idx_gzip_corrupt),
+		cmocka_unit_test(test_idx_gzip_members),
 		cmocka_unit_test(test_idx_bad_files),
 		cmocka_unit_test(test_idx_bad_labels),
 		cmocka_unit_test(test_idx_fashion_mnist),

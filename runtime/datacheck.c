@@ -296,6 +296,7 @@ static mlc_status check_csv(mlc_session *s, const mlc_path *p, mlc_diag *d)
 		return MLC_EUSER;
 	}
 	int lc = s->model->data.label_columns; /* 0: every cell a feature (the loss's target is an input) */
+	mlc_csv_header hdr = (mlc_csv_header)s->model->data.csv_header;
 	char *line = mlc_xmalloc(CSV_BYTES);
 	float *y = mlc_xmalloc(sizeof(float) * (size_t)(lc ? lc : 1) * CSV_ROWS);
 	int64_t rows = 0, cells = -1;
@@ -325,8 +326,10 @@ static mlc_status check_csv(mlc_session *s, const mlc_path *p, mlc_diag *d)
 		}
 		if (blank)
 			continue;
+		if (r == 0 && hdr == MLC_HEADER_YES)
+			continue;
 		if (!numeric || n > (int64_t)MLC_COUNTOF(vals) || (cells >= 0 && n != cells)) {
-			if (r == 0 && !numeric)
+			if (r == 0 && !numeric && hdr == MLC_HEADER_AUTO)
 				continue; /* a header row */
 			break;
 		}

@@ -340,7 +340,7 @@ static mlc_status load_csv_text(const char *name, const char *text, int labels, 
 				char *path)
 {
 	write_file(tpath(path, name), text, strlen(text));
-	return mlc_load_csv(path, labels, ds, c->d);
+	return mlc_load_csv(path, labels, MLC_HEADER_AUTO, ds, c->d);
 }
 
 static void test_csv_good(void **state)
@@ -384,6 +384,50 @@ static void test_csv_good(void **state)
 	assert_int_equal(ds.ydim, 0);
 	assert_int_equal(ds.nclasses, 0);
 	assert_true(ds.x[3] == 4);
+	mlc_dataset_free(&ds);
+	cap_end(&c);
+}
+
+/* data.header: a first row with a typo among numbers (O.3 for 0.3) was
+ * taken as a header and silently dropped; now auto asks, and true/false
+ * decide. */
+static void test_csv_header(void **state)
+{
+	char path[512];
+	capture c;
+	mlc_dataset ds;
+	const char *typo = "0.5,O.3,1\n0.1,0.2,0\n0.3,0.4,1\n";
+	cap_begin(&c);
+	mlc_status st = load_csv_text("typo.csv", typo, 1, &ds, &c, path);
+	check_error("typo.csv", st, &c, path, ":1:1: error: the first row has both numbers ('0.5') and text: give "
+		    "'header: true' if it names the columns, 'header: false' if it is data (then fix its text cells)");
+	assert_null(ds.x);
+	cap_end(&c);
+	/* a header with a number for a name: header: true takes it */
+	cap_begin(&c);
+	assert_int_equal(mlc_load_csv(path, 1, MLC_HEADER_YES, &ds, c.d), MLC_OK);
+	assert_string_equal(cap_text(&c), "");
+	assert_int_equal(ds.n, 2);
+	assert_true(ds.x[0] == 0.1f);
+	mlc_dataset_free(&ds);
+	cap_end(&c);
+	/* header: false: the typo is reported where it is */
+	cap_begin(&c);
+	st = mlc_load_csv(path, 1, MLC_HEADER_NO, &ds, c.d);
+	check_error("typo.csv false", st, &c, path, ":1:5: error:");
+	cap_end(&c);
+	/* header: true on a file without one drops its first row, as told */
+	write_file(path, "1,2,0\n3,4,1\n", 12);
+	cap_begin(&c);
+	assert_int_equal(mlc_load_csv(path, 1, MLC_HEADER_YES, &ds, c.d), MLC_OK);
+	assert_int_equal(ds.n, 1);
+	assert_true(ds.x[0] == 3);
+	mlc_dataset_free(&ds);
+	cap_end(&c);
+	/* auto: an all-text row is a header, an all-number row data */
+	cap_begin(&c);
+	assert_int_equal(load_csv_text("named.csv", "a,b,y\n1,2,0\n", 1, &ds, &c, path), MLC_OK);
+	assert_int_equal(ds.n, 1);
 	mlc_dataset_free(&ds);
 	cap_end(&c);
 }
@@ -433,7 +477,7 @@ static void test_csv_nul_cell(void **state)
 	capture c;
 	cap_begin(&c);
 	mlc_dataset ds;
-	mlc_status st = mlc_load_csv(path, 1, &ds, c.d);
+	mlc_status st = mlc_load_csv(path, 1, MLC_HEADER_AUTO, &ds, c.d);
 	check_error("nul", st, &c, path, ":2:3: error: cell '4");
 	cap_end(&c);
 }
@@ -444,10 +488,10 @@ static void test_csv_missing(void **state)
 	capture c;
 	cap_begin(&c);
 	mlc_dataset ds;
-	mlc_status st = mlc_load_csv(tpath(path, "nope.csv"), 1, &ds, c.d);
+	mlc_status st = mlc_load_csv(tpath(path, "nope.csv"), 1, MLC_HEADER_AUTO, &ds, c.d);
 	check_error("missing", st, &c, path, "cannot read: No such file or directory");
 	assert_int_equal(st, MLC_EIO);
-	st = mlc_load_csv(dir, 1, &ds, c.d);
+	st = mlc_load_csv(dir, 1, MLC_HEADER_AUTO, &ds, c.d);
 	assert_int_equal(st, MLC_EIO);
 	assert_non_null(strstr(cap_text(&c), "Is a directory"));
 	cap_end(&c);
@@ -836,6 +880,7 @@ int main(void)
 		cmocka_unit_test(test_idx_bad_labels),
 		cmocka_unit_test(test_idx_fashion_mnist),
 		cmocka_unit_test(test_csv_good),
+		cmocka_unit_test(test_csv_header),
 		cmocka_unit_test(test_csv_errors),
 		cmocka_unit_test(test_csv_nul_cell),
 		cmocka_unit_test(test_csv_missing),

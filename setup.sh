@@ -10,7 +10,7 @@ cd "$(dirname "$0")"
 what=${1:-run}
 
 pkgs=(build-essential cmake pkg-config libyaml-dev llvm-19-dev libopenblas-dev libcmocka-dev
-      zlib1g-dev libcairo2-dev nettle-dev dataset-fashion-mnist)
+      zlib1g-dev libcairo2-dev nettle-dev libjansson-dev dataset-fashion-mnist)
 # valgrind: memcheck on the examples; clang + its runtime libraries: libFuzzer
 # for the fuzz smoke run (docs/fuzzing.md)
 [ "$what" = test ] && pkgs+=(python3-torch python3-numpy valgrind gdb clang libclang-rt-14-dev)

@@ -734,6 +734,20 @@ static void data_label_columns(fe *f, void *ctx, const yt_node *v)
 		c->c->label_columns = (int)k;
 }
 
+/* The names in mlc_csv_header's order (runtime/runtime.h). */
+static void data_header(fe *f, void *ctx, const yt_node *v)
+{
+	static const char *const names[] = {"auto", "true", "false", NULL};
+	data_ctx *c = ctx;
+	if (c->fmt == FMT_IDX || c->fmt == FMT_CIFAR) {
+		mlc_error_at(f->d, v->loc, "'header' only applies to format: csv");
+		return;
+	}
+	int i = fe_enum(f, v, "header", "header value", names);
+	if (i >= 0)
+		c->c->csv_header = i;
+}
+
 static void data_scale(fe *f, void *ctx, const yt_node *v)
 {
 	fe_num(f, v, "scale", FE_POSITIVE, &((data_ctx *)ctx)->c->scale);
@@ -891,6 +905,7 @@ static const fe_key data_keys[] = {
 	{"offset", data_offset},
 	{"max_samples", data_max_samples},
 	{"label_columns", data_label_columns},
+	{"header", data_header},
 	{"scale", data_scale},
 	{"normalize", data_normalize},
 	{"batch_size", data_batch_size},

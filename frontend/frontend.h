@@ -52,6 +52,7 @@ typedef struct {
 	int64_t offset;              /* samples skipped at the start of every data set (0) */
 	int64_t max_samples;         /* samples kept after them (0: all) */
 	int label_columns;           /* csv: number of trailing target columns (1) */
+	int csv_header;              /* csv: 0 auto, 1 the first row is a header, 2 it is data (mlc_csv_header) */
 	double scale;                /* features are multiplied by this (1.0) */
 	int nnorm;                   /* normalize: values per channel (0: no normalization) */
 	const double *norm_mean, *norm_std; /* x = (x * scale - mean[c]) / std[c], c = index % nnorm */

@@ -103,7 +103,7 @@ mlc_status mlc_data_load_set(mlc_session *s, mlc_set which, mlc_data *out, mlc_d
 	out->labels_file = y->path;
 	mlc_status st;
 	if (c->format && strcmp(c->format, "csv") == 0) {
-		st = mlc_load_csv(x->path, c->label_columns, &out->ds, d);
+		st = mlc_load_csv(x->path, c->label_columns, (mlc_csv_header)c->csv_header, &out->ds, d);
 	} else if (c->format && strcmp(c->format, "cifar10") == 0) {
 		const mlc_path *fs[] = {c->train_files, c->test_files, c->val_files};
 		const int ns[] = {c->ntrain_files, c->ntest_files, c->nval_files};

@@ -37,7 +37,7 @@ static void convert(const unsigned char *rec, unsigned char *x)
 
 static mlc_status load_file(const char *path, sink *s, unsigned char *buf, mlc_diag *d)
 {
-	gzFile gz = mlc_gz_open(path, d);
+	mlc_gz *gz = mlc_gz_open(path, d);
 	if (!gz)
 		return MLC_EIO;
 	mlc_dataset *ds = s->ds;
@@ -106,7 +106,7 @@ static mlc_status load_file(const char *path, sink *s, unsigned char *buf, mlc_d
 			       "32x32x3 pixels)", RECORD);
 		st = MLC_EUSER;
 	}
-	gzclose(gz);
+	mlc_gz_close(gz);
 	return st;
 }
 

@@ -141,7 +141,8 @@ static bool fill_dataset(mlc_dataset *out, const float *vals, int64_t n, int64_t
 	return true;
 }
 
-mlc_status mlc_load_csv(const char *path, int label_columns, mlc_dataset *out, mlc_diag *d)
+mlc_status mlc_load_csv(const char *path, int label_columns, mlc_csv_header header, mlc_dataset *out,
+			mlc_diag *d)
 {
 	memset(out, 0, sizeof *out);
 	size_t len;
@@ -190,14 +191,28 @@ mlc_status mlc_load_csv(const char *path, int label_columns, mlc_dataset *out, m
 		split_row(&row, ls, le);
 		if (first) {
 			first = false;
-			/* "nan" or "1e99" look like data gone wrong, not like column names. */
-			bool header = false;
+			if (header == MLC_HEADER_YES)
+				continue;
+			/* "nan" or "1e99" look like data gone wrong, not like column
+			 * names. A row of both numbers and words is a header with a
+			 * number for a name or data with a typo: the user must say. */
+			int64_t words = 0, number = -1;
 			float v;
-			for (int64_t i = 0; i < row.n && !header; i++) {
+			for (int64_t i = 0; i < row.n && header == MLC_HEADER_AUTO; i++) {
 				num_kind k = parse_number(row.s[i], row.e[i], &v);
-				header = k == NUM_TEXT || k == NUM_EMPTY;
+				if (k == NUM_TEXT || k == NUM_EMPTY)
+					words++;
+				else if (number < 0 && k == NUM_OK)
+					number = i;
 			}
-			if (header)
+			if (words && number >= 0) {
+				csv_error(&f, line, (int)(row.s[number] - ls) + 1,
+					  "the first row has both numbers ('%.*s') and text: give 'header: true' if it "
+					  "names the columns, 'header: false' if it is data (then fix its text cells)",
+					  (int)(row.e[number] - row.s[number]), row.s[number]);
+				goto done;
+			}
+			if (words && header == MLC_HEADER_AUTO)
 				continue;
 		}
 		if (ncols < 0) {

@@ -205,7 +205,7 @@ static mlc_status reader_says(const mlc_path *x, const mlc_path *y, mlc_diag *d)
  * file's size matches it. */
 static bool idx_dims(const mlc_path *p, int *rank, int64_t *dim, int64_t *items, bool *fits)
 {
-	gzFile gz = gzopen(p->path, "rb"); /* errors (a directory: EISDIR at the read) are the reader's */
+	mlc_gz *gz = mlc_gz_open(p->path, NULL); /* errors (a directory: EISDIR) are the reader's */
 	if (!gz)
 		return false;
 	unsigned char h[4 + 4 * IDX_MAX_RANK];
@@ -223,8 +223,8 @@ static bool idx_dims(const mlc_path *p, int *rank, int64_t *dim, int64_t *items,
 	}
 	struct stat sb;
 	bool regular = stat(p->path, &sb) == 0 && S_ISREG(sb.st_mode);
-	*fits = !gzdirect(gz) || !regular || (ok && sb.st_size - (4 + 4 * *rank) == *items); /* items may be INT64_MAX */
-	gzclose(gz);
+	*fits = !mlc_gz_direct(gz) || !regular || (ok && sb.st_size - (4 + 4 * *rank) == *items); /* items may be INT64_MAX */
+	mlc_gz_close(gz);
 	return ok && *items <= MLC_MAX_IDX_VALUES;
 }
 
@@ -262,14 +262,14 @@ static mlc_status check_idx(mlc_session *s, const mlc_path *x, const mlc_path *y
 	/* the labels are one byte a sample: cheap enough to read whole */
 	if (dy[0] > IDX_LABELS)
 		return MLC_OK;
-	gzFile gz = mlc_gz_open(y->path, d);
+	mlc_gz *gz = mlc_gz_open(y->path, d);
 	if (!gz)
 		return MLC_EUSER;
 	unsigned char skip[8];
 	int64_t n = dy[0];
 	unsigned char *b = mlc_xmalloc((size_t)(n ? n : 1));
 	bool ok = mlc_gz_read(gz, skip, 8) == 8 && mlc_gz_read(gz, b, n) == n;
-	gzclose(gz);
+	mlc_gz_close(gz);
 	if (!ok) {
 		mlc_error_at(d, y->loc, "'%s' is truncated: its header declares %lld label%s", y->path, (long long)n,
 			     MLC_S(n));
@@ -297,6 +297,7 @@ static mlc_status check_csv(mlc_session *s, const mlc_path *p, mlc_diag *d)
 		return MLC_EUSER;
 	}
 	int lc = s->model->data.label_columns; /* 0: every cell a feature (the loss's target is an input) */
+	mlc_csv_header hdr = (mlc_csv_header)s->model->data.csv_header;
 	char *line = mlc_xmalloc(CSV_BYTES);
 	float *y = mlc_xmalloc(sizeof(float) * (size_t)(lc ? lc : 1) * CSV_ROWS);
 	int64_t rows = 0, cells = -1;
@@ -326,8 +327,10 @@ static mlc_status check_csv(mlc_session *s, const mlc_path *p, mlc_diag *d)
 		}
 		if (blank)
 			continue;
+		if (r == 0 && hdr == MLC_HEADER_YES)
+			continue;
 		if (!numeric || n > (int64_t)MLC_COUNTOF(vals) || (cells >= 0 && n != cells)) {
-			if (r == 0 && !numeric)
+			if (r == 0 && !numeric && hdr == MLC_HEADER_AUTO)
 				continue; /* a header row */
 			break;
 		}

@@ -25,14 +25,14 @@ static mlc_status out_of_memory(const char *path, int64_t bytes, mlc_diag *d)
 	return MLC_EUSER;
 }
 
-static mlc_status parse_idx(gzFile gz, const char *path, idx_file *f, mlc_diag *d)
+static mlc_status parse_idx(mlc_gz *gz, const char *path, idx_file *f, mlc_diag *d)
 {
 	unsigned char hdr[4 + 4 * IDX_MAX_RANK];
 	int64_t got = mlc_gz_read(gz, hdr, 4);
 	if (got < 0)
 		return mlc_gz_error(gz, path, d);
-	/* gzip is transparent to gzread, so say which layer the bytes came from. */
-	const char *what = gzdirect(gz) ? "" : " after decompression";
+	/* gzip is transparent to mlc_gz_read, so say which layer the bytes came from. */
+	const char *what = mlc_gz_direct(gz) ? "" : " after decompression";
 	if (got == 0) {
 		mlc_error_file(d, path, "not an IDX file (empty%s)", what);
 		return MLC_EUSER;
@@ -97,11 +97,9 @@ static mlc_status parse_idx(gzFile gz, const char *path, idx_file *f, mlc_diag *
 		f->data = more;
 	}
 	if (have < f->count) {
-		int errnum;
-		gzerror(gz, &errnum);
 		mlc_error_file(d, path, "truncated: expected %lld bytes of data, found %lld%s",
 			       (long long)f->count, (long long)have,
-			       errnum == Z_BUF_ERROR ? " (the gzip stream ends early)" : "");
+			       mlc_gz_truncated(gz) ? " (the gzip stream ends early)" : "");
 		return MLC_EUSER;
 	}
 	int64_t extra = 0;
@@ -121,11 +119,11 @@ static mlc_status parse_idx(gzFile gz, const char *path, idx_file *f, mlc_diag *
 static mlc_status load_idx_file(const char *path, idx_file *f, mlc_diag *d)
 {
 	memset(f, 0, sizeof *f);
-	gzFile gz = mlc_gz_open(path, d);
+	mlc_gz *gz = mlc_gz_open(path, d);
 	if (!gz)
 		return MLC_EIO;
 	mlc_status st = parse_idx(gz, path, f, d);
-	gzclose(gz);
+	mlc_gz_close(gz);
 	if (st != MLC_OK) {
 		free(f->data);
 		f->data = NULL;

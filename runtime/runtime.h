@@ -36,11 +36,16 @@ bool mlc_dataset_window(mlc_dataset *ds, int64_t offset, int64_t max);
  * (u8, kept as bytes) and a 1-D u8 label file with as many items (labels
  * NULL: images only, ydim 0). Errors name the file and what is wrong. */
 mlc_status mlc_load_idx(const char *images, const char *labels, mlc_dataset *out, mlc_diag *d);
-/* CSV: numeric cells separated by commas; a first row that is not numeric is
- * a header; the last `label_columns` cells of a row are its targets (0:
- * none, for a model whose loss reads an input as its target). Errors
- * give file:line:col. */
-mlc_status mlc_load_csv(const char *path, int label_columns, mlc_dataset *out, mlc_diag *d);
+/* Whether a CSV's first row is a header: the order of data.header's values
+ * (frontend/config.c: auto, true, false). */
+typedef enum { MLC_HEADER_AUTO, MLC_HEADER_YES, MLC_HEADER_NO } mlc_csv_header;
+/* CSV: numeric cells separated by commas; the first row is a header as
+ * `header` says (auto: when no cell of it is a number; one that mixes
+ * numbers and text is an error); the last `label_columns` cells of a row
+ * are its targets (0: none, for a model whose loss reads an input as its
+ * target). Errors give file:line:col. */
+mlc_status mlc_load_csv(const char *path, int label_columns, mlc_csv_header header, mlc_dataset *out,
+			mlc_diag *d);
 /* CIFAR-10 binary files (data_batch_1.bin, ..., raw or gzip'd): records of a
  * label byte (0..9) and 32x32x3 pixel bytes stored as R, G and B planes,
  * loaded as NHWC bytes (unscaled) for a [32, 32, 3] input; the files are

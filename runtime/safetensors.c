@@ -5,7 +5,7 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
-#include <yaml.h>
+#include <jansson.h>
 
 enum { MAX_RANK = 6, MAX_DEPTH = 64 };
 
@@ -59,7 +59,7 @@ static const char *duplicate_name(const void *base, size_t stride, int n)
 
 /* ---- writing ---- */
 
-static void json_string(FILE *f, const char *s)
+static void put_json_string(FILE *f, const char *s)
 {
 	fputc('"', f);
 	for (; *s; s++) {
@@ -86,9 +86,9 @@ static char *build_header(const mlc_tensor *t, int n, const char *const *meta, s
 		for (int i = 0; meta[i]; i += 2) {
 			MLC_ASSERT(meta[i + 1]);
 			fputs(i ? "," : "", f);
-			json_string(f, meta[i]);
+			put_json_string(f, meta[i]);
 			fputc(':', f);
-			json_string(f, meta[i + 1]);
+			put_json_string(f, meta[i + 1]);
 		}
 		fputs(n ? "}," : "}", f);
 	}
@@ -96,7 +96,7 @@ static char *build_header(const mlc_tensor *t, int n, const char *const *meta, s
 	for (int i = 0; i < n; i++) {
 		int64_t bytes = count_of(t[i].rank, t[i].dim) * 4;
 		fputs(i ? "," : "", f);
-		json_string(f, t[i].name);
+		put_json_string(f, t[i].name);
 		fputs(":{\"dtype\":\"F32\",\"shape\":[", f);
 		for (int k = 0; k < t[i].rank; k++)
 			fprintf(f, "%s%lld", k ? "," : "", (long long)t[i].dim[k]);
@@ -176,10 +176,10 @@ typedef struct {
 typedef struct {
 	const char *path;
 	mlc_diag *d;
-	yaml_document_t *doc;
+	json_t *root;
 	int64_t data_len;
 	bool any_dtype; /* other dtypes are read as names and shapes, without data */
-	yaml_node_t *meta; /* the __metadata__ object, if any */
+	json_t *meta; /* the __metadata__ object, if any */
 } reader;
 
 /* safetensors' dtypes and their element sizes. */
@@ -211,59 +211,30 @@ static bool bad(reader *r, const char *fmt, ...)
 	return false;
 }
 
-static yaml_node_t *node(reader *r, int id)
+/* JSON integers only: 1.0 and "1" are not dimensions or offsets. */
+static bool get_ints(json_t *n, int64_t *out, int max, int *count)
 {
-	return yaml_document_get_node(r->doc, id);
-}
-
-/* A plain scalar of decimal digits with an optional '-'; JSON's other
- * number forms never appear in a shape or an offset. */
-static bool get_int(yaml_node_t *n, int64_t *out)
-{
-	if (n->type != YAML_SCALAR_NODE || n->data.scalar.style != YAML_PLAIN_SCALAR_STYLE)
+	if (!json_is_array(n))
 		return false;
-	const char *s = (const char *)n->data.scalar.value;
-	size_t len = n->data.scalar.length, i = *s == '-';
-	if (i == len || len > 20)
-		return false;
-	uint64_t v = 0;
-	for (; i < len; i++) {
-		if (s[i] < '0' || s[i] > '9' || v > ((uint64_t)INT64_MAX - 9) / 10)
+	size_t len = json_array_size(n);
+	*count = len > (size_t)max ? max + 1 : (int)len;
+	for (int i = 0; i < *count && i < max; i++) {
+		json_t *x = json_array_get(n, (size_t)i);
+		if (!json_is_integer(x))
 			return false;
-		v = v * 10 + (uint64_t)(s[i] - '0');
+		out[i] = json_integer_value(x);
 	}
-	*out = *s == '-' ? -(int64_t)v : (int64_t)v;
 	return true;
 }
 
-/* Reads a list of integers; *count is its real length even past `max`. */
-static bool get_ints(reader *r, yaml_node_t *n, int64_t *out, int max, int *count)
-{
-	if (n->type != YAML_SEQUENCE_NODE)
-		return false;
-	yaml_node_item_t *first = n->data.sequence.items.start;
-	ptrdiff_t len = n->data.sequence.items.top - first;
-	*count = len > max ? max + 1 : (int)len;
-	for (int i = 0; i < *count && i < max; i++)
-		if (!get_int(node(r, first[i]), &out[i]))
-			return false;
-	return true;
-}
-
-static const char *scalar(yaml_node_t *n)
-{
-	return n->type == YAML_SCALAR_NODE ? (const char *)n->data.scalar.value : NULL;
-}
-
-static bool parse_fields(reader *r, const char *name, yaml_node_t *v, yaml_node_t **f)
+static bool parse_fields(reader *r, const char *name, json_t *v, json_t **f)
 {
 	static const char *const fields[] = {"dtype", "shape", "data_offsets", NULL};
-	if (v->type != YAML_MAPPING_NODE)
+	if (!json_is_object(v))
 		return bad(r, "tensor '%s': expected an object with dtype, shape and data_offsets", name);
-	for (yaml_node_pair_t *p = v->data.mapping.pairs.start; p < v->data.mapping.pairs.top; p++) {
-		const char *key = scalar(node(r, p->key));
-		if (!key)
-			return bad(r, "tensor '%s': field names must be strings", name);
+	const char *key;
+	json_t *val;
+	json_object_foreach(v, key, val) {
 		int i = 0;
 		while (fields[i] && strcmp(fields[i], key) != 0)
 			i++;
@@ -272,9 +243,7 @@ static bool parse_fields(reader *r, const char *name, yaml_node_t *v, yaml_node_
 			return bad(r, "tensor '%s': unknown field '%s'%s%s%s", name, key,
 				   hint ? " (did you mean '" : "", hint ? hint : "", hint ? "'?)" : "");
 		}
-		if (f[i])
-			return bad(r, "tensor '%s': field '%s' appears twice", name, key);
-		f[i] = node(r, p->value);
+		f[i] = val; /* a repeated field was refused by the parser */
 	}
 	for (int i = 0; fields[i]; i++)
 		if (!f[i])
@@ -282,14 +251,13 @@ static bool parse_fields(reader *r, const char *name, yaml_node_t *v, yaml_node_
 	return true;
 }
 
-static bool parse_entry(reader *r, const char *name, yaml_node_t *v, entry *e)
+static bool parse_entry(reader *r, const char *name, json_t *v, entry *e)
 {
-	yaml_node_t *f[3] = {0};
+	json_t *f[3] = {0};
 	if (!parse_fields(r, name, v, f))
 		return false;
-	/* Quoted, as JSON strings are: a plain scalar here is a YAML null or word. */
-	const char *dtype = scalar(f[0]);
-	if (!dtype || f[0]->data.scalar.style == YAML_PLAIN_SCALAR_STYLE)
+	const char *dtype = json_string_value(f[0]);
+	if (!dtype)
 		return bad(r, "tensor '%s': dtype must be a string", name);
 	int dt = dtype_index(dtype);
 	e->dtype = dt >= 0 ? dtypes[dt].name : NULL;
@@ -298,7 +266,7 @@ static bool parse_entry(reader *r, const char *name, yaml_node_t *v, entry *e)
 		return bad(r, "tensor '%s' has an unknown dtype %s", name, dtype);
 	if (!e->size)
 		return bad(r, "tensor '%s' has dtype %s; only F32 is supported", name, dtype);
-	if (!get_ints(r, f[1], e->dim, MAX_RANK, &e->rank))
+	if (!get_ints(f[1], e->dim, MAX_RANK, &e->rank))
 		return bad(r, "tensor '%s': shape must be a list of integers", name);
 	if (e->rank > MAX_RANK)
 		return bad(r, "tensor '%s' has more than %d dimensions", name, MAX_RANK);
@@ -307,7 +275,7 @@ static bool parse_entry(reader *r, const char *name, yaml_node_t *v, entry *e)
 			return bad(r, "tensor '%s' has a negative dimension %lld", name, (long long)e->dim[i]);
 	int64_t off[2];
 	int noff;
-	if (!get_ints(r, f[2], off, 2, &noff) || noff != 2)
+	if (!get_ints(f[2], off, 2, &noff) || noff != 2)
 		return bad(r, "tensor '%s': data_offsets must be a list of two integers", name);
 	e->begin = off[0];
 	e->end = off[1];
@@ -356,8 +324,8 @@ static bool check_layout(reader *r, entry *es, int n)
 	return ok;
 }
 
-/* libyaml's scanner slows down with the square of the nesting depth, and a
- * header needs three levels: refuse deep ones before handing them over. */
+/* A header needs three levels; jansson would go to 2048 by recursion:
+ * refuse deep ones with a clear message before handing them over. */
 static bool shallow(const unsigned char *s, size_t len)
 {
 	int depth = 0;
@@ -377,44 +345,40 @@ static bool shallow(const unsigned char *s, size_t len)
 	return true;
 }
 
-/* Loads the one JSON object of the header; false (reported) otherwise. */
-static bool load_header(reader *r, yaml_parser_t *yp, const unsigned char *hdr, size_t len)
+/* Loads the one JSON object of the header; false (reported) otherwise.
+ * JSON, not YAML: unquoted keys and single quotes are refused, and keys
+ * may be of any length (libyaml limits a flow key to 1,024 characters). */
+static bool load_header(reader *r, const unsigned char *hdr, size_t len)
 {
 	if (len == 0 || hdr[0] != '{')
 		return bad(r, "header is not a JSON object");
 	if (!shallow(hdr, len))
 		return bad(r, "header nests deeper than %d levels", MAX_DEPTH);
-	yaml_parser_set_input_string(yp, hdr, len);
-	if (!yaml_parser_load(yp, r->doc))
-		return bad(r, "header is not valid JSON: %s (at byte %zu of the header)",
-			   yp->problem ? yp->problem : "out of memory", yp->problem_mark.index);
-	yaml_node_t *root = yaml_document_get_root_node(r->doc);
-	if (!root || root->type != YAML_MAPPING_NODE)
+	json_error_t err;
+	r->root = json_loadb((const char *)hdr, len, JSON_REJECT_DUPLICATES, &err);
+	if (r->root && json_is_object(r->root))
+		return true;
+	if (r->root)
 		return bad(r, "header is not a JSON object");
-	yaml_document_t next;
-	bool more = !yaml_parser_load(yp, &next);
-	if (!more) {
-		more = yaml_document_get_root_node(&next) != NULL;
-		yaml_document_delete(&next);
+	switch (json_error_code(&err)) {
+	case json_error_end_of_input_expected:
+		return bad(r, "unexpected text after the JSON header");
+	case json_error_null_byte_in_key:
+		return bad(r, "a tensor name contains a NUL character");
+	default:
+		return bad(r, "header is not valid JSON: %s (at byte %d of the header)", err.text, err.position);
 	}
-	return more ? bad(r, "unexpected text after the JSON header") : true;
 }
 
 static bool parse_header(reader *r, entry **es, int *n)
 {
-	yaml_node_t *root = yaml_document_get_root_node(r->doc);
-	yaml_node_pair_t *p = root->data.mapping.pairs.start, *top = root->data.mapping.pairs.top;
-	*es = mlc_xmalloc(sizeof **es * (size_t)(top - p + 1));
+	*es = mlc_xmalloc(sizeof **es * (json_object_size(r->root) + 1));
 	*n = 0;
-	for (; p < top; p++) {
-		yaml_node_t *k = node(r, p->key), *v = node(r, p->value);
-		const char *name = scalar(k);
-		if (!name)
-			return bad(r, "header keys must be strings");
-		if (strlen(name) != k->data.scalar.length)
-			return bad(r, "a tensor name contains a NUL character");
+	const char *name;
+	json_t *v;
+	json_object_foreach(r->root, name, v) {
 		if (strcmp(name, "__metadata__") == 0) {
-			if (v->type != YAML_MAPPING_NODE)
+			if (!json_is_object(v))
 				return bad(r, "__metadata__ must be an object");
 			r->meta = v;
 			continue;
@@ -438,24 +402,27 @@ static float get_f32(const unsigned char *p)
 /* The __metadata__ pairs as a NULL-terminated key, value list (one allocation). */
 static bool copy_meta(reader *r, char ***out)
 {
-	yaml_node_pair_t *p = r->meta ? r->meta->data.mapping.pairs.start : NULL;
-	yaml_node_pair_t *top = r->meta ? r->meta->data.mapping.pairs.top : NULL;
-	size_t bytes = sizeof(char *) * (size_t)(2 * (top - p) + 1);
-	for (yaml_node_pair_t *q = p; q < top; q++) {
-		yaml_node_t *k = node(r, q->key), *v = node(r, q->value);
-		if (!scalar(k) || !scalar(v) || v->data.scalar.style == YAML_PLAIN_SCALAR_STYLE)
-			return bad(r, "__metadata__ values must be strings");
-		bytes += k->data.scalar.length + v->data.scalar.length + 2;
-	}
-	char **m = mlc_xmalloc(bytes), *at = (char *)(m + 2 * (top - p) + 1);
-	int i = 0;
-	for (yaml_node_pair_t *q = p; q < top; q++)
-		for (int j = 0; j < 2; j++) {
-			yaml_node_t *x = node(r, j ? q->value : q->key);
-			m[i++] = at;
-			memcpy(at, x->data.scalar.value, x->data.scalar.length + 1);
-			at += x->data.scalar.length + 1;
+	size_t count = r->meta ? json_object_size(r->meta) : 0;
+	size_t bytes = sizeof(char *) * (2 * count + 1);
+	const char *key;
+	json_t *v;
+	if (r->meta)
+		json_object_foreach(r->meta, key, v) {
+			if (!json_is_string(v))
+				return bad(r, "__metadata__ values must be strings");
+			bytes += strlen(key) + json_string_length(v) + 2;
 		}
+	char **m = mlc_xmalloc(bytes), *at = (char *)(m + 2 * count + 1);
+	int i = 0;
+	if (r->meta)
+		json_object_foreach(r->meta, key, v)
+			for (int j = 0; j < 2; j++) {
+				const char *x = j ? json_string_value(v) : key;
+				size_t xl = j ? json_string_length(v) : strlen(key);
+				m[i++] = at;
+				memcpy(at, x, xl + 1);
+				at += xl + 1;
+			}
 	m[i] = NULL;
 	*out = m;
 	return true;
@@ -480,12 +447,7 @@ static mlc_status read_file(const char *path, const char ***dtype, mlc_tensor **
 		mlc_error_file(d, path, "cannot read: %s", strerror(errno));
 		return MLC_EIO;
 	}
-	/* Zeroed so deleting it is safe whether or not a load succeeded. */
-	yaml_document_t doc;
-	memset(&doc, 0, sizeof doc);
-	reader r = {path, d, &doc, 0, any_dtype, NULL};
-	yaml_parser_t yp;
-	yaml_parser_initialize(&yp);
+	reader r = {path, d, NULL, 0, any_dtype, NULL};
 	entry *es = NULL;
 	int ne = 0;
 	bool ok = false;
@@ -496,7 +458,7 @@ static mlc_status read_file(const char *path, const char ***dtype, mlc_tensor **
 		bad(&r, "header length %llu runs past the end of the file (%zu bytes)", (unsigned long long)hlen, len);
 	} else {
 		r.data_len = (int64_t)(len - 8 - hlen);
-		ok = load_header(&r, &yp, buf + 8, hlen) && parse_header(&r, &es, &ne) &&
+		ok = load_header(&r, buf + 8, hlen) && parse_header(&r, &es, &ne) &&
 		     (!meta || copy_meta(&r, meta));
 	}
 	if (ok) {
@@ -537,8 +499,7 @@ static mlc_status read_file(const char *path, const char ***dtype, mlc_tensor **
 		}
 	}
 	free(es);
-	yaml_document_delete(&doc);
-	yaml_parser_delete(&yp);
+	json_decref(r.root); /* after es, whose names it holds */
 	free(buf);
 	return ok ? MLC_OK : MLC_EUSER;
 }

@@ -10,7 +10,9 @@
 #include <malloc.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
+#include <unistd.h>
 
 double mlc_now(void)
 {
@@ -141,6 +143,53 @@ static bool ckpt_options_ok(const mlc_session *s, mlc_diag *d)
 	return true;
 }
 
+/* Each thread that runs an OpenBLAS kernel takes a buffer of 128 MiB (its
+ * BUFFER_SIZE; measured: a 134,221,824-byte malloc), and when that malloc
+ * fails OpenBLAS retries forever, ignoring SIGTERM. Its worker threads,
+ * started when the library loads (one per core), take theirs at once, and
+ * exit() joins them: under `ulimit -v 400000` even an error hung. So a
+ * process with an address-space limit too small for them starts again with
+ * OPENBLAS_NUM_THREADS=1 before anything else runs (glibc passes argv to
+ * constructors), and a session checks that the main thread's buffer fits. */
+enum { BLAS_BUFFER = 134221824, BLAS_SLACK = 16 << 20 };
+
+__attribute__((constructor)) static void blas_under_limit(int argc, char **argv, char **envp)
+{
+	(void)argc;
+	(void)envp;
+	struct rlimit rl;
+	long cores = sysconf(_SC_NPROCESSORS_ONLN);
+	if (getenv("OPENBLAS_NUM_THREADS") || getrlimit(RLIMIT_AS, &rl) != 0 || rl.rlim_cur == RLIM_INFINITY ||
+	    cores <= 1 || rl.rlim_cur >= (rlim_t)(cores + 8) * BLAS_BUFFER)
+		return;
+	setenv("OPENBLAS_NUM_THREADS", "1", 1);
+	execv("/proc/self/exe", argv); /* on failure, go on as we are */
+}
+
+static mlc_status blas_fits(mlc_session *s, int pool, int *blas, mlc_diag *d)
+{
+	struct rlimit rl;
+	long pages = 0;
+	FILE *f = fopen("/proc/self/statm", "r");
+	bool known = f && fscanf(f, "%ld", &pages) == 1;
+	if (f)
+		fclose(f);
+	if (getrlimit(RLIMIT_AS, &rl) != 0 || rl.rlim_cur == RLIM_INFINITY || !known)
+		return MLC_OK;
+	int64_t used = (int64_t)pages * sysconf(_SC_PAGESIZE), left = (int64_t)rl.rlim_cur - used - BLAS_SLACK;
+	int64_t fit = left > 0 ? left / BLAS_BUFFER : 0;
+	(void)pool; /* the pool's threads share the buffers of small kernels; not counted */
+	if (fit >= 1) {
+		*blas = fit < *blas ? (int)fit : *blas;
+		return MLC_OK;
+	}
+	mlc_error_file(d, s->path,
+		       "cannot run under an address-space limit of %lld KB: %lld KB are in use and OpenBLAS needs "
+		       "%d MiB more for its buffer (raise ulimit -v)",
+		       (long long)(rl.rlim_cur >> 10), (long long)(used >> 10), BLAS_BUFFER >> 20);
+	return MLC_EUSER;
+}
+
 mlc_status mlc_session_open(const char *path, const mlc_options *o, mlc_diag *d, mlc_session **out)
 {
 	*out = NULL;
@@ -218,7 +267,13 @@ mlc_status mlc_session_open(const char *path, const mlc_options *o, mlc_diag *d,
 	 * not start threads of its own (they spin-wait and would take the other
 	 * cores); a graph planned for one thread (or IR text planned without
 	 * threads) leaves the cores to OpenBLAS. The setting is process-wide. */
-	openblas_set_num_threads(s->graph->threads > 1 ? 1 : po.threads);
+	int blas = s->graph->threads > 1 ? 1 : po.threads;
+	st = blas_fits(s, s->graph->threads > 1 ? s->graph->threads : 1, &blas, d);
+	if (st != MLC_OK) {
+		mlc_session_close(s);
+		return st;
+	}
+	openblas_set_num_threads(blas);
 	*out = s;
 	return MLC_OK;
 }

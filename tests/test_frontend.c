@@ -840,6 +840,7 @@ static void test_config_defaults(void **state)
 	assert_string_equal(m->data.format, "idx");
 	assert_null(m->data.train_x.path);
 	assert_int_equal(m->data.label_columns, 1);
+	assert_int_equal(m->data.csv_header, 0); /* MLC_HEADER_AUTO */
 	assert_true(m->data.scale == 1.0);
 	assert_int_equal(m->data.batch_size, 32);
 	assert_int_equal(m->data.epochs, 10);
@@ -1056,7 +1057,7 @@ static void test_config_values(void **state)
 				 "optimizer: {lr: 2, momentum: 0.5, nesterov: true}\n"
 				 "data: {format: csv, train: t.csv, label_columns: 3, scale: 0.5,\n"
 				 "       batch_size: 7, epochs: 3, validation_split: 0.25, shuffle: false,\n"
-				 "       seed: 9007199254740993}\n",
+				 "       seed: 9007199254740993, header: false}\n",
 				 &r);
 	assert_string_equal(m->graph->name, "net-1.b");
 	assert_true(m->opt.lr == 2.0);
@@ -1073,8 +1074,23 @@ static void test_config_values(void **state)
 	assert_true(m->data.validation_split == 0.25);
 	assert_false(m->data.shuffle);
 	assert_true(m->data.seed == 9007199254740993u);
+	assert_int_equal(m->data.csv_header, 2); /* MLC_HEADER_NO */
 	assert_int_equal(m->data.loc.line, 6);
 	unload(&r);
+
+	/* header: a word of three, and CSV only */
+	const char *base = "inputs: {x: {shape: [3]}}\nlayers: [relu]\nloss: mse\n";
+	char spec[512];
+	snprintf(spec, sizeof spec, "%sdata: {format: csv, train: t.csv, header: yes}\n", base);
+	loaded e = load_text("h.yaml", spec);
+	assert_int_equal(e.st, MLC_EUSER);
+	assert_non_null(strstr(e.out, "h.yaml:4:43: error: unknown header value 'yes'; expected one of: auto, true, false"));
+	unload(&e);
+	snprintf(spec, sizeof spec, "%sdata: {format: idx, train: {images: i}, header: true}\n", base);
+	e = load_text("h.yaml", spec);
+	assert_int_equal(e.st, MLC_EUSER);
+	assert_non_null(strstr(e.out, "h.yaml:4:49: error: 'header' only applies to format: csv"));
+	unload(&e);
 }
 
 /* The schedule and early-stopping keys, and their defaults. */

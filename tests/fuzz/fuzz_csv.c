@@ -12,7 +12,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	const char *path = fuzz_file(0, data + 1, size - 1);
 	mlc_diag *d = fuzz_diag();
 	mlc_dataset ds;
-	mlc_load_csv(path, label_columns, &ds, d);
+	mlc_load_csv(path, label_columns, MLC_HEADER_AUTO, &ds, d);
 	mlc_dataset_free(&ds);
 	mlc_diag_free(d);
 	return 0;

@@ -10,6 +10,27 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <unistd.h>
+
+/* OpenBLAS's worker threads, started when it loads, each malloc a 128 MiB
+ * buffer and retry forever when that fails (runtime/session.c, blas_fits):
+ * under an address-space limit too small for them, start again with one
+ * OpenBLAS thread before anything else runs (glibc passes argv to
+ * constructors). */
+enum { blas_buffer = 134221824 };
+
+__attribute__((constructor)) static void blas_under_limit(int argc, char **argv, char **envp)
+{
+	(void)argc;
+	(void)envp;
+	struct rlimit rl;
+	long cores = sysconf(_SC_NPROCESSORS_ONLN);
+	if (getenv("OPENBLAS_NUM_THREADS") || getrlimit(RLIMIT_AS, &rl) != 0 || rl.rlim_cur == RLIM_INFINITY ||
+	    cores <= 1 || rl.rlim_cur >= (rlim_t)(cores + 8) * blas_buffer)
+		return;
+	setenv("OPENBLAS_NUM_THREADS", "1", 1);
+	execv("/proc/self/exe", argv); /* on failure, go on as we are */
+}
 
 typedef struct {
 	mlc_options o;

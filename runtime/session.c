@@ -148,23 +148,11 @@ static bool ckpt_options_ok(const mlc_session *s, mlc_diag *d)
  * fails OpenBLAS retries forever, ignoring SIGTERM. Its worker threads,
  * started when the library loads (one per core), take theirs at once, and
  * exit() joins them: under `ulimit -v 400000` even an error hung. So a
- * process with an address-space limit too small for them starts again with
- * OPENBLAS_NUM_THREADS=1 before anything else runs (glibc passes argv to
- * constructors), and a session checks that the main thread's buffer fits. */
+ * the mlc program, under an address-space limit too small for them, starts
+ * again with OPENBLAS_NUM_THREADS=1 before anything else runs (cli/main.c:
+ * a library does not re-execute its host), and a session checks that the
+ * main thread's buffer fits. */
 enum { BLAS_BUFFER = 134221824, BLAS_SLACK = 16 << 20 };
-
-__attribute__((constructor)) static void blas_under_limit(int argc, char **argv, char **envp)
-{
-	(void)argc;
-	(void)envp;
-	struct rlimit rl;
-	long cores = sysconf(_SC_NPROCESSORS_ONLN);
-	if (getenv("OPENBLAS_NUM_THREADS") || getrlimit(RLIMIT_AS, &rl) != 0 || rl.rlim_cur == RLIM_INFINITY ||
-	    cores <= 1 || rl.rlim_cur >= (rlim_t)(cores + 8) * BLAS_BUFFER)
-		return;
-	setenv("OPENBLAS_NUM_THREADS", "1", 1);
-	execv("/proc/self/exe", argv); /* on failure, go on as we are */
-}
 
 static mlc_status blas_fits(mlc_session *s, int pool, int *blas, mlc_diag *d)
 {

@@ -146,7 +146,14 @@ PY
 sed 's/epochs: 4/epochs: 2000000000/' "$tmp/cls.yaml" >"$tmp/far.yaml"
 timeout 60 "$mlc" run "$tmp/far.yaml" --resume "$tmp/far.ckpt" >"$tmp/out" 2>&1 &
 pid=$!
-sleep 2
+# signal only once mlc catches SIGTERM (bit 15 of SigCgt; a slow start, as
+# under ASan on a busy machine, would otherwise die of the default action)
+for _ in $(seq 300); do
+	cgt=$(awk '/^SigCgt:/ {print $2}' /proc/$pid/status 2>/dev/null)
+	[ -n "$cgt" ] && (( 0x$cgt & 0x4000 )) && break
+	sleep 0.1
+done
+sleep 1
 kill -TERM $pid
 wait $pid
 rc=$?

@@ -128,6 +128,15 @@ run "$mlc" run "$tmp/reg.yaml" --resume "$tmp/e.ckpt"
 [ $rc -eq 2 ] && [[ $err == *"'epoch' is 9, which this run cannot have written (1 to 5)"*"this run trains 4 epochs; --epochs sets more"* ]] &&
 	ok || bad "an epoch past the run: $rc $err"
 
+caught() { # PID: waits (up to 30 s) until the process catches SIGTERM (bit 15 of SigCgt)
+	local i c
+	for i in $(seq 3000); do
+		c=$(awk '/^SigCgt/ {print $2}' /proc/$1/status 2>/dev/null)
+		[ -n "$c" ] && (((0x$c >> 14) & 1)) && return 0
+		sleep 0.01
+	done
+}
+
 # the first SIGTERM stops a long replay of the shuffles (an epoch far in,
 # consistent with its step): exit 143 with a message, not a hang
 ck=$tmp/cls/s7.ckpt
@@ -146,13 +155,7 @@ PY
 sed 's/epochs: 4/epochs: 2000000000/' "$tmp/cls.yaml" >"$tmp/far.yaml"
 timeout 60 "$mlc" run "$tmp/far.yaml" --resume "$tmp/far.ckpt" >"$tmp/out" 2>&1 &
 pid=$!
-# signal only once mlc catches SIGTERM (bit 15 of SigCgt; a slow start, as
-# under ASan on a busy machine, would otherwise die of the default action)
-for _ in $(seq 300); do
-	cgt=$(awk '/^SigCgt:/ {print $2}' /proc/$pid/status 2>/dev/null)
-	[ -n "$cgt" ] && (( 0x$cgt & 0x4000 )) && break
-	sleep 0.1
-done
+caught $pid # a slow start (ASan on a busy machine) would die of the default action
 sleep 1
 kill -TERM $pid
 wait $pid
@@ -166,15 +169,11 @@ rc=$?
 # K-fold, its first fold. Stopped there (exit 143); the validation's stop
 # writes a checkpoint, and resuming from it is exact
 sigterm() { # NAME ARGS...: runs mlc run ARGS, SIGTERM once it catches the signal; $rc, $tmp/out
-	local name=$1 i c
+	local name=$1
 	shift
 	"$mlc" run "$@" >"$tmp/out" 2>&1 &
 	pid=$!
-	for i in $(seq 500); do # its handler is installed before it compiles
-		c=$(awk '/^SigCgt/ {print $2}' /proc/$pid/status 2>/dev/null)
-		[ -n "$c" ] && (((0x$c >> 14) & 1)) && break
-		sleep 0.01
-	done
+	caught $pid # its handler is installed before it compiles
 	kill -TERM $pid
 	wait $pid
 	rc=$?

@@ -7,6 +7,18 @@
 
 #include <string.h>
 
+/* The top-level layers' names, NULL-terminated: did-you-mean candidates. */
+static const char **top_layers(fe *f)
+{
+	const char **cands = mlc_arena_alloc(f->tmp, sizeof *cands * (size_t)(f->nlay + 1));
+	int n = 0;
+	for (int k = f->top.first; k < f->nlay; k++)
+		if (f->lay[k].local && !f->lay[k].member && f->lay[k].inst < 0)
+			cands[n++] = f->lay[k].local;
+	cands[n] = NULL;
+	return cands;
+}
+
 /* The layer `output:` names (top-level scope), or NULL after an error. */
 static mlc_node *named_output(fe *f, const yt_node *v)
 {
@@ -19,13 +31,7 @@ static mlc_node *named_output(fe *f, const yt_node *v)
 			return NULL; /* its own errors are reported */
 		return f->lay[i].out;
 	}
-	const char **cands = mlc_arena_alloc(f->tmp, sizeof *cands * (size_t)(f->nlay + 1));
-	int n = 0;
-	for (int k = f->top.first; k < f->nlay; k++)
-		if (f->lay[k].local && !f->lay[k].member && f->lay[k].inst < 0)
-			cands[n++] = f->lay[k].local;
-	cands[n] = NULL;
-	const char *sug = fe_suggest(f, s, cands);
+	const char *sug = fe_suggest(f, s, top_layers(f));
 	if (i >= 0)
 		mlc_error_at(f->d, v->loc, "a loss reads a layer, but '%s' is an input", s);
 	else if (sug)
@@ -57,13 +63,7 @@ static mlc_node *term(fe *f, const yt_node *e)
 		return NULL;
 	int i = fe_names_get(&f->top.names, name);
 	if (i < 0 || i < f->top.first) {
-		const char **cands = mlc_arena_alloc(f->tmp, sizeof *cands * (size_t)(f->nlay + 1));
-		int n = 0;
-		for (int k = f->top.first; k < f->nlay; k++)
-			if (f->lay[k].local && !f->lay[k].member && f->lay[k].inst < 0)
-				cands[n++] = f->lay[k].local;
-		cands[n] = NULL;
-		const char *sug = i < 0 ? fe_suggest(f, name, cands) : NULL;
+		const char *sug = i < 0 ? fe_suggest(f, name, top_layers(f)) : NULL;
 		if (i >= 0)
 			mlc_error_at(f->d, v->loc, "a loss term must be a node of the graph, but '%s' is an input", name);
 		else if (sug)
